@@ -1,0 +1,116 @@
+"""The error hierarchy every lattice participant raises and reports.
+
+    LatticeError                      anything lattice raises on purpose
+    ├── ConfigError                   bad flags, env or settings
+    ├── ManifestError                 a bad application manifest (field, line)
+    ├── ClaimsError                   bad, tampered, expired or untrusted claims (SPEC §3)
+    ├── InvalidActor                  not Wasm, or not a waPC actor (SPEC §1)
+    ├── NotFound                      an unknown actor, host, application or artifact
+    ├── InvocationError               a call that did not produce a result (SPEC §4)
+    │   ├── ActorError                the guest answered with __guest_error / env.abort
+    │   ├── ActorTrap                 the guest trapped (unreachable, out of bounds, ...)
+    │   ├── DeadlineExceeded          the call ran past its deadline (epoch interruption)
+    │   ├── LimitExceeded             memory, payload size, instances or in-flight calls
+    │   │   └── Busy                  every instance busy and the wait queue full
+    │   ├── LinkNotFound              a host call with no link definition for its contract
+    │   ├── CapabilityDenied          a signed actor calling a contract outside its claims
+    │   ├── Unreachable               nobody answered within the timeout (dead host/provider)
+    │   └── RemoteError               the far end answered an InvocationResponse with `error`
+    └── ProviderError                 a capability provider failed to serve a call
+
+Every message names what failed and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class LatticeError(Exception):
+    """Base of every error lattice raises on purpose."""
+
+
+class ConfigError(LatticeError):
+    """Invalid configuration (flags, environment, settings)."""
+
+
+class ManifestError(LatticeError):
+    """An invalid application manifest.
+
+    ``field`` is a dotted path (``spec.components[0].properties.image``), ``line`` the 1-based line
+    in the source document when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None) -> None:
+        where = ""
+        if field:
+            where += f" at {field}"
+        if line:
+            where += f" (line {line})"
+        super().__init__(f"{message}{where}")
+        self.reason = message
+        self.field = field
+        self.line = line
+
+
+class ClaimsError(LatticeError):
+    """Claims that fail parsing or verification; the message is the reason."""
+
+
+class InvalidActor(LatticeError):
+    """Bytes that are not a loadable waPC actor."""
+
+
+class NotFound(LatticeError):
+    """An unknown actor, host, application, link or artifact."""
+
+
+class InvocationError(LatticeError):
+    """A call that produced no result. The message is what the caller sees."""
+
+
+class ActorError(InvocationError):
+    """The guest reported an error (``__guest_error`` or ``env.abort``)."""
+
+
+class ActorTrap(InvocationError):
+    """The guest trapped; its instance is discarded."""
+
+
+class DeadlineExceeded(InvocationError):
+    """The call ran past its deadline and was interrupted."""
+
+
+class LimitExceeded(InvocationError):
+    """A configured limit (memory, payload size, instances, in-flight calls) was hit."""
+
+
+class Busy(LimitExceeded):
+    """Every instance is busy and no more calls may wait."""
+
+
+class LinkNotFound(InvocationError):
+    """No link definition for (actor, contract, link name)."""
+
+    def __init__(self, contract_id: str, link_name: str, actor_id: str) -> None:
+        super().__init__(
+            f"no link for {contract_id} ({link_name}) from {actor_id}: add a linkdef "
+            f"(PUT /v1/links or a linkdef trait)"
+        )
+        self.contract_id = contract_id
+        self.link_name = link_name
+        self.actor_id = actor_id
+
+
+class CapabilityDenied(InvocationError):
+    """A signed actor used a contract its claims do not hold."""
+
+
+class Unreachable(InvocationError):
+    """Nobody answered in time: the target is not running, or its host/provider died."""
+
+
+class RemoteError(InvocationError):
+    """The far end answered with an error string."""
+
+
+class ProviderError(LatticeError):
+    """A capability provider failed (bad link values, backend failure)."""
