@@ -1,0 +1,120 @@
+"""The actors running on one host: a pool per actor, instance counts per owner (annotations).
+
+A ``scale`` sets how many instances an owner (an application component, named by its annotations)
+wants on this host; the actor runs while any owner wants it. ``properties`` from the manifest turn
+into ``ActorLimits`` and ``WasiGrants`` here (SPEC §1, issue limits).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.subscription import Subscription
+
+from host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
+from lattice.errors import ConfigError
+
+DEFAULT_MAX_INSTANCES = 16
+
+
+def annotations_key(annotations: dict[str, str]) -> str:
+    """A stable key for an annotation set (JSON with sorted keys)."""
+    return json.dumps(annotations, sort_keys=True, separators=(",", ":"))
+
+
+def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
+    """``properties.limits`` {deadline_ms, max_memory_mb, max_instances, max_payload_mb} → ActorLimits.
+
+    Raises ``ConfigError`` naming the bad value.
+    """
+    raw = properties.get("limits") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("properties.limits must be a map")
+    base = ActorLimits()
+
+    def positive(name: str) -> int | None:
+        value = raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"properties.limits.{name} must be a positive integer, got {value!r}")
+        return value
+
+    deadline_ms = positive("deadline_ms")
+    memory_mb = positive("max_memory_mb")
+    instances = positive("max_instances")
+    payload_mb = positive("max_payload_mb")
+    return ActorLimits(
+        deadline_s=deadline_ms / 1000 if deadline_ms else base.deadline_s,
+        max_memory_bytes=memory_mb * 1024 * 1024 if memory_mb else base.max_memory_bytes,
+        max_instances=instances or max(count, DEFAULT_MAX_INSTANCES),
+        max_waiting=base.max_waiting,
+        max_payload_bytes=payload_mb * 1024 * 1024 if payload_mb else base.max_payload_bytes,
+    )
+
+
+def wasi_from(properties: dict[str, Any]) -> WasiGrants:
+    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default)."""
+    raw = properties.get("wasi") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("properties.wasi must be a map")
+    dirs, env, args = raw.get("dirs") or {}, raw.get("env") or {}, raw.get("args") or []
+    if not isinstance(dirs, dict) or not isinstance(env, dict) or not isinstance(args, list):
+        raise ConfigError("properties.wasi.dirs and .env must be maps and .args a list")
+    return WasiGrants(
+        dirs={str(k): str(v) for k, v in dirs.items()},
+        readonly=bool(raw.get("readonly", False)),
+        env={str(k): str(v) for k, v in env.items()},
+        args=tuple(str(a) for a in args),
+    )
+
+
+@dataclass(slots=True)
+class RunningActor:
+    """One actor on this host: its pool, its owners' counts and its NATS subscription."""
+
+    compiled: CompiledActor
+    pool: ActorPool
+    image_ref: str
+    properties: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    owners: dict[str, dict[str, str]] = field(default_factory=dict)
+    subscription: Subscription | None = None
+
+    @property
+    def actor_id(self) -> str:
+        return self.compiled.actor_id
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    def set_count(self, annotations: dict[str, str], count: int) -> None:
+        key = annotations_key(annotations)
+        if count <= 0:
+            self.counts.pop(key, None)
+            self.owners.pop(key, None)
+        else:
+            self.counts[key] = count
+            self.owners[key] = dict(annotations)
+
+    def inventory(self) -> dict[str, Any]:
+        stats = self.pool.stats()
+        claims = self.compiled.claims
+        return {
+            "id": self.actor_id,
+            "image_ref": self.image_ref,
+            "name": claims.name if claims else None,
+            "call_alias": claims.call_alias if claims else None,
+            "api_version": self.pool.api_version,
+            "instances": [{"annotations": self.owners[k], "count": c} for k, c in self.counts.items()],
+            "count": self.count,
+            "in_flight": stats["in_flight"],
+            "live_instances": stats["instances"],
+            "calls": stats["calls"],
+            "failures": stats["failures"],
+            "max_instances": self.pool.limits.max_instances,
+            "wasi": {"dirs": self.pool.wasi.dirs, "readonly": self.pool.wasi.readonly, "env": sorted(self.pool.wasi.env)},
+        }

@@ -1,0 +1,150 @@
+"""The host's side of the control interface (SPEC §4): commands, pings and inventory requests.
+
+Commands are JSON on ``wasmbus.ctl.{lattice}.cmd.{host_id}.{la|sa|scale|lp|sp|stop}``; each is done
+before the reply, which says ``{"accepted": true, ...}`` or ``{"accepted": false, "error": reason}``
+so the control plane can report why a host refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from nats.aio.msg import Msg
+
+from host.actors import annotations_key
+from lattice import subjects
+from lattice.errors import ConfigError, LatticeError
+
+if TYPE_CHECKING:
+    from host.host import Host
+
+log = structlog.get_logger("host.control")
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _str_map(value: Any, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a map")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"count must be a non-negative integer, got {value!r}")
+    return value
+
+
+class ControlInterface:
+    """Subscribes the host to its control subjects and serves them."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        lattice = host.settings.lattice
+        self.commands: dict[str, Handler] = {
+            "la": self._launch_actor,
+            "scale": self._scale_actor,
+            "sa": self._stop_actor,
+            "lp": self._launch_provider,
+            "sp": self._stop_provider,
+            "stop": self._stop_host,
+        }
+        self.subjects = {
+            subjects.ctl_cmd_all(lattice, host.id): self._on_command,
+            subjects.ctl_ping_hosts(lattice): self._on_ping,
+            subjects.ctl_get_inventory(lattice, host.id): self._on_inventory,
+        }
+
+    async def subscribe(self) -> None:
+        for subject, cb in self.subjects.items():
+            await self.host.nc.subscribe(subject, cb=cb)
+
+    async def _reply(self, msg: Msg, body: dict[str, Any]) -> None:
+        if msg.reply:
+            await self.host.nc.publish(msg.reply, json.dumps(body).encode())
+
+    async def _on_ping(self, msg: Msg) -> None:
+        inv = self.host.inventory()
+        await self._reply(msg, {k: inv[k] for k in ("host_id", "labels", "version", "uptime_seconds")})
+
+    async def _on_inventory(self, msg: Msg) -> None:
+        await self._reply(msg, self.host.inventory())
+
+    async def _on_command(self, msg: Msg) -> None:
+        # Commands may compile modules: run each in its own task so pings keep flowing.
+        self.host._spawn(self._serve_command(msg), "control-command")
+
+    async def _serve_command(self, msg: Msg) -> None:
+        command = subjects.last_segment(msg.subject)
+        handler = self.commands.get(command)
+        try:
+            if handler is None:
+                raise ConfigError(f"unknown control command {command!r}")
+            body = json.loads(msg.data or b"{}")
+            if not isinstance(body, dict):
+                raise ConfigError("a control command is a JSON object")
+            result = await handler(body)
+            await self._reply(msg, {"accepted": True, "host_id": self.host.id, **result})
+        except (LatticeError, ValueError) as exc:
+            log.info("control command refused", command=command, host_id=self.host.id, error=str(exc))
+            await self._reply(msg, {"accepted": False, "host_id": self.host.id, "error": str(exc)})
+        except Exception as exc:
+            log.exception("control command crashed", command=command, host_id=self.host.id)
+            await self._reply(msg, {"accepted": False, "host_id": self.host.id, "error": f"internal error: {exc}"})
+
+    async def _scale_actor(self, body: dict[str, Any]) -> dict[str, Any]:
+        image_ref = body.get("actor_ref") or body.get("image_ref")
+        if not isinstance(image_ref, str) or not image_ref:
+            raise ConfigError("actor_ref is required")
+        properties = body.get("properties") or {}
+        if not isinstance(properties, dict):
+            raise ConfigError("properties must be a map")
+        running = await self.host.scale_actor(
+            image_ref, _count(body.get("count", 1)), _str_map(body.get("annotations"), "annotations"), properties
+        )
+        return {"actor_id": running.actor_id if running else body.get("actor_id"), "count": running.count if running else 0}
+
+    async def _launch_actor(self, body: dict[str, Any]) -> dict[str, Any]:
+        annotations = _str_map(body.get("annotations"), "annotations")
+        image_ref = body.get("actor_ref")
+        current = next((a for a in self.host.actors.values() if a.image_ref == image_ref), None)
+        existing = current.counts.get(annotations_key(annotations), 0) if current else 0
+        return await self._scale_actor({**body, "count": existing + _count(body.get("count", 1))})
+
+    async def _stop_actor(self, body: dict[str, Any]) -> dict[str, Any]:
+        actor_id = body.get("actor_id")
+        if not isinstance(actor_id, str):
+            raise ConfigError("actor_id is required")
+        annotations = body.get("annotations")
+        stopped = await self.host.stop_actor(
+            actor_id, _str_map(annotations, "annotations") if annotations is not None else None, 0
+        )
+        return {"stopped": stopped}
+
+    async def _launch_provider(self, body: dict[str, Any]) -> dict[str, Any]:
+        ref = body.get("provider_ref")
+        if not isinstance(ref, str):
+            raise ConfigError("provider_ref is required")
+        config = body.get("config") or {}
+        if not isinstance(config, dict):
+            raise ConfigError("config must be a map")
+        local = await self.host.start_provider(
+            ref, str(body.get("link_name") or "default"), _str_map(body.get("annotations"), "annotations"), config
+        )
+        return {"provider_id": local.provider_id, "link_name": local.link_name}
+
+    async def _stop_provider(self, body: dict[str, Any]) -> dict[str, Any]:
+        provider_id = body.get("provider_id")
+        if not isinstance(provider_id, str):
+            raise ConfigError("provider_id is required")
+        return {"stopped": await self.host.stop_provider(provider_id, str(body.get("link_name") or "default"))}
+
+    async def _stop_host(self, body: dict[str, Any]) -> dict[str, Any]:
+        asyncio.get_running_loop().call_soon(self.host.stop)
+        return {"stopping": True}

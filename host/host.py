@@ -1,0 +1,389 @@
+"""A lattice host: runs actors and bundled providers, joins the lattice over NATS.
+
+    async with Host(settings) as host:
+        await host.serve()          # until stop() or a ``stop`` command
+
+The host owns its NATS connection, its actors (``host.actors``), its in-process providers and the
+tasks that serve them. Wasm runs on a bounded thread pool so a slow actor never delays heartbeats.
+On stop it stops taking calls, answers what is queued, publishes ``host_stopped`` and drains NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError, ObjectNotFoundError
+
+from host.actors import RunningActor, limits_from, wasi_from
+from host.providers import HostProviderContext, LocalProvider, provider_class
+from host.router import Router
+from host.runtime import ActorPool, CompiledActor, Runtime
+from lattice import claims as claims_mod
+from lattice import events, keys, subjects
+from lattice.connection import connect, object_store
+from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
+from lattice.links import LatticeData
+from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.settings import Settings
+
+log = structlog.get_logger("host")
+VERSION = "0.1.0"
+
+
+class Host:
+    """One host process's participation in a lattice (SPEC §1, §4)."""
+
+    def __init__(self, settings: Settings, *, runtime: Runtime | None = None, workers: int = 32) -> None:
+        self.settings = settings
+        self.key = keys.generate("server")
+        self.id = self.key.public_key
+        self.cluster_key = keys.from_seed(settings.cluster_seed) if settings.cluster_seed else keys.generate("cluster")
+        self.runtime = runtime or Runtime(settings.state_dir / "cache")
+        self._own_runtime = runtime is None
+        self.executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="wasm")
+        self.actors: dict[str, RunningActor] = {}
+        self.providers: dict[tuple[str, str], LocalProvider] = {}
+        self.labels = {
+            "hostcore.os": platform.system().lower(),
+            "hostcore.arch": platform.machine(),
+            **settings.labels,
+        }
+        self.started_at = time.time()
+        self.log = log.bind(host_id=self.id)
+        self._stopped = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Host:
+        self.loop = asyncio.get_running_loop()
+        self.nc = await connect(self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.js = self.nc.jetstream()
+        self.data = await LatticeData(self.js, self.settings.lattice).start()
+        self.data.on_link(self._on_link)
+        self.router = Router(
+            settings=self.settings,
+            host_id=self.id,
+            nc=self.nc,
+            data=self.data,
+            actors=self.actors,
+            providers=self.providers,
+            cluster_key=self.cluster_key,
+            loop=self.loop,
+            executor=self.executor,
+        )
+        from host.control import ControlInterface
+
+        self.control = ControlInterface(self)
+        await self.control.subscribe()
+        self._spawn(self._heartbeat(), "heartbeat")
+        await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
+        self.log.info("host started", lattice=self.settings.lattice, labels=self.labels)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def serve(self) -> None:
+        """Run until ``stop()`` (or a ``stop`` command) is called."""
+        await self._stopped.wait()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def shutdown(self) -> None:
+        """Stop actors and providers, publish ``host_stopped``, drain NATS. Idempotent."""
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
+        self._stopped.set()
+        for actor_id in list(self.actors):
+            await self.stop_actor(actor_id, None, 0)
+        for key in list(self.providers):
+            await self.stop_provider(*key)
+        with contextlib.suppress(Exception):
+            await self.publish_event(events.HOST_STOPPED, {"labels": self.labels})
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.data.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.nc.drain(), 5)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._own_runtime:
+            self.runtime.close()
+        self.log.info("host stopped")
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _on_reconnect(self) -> None:
+        await self.data.restart()
+
+    # --- events and inventory --------------------------------------------------------------------
+
+    async def publish_event(self, name: str, data: dict[str, Any]) -> None:
+        await self.nc.publish(subjects.events(self.settings.lattice), events.make(name, self.id, data))
+
+    def inventory(self) -> dict[str, Any]:
+        actors = [a.inventory() for a in self.actors.values()]
+        return {
+            "host_id": self.id,
+            "labels": self.labels,
+            "version": VERSION,
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "actors": actors,
+            "providers": [p.inventory() for p in self.providers.values()],
+            "instances": sum(a["count"] for a in actors),
+            "in_flight": sum(a["in_flight"] for a in actors),
+        }
+
+    async def _heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+    # --- actors ----------------------------------------------------------------------------------
+
+    async def fetch_actor(self, image_ref: str) -> bytes:
+        """Module bytes for ``sha256:<hex>`` (the artifact store) or ``file://<path>``.
+
+        Raises ``NotFound`` when there is no such artifact or file.
+        """
+        if image_ref.startswith("sha256:"):
+            store = await object_store(self.js, subjects.artifacts_bucket(self.settings.lattice))
+            try:
+                result = await store.get(image_ref)
+            except (ObjectNotFoundError, NotFoundError) as exc:
+                raise NotFound(f"no artifact {image_ref} in the lattice: upload it with POST /v1/artifacts") from exc
+            return bytes(result.data or b"")
+        if image_ref.startswith("file://"):
+            path = Path(image_ref.removeprefix("file://"))
+            try:
+                return await asyncio.to_thread(path.read_bytes)
+            except OSError as exc:
+                raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest> or file://<path>")
+
+    def admit(self, wasm: bytes) -> None:
+        """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``."""
+        if claims_mod.extract_claims(wasm) is None:
+            if not self.settings.allow_unsigned:
+                raise ClaimsError("unsigned actors are not allowed on this host (start it with --allow-unsigned)")
+            return
+        claims_mod.verify_actor(wasm, trusted_issuers=set(self.settings.trusted_issuers) or None)
+
+    async def scale_actor(
+        self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
+    ) -> RunningActor | None:
+        """Set this owner's instance count of the actor at ``image_ref`` to ``count`` (0 stops it).
+
+        Raises ``InvalidActor``, ``ClaimsError``, ``NotFound`` or ``ConfigError`` with the reason; the
+        failure is also published as ``actors_start_failed``.
+        """
+        lock = self._locks.setdefault(image_ref, asyncio.Lock())
+        async with lock:
+            running = next((a for a in self.actors.values() if a.image_ref == image_ref), None)
+            if running is None and count <= 0:
+                return None
+            if running is None:
+                try:
+                    running = await self._start_actor(image_ref, count, properties)
+                except LatticeError as exc:
+                    await self.publish_event(
+                        events.ACTORS_START_FAILED,
+                        {"image_ref": image_ref, "annotations": annotations, "error": str(exc)},
+                    )
+                    raise
+            running.set_count(annotations, count)
+            if running.count <= 0:
+                await self.stop_actor(running.actor_id, None, 0)
+                return None
+            await asyncio.to_thread(running.pool.warm, running.count)
+            return running
+
+    async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
+        wasm = await self.fetch_actor(image_ref)
+        self.admit(wasm)
+        compiled: CompiledActor = await asyncio.to_thread(self.runtime.compile, wasm)
+        if compiled.actor_id in self.actors:
+            raise ConfigError(f"actor {compiled.actor_id} already runs on this host from another image")
+        actor_log = self.log.bind(actor_id=compiled.actor_id)
+
+        def log_sink(stream: str, text: str) -> None:
+            actor_log.info(text.rstrip("\n"), stream=stream)
+
+        def host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
+            return self.router.host_call(compiled.actor_id, binding, namespace, operation, payload)
+
+        pool = await asyncio.to_thread(
+            ActorPool,
+            self.runtime,
+            compiled,
+            limits=limits_from(properties, count),
+            wasi=wasi_from(properties),
+            host_call=host_call,
+            log_sink=log_sink,
+        )
+        running = RunningActor(compiled, pool, image_ref, properties)
+        self.actors[compiled.actor_id] = running
+        running.subscription = await self.nc.subscribe(
+            subjects.actor_rpc(self.settings.lattice, compiled.actor_id),
+            queue=compiled.actor_id,
+            cb=self._on_invocation,
+        )
+        claims = compiled.claims
+        await self.data.publish_claims(
+            compiled.actor_id,
+            claims.to_dict() if claims else {"sub": compiled.actor_id, "name": None, "call_alias": None},
+        )
+        await self.publish_event(
+            events.ACTOR_STARTED,
+            {"public_key": compiled.actor_id, "image_ref": image_ref, "api_version": pool.api_version},
+        )
+        actor_log.info("actor started", image_ref=image_ref, digest=compiled.digest)
+        return running
+
+    async def stop_actor(self, actor_id: str, annotations: dict[str, str] | None, count: int) -> bool:
+        """Stop an owner's share (``annotations``) or, with ``None``, the whole actor. ``False`` if absent."""
+        running = self.actors.get(actor_id)
+        if running is None:
+            return False
+        if annotations is not None:
+            running.set_count(annotations, count)
+            if running.count > 0:
+                return True
+        del self.actors[actor_id]
+        if running.subscription is not None:
+            with contextlib.suppress(Exception):
+                await running.subscription.unsubscribe()
+        running.pool.close()
+        await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
+        self.log.info("actor stopped", actor_id=actor_id)
+        return True
+
+    async def _on_invocation(self, msg: Msg) -> None:
+        # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
+        self._spawn(self._serve_invocation(msg), "invocation")
+
+    async def _serve_invocation(self, msg: Msg) -> None:
+        actor_id = subjects.last_segment(msg.subject)
+        invocation_id = ""
+        try:
+            inv = Invocation.from_msgpack(msg.data)
+            invocation_id = inv.id
+            self.router.verify_inbound(inv)
+            running = self.actors.get(actor_id)
+            if running is None:
+                raise NotFound(f"actor {actor_id} does not run on host {self.id}")
+            self.router.check_invocation_allowed(running, inv.origin)
+            result: bytes | Exception = await self.loop.run_in_executor(
+                self.executor, running.pool.call, inv.operation, inv.msg
+            )
+        except LatticeError as exc:
+            result = exc
+            self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))
+        except Exception as exc:  # never leave a caller without an answer
+            self.log.exception("invocation crashed", actor_id=actor_id)
+            result = exc
+        await self.router.answer(msg.reply, invocation_id, result)
+
+    async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
+        """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
+        return await self.router.invoke_actor(actor_id, operation, payload, origin=Entity(self.id))
+
+    # --- providers -------------------------------------------------------------------------------
+
+    async def start_provider(
+        self, image_ref: str, link_name: str, annotations: dict[str, str], config: dict[str, Any]
+    ) -> LocalProvider:
+        """Start a bundled provider in this host; raises ``ConfigError`` for an unknown one."""
+        cls = provider_class(image_ref)
+        provider_id = cls.builtin_id()
+        key = (provider_id, link_name)
+        if key in self.providers:
+            self.providers[key].annotations.update(annotations)
+            return self.providers[key]
+        provider = cls(config)
+        ctx = HostProviderContext(
+            settings=self.settings,
+            nc=self.nc,
+            js=self.js,
+            provider_id=provider_id,
+            link_name=link_name,
+            host_id=self.id,
+            contract_id=cls.contract_id,
+            router=self.router,
+        )
+        local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
+        try:
+            await provider.init(ctx)
+            local.server = await self._serve_provider_on_nats(provider, ctx)
+        except Exception as exc:
+            await self.publish_event(
+                events.PROVIDER_START_FAILED, {"provider_ref": image_ref, "link_name": link_name, "error": str(exc)}
+            )
+            raise
+        self.providers[key] = local
+        for link in self.data.links_of_provider(provider_id, link_name):
+            await self._put_link_safely(local, link)
+        await self.publish_event(
+            events.PROVIDER_STARTED,
+            {"public_key": provider_id, "link_name": link_name, "contract_id": cls.contract_id, "image_ref": image_ref},
+        )
+        self.log.info("provider started", provider_id=provider_id, image_ref=image_ref, link_name=link_name)
+        return local
+
+    async def _serve_provider_on_nats(self, provider: Any, ctx: HostProviderContext) -> Any:
+        from importlib import import_module
+
+        sdk = import_module("providers.sdk")
+        server = sdk.ProviderServer(provider, ctx, verify=self.router.verify_inbound)
+        await server.start()
+        return server
+
+    async def stop_provider(self, provider_id: str, link_name: str) -> bool:
+        local = self.providers.pop((provider_id, link_name), None)
+        if local is None:
+            return False
+        with contextlib.suppress(Exception):
+            if local.server is not None:
+                await local.server.stop()
+        with contextlib.suppress(Exception):
+            await local.provider.shutdown()
+        await self.publish_event(
+            events.PROVIDER_STOPPED, {"public_key": provider_id, "link_name": link_name, "contract_id": local.contract_id}
+        )
+        return True
+
+    async def _on_link(self, action: str, link: LinkDefinition) -> None:
+        local = self.providers.get((link.provider_id, link.link_name))
+        if local is None:
+            return
+        if action == "put":
+            await self._put_link_safely(local, link)
+        else:
+            await local.provider.del_link(link)
+
+    async def _put_link_safely(self, local: LocalProvider, link: LinkDefinition) -> None:
+        try:
+            await local.provider.put_link(link)
+        except Exception as exc:
+            self.log.warning("link refused by provider", link=link.key, error=str(exc))
+            await self.publish_event(
+                "linkdef_set_failed", {"actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)}
+            )
+

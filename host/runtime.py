@@ -1,0 +1,573 @@
+"""The Wasm runtime: one engine, a module cache, one ``Linker`` with the waPC ABI, and actor pools.
+
+Owns SPEC §1 (the waPC ABI and WASI grants) and the per-actor limits. It knows nothing of NATS: a
+host call leaves through the ``HostCall`` callback the pool is given, so the same runtime serves the
+lattice host and embedding programs (``host.sandbox``).
+
+Costs paid for here, measured on this machine: compiling a small module 1.4–2 ms (so compiled modules
+are cached by SHA-256 in memory and serialized on disk), a new Store + instantiate ~16 µs through an
+``InstancePre``, a Python→Wasm call 8–25 µs. Host functions are defined once on one ``Linker``; the
+instance being called is found through a thread-local, since a Store is only ever used by the thread
+that calls into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+import wasmtime
+
+from lattice import claims as claims_mod
+from lattice.errors import (
+    ActorError,
+    ActorTrap,
+    Busy,
+    DeadlineExceeded,
+    InvalidActor,
+    LatticeError,
+    LimitExceeded,
+)
+
+log = structlog.get_logger("host.runtime")
+
+WAPC_MODULES = ("wapc", "wasmbus")
+WASI_MODULE = "wasi_snapshot_preview1"
+START_FUNCTIONS = ("_start", "wapc_init", "start")
+EPOCH_TICK_S = 0.005
+PAGE = 65536
+
+HostCall = Callable[[str, str, str, bytes], bytes]
+"""``(binding, namespace, operation, payload) -> result``; raises ``LatticeError`` to fail the call."""
+
+LogSink = Callable[[str, str], None]
+"""``(stream, text)``: a guest's ``__console_log`` line (stream ``console``) or WASI stdout/stderr."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActorLimits:
+    """Per-actor limits (SPEC-silent defaults chosen for a shared host).
+
+    ``deadline_s`` per call (epoch interruption), ``max_memory_bytes`` of linear memory per instance,
+    ``max_instances`` running at once, ``max_waiting`` calls queued behind them before ``Busy``,
+    ``max_payload_bytes`` per request and response.
+    """
+
+    deadline_s: float = 10.0
+    max_memory_bytes: int = 64 * 1024 * 1024
+    max_instances: int = 16
+    max_waiting: int = 1024
+    max_payload_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WasiGrants:
+    """What a WASI actor may touch (SPEC §1): guest path → host path, env, args. Nothing by default."""
+
+    dirs: dict[str, str] = field(default_factory=dict)
+    readonly: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledActor:
+    """A validated, compiled module ready to instantiate. ``digest`` is ``sha256:<hex>``."""
+
+    digest: str
+    module: wasmtime.Module
+    pre: wasmtime.InstancePre
+    uses_wasi: bool
+    claims: claims_mod.ActorClaims | None
+    actor_id: str
+    size: int
+
+
+class _Call:
+    """State of one instance: the current request and the last host call's result or error."""
+
+    __slots__ = (
+        "error",
+        "guest_call",
+        "host_error",
+        "host_response",
+        "memory",
+        "msg",
+        "op",
+        "pool",
+        "response",
+        "store",
+    )
+
+    def __init__(self, pool: ActorPool, store: wasmtime.Store, memory: wasmtime.Memory, guest_call: Any) -> None:
+        self.pool = pool
+        self.store = store
+        self.memory = memory
+        self.guest_call = guest_call
+        self.op = b""
+        self.msg = b""
+        self.response: bytes | None = None
+        self.error: str | None = None
+        self.host_response = b""
+        self.host_error = b""
+
+
+_current = threading.local()
+
+
+def _inst() -> _Call:
+    inst: _Call = _current.inst
+    return inst
+
+
+def _read(inst: _Call, ptr: int, length: int) -> bytes:
+    if length <= 0:
+        return b""
+    return bytes(inst.memory.read(inst.store, ptr, ptr + length))
+
+
+def _write(inst: _Call, ptr: int, data: bytes) -> None:
+    if data:
+        inst.memory.write(inst.store, data, ptr)
+
+
+# --- the nine waPC host functions (SPEC §1), defined once for both import modules ---------------
+
+
+def _guest_request(op_ptr: int, msg_ptr: int) -> None:
+    inst = _inst()
+    _write(inst, op_ptr, inst.op)
+    _write(inst, msg_ptr, inst.msg)
+
+
+def _guest_response(ptr: int, length: int) -> None:
+    inst = _inst()
+    if length > inst.pool.limits.max_payload_bytes:
+        inst.error = f"response of {length} bytes is over the limit of {inst.pool.limits.max_payload_bytes}"
+        return
+    inst.response = _read(inst, ptr, length)
+
+
+def _guest_error(ptr: int, length: int) -> None:
+    inst = _inst()
+    inst.error = _read(inst, ptr, length).decode("utf-8", "replace")
+
+
+def _host_call(
+    bd_ptr: int, bd_len: int, ns_ptr: int, ns_len: int, op_ptr: int, op_len: int, ptr: int, length: int
+) -> int:
+    inst = _inst()
+    inst.host_response = b""
+    inst.host_error = b""
+    try:
+        binding = _read(inst, bd_ptr, bd_len).decode()
+        namespace = _read(inst, ns_ptr, ns_len).decode()
+        operation = _read(inst, op_ptr, op_len).decode()
+        payload = _read(inst, ptr, length)
+        inst.host_response = inst.pool.host_call(binding, namespace, operation, payload)
+        return 1
+    except LatticeError as exc:
+        inst.host_error = str(exc).encode()
+    except Exception as exc:  # a host call must never trap the guest (SPEC §2)
+        log.exception("host call failed", actor_id=inst.pool.actor_id)
+        inst.host_error = f"host call failed: {exc}".encode()
+    return 0
+
+
+def _host_response_len() -> int:
+    return len(_inst().host_response)
+
+
+def _host_response(ptr: int) -> None:
+    inst = _inst()
+    _write(inst, ptr, inst.host_response)
+
+
+def _host_error_len() -> int:
+    return len(_inst().host_error)
+
+
+def _host_error(ptr: int) -> None:
+    inst = _inst()
+    _write(inst, ptr, inst.host_error)
+
+
+def _console_log(ptr: int, length: int) -> None:
+    inst = _inst()
+    inst.pool.log_sink("console", _read(inst, ptr, length).decode("utf-8", "replace"))
+
+
+class _Abort(Exception):
+    """Raised from ``env.abort`` to unwind the guest; the message becomes the call's error."""
+
+
+def _as_string(inst: _Call, ptr: int) -> str:
+    """An AssemblyScript string: UTF-16LE, its byte length in the u32 just before ``ptr``."""
+    if ptr < 4:
+        return ""
+    try:
+        n = int.from_bytes(_read(inst, ptr - 4, 4), "little")
+        return _read(inst, ptr, min(n, 4096)).decode("utf-16-le", "replace")
+    except Exception:
+        return ""
+
+
+def _abort(msg_ptr: int, file_ptr: int, line: int, col: int) -> None:
+    inst = _inst()
+    message, file = _as_string(inst, msg_ptr), _as_string(inst, file_ptr)
+    raise _Abort(f"abort: {message or 'guest aborted'} at {file or '?'}:{line}:{col}")
+
+
+_I32 = wasmtime.ValType.i32()
+_HOST_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
+    "__guest_request": (_guest_request, 2, 0),
+    "__guest_response": (_guest_response, 2, 0),
+    "__guest_error": (_guest_error, 2, 0),
+    "__host_call": (_host_call, 8, 1),
+    "__host_response_len": (_host_response_len, 0, 1),
+    "__host_response": (_host_response, 1, 0),
+    "__host_error_len": (_host_error_len, 0, 1),
+    "__host_error": (_host_error, 1, 0),
+    "__console_log": (_console_log, 2, 0),
+}
+
+
+class Runtime:
+    """One wasmtime engine with epoch interruption, a module cache and the shared ``Linker``.
+
+    ``cache_dir`` holds serialized compiled modules (``<sha256>.cwasm``); ``None`` keeps them in memory
+    only. ``close()`` stops the epoch ticker. Thread-safe.
+    """
+
+    def __init__(self, cache_dir: Path | None = None, *, epoch_tick_s: float = EPOCH_TICK_S) -> None:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.cranelift_opt_level = "speed"
+        self.engine = wasmtime.Engine(config)
+        self.epoch_tick_s = epoch_tick_s
+        self.cache_dir = cache_dir / f"wasmtime-{wasmtime.__name__}-50" if cache_dir else None
+        self._modules: dict[str, CompiledActor] = {}
+        self._lock = threading.Lock()
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.allow_shadowing = True
+        for module_name in WAPC_MODULES:
+            for name, (func, n_params, n_results) in _HOST_FUNCTIONS.items():
+                ty = wasmtime.FuncType([_I32] * n_params, [_I32] * n_results)
+                self.linker.define_func(module_name, name, ty, func)
+        self.linker.define_func("env", "abort", wasmtime.FuncType([_I32] * 4, []), _abort)
+        self.linker.define_wasi()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.epoch_tick_s):
+            self.engine.increment_epoch()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def compile(self, wasm: bytes) -> CompiledActor:
+        """Validate and compile ``wasm`` (or return the cached result for the same bytes).
+
+        Raises ``InvalidActor`` naming the reason: not Wasm, no ``__guest_call``/``memory`` export, an
+        import the host does not provide, or a signature mismatch.
+        """
+        digest = "sha256:" + hashlib.sha256(wasm).hexdigest()
+        cached = self._modules.get(digest)
+        if cached is not None:
+            return cached
+        module = self._load_module(wasm, digest)
+        compiled = self._check(wasm, digest, module)
+        with self._lock:
+            self._modules[digest] = compiled
+        return compiled
+
+    def _load_module(self, wasm: bytes, digest: str) -> wasmtime.Module:
+        path = self.cache_dir / f"{digest[7:]}.cwasm" if self.cache_dir else None
+        if path is not None and path.exists():
+            with contextlib.suppress(Exception):  # a stale or foreign cache entry: recompile
+                return wasmtime.Module.deserialize(self.engine, path.read_bytes())
+        if not wasm.startswith(b"\0asm"):
+            raise InvalidActor("not a WebAssembly module (bad magic number)")
+        try:
+            module = wasmtime.Module(self.engine, wasm)
+        except Exception as exc:
+            raise InvalidActor(f"invalid WebAssembly module: {_first_line(exc)}") from exc
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(module.serialize())
+                tmp.replace(path)
+        return module
+
+    def _check(self, wasm: bytes, digest: str, module: wasmtime.Module) -> CompiledActor:
+        exports = {e.name: e.type for e in module.exports}
+        if not isinstance(exports.get("__guest_call"), wasmtime.FuncType):
+            raise InvalidActor("not a waPC actor: it does not export __guest_call (SPEC §1)")
+        if not isinstance(exports.get("memory"), wasmtime.MemoryType):
+            raise InvalidActor("not a waPC actor: it does not export its memory (SPEC §1)")
+        uses_wasi = False
+        for imp in module.imports:
+            if imp.module in WAPC_MODULES and imp.name in _HOST_FUNCTIONS:
+                continue
+            if imp.module == "env" and imp.name == "abort":
+                continue
+            if imp.module == WASI_MODULE:
+                uses_wasi = True
+                continue
+            raise InvalidActor(f"the actor imports {imp.module}.{imp.name}, which the host does not provide")
+        try:
+            pre = self.linker.instantiate_pre(module)
+        except Exception as exc:
+            raise InvalidActor(f"the actor's imports do not match the waPC ABI: {_first_line(exc)}") from exc
+        try:
+            actor_claims = claims_mod.extract_claims(wasm)
+        except LatticeError as exc:
+            raise InvalidActor(f"unreadable claims: {exc}") from exc
+        actor_id = actor_claims.sub if actor_claims else claims_mod.actor_id_of(wasm)
+        return CompiledActor(digest, module, pre, uses_wasi, actor_claims, actor_id, len(wasm))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _trap_message(exc: BaseException) -> str:
+    text = str(exc)
+    for line in text.splitlines():
+        if "wasm trap:" in line:
+            return line.strip().removeprefix("wasm trap:").strip()
+    return _first_line(exc)
+
+
+class ActorPool:
+    """The instances of one actor on one host, and the only way to call it.
+
+    At most ``limits.max_instances`` calls run at once (one per instance); up to ``limits.max_waiting``
+    more wait for an instance, later ones fail with ``Busy``. An instance that traps, aborts or runs
+    past its deadline is discarded; the others keep serving. ``call`` is synchronous and thread-safe.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        compiled: CompiledActor,
+        *,
+        limits: ActorLimits | None = None,
+        wasi: WasiGrants | None = None,
+        host_call: HostCall | None = None,
+        log_sink: LogSink | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.compiled = compiled
+        self.actor_id = compiled.actor_id
+        self.limits = limits or ActorLimits()
+        self.wasi = wasi or WasiGrants()
+        self.host_call: HostCall = host_call or _no_host_calls
+        self.log_sink: LogSink = log_sink or (lambda stream, text: None)
+        self.api_version = 0
+        self._idle: deque[_Call] = deque()
+        self._slots = threading.BoundedSemaphore(self.limits.max_instances)
+        self._waiting = 0
+        self._in_flight = 0
+        self._instances = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self.calls = 0
+        self.failures = 0
+        self._idle.append(self._new_instance())  # fail fast: start functions run now
+
+    # --- instances -------------------------------------------------------------------------------
+
+    def _new_instance(self) -> _Call:
+        store = wasmtime.Store(self.runtime.engine)
+        if self.limits.max_memory_bytes > 0:
+            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        if self.compiled.uses_wasi:
+            store.set_wasi(self._wasi_config())
+        store.set_epoch_deadline(self._deadline_ticks())
+        try:
+            instance = self.compiled.pre.instantiate(store)
+        except Exception as exc:
+            raise InvalidActor(f"cannot instantiate {self.actor_id}: {_first_line(exc)}") from exc
+        exports = instance.exports(store)
+        inst = _Call(self, store, exports["memory"], exports["__guest_call"])
+        previous = getattr(_current, "inst", None)
+        _current.inst = inst
+        try:
+            for name in START_FUNCTIONS:
+                func = exports.get(name)
+                if isinstance(func, wasmtime.Func):
+                    self._run_start(store, func, name)
+            for name in ("__wasmbus_rpc_version", "__actor_api_version"):
+                func = exports.get(name)
+                if isinstance(func, wasmtime.Func):
+                    with contextlib.suppress(Exception):
+                        self.api_version = int(func(store))
+                    break
+        finally:
+            _current.inst = previous
+        with self._lock:
+            self._instances += 1
+        return inst
+
+    def _run_start(self, store: wasmtime.Store, func: wasmtime.Func, name: str) -> None:
+        try:
+            func(store)
+        except wasmtime.ExitTrap as exc:
+            if exc.code != 0:
+                raise InvalidActor(f"{name} exited with status {exc.code}") from exc
+        except Exception as exc:
+            raise InvalidActor(f"{self.actor_id} failed in {name}: {_trap_message(exc)}") from exc
+
+    def _wasi_config(self) -> wasmtime.WasiConfig:
+        cfg = wasmtime.WasiConfig()
+        if self.wasi.env:
+            cfg.env = list(self.wasi.env.items())
+        if self.wasi.args:
+            cfg.argv = list(self.wasi.args)
+        for guest, host_path in self.wasi.dirs.items():
+            cfg.preopen_dir(host_path, guest, fs_mutable=not self.wasi.readonly)
+        cfg.stdout_custom = lambda data: self.log_sink("stdout", bytes(data).decode("utf-8", "replace"))
+        cfg.stderr_custom = lambda data: self.log_sink("stderr", bytes(data).decode("utf-8", "replace"))
+        return cfg
+
+    def _deadline_ticks(self) -> int:
+        return max(1, round(self.limits.deadline_s / self.runtime.epoch_tick_s))
+
+    @contextlib.contextmanager
+    def _instance(self) -> Iterator[_Call]:
+        with self._lock:
+            if self._closed:
+                raise Busy(f"actor {self.actor_id} is stopping")
+            if self._waiting >= self.limits.max_waiting:
+                raise Busy(
+                    f"actor {self.actor_id} is busy: {self.limits.max_instances} calls running and "
+                    f"{self._waiting} waiting; retry later or raise max_instances"
+                )
+            self._waiting += 1
+        try:
+            acquired = self._slots.acquire(timeout=self.limits.deadline_s)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not acquired:
+            raise Busy(f"actor {self.actor_id} is busy: no instance free within {self.limits.deadline_s:g} s")
+        with self._lock:
+            self._in_flight += 1
+        inst: _Call | None = None
+        try:
+            try:
+                inst = self._idle.popleft()
+            except IndexError:
+                inst = self._new_instance()
+            yield inst
+            self._idle.append(inst)
+        except BaseException:
+            if inst is not None:
+                self._discard(inst)
+            raise
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+            self._slots.release()
+
+    def _discard(self, inst: _Call) -> None:
+        with self._lock:
+            self._instances -= 1
+        inst.store.close()
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def call(self, operation: str, payload: bytes) -> bytes:
+        """Invoke ``operation`` with ``payload``; returns the guest's response bytes.
+
+        Raises ``ActorError`` (guest error or abort), ``ActorTrap``, ``DeadlineExceeded``,
+        ``LimitExceeded`` (payload, memory) or ``Busy``.
+        """
+        if len(payload) > self.limits.max_payload_bytes:
+            raise LimitExceeded(
+                f"payload of {len(payload)} bytes is over {self.actor_id}'s limit of {self.limits.max_payload_bytes}"
+            )
+        self.calls += 1
+        try:
+            with self._instance() as inst:
+                return self._call_instance(inst, operation, payload)
+        except LatticeError:
+            self.failures += 1
+            raise
+
+    def _call_instance(self, inst: _Call, operation: str, payload: bytes) -> bytes:
+        op = operation.encode()
+        inst.op, inst.msg, inst.response, inst.error = op, payload, None, None
+        inst.store.set_epoch_deadline(self._deadline_ticks())
+        previous = getattr(_current, "inst", None)
+        _current.inst = inst
+        try:
+            ok = inst.guest_call(inst.store, len(op), len(payload))
+        except _Abort as exc:
+            raise ActorError(str(exc)) from None
+        except wasmtime.Trap as exc:
+            raise self._classify_trap(inst, exc) from None
+        except wasmtime.WasmtimeError as exc:
+            raise ActorTrap(f"{self.actor_id} trapped in {operation}: {_trap_message(exc)}") from None
+        finally:
+            _current.inst = previous
+            inst.msg = b""
+        if ok != 1 or inst.error is not None:
+            if inst.error is not None:
+                raise ActorError(inst.error)
+            raise ActorError(f"{self.actor_id} failed {operation} without an error message")
+        return inst.response or b""
+
+    def _classify_trap(self, inst: _Call, exc: wasmtime.Trap) -> Exception:
+        message = _trap_message(exc)
+        if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+            return DeadlineExceeded(
+                f"{self.actor_id} ran past its deadline of {self.limits.deadline_s:g} s and was interrupted"
+            )
+        size = inst.memory.size(inst.store) * PAGE
+        # wasmtime refuses growth past the store limit (memory.grow returns -1); a guest that then traps
+        # within a megabyte of the limit ran out of memory, whatever instruction it trapped on.
+        if self.limits.max_memory_bytes and size + 16 * PAGE > self.limits.max_memory_bytes:
+            return LimitExceeded(
+                f"{self.actor_id} trapped at its memory limit of {self.limits.max_memory_bytes // (1024 * 1024)} MiB"
+                f" ({message})"
+            )
+        return ActorTrap(f"{self.actor_id} trapped: {message}")
+
+    def stats(self) -> dict[str, int]:
+        """``instances`` alive, ``in_flight`` calls, ``waiting`` calls, ``calls`` and ``failures`` so far."""
+        return {
+            "instances": self._instances,
+            "in_flight": self._in_flight,
+            "waiting": self._waiting,
+            "calls": self.calls,
+            "failures": self.failures,
+        }
+
+    def warm(self, count: int) -> None:
+        """Create idle instances up to ``count`` (bounded by ``max_instances``) ahead of traffic."""
+        while self._instances < min(count, self.limits.max_instances):
+            self._idle.append(self._new_instance())
+
+    def close(self) -> None:
+        """Refuse new calls; idle instances are dropped (running calls finish)."""
+        with self._lock:
+            self._closed = True
+        self._idle.clear()
+
+
+def _no_host_calls(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
+    raise LatticeError(f"host calls are not available here ({namespace} {operation})")
+

@@ -1,0 +1,63 @@
+"""The seam between capability providers and whatever runs them (SPEC §2, §4).
+
+A provider is written once against ``ProviderContext`` and runs either as its own process on the
+lattice (``providers.sdk.run_standalone``) or inside a host, which hands it a context whose
+``invoke_actor`` calls local actor instances directly and takes the NATS hop only for remote ones.
+Hosts find bundled providers through the ``lattice.providers`` entry points, so ``host`` never
+imports ``providers``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+    from nats.js import JetStreamContext
+
+    from lattice.settings import Settings
+
+ENTRY_POINT_GROUP = "lattice.providers"
+
+HTTPSERVER = "wasmcloud:httpserver"
+KEYVALUE = "wasmcloud:keyvalue"
+LOGGING = "wasmcloud:builtin:logging"
+NUMBERGEN = "wasmcloud:builtin:numbergen"
+
+BUILTIN_CONTRACTS = {
+    "httpserver": HTTPSERVER,
+    "keyvalue": KEYVALUE,
+    "logging": LOGGING,
+    "numbergen": NUMBERGEN,
+}
+
+
+class ProviderContext(Protocol):
+    """What a provider gets from where it runs."""
+
+    settings: Settings
+    nc: NATS
+    js: JetStreamContext
+    provider_id: str
+    link_name: str
+    host_id: str
+
+    async def invoke_actor(
+        self,
+        actor_id: str,
+        operation: str,
+        payload: bytes,
+        *,
+        timeout_s: float | None = None,
+        trace_context: dict[str, str] | None = None,
+    ) -> bytes:
+        """Call ``operation`` on ``actor_id`` as this provider (origin = provider, contract, link).
+
+        Raises ``lattice.errors.InvocationError`` subclasses: ``Unreachable`` when no instance answers
+        within ``timeout_s``, ``RemoteError``/``ActorError`` when the actor fails.
+        """
+        ...
+
+    def log(self, event: str, **fields: Any) -> None:
+        """A structured log line tagged with the provider and host ids."""
+        ...

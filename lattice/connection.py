@@ -1,0 +1,96 @@
+"""Connecting to NATS (auth from settings, reconnect forever) and opening JetStream KV / object stores.
+
+SPEC §6 credentials: user/password, an nkey seed, or a creds file. Every participant connects through
+``connect`` so that auth, reconnect and naming behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from lattice.settings import Settings
+
+log = structlog.get_logger("lattice.connection")
+
+
+def _nkey_seed_file(seed: str) -> str:
+    """nats-py takes an nkey seed as a file path; write it to a private temp file."""
+    f = tempfile.NamedTemporaryFile("w", prefix="lattice-nkey-", suffix=".nk", delete=False)  # noqa: SIM115
+    with f:
+        f.write(seed)
+    return f.name
+
+
+async def connect(
+    settings: Settings,
+    name: str,
+    *,
+    on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    max_reconnect_attempts: int = -1,
+    connect_timeout_s: float = 2.0,
+) -> NATS:
+    """Connect to ``settings.nats_url`` as ``name``; reconnects forever by default.
+
+    Raises ``nats.errors.NoServersError`` (and auth errors) when the first connect fails.
+    """
+
+    async def _error(exc: Exception) -> None:
+        log.warning("nats error", client=name, error=str(exc))
+
+    async def _disconnected() -> None:
+        log.warning("nats disconnected", client=name)
+
+    async def _reconnected() -> None:
+        log.info("nats reconnected", client=name)
+        if on_reconnect is not None:
+            await on_reconnect()
+
+    opts: dict[str, Any] = {
+        "servers": settings.nats_url.split(","),
+        "name": name,
+        "max_reconnect_attempts": max_reconnect_attempts,
+        "reconnect_time_wait": 0.25,
+        "connect_timeout": connect_timeout_s,
+        "allow_reconnect": True,
+        "error_cb": _error,
+        "disconnected_cb": _disconnected,
+        "reconnected_cb": _reconnected,
+        "pending_size": 64 * 1024 * 1024,
+    }
+    if settings.nats_user:
+        opts["user"] = settings.nats_user
+        opts["password"] = settings.nats_password or ""
+    if settings.nats_nkey_seed:
+        opts["nkeys_seed"] = _nkey_seed_file(settings.nats_nkey_seed)
+    if settings.nats_creds:
+        opts["user_credentials"] = settings.nats_creds
+    return await nats.connect(**opts)
+
+
+async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1) -> KeyValue:
+    """Open ``bucket``, creating it (file storage) when it does not exist."""
+    try:
+        return await js.key_value(bucket)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_key_value(
+            KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE)
+        )
+
+
+async def object_store(js: JetStreamContext, bucket: str) -> ObjectStore:
+    """Open the object store ``bucket``, creating it when it does not exist."""
+    try:
+        return await js.object_store(bucket)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_object_store(bucket, ObjectStoreConfig(storage=StorageType.FILE))

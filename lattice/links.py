@@ -1,0 +1,168 @@
+"""Link definitions and published claims, kept in the ``LATTICEDATA_{lattice}`` JetStream KV bucket.
+
+Every host and provider keeps a ``LatticeData`` mirror of the bucket: it loads what is there, then
+follows puts and deletes through a KV watch, so a participant started later (or restarted) learns
+every link (SPEC §4). Keys: ``LINKDEF_<actor>_<contract>_<link>`` (JSON ``LinkDefinition``) and
+``CLAIMS_<actor id>`` (JSON claims as published by the host running it: call alias, caps, name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from lattice import subjects
+from lattice.connection import key_value
+from lattice.errors import LatticeError
+from lattice.messages import LinkDefinition
+
+log = structlog.get_logger("lattice.links")
+
+LINK_PREFIX = "LINKDEF_"
+CLAIMS_PREFIX = "CLAIMS_"
+
+LinkListener = Callable[[str, LinkDefinition], Awaitable[None]]
+"""``(action, link)`` with action ``put`` or ``del``."""
+
+
+class LatticeData:
+    """A live mirror of link definitions and claims. ``start()`` loads and begins watching."""
+
+    def __init__(self, js: JetStreamContext, lattice: str) -> None:
+        self.js = js
+        self.lattice = lattice
+        self.kv: KeyValue | None = None
+        self.links: dict[tuple[str, str, str], LinkDefinition] = {}
+        self.claims: dict[str, dict[str, Any]] = {}
+        self.aliases: dict[str, str] = {}
+        self._listeners: list[LinkListener] = []
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def on_link(self, listener: LinkListener) -> None:
+        """Call ``listener`` for every link put or deleted from now on (and for those loaded)."""
+        self._listeners.append(listener)
+
+    async def start(self) -> LatticeData:
+        self.kv = await key_value(self.js, subjects.latticedata_bucket(self.lattice))
+        self._task = asyncio.create_task(self._watch(), name="latticedata-watch")
+        await asyncio.wait_for(self.ready.wait(), 10)
+        return self
+
+    async def restart(self) -> None:
+        """Re-read everything (after a NATS reconnect the old watch may be gone)."""
+        await self.stop()
+        self.ready.clear()
+        await self.start()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def _watch(self) -> None:
+        assert self.kv is not None
+        while True:
+            try:
+                watcher = await self.kv.watchall()
+                seen: set[str] = set()
+                while True:
+                    try:
+                        entry = await watcher.updates(timeout=5.0)
+                    except Exception:  # nats TimeoutError: no change; keep waiting
+                        self.ready.set()
+                        continue
+                    if entry is None:
+                        self._forget_missing(seen)
+                        self.ready.set()
+                        continue
+                    seen.add(entry.key)
+                    await self._apply(entry.key, entry.value, entry.operation)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("latticedata watch failed; retrying", error=str(exc))
+                await asyncio.sleep(0.5)
+
+    def _forget_missing(self, seen: set[str]) -> None:
+        # After a re-watch, keys deleted while we were away are simply absent from the replay.
+        for key in [k for k in self.links if self._key(self.links[k]) not in seen]:
+            del self.links[key]
+
+    @staticmethod
+    def _key(link: LinkDefinition) -> str:
+        return link.key
+
+    async def _apply(self, key: str, value: bytes | None, operation: str | None) -> None:
+        deleted = operation in ("DEL", "PURGE") or not value
+        if key.startswith(LINK_PREFIX):
+            if deleted:
+                gone = [k for k, v in self.links.items() if v.key == key]
+                for k in gone:
+                    link = self.links.pop(k)
+                    await self._notify("del", link)
+                return
+            try:
+                link = LinkDefinition.from_obj(json.loads(value or b""))
+            except (ValueError, LatticeError) as exc:
+                log.warning("ignoring malformed link definition", key=key, error=str(exc))
+                return
+            self.links[(link.actor_id, link.contract_id, link.link_name)] = link
+            await self._notify("put", link)
+        elif key.startswith(CLAIMS_PREFIX):
+            actor_id = key[len(CLAIMS_PREFIX) :]
+            if deleted:
+                self.claims.pop(actor_id, None)
+            else:
+                with contextlib.suppress(ValueError):
+                    self.claims[actor_id] = json.loads(value or b"")
+            self.aliases = {
+                str(c["call_alias"]): a for a, c in self.claims.items() if isinstance(c, dict) and c.get("call_alias")
+            }
+
+    async def _notify(self, action: str, link: LinkDefinition) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(action, link)
+            except Exception as exc:
+                log.warning("link listener failed", action=action, link=link.key, error=str(exc))
+
+    # --- reads and writes ------------------------------------------------------------------------
+
+    def link_for(self, actor_id: str, contract_id: str, link_name: str) -> LinkDefinition | None:
+        return self.links.get((actor_id, contract_id, link_name))
+
+    def links_of_provider(self, provider_id: str, link_name: str) -> list[LinkDefinition]:
+        return [v for v in self.links.values() if v.provider_id == provider_id and v.link_name == link_name]
+
+    def resolve_actor(self, name: str) -> str | None:
+        """An actor id (``M…``) as given, or the id behind a call alias."""
+        if name.startswith("M") and len(name) == 56:
+            return name
+        return self.aliases.get(name)
+
+    async def put_link(self, link: LinkDefinition) -> None:
+        assert self.kv is not None
+        await self.kv.put(link.key, json.dumps(link.to_dict()).encode())
+
+    async def delete_link(self, actor_id: str, contract_id: str, link_name: str) -> bool:
+        """Delete a link; ``False`` when there was none."""
+        assert self.kv is not None
+        probe = LinkDefinition(actor_id, "-", contract_id, link_name)
+        if (actor_id, contract_id, link_name) not in self.links:
+            return False
+        await self.kv.delete(probe.key)
+        return True
+
+    async def publish_claims(self, actor_id: str, claims: dict[str, Any]) -> None:
+        assert self.kv is not None
+        await self.kv.put(CLAIMS_PREFIX + actor_id, json.dumps(claims).encode())

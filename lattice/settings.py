@@ -1,0 +1,127 @@
+"""One settings object per process, built from flags and environment variables (SPEC §6).
+
+No other module reads ``os.environ``: the CLI builds a ``Settings`` and passes it down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lattice.errors import ConfigError
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_API_URL = "http://127.0.0.1:8081"
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """``$LATTICE_STATE_DIR``, else ``$XDG_STATE_HOME/lattice``, else ``~/.local/state/lattice``."""
+    if env.get("LATTICE_STATE_DIR"):
+        return Path(env["LATTICE_STATE_DIR"])
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lattice"
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a lattice process is configured with.
+
+    Times are seconds. ``labels`` are host labels (``LATTICE_LABEL_<key>=<value>``).
+    """
+
+    nats_url: str = DEFAULT_NATS_URL
+    lattice: str = "default"
+    nats_user: str | None = None
+    nats_password: str | None = None
+    nats_nkey_seed: str | None = None
+    nats_creds: str | None = None
+    api_url: str = DEFAULT_API_URL
+    api_token: str | None = None
+    allow_unsigned: bool = False
+    trusted_issuers: frozenset[str] = frozenset()
+    cluster_seed: str | None = None
+    cluster_issuers: frozenset[str] = frozenset()
+    labels: dict[str, str] = field(default_factory=dict)
+    rpc_timeout_s: float = 2.0
+    heartbeat_s: float = 1.0
+    heartbeat_misses: int = 3
+    state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
+    json_logs: bool | None = None
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``env`` (default ``os.environ``), then ``overrides`` that are not ``None``.
+
+        Raises ``ConfigError`` naming the variable on a malformed value.
+        """
+        env = os.environ if env is None else env
+        labels = {
+            k[len("LATTICE_LABEL_") :].lower(): v for k, v in env.items() if k.startswith("LATTICE_LABEL_")
+        }
+        issuers = frozenset(s for s in env.get("LATTICE_TRUSTED_ISSUERS", "").replace(" ", "").split(",") if s)
+        cluster_issuers = frozenset(
+            s for s in env.get("LATTICE_CLUSTER_ISSUERS", "").replace(" ", "").split(",") if s
+        )
+        try:
+            misses = int(env.get("LATTICE_HEARTBEAT_MISSES", "3"))
+        except ValueError as exc:
+            raise ConfigError("LATTICE_HEARTBEAT_MISSES must be an integer") from exc
+        base = cls(
+            nats_url=env.get("LATTICE_NATS_URL") or DEFAULT_NATS_URL,
+            lattice=env.get("LATTICE_NAME") or "default",
+            nats_user=env.get("LATTICE_NATS_USER") or None,
+            nats_password=env.get("LATTICE_NATS_PASSWORD") or None,
+            nats_nkey_seed=env.get("LATTICE_NATS_NKEY_SEED") or None,
+            nats_creds=env.get("LATTICE_NATS_CREDS") or None,
+            api_url=env.get("LATTICE_API_URL") or DEFAULT_API_URL,
+            api_token=env.get("LATTICE_API_TOKEN") or None,
+            allow_unsigned=_bool(env.get("LATTICE_ALLOW_UNSIGNED")),
+            trusted_issuers=issuers,
+            cluster_seed=env.get("LATTICE_CLUSTER_SEED") or None,
+            cluster_issuers=cluster_issuers,
+            labels=labels,
+            rpc_timeout_s=_float(env, "LATTICE_RPC_TIMEOUT", 2.0),
+            heartbeat_s=_float(env, "LATTICE_HEARTBEAT", 1.0),
+            heartbeat_misses=misses,
+            state_dir=default_state_dir(env),
+            json_logs=_bool(env["LATTICE_JSON_LOGS"]) if env.get("LATTICE_JSON_LOGS") else None,
+            log_level=env.get("LATTICE_LOG_LEVEL") or "info",
+        )
+        return base.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with every override that is not ``None`` applied (flags win over env)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "labels" in given:
+            given["labels"] = {**self.labels, **given["labels"]}
+        result = replace(self, **given)
+        if not result.lattice.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"lattice name {result.lattice!r} may hold only letters, digits, '-' and '_'")
+        return result
