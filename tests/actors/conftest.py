@@ -1,0 +1,35 @@
+"""Fixtures for the actor tests: committed example actors and an SDK probe, on the waPC harness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from wapc_harness import HostFake, WapcGuest
+
+from actors.build import ACTORS_DIR, compile_actor
+
+ActorLoader = Callable[..., WapcGuest]
+
+
+def example_wasm(name: str) -> Path:
+    return ACTORS_DIR / name / f"{name}.wasm"
+
+
+@pytest.fixture
+def load_actor() -> ActorLoader:
+    """``load_actor("kvcounter", host={...})`` instantiates a committed example actor."""
+
+    def load(name: str, host: Mapping[tuple[str, str], HostFake] | None = None) -> WapcGuest:
+        return WapcGuest(example_wasm(name), dict(host or {}))
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def sdk_probe_wasm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """tests/actors/sdk_probe.c built with the SDK: exposes every SDK helper as an operation."""
+    output = tmp_path_factory.mktemp("probe") / "sdk_probe.wasm"
+    compile_actor(Path(__file__).with_name("sdk_probe.c"), output)
+    yield output
