@@ -116,5 +116,9 @@ class RunningActor:
             "calls": stats["calls"],
             "failures": stats["failures"],
             "max_instances": self.pool.limits.max_instances,
-            "wasi": {"dirs": self.pool.wasi.dirs, "readonly": self.pool.wasi.readonly, "env": sorted(self.pool.wasi.env)},
+            "wasi": {
+                "dirs": self.pool.wasi.dirs,
+                "readonly": self.pool.wasi.readonly,
+                "env": sorted(self.pool.wasi.env),
+            },
         }

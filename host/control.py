@@ -106,9 +106,15 @@ class ControlInterface:
         if not isinstance(properties, dict):
             raise ConfigError("properties must be a map")
         running = await self.host.scale_actor(
-            image_ref, _count(body.get("count", 1)), _str_map(body.get("annotations"), "annotations"), properties
+            image_ref,
+            _count(body.get("count", 1)),
+            _str_map(body.get("annotations"), "annotations"),
+            properties,
         )
-        return {"actor_id": running.actor_id if running else body.get("actor_id"), "count": running.count if running else 0}
+        return {
+            "actor_id": running.actor_id if running else body.get("actor_id"),
+            "count": running.count if running else 0,
+        }
 
     async def _launch_actor(self, body: dict[str, Any]) -> dict[str, Any]:
         annotations = _str_map(body.get("annotations"), "annotations")
@@ -135,7 +141,10 @@ class ControlInterface:
         if not isinstance(config, dict):
             raise ConfigError("config must be a map")
         local = await self.host.start_provider(
-            ref, str(body.get("link_name") or "default"), _str_map(body.get("annotations"), "annotations"), config
+            ref,
+            str(body.get("link_name") or "default"),
+            _str_map(body.get("annotations"), "annotations"),
+            config,
         )
         return {"provider_id": local.provider_id, "link_name": local.link_name}
 

@@ -28,10 +28,12 @@ from host.router import Router
 from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
 from lattice import events, keys, subjects
+from lattice.capability import builtin_provider_id
 from lattice.connection import connect, object_store
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.rpc import Rpc
 from lattice.settings import Settings
 
 log = structlog.get_logger("host")
@@ -70,14 +72,21 @@ class Host:
         self.js = self.nc.jetstream()
         self.data = await LatticeData(self.js, self.settings.lattice).start()
         self.data.on_link(self._on_link)
+        self.rpc = Rpc(
+            self.nc,
+            lattice=self.settings.lattice,
+            cluster_key=self.cluster_key,
+            cluster_issuers=self.settings.cluster_issuers,
+            sender_id=self.id,
+            timeout_s=self.settings.rpc_timeout_s,
+        )
         self.router = Router(
             settings=self.settings,
             host_id=self.id,
-            nc=self.nc,
             data=self.data,
             actors=self.actors,
             providers=self.providers,
-            cluster_key=self.cluster_key,
+            rpc=self.rpc,
             loop=self.loop,
             executor=self.executor,
         )
@@ -285,7 +294,7 @@ class Host:
         try:
             inv = Invocation.from_msgpack(msg.data)
             invocation_id = inv.id
-            self.router.verify_inbound(inv)
+            self.rpc.verify(inv)
             running = self.actors.get(actor_id)
             if running is None:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
@@ -299,7 +308,7 @@ class Host:
         except Exception as exc:  # never leave a caller without an answer
             self.log.exception("invocation crashed", actor_id=actor_id)
             result = exc
-        await self.router.answer(msg.reply, invocation_id, result)
+        await self.rpc.answer(msg.reply, invocation_id, result)
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
@@ -312,7 +321,7 @@ class Host:
     ) -> LocalProvider:
         """Start a bundled provider in this host; raises ``ConfigError`` for an unknown one."""
         cls = provider_class(image_ref)
-        provider_id = cls.builtin_id()
+        provider_id = builtin_provider_id(image_ref.removeprefix("builtin:"))
         key = (provider_id, link_name)
         if key in self.providers:
             self.providers[key].annotations.update(annotations)
@@ -334,7 +343,8 @@ class Host:
             local.server = await self._serve_provider_on_nats(provider, ctx)
         except Exception as exc:
             await self.publish_event(
-                events.PROVIDER_START_FAILED, {"provider_ref": image_ref, "link_name": link_name, "error": str(exc)}
+                events.PROVIDER_START_FAILED,
+                {"provider_ref": image_ref, "link_name": link_name, "error": str(exc)},
             )
             raise
         self.providers[key] = local
@@ -342,7 +352,12 @@ class Host:
             await self._put_link_safely(local, link)
         await self.publish_event(
             events.PROVIDER_STARTED,
-            {"public_key": provider_id, "link_name": link_name, "contract_id": cls.contract_id, "image_ref": image_ref},
+            {
+                "public_key": provider_id,
+                "link_name": link_name,
+                "contract_id": cls.contract_id,
+                "image_ref": image_ref,
+            },
         )
         self.log.info("provider started", provider_id=provider_id, image_ref=image_ref, link_name=link_name)
         return local
@@ -351,7 +366,7 @@ class Host:
         from importlib import import_module
 
         sdk = import_module("providers.sdk")
-        server = sdk.ProviderServer(provider, ctx, verify=self.router.verify_inbound)
+        server = sdk.ProviderServer(provider, ctx, verify=self.rpc.verify)
         await server.start()
         return server
 
@@ -365,7 +380,8 @@ class Host:
         with contextlib.suppress(Exception):
             await local.provider.shutdown()
         await self.publish_event(
-            events.PROVIDER_STOPPED, {"public_key": provider_id, "link_name": link_name, "contract_id": local.contract_id}
+            events.PROVIDER_STOPPED,
+            {"public_key": provider_id, "link_name": link_name, "contract_id": local.contract_id},
         )
         return True
 
@@ -384,6 +400,6 @@ class Host:
         except Exception as exc:
             self.log.warning("link refused by provider", link=link.key, error=str(exc))
             await self.publish_event(
-                "linkdef_set_failed", {"actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)}
+                "linkdef_set_failed",
+                {"actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
             )
-

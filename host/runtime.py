@@ -401,7 +401,9 @@ class ActorPool:
         except Exception as exc:
             raise InvalidActor(f"cannot instantiate {self.actor_id}: {_first_line(exc)}") from exc
         exports = instance.exports(store)
-        inst = _Call(self, store, exports["memory"], exports["__guest_call"])
+        memory = exports["memory"]
+        assert isinstance(memory, wasmtime.Memory)  # checked at compile time
+        inst = _Call(self, store, memory, exports["__guest_call"])
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
@@ -570,4 +572,3 @@ class ActorPool:
 
 def _no_host_calls(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
     raise LatticeError(f"host calls are not available here ({namespace} {operation})")
-

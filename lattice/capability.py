@@ -61,3 +61,13 @@ class ProviderContext(Protocol):
     def log(self, event: str, **fields: Any) -> None:
         """A structured log line tagged with the provider and host ids."""
         ...
+
+
+def builtin_provider_id(name: str) -> str:
+    """The stable ``V…`` id of the bundled provider ``builtin:<name>``, known before it runs.
+
+    Derived from the name (``keys.deterministic_keypair``): a public label, never a secret.
+    """
+    from lattice.keys import deterministic_keypair
+
+    return deterministic_keypair("service", f"builtin:{name}").public_key

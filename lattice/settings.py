@@ -82,13 +82,9 @@ class Settings:
         Raises ``ConfigError`` naming the variable on a malformed value.
         """
         env = os.environ if env is None else env
-        labels = {
-            k[len("LATTICE_LABEL_") :].lower(): v for k, v in env.items() if k.startswith("LATTICE_LABEL_")
-        }
+        labels = {k[len("LATTICE_LABEL_") :].lower(): v for k, v in env.items() if k.startswith("LATTICE_LABEL_")}
         issuers = frozenset(s for s in env.get("LATTICE_TRUSTED_ISSUERS", "").replace(" ", "").split(",") if s)
-        cluster_issuers = frozenset(
-            s for s in env.get("LATTICE_CLUSTER_ISSUERS", "").replace(" ", "").split(",") if s
-        )
+        cluster_issuers = frozenset(s for s in env.get("LATTICE_CLUSTER_ISSUERS", "").replace(" ", "").split(",") if s)
         try:
             misses = int(env.get("LATTICE_HEARTBEAT_MISSES", "3"))
         except ValueError as exc:
