@@ -188,7 +188,8 @@ int lt_log_write(const char *level, lt_slice text) {
 int lt_numbergen_guid(lt_slice *guid) {
     lt_buf p = {0};
     lt_reader r;
-    return call("", NS_NUMBERGEN, "NumberGen.GenerateGuid", &p, &r) && bad_reply(&r, lt_mp_read_str(&r, guid));
+    if (!call("", NS_NUMBERGEN, "NumberGen.GenerateGuid", &p, &r)) return 0;
+    return bad_reply(&r, lt_mp_read_str(&r, guid));
 }
 
 int lt_numbergen_random32(uint32_t *v) {

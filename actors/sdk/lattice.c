@@ -67,18 +67,26 @@ int lt_slice_eq(lt_slice a, lt_slice b) { return a.len == b.len && memcmp(a.ptr,
 extern uint8_t __heap_base;
 static uintptr_t heap_floor; /* first byte after what actor_init allocated */
 static uintptr_t heap_top;
+/* Set when any lt_buf runs out of memory during a call: the call then fails as a whole, so a handler that
+ * forgot to check `oom` can never send a silently truncated reply. */
+static int call_oom;
 
 void *lt_alloc(size_t n) {
-    uintptr_t start = (heap_top + 7) & ~(uintptr_t)7;
-    if (n > SIZE_MAX - start) return NULL;
-    uintptr_t end = start + n;
-    uintptr_t limit = __builtin_wasm_memory_size(0) * 65536;
+    uint64_t start = (heap_top + 7) & ~(uintptr_t)7;
+    uint64_t end = start + n; /* 64-bit: no wrap-around, even at the 4 GiB edge of wasm32 */
+    uint64_t limit = (uint64_t)__builtin_wasm_memory_size(0) * 65536;
     if (end > limit) {
-        size_t pages = (end - limit + 65535) / 65536;
+        if (end > (uint64_t)SIZE_MAX) return NULL;
+        size_t pages = (size_t)((end - limit + 65535) / 65536);
         if (__builtin_wasm_memory_grow(0, pages) == SIZE_MAX) return NULL;
     }
-    heap_top = end;
-    return (void *)start;
+    heap_top = (uintptr_t)end;
+    return (void *)(uintptr_t)start;
+}
+
+static int buf_oom(lt_buf *b) {
+    b->oom = call_oom = 1;
+    return 0;
 }
 
 static int buf_reserve(lt_buf *b, size_t extra) {
@@ -86,16 +94,19 @@ static int buf_reserve(lt_buf *b, size_t extra) {
     if (extra <= b->cap - b->len) return 1;
     size_t cap = b->cap ? b->cap : 64;
     while (cap - b->len < extra) {
-        if (cap > SIZE_MAX / 2) return b->oom = 1, 0;
+        if (cap > SIZE_MAX / 2) return buf_oom(b);
         cap *= 2;
     }
     if (b->ptr && (uintptr_t)b->ptr + b->cap == heap_top) {
         /* The buffer is the newest block: grow it in place. */
         heap_top = (uintptr_t)b->ptr;
-        if (lt_alloc(cap) != b->ptr) return heap_top = (uintptr_t)b->ptr + b->cap, b->oom = 1, 0;
+        if (lt_alloc(cap) != b->ptr) {
+            heap_top = (uintptr_t)b->ptr + b->cap;
+            return buf_oom(b);
+        }
     } else {
         uint8_t *p = lt_alloc(cap);
-        if (!p) return b->oom = 1, 0;
+        if (!p) return buf_oom(b);
         if (b->len) memcpy(p, b->ptr, b->len);
         b->ptr = p;
     }
@@ -198,6 +209,7 @@ __attribute__((export_name("__guest_call"))) int32_t guest_call(size_t op_len, s
     ensure_init(); /* for hosts that skip wapc_init */
     heap_top = heap_floor;
     call_error = last_error = (lt_slice){0};
+    call_oom = 0;
     uint8_t *op = lt_alloc(op_len), *msg = lt_alloc(msg_len);
     if (!op || !msg) return guest_fail(LT_STR("actor out of memory reading the request"));
     wapc_guest_request(op, msg);
@@ -205,11 +217,14 @@ __attribute__((export_name("__guest_call"))) int32_t guest_call(size_t op_len, s
     for (size_t i = 0; i < handler_count; i++) {
         if (!lt_slice_eq(operation, lt_cstr(handlers[i].op))) continue;
         lt_buf out = {0};
-        if (handlers[i].fn((lt_slice){msg, msg_len}, &out) != 1)
-            return guest_fail(call_error.len ? call_error : LT_STR("operation failed"));
-        if (out.oom) return guest_fail(LT_STR("actor out of memory writing the reply"));
-        wapc_guest_response(out.ptr, out.len);
-        return 1;
+        int ok = handlers[i].fn((lt_slice){msg, msg_len}, &out) == 1;
+        if (ok && !call_oom) {
+            wapc_guest_response(out.ptr, out.len);
+            return 1;
+        }
+        if (!ok && call_error.len) return guest_fail(call_error); /* the handler's own words first */
+        if (call_oom) return guest_fail(LT_STR("actor out of memory building the reply"));
+        return guest_fail(LT_STR("operation failed"));
     }
     lt_buf text = {0};
     lt_buf_append_slice(&text, LT_STR("actor has no handler for operation "));

@@ -43,8 +43,9 @@ typedef struct {
     size_t len;
 } lt_slice;
 
-/* A growable byte buffer in the call arena. `oom` latches on allocation failure so writers can be chained
- * and checked once; the SDK refuses to send a reply whose buffer ran out of memory. */
+/* A growable byte buffer in the call arena; start one as `lt_buf b = {0};`. `oom` latches on allocation
+ * failure so writers can be chained and checked once. If any buffer runs out of memory during a call, the
+ * SDK fails the call ("actor out of memory ...") instead of sending a possibly truncated reply. */
 typedef struct {
     uint8_t *ptr;
     size_t len;

@@ -21,8 +21,10 @@ def example_wasm(name: str) -> Path:
 def load_actor() -> ActorLoader:
     """``load_actor("kvcounter", host={...})`` instantiates a committed example actor."""
 
-    def load(name: str, host: Mapping[tuple[str, str], HostFake] | None = None) -> WapcGuest:
-        return WapcGuest(example_wasm(name), dict(host or {}))
+    def load(
+        name: str, host: Mapping[tuple[str, str], HostFake] | None = None, max_memory_bytes: int | None = None
+    ) -> WapcGuest:
+        return WapcGuest(example_wasm(name), dict(host or {}), max_memory_bytes=max_memory_bytes)
 
     return load
 

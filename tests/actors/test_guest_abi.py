@@ -25,9 +25,7 @@ LOGGING = "wasmcloud:builtin:logging"
 def http_request(
     path: str = "/", method: str = "GET", query: str = "", body: bytes = b"", **header: list[str]
 ) -> bytes:
-    return msgpack.packb(
-        {"method": method, "path": path, "queryString": query, "header": header, "body": body}
-    )
+    return msgpack.packb({"method": method, "path": path, "queryString": query, "header": header, "body": body})
 
 
 def http_response(guest: WapcGuest, request: bytes) -> dict[str, Any]:
@@ -127,9 +125,7 @@ def test_echo_answers_method_path_query_and_body_as_json(load_actor: ActorLoader
 
 
 def test_echo_accepts_body_sent_as_str_and_ignores_unknown_keys(load_actor: ActorLoader) -> None:
-    request = msgpack.packb(
-        {"extra": {"nested": [1, 2.5, None]}, "path": "/p", "method": "GET", "body": "text body"}
-    )
+    request = msgpack.packb({"extra": {"nested": [1, 2.5, None]}, "path": "/p", "method": "GET", "body": "text body"})
     echoed = json.loads(http_response(load_actor("echo"), request)["body"])
     assert echoed == {"method": "GET", "path": "/p", "queryString": "", "body": "text body"}
 
@@ -139,6 +135,22 @@ def test_echo_handles_a_body_larger_than_initial_memory(load_actor: ActorLoader)
     body = b"z" * (3 * 1024 * 1024)
     echoed = json.loads(http_response(guest, http_request("/big", "POST", body=body))["body"])
     assert echoed["body"] == body.decode()
+
+
+def test_echo_request_over_the_memory_limit_fails_the_call_cleanly(load_actor: ActorLoader) -> None:
+    guest = load_actor("echo", max_memory_bytes=1024 * 1024)
+    result = guest.call(HANDLE, http_request("/big", "POST", body=b"z" * (2 * 1024 * 1024)))
+    assert not result.ok
+    assert result.payload == b"actor out of memory reading the request"
+    assert http_response(guest, http_request("/small"))["statusCode"] == 200
+
+
+def test_echo_reply_over_the_memory_limit_fails_instead_of_truncating(load_actor: ActorLoader) -> None:
+    guest = load_actor("echo", max_memory_bytes=4 * 1024 * 1024)
+    result = guest.call(HANDLE, http_request("/big", "POST", body=b"z" * (1536 * 1024)))
+    assert not result.ok
+    assert result.payload == b"actor out of memory building the reply"
+    assert http_response(guest, http_request("/small"))["statusCode"] == 200
 
 
 # ---- kvcounter ---------------------------------------------------------------------------------------

@@ -49,11 +49,7 @@ def call(probe: WapcGuest, operation: str, args: Any, host: dict[tuple[str, str]
 # ---- msgpack -----------------------------------------------------------------------------------------
 
 values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.text()
-    | st.binary(),
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text() | st.binary(),
     lambda children: st.lists(children, max_size=20) | st.dictionaries(st.text(), children, max_size=20),
     max_leaves=60,
 )
@@ -76,9 +72,7 @@ def test_msgpack_length_boundaries_round_trip(probe: WapcGuest, n: int) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    skipped=values | st.floats(allow_nan=False) | st.builds(msgpack.ExtType, st.integers(0, 127), st.binary())
-)
+@given(skipped=values | st.floats(allow_nan=False) | st.builds(msgpack.ExtType, st.integers(0, 127), st.binary()))
 def test_msgpack_skip_passes_over_any_value(probe: WapcGuest, skipped: Any) -> None:
     rest = msgpack.packb({"after": True})
     result = probe.call("Probe.Skip", msgpack.packb(skipped) + rest)
@@ -86,9 +80,7 @@ def test_msgpack_skip_passes_over_any_value(probe: WapcGuest, skipped: Any) -> N
     assert result.payload == rest
 
 
-@pytest.mark.parametrize(
-    "garbage", [b"", b"\xc1", b"\xdb\xff\xff\xff\xff", b"\xdd\xff\xff\xff\xff", b"\x92\x01"]
-)
+@pytest.mark.parametrize("garbage", [b"", b"\xc1", b"\xdb\xff\xff\xff\xff", b"\xdd\xff\xff\xff\xff", b"\x92\x01"])
 def test_msgpack_reader_rejects_truncated_or_invalid_input(probe: WapcGuest, garbage: bytes) -> None:
     assert not probe.call("Probe.Roundtrip", garbage).ok
     assert not probe.call("Probe.Skip", garbage).ok
@@ -139,9 +131,7 @@ def test_kv_set_sends_key_value_and_expires(probe: WapcGuest) -> None:
 @pytest.mark.parametrize(
     ("operation", "probe_op"), [("KeyValue.Del", "Probe.KvDel"), ("KeyValue.Contains", "Probe.KvContains")]
 )
-def test_kv_del_and_contains_send_the_key_and_read_a_bool(
-    probe: WapcGuest, operation: str, probe_op: str
-) -> None:
+def test_kv_del_and_contains_send_the_key_and_read_a_bool(probe: WapcGuest, operation: str, probe_op: str) -> None:
     calls: list[tuple[str, Any]] = []
     assert call(probe, probe_op, ["k"], {(KV, operation): replying(True, calls)}) is True
     assert call(probe, probe_op, ["k"], {(KV, operation): replying(False, calls)}) is False
@@ -179,8 +169,7 @@ def test_malformed_host_reply_is_an_error_not_a_trap(probe: WapcGuest) -> None:
 def test_log_write_sends_level_and_text_on_the_logging_contract(probe: WapcGuest) -> None:
     calls: list[tuple[str, Any]] = []
     assert (
-        call(probe, "Probe.Log", ["warn", "disk low"], {(LOGGING, "Logging.WriteLog"): replying(None, calls)})
-        is None
+        call(probe, "Probe.Log", ["warn", "disk low"], {(LOGGING, "Logging.WriteLog"): replying(None, calls)}) is None
     )
     assert calls == [("", {"level": "warn", "text": "disk low"})]
 
@@ -188,12 +177,9 @@ def test_log_write_sends_level_and_text_on_the_logging_contract(probe: WapcGuest
 def test_numbergen_operations(probe: WapcGuest) -> None:
     calls: list[tuple[str, Any]] = []
     guid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    assert call(probe, "Probe.Guid", [], {(NUMBERGEN, "NumberGen.GenerateGuid"): replying(guid, calls)}) == guid
     assert (
-        call(probe, "Probe.Guid", [], {(NUMBERGEN, "NumberGen.GenerateGuid"): replying(guid, calls)}) == guid
-    )
-    assert (
-        call(probe, "Probe.Random32", [], {(NUMBERGEN, "NumberGen.Random32"): replying(2**32 - 1, calls)})
-        == 2**32 - 1
+        call(probe, "Probe.Random32", [], {(NUMBERGEN, "NumberGen.Random32"): replying(2**32 - 1, calls)}) == 2**32 - 1
     )
     host = {(NUMBERGEN, "NumberGen.RandomInRange"): replying(7, calls)}
     assert call(probe, "Probe.RandomInRange", [5, 10], host) == 7

@@ -40,10 +40,13 @@ class WapcGuest:
     host: Mapping[tuple[str, str], HostFake] = field(default_factory=dict)
     host_calls: list[HostCall] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
+    max_memory_bytes: int | None = None
 
     def __post_init__(self) -> None:
         engine = wasmtime.Engine()
         self.store = wasmtime.Store(engine)
+        if self.max_memory_bytes is not None:
+            self.store.set_limits(memory_size=self.max_memory_bytes)
         self.module = wasmtime.Module.from_file(engine, str(self.wasm))
         linker = wasmtime.Linker(engine)
         for name, (params, results, fn) in self._imports().items():
