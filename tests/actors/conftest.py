@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from wapc_harness import HostFake, WapcGuest
 
 from actors.build import ACTORS_DIR, compile_actor
+
+from .wapc_harness import HostFake, WapcGuest
 
 ActorLoader = Callable[..., WapcGuest]
 

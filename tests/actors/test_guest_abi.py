@@ -13,7 +13,8 @@ from typing import Any
 
 import msgpack
 import pytest
-from wapc_harness import HostFake, WapcGuest
+
+from .wapc_harness import HostFake, WapcGuest
 
 ActorLoader = Callable[..., WapcGuest]
 
@@ -74,7 +75,7 @@ def recorder(calls: list[dict[str, Any]], reply: Any = None) -> HostFake:
 @pytest.mark.parametrize("name", ["hello", "echo", "kvcounter"])
 def test_actor_reports_wasmbus_rpc_version_1(load_actor: ActorLoader, name: str) -> None:
     guest = load_actor(name)
-    assert guest.exports["__wasmbus_rpc_version"](guest.store) == 1
+    assert guest.func("__wasmbus_rpc_version")(guest.store) == 1
 
 
 @pytest.mark.parametrize("name", ["hello", "echo", "kvcounter"])

@@ -14,7 +14,8 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wapc_harness import HostFake, WapcGuest
+
+from .wapc_harness import HostFake, WapcGuest
 
 KV = "wasmcloud:keyvalue"
 LOGGING = "wasmcloud:builtin:logging"

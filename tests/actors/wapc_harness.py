@@ -61,12 +61,17 @@ class WapcGuest:
         self._host_error = b""
         for init in ("_start", "wapc_init", "start"):  # SPEC §1: once each, in this order
             if init in self.exports:
-                self.exports[init](self.store)
+                self.func(init)(self.store)
+
+    def func(self, name: str) -> wasmtime.Func:
+        export = self.exports[name]
+        assert isinstance(export, wasmtime.Func), f"{name} is not a function"
+        return export
 
     def call(self, operation: str, payload: bytes) -> CallResult:
         op = operation.encode()
         self._request, self._response, self._error = (op, payload), None, None
-        rc = self.exports["__guest_call"](self.store, len(op), len(payload))
+        rc = self.func("__guest_call")(self.store, len(op), len(payload))
         if rc == 1:
             assert self._response is not None, "guest returned 1 without __guest_response"
             return CallResult(True, self._response)
@@ -75,7 +80,9 @@ class WapcGuest:
         return CallResult(False, self._error)
 
     def memory_size(self) -> int:
-        return int(self.exports["memory"].data_len(self.store))
+        memory = self.exports["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        return memory.data_len(self.store)
 
     # ---- the nine imports ----------------------------------------------------------------------------
 
