@@ -40,6 +40,7 @@ _LINK_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _CONTRACT = re.compile(r"[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)+")
 _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
 _REGISTRY_SCHEMES = ("http://", "https://", "oci://")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_NODES = 100_000  # after alias expansion: a billion-laughs document stops here
 _SCALERS: tuple[ScalerKind, ...] = ("spreadscaler", "daemonscaler")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -174,10 +175,17 @@ def _convert_mapping(
 
 
 def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader, json_mode: bool) -> Any:
-    if json_mode:
+    if json_mode and node.style is None:
         # YAML 1.1 reads some JSON numbers (1e3) as strings: type plain JSON scalars the JSON way.
-        return json.loads(node.value) if node.style is None else node.value
-    return loader.construct_object(node)
+        return json.loads(node.value)
+    value = node.value if json_mode else loader.construct_object(node)
+    if isinstance(value, str) and _SURROGATE.search(value):
+        # "\ud83d\ude00" escapes (json.dumps writes them) arrive as two halves: join them.
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise ManifestError("invalid \\u escape (a lone surrogate)", line=node.start_mark.line + 1) from None
+    return value
 
 
 def _plain(node: _Node) -> Any:

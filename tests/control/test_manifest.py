@@ -141,6 +141,12 @@ def test_json_numbers_keep_their_json_types() -> None:
     assert provider.config == {"big": 1000.0, "small": 2}
 
 
+def test_escaped_astral_characters_survive_json_dumps() -> None:
+    document = yaml.safe_load(ECHO)
+    document["metadata"]["annotations"]["description"] = "echo \U0001f600"
+    assert parse_manifest(json.dumps(document)).description == "echo \U0001f600"
+
+
 def test_defaults_version_from_hash_provider_scaler_contract_and_link_name() -> None:
     text = """\
 apiVersion: core.oam.dev/v1beta1
