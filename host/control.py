@@ -99,8 +99,17 @@ class ControlInterface:
             await self._reply(msg, {"accepted": False, "host_id": self.host.id, "error": f"internal error: {exc}"})
 
     async def _scale_actor(self, body: dict[str, Any]) -> dict[str, Any]:
+        count = _count(body.get("count", 1))
+        annotations = _str_map(body.get("annotations"), "annotations")
         image_ref = body.get("actor_ref") or body.get("image_ref")
+        actor_id = body.get("actor_id")
+        if count == 0 and isinstance(actor_id, str) and actor_id in self.host.actors:
+            await self.host.stop_actor(actor_id, annotations, 0)
+            running = self.host.actors.get(actor_id)
+            return {"actor_id": actor_id, "count": running.count if running else 0}
         if not isinstance(image_ref, str) or not image_ref:
+            if count == 0:
+                return {"actor_id": actor_id, "count": 0}
             raise ConfigError("actor_ref is required")
         properties = body.get("properties") or {}
         if not isinstance(properties, dict):

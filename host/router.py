@@ -74,7 +74,8 @@ class Router:
                 raise LinkNotFound(namespace, link_name, caller)
             local = self.providers.get((link.provider_id, link_name))
             if local is not None:
-                return self._wait(local.provider.handle(caller, operation, payload))
+                answer: bytes = self._wait(local.provider.handle(caller, operation, payload))
+                return answer
             target = Entity(link.provider_id, namespace, link_name)
             return self._wait(self.rpc.invoke(origin, target, operation, payload))
         target_id = self.data.resolve_actor(namespace) or self._local_alias(namespace)

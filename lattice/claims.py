@@ -306,9 +306,7 @@ def verify_actor(
         raise ClaimsError(f"subject is not a module key: {claims.sub[:12]!r}")
     actual = module_hash(wasm)
     if claims.hash.upper() != actual:
-        raise ClaimsError(
-            f"module hash mismatch: claims say {claims.hash}, module is {actual} (altered after signing)"
-        )
+        raise ClaimsError(f"module hash mismatch: claims say {claims.hash}, module is {actual} (altered after signing)")
     _check_times(claims.exp, claims.nbf, now, "actor claims")
     if trusted_issuers is not None and claims.iss not in trusted_issuers:
         raise ClaimsError(f"issuer {claims.iss} is not trusted: add it to the host's trusted issuers")
@@ -405,8 +403,7 @@ def verify_invocation(
         )
     if wascap.get("origin_url") != origin_url:
         raise ClaimsError(
-            f"invocation origin mismatch: claims are from {wascap.get('origin_url')}, "
-            f"the invocation says {origin_url}"
+            f"invocation origin mismatch: claims are from {wascap.get('origin_url')}, the invocation says {origin_url}"
         )
     if wascap.get("hash") != invocation_hash(origin_url, target_url, operation, msg):
         raise ClaimsError("invocation hash mismatch: operation or payload altered after signing")

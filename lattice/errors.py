@@ -92,8 +92,7 @@ class LinkNotFound(InvocationError):
 
     def __init__(self, contract_id: str, link_name: str, actor_id: str) -> None:
         super().__init__(
-            f"no link for {contract_id} ({link_name}) from {actor_id}: add a linkdef "
-            f"(PUT /v1/links or a linkdef trait)"
+            f"no link for {contract_id} ({link_name}) from {actor_id}: add a linkdef (PUT /v1/links or a linkdef trait)"
         )
         self.contract_id = contract_id
         self.link_name = link_name

@@ -19,8 +19,9 @@ WAPC_IMPORTS = """
 
 def guest(body: str, module: str = "wapc", extra: str = "") -> bytes:
     """A waPC guest: the request lands at offset 1024 (op) and 2048 (msg); ``body`` is __guest_call's."""
-    return wasmtime.wat2wasm(
-        f"""(module
+    return bytes(
+        wasmtime.wat2wasm(
+            f"""(module
   {WAPC_IMPORTS.format(m=module)}
   {extra}
   (memory (export "memory") 1)
@@ -29,6 +30,7 @@ def guest(body: str, module: str = "wapc", extra: str = "") -> bytes:
     (call $guest_request (i32.const 1024) (i32.const 2048))
     {body})
 )"""
+        )
     )
 
 
@@ -94,7 +96,7 @@ STARTS = guest(
 )
 
 # AssemblyScript-style abort with a UTF-16 message "bad" (length 6 at 60, string at 64).
-ABORTS = wasmtime.wat2wasm(
+ABORTS = bytes(wasmtime.wat2wasm(
     """(module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
   (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
@@ -102,4 +104,4 @@ ABORTS = wasmtime.wat2wasm(
   (data (i32.const 60) "\\06\\00\\00\\00b\\00a\\00d\\00")
   (func (export "__guest_call") (param i32 i32) (result i32)
     (call $abort (i32.const 64) (i32.const 0) (i32.const 7) (i32.const 3)) unreachable))"""
-)
+))

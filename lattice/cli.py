@@ -1,0 +1,333 @@
+"""The ``lattice`` command (SPEC §6): run the parts, drive the control plane, manage keys and claims.
+
+Every flag also reads an environment variable (``LATTICE_*``); flags win. Output for people is tables;
+``-o json`` prints machine-readable JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lattice import logs
+from lattice.errors import LatticeError
+from lattice.settings import Settings
+
+app = typer.Typer(
+    help="lattice: an actor-based, distributed WebAssembly runtime.", no_args_is_help=True, add_completion=False
+)
+get_app = typer.Typer(help="Show hosts, applications or links.", no_args_is_help=True)
+keys_app = typer.Typer(help="Generate nkeys (account, module, cluster, ...).", no_args_is_help=True)
+claims_app = typer.Typer(help="Sign and inspect actor claims (SPEC §3).", no_args_is_help=True)
+app.add_typer(get_app, name="get")
+app.add_typer(keys_app, name="keys")
+app.add_typer(claims_app, name="claims")
+console = Console()
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+NatsUrl = Annotated[str | None, typer.Option("--nats-url", envvar="LATTICE_NATS_URL", help="NATS server URL(s).")]
+LatticeName = Annotated[str | None, typer.Option("--lattice", envvar="LATTICE_NAME", help="Lattice name.")]
+ApiUrl = Annotated[str, typer.Option("--api-url", envvar="LATTICE_API_URL", help="Control plane URL.")]
+ApiToken = Annotated[str | None, typer.Option("--api-token", envvar="LATTICE_API_TOKEN", help="Bearer token.")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings.from_env(**overrides)
+    except LatticeError as exc:
+        _fail(str(exc))
+    logs.configure(json_logs=settings.json_logs, level=settings.log_level)
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> Any:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _run(main: Any, stop: Any) -> None:
+    """Run coroutine ``main`` until it ends or SIGINT/SIGTERM calls ``stop()``."""
+
+    async def runner() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        await main()
+
+    try:
+        asyncio.run(runner())
+    except LatticeError as exc:
+        _fail(str(exc))
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--label takes KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+# --- running the parts ---------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    hosts: Annotated[int, typer.Option(help="How many hosts to start.", min=1, max=16)] = 2,
+    http: Annotated[str, typer.Option(help="Where the demo serves HTTP.")] = "127.0.0.1:8080",
+    api: Annotated[str, typer.Option(help="Where the control plane listens.")] = "127.0.0.1:8081",
+    nats_url: NatsUrl = None,
+    lattice: LatticeName = None,
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not deploy the demo application.")] = False,
+) -> None:
+    """Run a whole lattice on this machine: nats-server, hosts, control plane and a demo app."""
+    from lattice.up import Up
+
+    settings = _settings(lattice=lattice)
+    runner = Up(settings, hosts=hosts, http=http, api=api, nats_url=nats_url, demo=not no_demo, console=console)
+    _run(runner.run, runner.stop)
+
+
+@app.command()
+def host(
+    nats_url: NatsUrl = None,
+    lattice: LatticeName = None,
+    label: Annotated[list[str], typer.Option("--label", "-l", help="Host label KEY=VALUE (repeatable).")] = [],  # noqa: B006
+    allow_unsigned: Annotated[
+        bool | None, typer.Option("--allow-unsigned", envvar="LATTICE_ALLOW_UNSIGNED", help="Run unsigned actors.")
+    ] = None,
+    trusted_issuers: Annotated[
+        str | None, typer.Option("--trusted-issuers", envvar="LATTICE_TRUSTED_ISSUERS", help="A…,A… accounts.")
+    ] = None,
+    cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
+    cluster_seed_file: Annotated[Path | None, typer.Option("--cluster-seed-file", exists=True)] = None,
+) -> None:
+    """Run one host: it joins the lattice and runs what the control plane places on it."""
+    from host.host import Host
+
+    seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
+    issuers = frozenset(s for s in (trusted_issuers or "").split(",") if s) or None
+    settings = _settings(
+        nats_url=nats_url,
+        lattice=lattice,
+        labels=_labels(label),
+        allow_unsigned=allow_unsigned,
+        trusted_issuers=issuers,
+        cluster_seed=seed,
+    )
+    holder: dict[str, Host] = {}
+
+    async def main() -> None:
+        async with Host(settings) as h:
+            holder["host"] = h
+            console.print(f"host [bold]{h.id}[/bold] joined lattice {settings.lattice!r} at {settings.nats_url}")
+            await h.serve()
+
+    _run(main, lambda: holder["host"].stop() if "host" in holder else sys.exit(130))
+
+
+@app.command("control-plane")
+def control_plane(
+    nats_url: NatsUrl = None,
+    lattice: LatticeName = None,
+    listen: Annotated[str, typer.Option(envvar="LATTICE_API_LISTEN", help="host:port to serve the API on.")] = (
+        "127.0.0.1:8081"
+    ),
+    cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
+) -> None:
+    """Run the control plane (the HTTP API, the scheduler and the reconciler)."""
+    from lattice.control.service import ControlPlane
+
+    settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
+    holder: dict[str, ControlPlane] = {}
+
+    async def main() -> None:
+        async with ControlPlane(settings, listen=listen) as cp:
+            holder["cp"] = cp
+            await cp.serve()
+
+    _run(main, lambda: holder["cp"].stop() if "cp" in holder else sys.exit(130))
+
+
+@app.command()
+def provider(
+    name: Annotated[str, typer.Argument(help="httpserver, keyvalue, logging or numbergen")],
+    nats_url: NatsUrl = None,
+    lattice: LatticeName = None,
+    link_name: Annotated[str, typer.Option(help="The link name it serves.")] = "default",
+    cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
+) -> None:
+    """Run one bundled capability provider as its own process on the lattice."""
+    from providers.sdk import run_standalone
+
+    settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
+    try:
+        asyncio.run(run_standalone(name, settings, link_name=link_name))
+    except LatticeError as exc:
+        _fail(str(exc))
+
+
+# --- driving the control plane -------------------------------------------------------------------
+
+
+def _client(api_url: str, token: str | None) -> Any:
+    from lattice.client import Client
+
+    return Client(api_url, token)
+
+
+def _print(data: Any, output: Output, columns: list[str], title: str) -> None:
+    if output == Output.json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in data:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return "" if value is None else str(value)
+
+
+@app.command()
+def apply(
+    manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A wadm 0.x manifest (YAML/JSON).")],
+    wait: Annotated[bool, typer.Option(help="Wait until the application is deployed.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 60.0,
+    api_url: ApiUrl = "http://127.0.0.1:8081",
+    api_token: ApiToken = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Deploy (or update) an application; local file:// actor images are uploaded first."""
+    client = _client(api_url, api_token)
+    try:
+        result = client.apply(manifest)
+        if wait:
+            with console.status(f"waiting for {result['name']} to deploy") as status:
+                result = client.wait_deployed(
+                    result["name"], timeout, on_status=lambda s: status.update(f"{s['type']}: {s['message']}")
+                )
+    except LatticeError as exc:
+        _fail(str(exc))
+    if output == Output.json:
+        print(json.dumps(result, indent=2))
+    else:
+        console.print(f"{result['name']} version {result['version']}: {result['status']['type']}")
+
+
+@get_app.command("hosts")
+def get_hosts(
+    api_url: ApiUrl = "http://127.0.0.1:8081", api_token: ApiToken = None, output: OutputOpt = Output.table
+) -> None:
+    """Live hosts with labels and load."""
+    try:
+        data = _client(api_url, api_token).hosts()
+    except LatticeError as exc:
+        _fail(str(exc))
+    rows = [{**h, "actors": [f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]]} for h in data]
+    _print(
+        rows if output == Output.table else data,
+        output,
+        ["id", "labels", "actors", "in_flight", "uptime_seconds"],
+        "hosts",
+    )
+
+
+@get_app.command("apps")
+def get_apps(
+    api_url: ApiUrl = "http://127.0.0.1:8081", api_token: ApiToken = None, output: OutputOpt = Output.table
+) -> None:
+    """Applications with version and status."""
+    try:
+        data = _client(api_url, api_token).apps()
+    except LatticeError as exc:
+        _fail(str(exc))
+    rows = [
+        {
+            "name": a["name"],
+            "version": a["version"],
+            "status": a["status"]["type"],
+            "components": [f"{c['name']} {c['running']}/{c['desired']}" for c in a["status"]["components"]],
+            "message": a["status"]["message"],
+        }
+        for a in data
+    ]
+    _print(
+        rows if output == Output.table else data,
+        output,
+        ["name", "version", "status", "components", "message"],
+        "applications",
+    )
+
+
+@get_app.command("links")
+def get_links(
+    api_url: ApiUrl = "http://127.0.0.1:8081", api_token: ApiToken = None, output: OutputOpt = Output.table
+) -> None:
+    """Link definitions."""
+    try:
+        data = _client(api_url, api_token).links()
+    except LatticeError as exc:
+        _fail(str(exc))
+    _print(data, output, ["actor_id", "contract_id", "link_name", "provider_id", "values"], "links")
+
+
+@app.command()
+def delete(
+    name: Annotated[str, typer.Argument(help="Application name.")],
+    api_url: ApiUrl = "http://127.0.0.1:8081",
+    api_token: ApiToken = None,
+) -> None:
+    """Undeploy and remove an application."""
+    try:
+        _client(api_url, api_token).delete_app(name)
+    except LatticeError as exc:
+        _fail(str(exc))
+    console.print(f"{name} deleted")
+
+
+@app.command()
+def call(
+    actor: Annotated[str, typer.Argument(help="Actor id (M…).")],
+    operation: Annotated[str, typer.Argument(help="Operation, e.g. HttpServer.HandleRequest.")],
+    payload: Annotated[str, typer.Argument(help="Payload (text; @file reads a file).")] = "",
+    api_url: ApiUrl = "http://127.0.0.1:8081",
+    api_token: ApiToken = None,
+) -> None:
+    """Invoke an actor through the control plane and print its answer."""
+    body = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
+    try:
+        result = _client(api_url, api_token).invoke(actor, operation, body)
+    except LatticeError as exc:
+        _fail(str(exc))
+    sys.stdout.buffer.write(result + (b"" if result.endswith(b"\n") else b"\n"))
+
+
+def main() -> None:
+    from lattice import cli_security  # noqa: F401  (registers keys/claims commands)
+
+    app()

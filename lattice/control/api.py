@@ -1,0 +1,170 @@
+"""The control plane's HTTP API (SPEC §5): routes only; the work is in ``ControlPlane``.
+
+Errors are JSON ``{"detail": ...}``: 400/404/409/422 for the caller's mistakes, 502/504 when the
+lattice fails a call, never a 500 for bad input. Bearer-token auth applies when a token is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from lattice.errors import (
+    InvocationError,
+    LatticeError,
+    ManifestError,
+    NotFound,
+    Unreachable,
+)
+from lattice.messages import LinkDefinition
+
+if TYPE_CHECKING:
+    from lattice.control.service import ControlPlane
+
+
+class InvokeRequest(BaseModel):
+    operation: str = Field(examples=["HttpServer.HandleRequest"])
+    payload_b64: str = Field(default="", description="the payload, base64")
+
+
+class LinkBody(BaseModel):
+    actor_id: str
+    provider_id: str
+    contract_id: str
+    link_name: str = "default"
+    values: dict[str, str] = Field(default_factory=dict)
+
+
+def create_app(cp: ControlPlane) -> FastAPI:
+    """The FastAPI application serving ``cp``."""
+    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__)
+
+    async def auth(request: Request) -> None:
+        token = cp.settings.api_token
+        if not token:
+            return
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if header[7:].strip() != token:
+            raise HTTPException(403, "wrong bearer token")
+
+    guarded = [Depends(auth)]
+
+    @app.exception_handler(ManifestError)
+    async def manifest_error(request: Request, exc: ManifestError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": {"error": str(exc), "reason": exc.reason, "field": exc.field, "line": exc.line}}, 400
+        )
+
+    @app.exception_handler(LatticeError)
+    async def lattice_error(request: Request, exc: LatticeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, _status_of(exc))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "nats": cp.nc.is_connected, "leader": cp.is_leader(), "id": cp.id}
+
+    @app.get("/v1/hosts", dependencies=guarded)
+    async def hosts() -> list[dict[str, Any]]:
+        return cp.hosts()
+
+    @app.get("/v1/hosts/{host_id}", dependencies=guarded)
+    async def host(host_id: str) -> dict[str, Any]:
+        return cp.host(host_id)
+
+    @app.post("/v1/artifacts", status_code=201, dependencies=guarded)
+    async def upload(request: Request) -> dict[str, Any]:
+        return await cp.upload_artifact(await cp.read_body(request))
+
+    @app.get("/v1/artifacts", dependencies=guarded)
+    async def artifacts() -> list[dict[str, Any]]:
+        return await cp.state.artifacts_list()
+
+    @app.get("/v1/artifacts/{digest}", dependencies=guarded)
+    async def artifact(digest: str) -> dict[str, Any]:
+        meta = await cp.state.artifact(digest)
+        if meta is None:
+            raise NotFound(f"no artifact {digest}")
+        return meta
+
+    @app.put("/v1/applications/{name}", dependencies=guarded)
+    async def put_application(name: str, request: Request) -> dict[str, Any]:
+        body = await cp.read_body(request)
+        return await cp.put_application(name, body, request.headers.get("content-type"))
+
+    @app.get("/v1/applications", dependencies=guarded)
+    async def applications() -> list[dict[str, Any]]:
+        return await cp.applications()
+
+    @app.get("/v1/applications/{name}", dependencies=guarded)
+    async def application(name: str) -> dict[str, Any]:
+        return await cp.application(name)
+
+    @app.delete("/v1/applications/{name}", dependencies=guarded)
+    async def delete_application(name: str) -> dict[str, Any]:
+        return await cp.delete_application(name)
+
+    @app.get("/v1/links", dependencies=guarded)
+    async def links() -> list[dict[str, Any]]:
+        return [link.to_dict() for link in cp.data.links.values()]
+
+    @app.put("/v1/links", dependencies=guarded)
+    async def put_link(body: LinkBody) -> dict[str, Any]:
+        link = LinkDefinition(body.actor_id, body.provider_id, body.contract_id, body.link_name, body.values)
+        await cp.data.put_link(link)
+        return link.to_dict()
+
+    @app.delete("/v1/links/{actor_id}/{contract_id}/{link_name}", dependencies=guarded)
+    async def delete_link(actor_id: str, contract_id: str, link_name: str) -> dict[str, Any]:
+        if not await cp.data.delete_link(actor_id, contract_id, link_name):
+            raise NotFound(f"no link for {contract_id} ({link_name}) from {actor_id}")
+        return {"deleted": True}
+
+    @app.post("/v1/actors/{actor_id}/invoke", dependencies=guarded)
+    async def invoke(actor_id: str, body: InvokeRequest) -> dict[str, Any]:
+        try:
+            payload = base64.b64decode(body.payload_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise HTTPException(400, f"payload_b64 is not valid base64: {exc}") from exc
+        result = await cp.invoke(actor_id, body.operation, payload)
+        return {"payload_b64": base64.b64encode(result).decode()}
+
+    @app.get("/v1/events", dependencies=guarded)
+    async def event_stream(request: Request) -> StreamingResponse:
+        queue = cp.observer.subscribe()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b": lattice events\n\n"
+                while not await request.is_disconnected():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), 10)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            finally:
+                cp.observer.unsubscribe(queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return app
+
+
+def _status_of(exc: LatticeError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Unreachable):
+        return 404 if "nobody serves" in str(exc) else 504
+    if isinstance(exc, InvocationError):
+        return 502
+    return 400

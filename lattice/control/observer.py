@@ -1,0 +1,147 @@
+"""What the control plane sees of the lattice: live hosts from heartbeats, and the event stream.
+
+A host is alive while its heartbeats keep coming: one missed for ``heartbeat_s * heartbeat_misses``
+seconds is dropped, so its replicas are re-placed by the next reconcile. Events are also fanned out to
+``/v1/events`` subscribers (bounded queues: a slow reader loses old events, never blocks the lattice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from lattice import events, subjects
+from lattice.control.model import ActorInstances, HostView, ProviderRunning
+
+log = structlog.get_logger("lattice.control.observer")
+
+
+@dataclass(slots=True)
+class HostState:
+    inventory: dict[str, Any]
+    last_seen: float
+    first_seen: float
+
+
+def host_view(inv: dict[str, Any]) -> HostView:
+    """A heartbeat/inventory document → the scheduler's ``HostView``."""
+    actors = tuple(
+        ActorInstances(str(a["id"]), int(i.get("count", 0)), dict(i.get("annotations") or {}))
+        for a in inv.get("actors", [])
+        for i in a.get("instances", [])
+    )
+    providers = tuple(
+        ProviderRunning(
+            str(p["id"]),
+            str(p.get("link_name", "default")),
+            str(p.get("contract_id", "")),
+            dict(p.get("annotations") or {}),
+        )
+        for p in inv.get("providers", [])
+    )
+    return HostView(
+        id=str(inv["host_id"]),
+        labels={str(k): str(v) for k, v in (inv.get("labels") or {}).items()},
+        actors=actors,
+        providers=providers,
+        in_flight=int(inv.get("in_flight", 0)),
+        draining=bool(inv.get("draining", False)),
+    )
+
+
+class Observer:
+    """Follows ``wasmbus.evt.{lattice}``; ``hosts`` holds the live ones."""
+
+    def __init__(self, nc: NATS, lattice: str, *, heartbeat_s: float, misses: int) -> None:
+        self.nc = nc
+        self.lattice = lattice
+        self.expiry_s = heartbeat_s * misses
+        self.hosts: dict[str, HostState] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=200)
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: list[Callable[[events.CloudEvent], None]] = []
+
+    def on_event(self, listener: Callable[[events.CloudEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        await self.nc.subscribe(subjects.events(self.lattice), cb=self._on_event)
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Ask every host for its inventory (ping, then ``get.inv``): after a restart, no waiting for beats."""
+        inbox = self.nc.new_inbox()
+        replies: list[dict[str, Any]] = []
+
+        async def collect(msg: Msg) -> None:
+            with contextlib.suppress(ValueError):
+                replies.append(json.loads(msg.data))
+
+        sub = await self.nc.subscribe(inbox, cb=collect)
+        await self.nc.publish(subjects.ctl_ping_hosts(self.lattice), b"", reply=inbox)
+        await asyncio.sleep(0.3)
+        await sub.unsubscribe()
+        for reply in replies:
+            host_id = reply.get("host_id")
+            if not isinstance(host_id, str):
+                continue
+            with contextlib.suppress(Exception):
+                inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
+                self._seen(json.loads(inv.data))
+
+    def _seen(self, inv: dict[str, Any]) -> None:
+        host_id = inv.get("host_id")
+        if not isinstance(host_id, str):
+            return
+        now = time.monotonic()
+        state = self.hosts.get(host_id)
+        self.hosts[host_id] = HostState(inv, now, state.first_seen if state else now)
+
+    async def _on_event(self, msg: Msg) -> None:
+        event = events.parse(msg.data)
+        if event is None:
+            return
+        if event.name == events.HOST_HEARTBEAT:
+            self._seen({**event.data, "host_id": event.source})
+        elif event.name == events.HOST_STOPPED:
+            self.hosts.pop(event.source, None)
+        if event.name != events.HOST_HEARTBEAT:
+            self.recent.append(event.to_dict())
+        for listener in self._listeners:
+            listener(event)
+        doc = event.to_dict()
+        for queue in list(self._subscribers):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(doc)
+
+    def expire(self) -> list[str]:
+        """Drop hosts whose heartbeats stopped; returns their ids."""
+        cutoff = time.monotonic() - self.expiry_s
+        gone = [h for h, s in self.hosts.items() if s.last_seen < cutoff]
+        for host_id in gone:
+            log.warning("host lost: heartbeats stopped", host_id=host_id)
+            del self.hosts[host_id]
+        return gone
+
+    def views(self) -> list[HostView]:
+        return [host_view(s.inventory) for s in self.hosts.values()]
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)

@@ -1,0 +1,280 @@
+"""Desired vs observed → commands, executed over the control interface; and each application's status.
+
+``desired_state`` and ``app_status`` are pure; ``Reconciler.tick`` is the thin loop around them that
+talks to hosts. Commands already issued are remembered for a few seconds (the expected events have
+not arrived yet), so nothing is re-issued in a loop; a host's refusal is remembered with its reason so
+the status says ``failed`` with it instead of ``reconciling`` forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+
+from lattice import subjects
+from lattice.capability import builtin_provider_id
+from lattice.control.manifest import parse_manifest
+from lattice.control.model import (
+    ActorComponent,
+    Application,
+    Command,
+    ComponentKey,
+    DesiredActor,
+    DesiredProvider,
+    HostView,
+    ProviderComponent,
+    ScaleActor,
+    StartProvider,
+    owner_of,
+)
+from lattice.control.observer import Observer
+from lattice.control.scheduler import plan, unplaceable
+from lattice.control.state import AppRecord, AppVersion, ControlState
+from lattice.links import LatticeData
+from lattice.messages import LinkDefinition
+
+log = structlog.get_logger("lattice.control.reconciler")
+
+REISSUE_AFTER_S = 5.0
+REFUSAL_TTL_S = 30.0
+
+
+@dataclass(slots=True)
+class Desired:
+    actors: list[DesiredActor] = field(default_factory=list)
+    providers: list[DesiredProvider] = field(default_factory=list)
+    links: list[LinkDefinition] = field(default_factory=list)
+
+
+def provider_id_of(image: str) -> str:
+    """The provider id behind a capability image (bundled providers only, for now)."""
+    return builtin_provider_id(image.removeprefix("builtin:"))
+
+
+def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
+    """Deployed applications (with their resolved images) → what should run and which links exist."""
+    out = Desired()
+    for app, version in apps:
+        providers = {c.name: c for c in app.components if isinstance(c, ProviderComponent)}
+        for comp in app.components:
+            if isinstance(comp, ProviderComponent):
+                out.providers.append(
+                    DesiredProvider(
+                        app.name,
+                        comp.name,
+                        provider_id_of(comp.image),
+                        comp.image,
+                        comp.contract,
+                        comp.link_name,
+                        comp.config,
+                        comp.scaler,
+                    )
+                )
+                continue
+            assert isinstance(comp, ActorComponent)
+            image = version.images.get(comp.name, {})
+            actor_id, image_ref = str(image.get("actor_id", "")), str(image.get("image_ref", comp.image))
+            out.actors.append(DesiredActor(app.name, comp.name, actor_id, image_ref, comp.scaler, comp.properties))
+            for link in comp.links:
+                target = providers[link.target]
+                out.links.append(
+                    LinkDefinition(
+                        actor_id=actor_id,
+                        provider_id=provider_id_of(target.image),
+                        contract_id=target.contract,
+                        link_name=link.link_name or target.link_name,
+                        values=dict(link.values),
+                    )
+                )
+    return out
+
+
+def _eligible(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -> list[HostView]:
+    spreads = comp.scaler.spread
+    if not spreads:
+        return list(hosts)
+    return [h for h in hosts if any(all(h.labels.get(k) == v for k, v in s.requirements.items()) for s in spreads)]
+
+
+def _running(hosts: Sequence[HostView], key: ComponentKey) -> list[dict[str, Any]]:
+    placements = []
+    for host in hosts:
+        count = sum(a.count for a in host.actors if owner_of(a.annotations) == key)
+        count += sum(1 for p in host.providers if owner_of(p.annotations) == key)
+        if count:
+            placements.append({"host_id": host.id, "count": count})
+    return placements
+
+
+def app_status(
+    record: AppRecord,
+    desired: Desired,
+    hosts: Sequence[HostView],
+    unplaced: dict[ComponentKey, str],
+    refusals: dict[ComponentKey, dict[str, str]],
+) -> dict[str, Any]:
+    """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
+    if record.deployed is None:
+        return {"type": "undeployed", "message": "not deployed", "components": []}
+    components, problems, moving = [], [], False
+    everything: list[DesiredActor | DesiredProvider] = [*desired.providers, *desired.actors]
+    mine = [c for c in everything if c.app == record.name]
+    for comp in mine:
+        eligible = _eligible(hosts, comp)
+        want = comp.scaler.replicas * (len(eligible) if comp.scaler.kind == "daemonscaler" else 1)
+        if isinstance(comp, DesiredProvider):
+            want = min(want, len(eligible)) if comp.scaler.kind == "spreadscaler" else len(eligible)
+        placements = _running(hosts, comp.key)
+        running = sum(p["count"] for p in placements)
+        kind = "actor" if isinstance(comp, DesiredActor) else "capability"
+        components.append(
+            {"name": comp.component, "type": kind, "desired": want, "running": running, "placements": placements}
+        )
+        refused = refusals.get(comp.key, {})
+        if comp.key in unplaced and running < want:
+            problems.append(f"{comp.component}: {unplaced[comp.key]}")
+        elif refused and running < want and set(refused) >= {h.id for h in eligible}:
+            reasons = "; ".join(f"host {h[:12]}…: {r}" for h, r in sorted(refused.items()))
+            problems.append(f"{comp.component}: refused by every eligible host ({reasons})")
+        elif running != want:
+            moving = True
+    if problems:
+        return {"type": "failed", "message": " | ".join(problems), "components": components}
+    if moving:
+        return {"type": "reconciling", "message": "placing components", "components": components}
+    return {"type": "deployed", "message": f"version {record.deployed} deployed", "components": components}
+
+
+def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
+    if isinstance(cmd, ScaleActor):
+        body = {
+            "actor_id": cmd.actor_id,
+            "actor_ref": cmd.image_ref,
+            "count": cmd.count,
+            "annotations": cmd.annotations,
+            "properties": cmd.properties,
+        }
+        return subjects.ctl_cmd(lattice, cmd.host_id, "scale"), body
+    if isinstance(cmd, StartProvider):
+        body = {
+            "provider_ref": cmd.image_ref,
+            "provider_id": cmd.provider_id,
+            "link_name": cmd.link_name,
+            "annotations": cmd.annotations,
+            "config": cmd.config,
+        }
+        return subjects.ctl_cmd(lattice, cmd.host_id, "lp"), body
+    body = {"provider_id": cmd.provider_id, "link_name": cmd.link_name}
+    return subjects.ctl_cmd(lattice, cmd.host_id, "sp"), body
+
+
+class Reconciler:
+    """Runs ``tick`` on the leader: plan, execute, keep links in step, remember refusals."""
+
+    def __init__(self, nc: NATS, state: ControlState, observer: Observer, data: LatticeData, lattice: str) -> None:
+        self.nc = nc
+        self.state = state
+        self.observer = observer
+        self.data = data
+        self.lattice = lattice
+        self._parsed: dict[tuple[str, str], Application] = {}
+        self._issued: dict[str, float] = {}
+        self.refusals: dict[ComponentKey, dict[str, tuple[str, float]]] = {}
+        self._owned_links: set[tuple[str, str, str]] = set()
+        self.wake = asyncio.Event()
+
+    def application(self, record: AppRecord, version: AppVersion) -> Application:
+        key = (record.name, version.version)
+        if key not in self._parsed:
+            self._parsed[key] = parse_manifest(version.manifest)
+        return self._parsed[key]
+
+    async def desired(self) -> tuple[list[AppRecord], Desired]:
+        records = await self.state.apps()
+        deployed = []
+        for record in records:
+            version = record.version(record.deployed)
+            if version is not None:
+                deployed.append((self.application(record, version), version))
+        return records, desired_state(deployed)
+
+    def current_refusals(self) -> dict[ComponentKey, dict[str, str]]:
+        now = time.monotonic()
+        out: dict[ComponentKey, dict[str, str]] = {}
+        for key, by_host in self.refusals.items():
+            live = {h: r for h, (r, t) in by_host.items() if now - t < REFUSAL_TTL_S}
+            if live:
+                out[key] = live
+        return out
+
+    async def status_of(self, record: AppRecord) -> dict[str, Any]:
+        _, desired = await self.desired()
+        hosts = self.observer.views()
+        unplaced = unplaceable(desired.actors, desired.providers, hosts)
+        return app_status(record, desired, hosts, unplaced, self.current_refusals())
+
+    async def tick(self) -> list[Command]:
+        """One reconcile pass; returns the commands it issued."""
+        self.observer.expire()
+        _, desired = await self.desired()
+        await self._sync_links(desired.links)
+        hosts = self.observer.views()
+        now = time.monotonic()
+        commands = [c for c in plan(desired.actors, desired.providers, hosts) if self._due(c, now)]
+        if commands:
+            await asyncio.gather(*(self._execute(c) for c in commands))
+        return commands
+
+    def _due(self, cmd: Command, now: float) -> bool:
+        key = repr(cmd)
+        last = self._issued.get(key)
+        if last is not None and now - last < REISSUE_AFTER_S:
+            return False
+        self._issued[key] = now
+        return True
+
+    async def _execute(self, cmd: Command) -> None:
+        subject, body = _command_subject(self.lattice, cmd)
+        owner = owner_of(cmd.annotations)
+        try:
+            reply = json.loads((await self.nc.request(subject, json.dumps(body).encode(), timeout=10)).data)
+        except Exception as exc:
+            reply = {"accepted": False, "error": f"no reply from host: {exc}"}
+        if reply.get("accepted"):
+            log.info("command done", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner)
+            if owner is not None:
+                self.refusals.get(owner, {}).pop(cmd.host_id, None)
+            return
+        reason = str(reply.get("error", "refused"))
+        log.warning("command refused", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner, error=reason)
+        if owner is not None:
+            self.refusals.setdefault(owner, {})[cmd.host_id] = (reason, time.monotonic())
+
+    async def _sync_links(self, links: list[LinkDefinition]) -> None:
+        wanted = {(ln.actor_id, ln.contract_id, ln.link_name): ln for ln in links if ln.actor_id}
+        for key, link in wanted.items():
+            if self.data.links.get(key) != link:
+                await self.data.put_link(link)
+        for key in self._owned_links - set(wanted):
+            await self.data.delete_link(*key)
+        self._owned_links = set(wanted)
+
+    async def run(self, is_leader: Any, interval_s: float = 0.5) -> None:
+        """Reconcile every ``interval_s`` (or sooner when woken) while ``is_leader()`` holds."""
+        while True:
+            if is_leader():
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("reconcile failed")
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), interval_s)

@@ -1,0 +1,156 @@
+"""The control plane's durable state in JetStream: applications (every version), artifacts, leader lease.
+
+Applications live in the KV bucket ``LATTICE_CP_{lattice}`` as ``app.<name>`` → JSON ``AppRecord``;
+artifact metadata as ``artifact.<hex>``; module bytes in the object store ``LATTICE_ARTIFACTS_{lattice}``
+under their digest (where hosts fetch them). A control plane that restarts reads everything back and
+resumes without redeploying.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from lattice import subjects
+from lattice.connection import key_value, object_store
+
+LEASE_KEY = "leader"
+
+
+@dataclass(slots=True)
+class AppVersion:
+    """One stored version: the manifest text and what its images resolved to."""
+
+    version: str
+    manifest: str
+    created: float
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AppRecord:
+    """An application: its versions (oldest first) and the one deployed (None = undeployed)."""
+
+    name: str
+    versions: list[AppVersion] = field(default_factory=list)
+    deployed: str | None = None
+
+    def version(self, version: str | None) -> AppVersion | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+    @property
+    def latest(self) -> AppVersion:
+        return self.versions[-1]
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> AppRecord:
+        d = json.loads(raw)
+        return cls(d["name"], [AppVersion(**v) for v in d.get("versions", [])], d.get("deployed"))
+
+
+class ControlState:
+    """Typed access to the control plane's bucket and the artifact store."""
+
+    def __init__(self, kv: KeyValue, artifacts: ObjectStore) -> None:
+        self.kv = kv
+        self.artifacts = artifacts
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, lattice: str) -> ControlState:
+        kv = await key_value(js, subjects.control_state_bucket(lattice))
+        store = await object_store(js, subjects.artifacts_bucket(lattice))
+        return cls(kv, store)
+
+    # --- applications ----------------------------------------------------------------------------
+
+    async def get_app(self, name: str) -> AppRecord | None:
+        try:
+            entry = await self.kv.get(f"app.{name}")
+        except KeyNotFoundError:
+            return None
+        return AppRecord.from_json(entry.value) if entry.value else None
+
+    async def put_app(self, record: AppRecord) -> None:
+        await self.kv.put(f"app.{record.name}", record.to_json())
+
+    async def delete_app(self, name: str) -> None:
+        await self.kv.delete(f"app.{name}")
+
+    async def apps(self) -> list[AppRecord]:
+        try:
+            keys = await self.kv.keys()
+        except Exception:  # nats-py raises NoKeysError on an empty bucket
+            return []
+        records = []
+        for key in sorted(k for k in keys if k.startswith("app.")):
+            record = await self.get_app(key[4:])
+            if record is not None:
+                records.append(record)
+        return records
+
+    # --- artifacts -------------------------------------------------------------------------------
+
+    async def put_artifact(self, digest: str, wasm: bytes, meta: dict[str, Any]) -> None:
+        await self.artifacts.put(digest, wasm)
+        await self.kv.put(f"artifact.{digest.removeprefix('sha256:')}", json.dumps(meta).encode())
+
+    async def artifact(self, digest: str) -> dict[str, Any] | None:
+        try:
+            entry = await self.kv.get(f"artifact.{digest.removeprefix('sha256:')}")
+        except KeyNotFoundError:
+            return None
+        meta: dict[str, Any] = json.loads(entry.value or b"{}")
+        return meta
+
+    async def artifacts_list(self) -> list[dict[str, Any]]:
+        try:
+            keys = await self.kv.keys()
+        except Exception:
+            return []
+        out = []
+        for key in sorted(k for k in keys if k.startswith("artifact.")):
+            meta = await self.artifact(key.removeprefix("artifact."))
+            if meta:
+                out.append(meta)
+        return out
+
+    # --- leadership ------------------------------------------------------------------------------
+
+    async def try_lead(self, me: str, ttl_s: float) -> bool:
+        """Take or renew the leader lease (compare-and-set on the key's revision). True if ours."""
+        now = time.time()
+        body = json.dumps({"id": me, "until": now + ttl_s}).encode()
+        try:
+            entry = await self.kv.get(LEASE_KEY)
+        except KeyNotFoundError:
+            try:
+                await self.kv.create(LEASE_KEY, body)
+                return True
+            except Exception:
+                return False
+        current = json.loads(entry.value or b"{}")
+        if current.get("id") != me and float(current.get("until", 0)) > now:
+            return False
+        try:
+            await self.kv.update(LEASE_KEY, body, last=entry.revision)
+            return True
+        except KeyWrongLastSequenceError:
+            return False
+
+    async def release(self, me: str) -> None:
+        try:
+            entry = await self.kv.get(LEASE_KEY)
+        except KeyNotFoundError:
+            return
+        if json.loads(entry.value or b"{}").get("id") == me:
+            await self.kv.delete(LEASE_KEY)

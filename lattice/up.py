@@ -1,0 +1,196 @@
+"""``lattice up``: a whole lattice on one machine, the embedded default (SPEC §6).
+
+Starts a ``nats-server`` (JetStream, store under the state dir, a free port) unless ``--nats-url`` is
+given, N host processes (``lattice host``), the control plane in this process, then deploys the demo
+application (``actors/kvcounter``: HTTP → actor → key-value) and waits until it answers HTTP. Every
+participant shares one cluster seed made for this run. Ctrl-C stops everything: hosts get SIGTERM
+(they drain), then the control plane and the NATS server stop; no child is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from lattice import keys
+from lattice.client import Client
+from lattice.control.service import ControlPlane
+from lattice.errors import ConfigError, LatticeError
+from lattice.natsserver import NatsServer
+from lattice.settings import Settings
+
+
+def demo_manifest() -> Path:
+    """The demo application's manifest (shipped with the ``actors`` package)."""
+    return Path(str(resources.files("actors") / "kvcounter" / "manifest.yaml"))
+
+
+def _port_free(address: str) -> bool:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    with socket.socket() as s:
+        try:
+            s.bind((host or "127.0.0.1", int(port)))
+        except OSError:
+            return False
+    return True
+
+
+class Up:
+    """One ``lattice up`` run. ``run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        hosts: int,
+        http: str,
+        api: str,
+        nats_url: str | None,
+        demo: bool,
+        console: Console,
+    ) -> None:
+        self.settings = settings
+        self.n_hosts = hosts
+        self.http = http
+        self.api = api
+        self.nats_url = nats_url
+        self.demo = demo
+        self.console = console
+        self.cluster = keys.generate("cluster")
+        self.nats: NatsServer | None = None
+        self.children: list[subprocess.Popen[bytes]] = []
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        for address, flag in ((self.api, "--api"), *([(self.http, "--http")] if self.demo else [])):
+            if not _port_free(address):
+                raise ConfigError(f"{address} is already in use: pick another with {flag}")
+        try:
+            await self._run()
+        finally:
+            await asyncio.to_thread(self._stop_children)
+
+    async def _run(self) -> None:
+        say = self.console.print
+        url = self.nats_url
+        if url is None:
+            store = self.settings.state_dir / "up" / "nats"
+            self.nats = NatsServer(store)
+            with self.console.status("starting nats-server"):
+                await asyncio.to_thread(self.nats.start)
+            url = self.nats.url
+            say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
+        settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
+        env = {
+            **os.environ,
+            "LATTICE_NATS_URL": url,
+            "LATTICE_NAME": settings.lattice,
+            "LATTICE_CLUSTER_SEED": self.cluster.seed,
+            "LATTICE_ALLOW_UNSIGNED": "true",
+            "LATTICE_STATE_DIR": str(settings.state_dir),
+        }
+        logs_dir = settings.state_dir / "up" / "logs"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(self.n_hosts):
+            log_file = (logs_dir / f"host-{i + 1}.log").open("wb")
+            self.children.append(
+                subprocess.Popen(  # noqa: ASYNC220 (starting a child is quick; it runs on its own)
+                    [sys.executable, "-m", "lattice", "host", "--label", f"name=host-{i + 1}"],
+                    env={**env, "LATTICE_JSON_LOGS": "true"},
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        async with ControlPlane(settings, listen=self.api) as cp:
+            server = asyncio.create_task(cp.serve())
+            try:
+                await self._bring_up(cp, logs_dir)
+                stopper = asyncio.create_task(self._stop.wait())
+                await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                say("\nstopping…")
+            finally:
+                cp.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server, 5)
+
+    async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
+        say = self.console.print
+        with self.console.status(f"waiting for {self.n_hosts} hosts to join") as status:
+            deadline = time.monotonic() + 60
+            while len(cp.hosts()) < self.n_hosts:
+                dead = [c for c in self.children if c.poll() is not None]
+                if dead:
+                    raise LatticeError(f"a host exited with status {dead[0].returncode}; see {logs_dir}")
+                if time.monotonic() > deadline:
+                    raise LatticeError(f"hosts did not join within 60 s; see {logs_dir}")
+                status.update(f"waiting for hosts: {len(cp.hosts())}/{self.n_hosts}")
+                await asyncio.sleep(0.1)
+        say(f"[green]✓[/green] {self.n_hosts} hosts joined (logs in {logs_dir})")
+        say(f"[green]✓[/green] control plane at http://{self.api} (API docs at /docs)")
+        if self.demo:
+            await asyncio.to_thread(self._deploy_demo)
+        self._print_table(cp)
+        say("Ctrl-C stops everything.")
+
+    def _deploy_demo(self) -> None:
+        client = Client(f"http://{self.api}", self.settings.api_token)
+        try:
+            with self.console.status("deploying the demo application (kvcounter)") as status:
+                app = client.apply(demo_manifest(), overrides={"httpserver": self.http})
+                client.wait_deployed(app["name"], 60, on_status=lambda s: status.update(f"kvcounter: {s['message']}"))
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if httpx.get(f"http://{self.http}/hello", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise LatticeError(f"the demo did not answer on http://{self.http} within 30 s")
+                    time.sleep(0.1)
+        finally:
+            client.close()
+        self.console.print(f"[green]✓[/green] demo deployed: [bold]curl http://{self.http}/hello[/bold]")
+
+    def _print_table(self, cp: ControlPlane) -> None:
+        table = Table(title="what runs where")
+        for column in ("host", "labels", "actors", "providers"):
+            table.add_column(column)
+        for h in cp.hosts():
+            table.add_row(
+                h["id"][:16] + "…",
+                ", ".join(f"{k}={v}" for k, v in h["labels"].items() if not k.startswith("hostcore")),
+                ", ".join(f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]),
+                ", ".join(p["image_ref"] for p in h["providers"]),
+            )
+        self.console.print(table)
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if self.nats is not None:
+            self.nats.stop()
