@@ -110,6 +110,9 @@ class Harness:
     async def serve_actor(self, actor: str, handler: ActorHandler) -> None:
         self.actors[actor] = handler
 
+    async def health(self) -> tuple[bool, str]:
+        raise NotImplementedError
+
     async def call(self, actor: str, operation: str, args: Any = None) -> Any:
         payload = b"" if args is None else pack(args)
         return unpack(await self.call_raw(actor, operation, payload))
@@ -140,6 +143,9 @@ class InProcess(Harness):
 
     async def del_link(self, link: LinkDefinition) -> None:
         await self.provider.del_link(link)
+
+    async def health(self) -> tuple[bool, str]:
+        return await self.provider.health()
 
 
 class OverNats(Harness):
@@ -191,6 +197,11 @@ class OverNats(Harness):
 
     async def put_link(self, link: LinkDefinition) -> None:
         await self._linkdef("put", link)
+
+    async def health(self) -> tuple[bool, str]:
+        subject = subjects.provider_health(self.settings.lattice, self.provider_id, "default")
+        reply = unpack((await self.nc.request(subject, pack({"placeholder": True}), timeout=10)).data)
+        return reply["healthy"], reply["message"]
 
     async def del_link(self, link: LinkDefinition) -> None:
         await self._linkdef("del", link)

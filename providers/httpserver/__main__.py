@@ -1,0 +1,7 @@
+"""``python -m providers.httpserver --nats-url URL``: the HTTP server provider on its own."""
+
+import sys
+
+from providers.__main__ import main
+
+raise SystemExit(main(["httpserver", *sys.argv[1:]]))

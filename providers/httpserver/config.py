@@ -1,0 +1,96 @@
+"""Link values of the httpserver provider → one ``ListenerConfig`` per link (pure; no sockets here).
+
+    port            TCP port, 1–65535 (default 8000, wasmCloud's default)
+    address         ``host:port`` (``[::1]:8080`` for IPv6); wins over ``port``; default host 127.0.0.1
+    max_body_bytes  largest request body accepted, else 413 (default 16 MiB)
+    timeout_ms      how long to wait for the actor, else 504 (default: the invocation timeout)
+    cors_origins    comma-separated allowed origins, ``*`` for any; enables CORS headers and preflight
+    tls_cert        PEM certificate path; with ``tls_key``, serve HTTPS
+    tls_key         PEM private key path
+
+Names are case-insensitive (``PORT`` works too). Anything invalid raises ``ProviderError`` naming the
+link and the value, so the link is refused and the provider keeps serving the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from lattice.errors import ProviderError
+from lattice.messages import LinkDefinition
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8000
+DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    timeout_s: float | None = None
+    cors_origins: tuple[str, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
+
+
+def _port(text: str, what: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{what} must be in 1–65535, got {port}")
+    return port
+
+
+def _positive(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{what} must be positive, got {value}")
+    return value
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        raise ValueError(f"address must be host:port, got {text!r}")
+    host = host.strip("[]") or DEFAULT_HOST
+    return host, _port(port, "address port")
+
+
+def listener_config(link: LinkDefinition) -> ListenerConfig:
+    """The listener ``link`` asks for; ``ProviderError`` naming the link when a value is invalid."""
+    values = {k.lower(): v.strip() for k, v in link.values.items()}
+    try:
+        host, port = DEFAULT_HOST, DEFAULT_PORT
+        if values.get("address"):
+            host, port = _address(values["address"])
+        elif values.get("port"):
+            port = _port(values["port"], "port")
+        cert, key = values.get("tls_cert") or None, values.get("tls_key") or None
+        if bool(cert) != bool(key):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return ListenerConfig(
+            host=host,
+            port=port,
+            max_body_bytes=_positive(values["max_body_bytes"], "max_body_bytes")
+            if values.get("max_body_bytes")
+            else DEFAULT_MAX_BODY,
+            timeout_s=_positive(values["timeout_ms"], "timeout_ms") / 1000 if values.get("timeout_ms") else None,
+            cors_origins=tuple(o.strip() for o in values.get("cors_origins", "").split(",") if o.strip()),
+            tls_cert=cert,
+            tls_key=key,
+        )
+    except ValueError as exc:
+        raise ProviderError(f"httpserver: link from {link.actor_id} ({link.link_name}) refused: {exc}") from None

@@ -1,0 +1,283 @@
+"""One HTTP listener per link: a uvicorn server (httptools) in the running loop with a raw ASGI app.
+
+Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the linked actor; its
+``HttpResponse`` becomes the reply. What goes wrong maps to a status, never to a crash:
+
+    body over max_body_bytes → 413      the actor failed → 500 (names the actor)
+    malformed HttpResponse   → 502      nobody serves the actor → 503
+    no answer in time        → 504      CORS preflight from an origin not allowed → 403
+
+No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any, Final
+
+import structlog
+import uvicorn
+
+from lattice.capability import ProviderContext
+from lattice.errors import DeadlineExceeded, InvocationError, LatticeError, ProviderError, Unreachable
+from lattice.messages import pack, unpack
+from providers.httpserver.config import ListenerConfig
+from providers.sdk import NoResponders
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+OPERATION: Final = "HttpServer.HandleRequest"
+_TOKEN: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_OURS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+_CORS_METHODS: Final = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+_TEXT: Final = (b"content-type", b"text/plain; charset=utf-8")
+
+log = structlog.get_logger("providers.httpserver")
+
+
+def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:
+    """An actor's ``HttpResponse`` → ``(status, headers, body)``; ``ValueError`` saying what is wrong.
+
+    Tolerant as wasmCloud actors are varied: ``statusCode`` defaults to 200, header values may be a
+    string or a list, ``body`` bin or str; ``headers`` is accepted for ``header``.
+    """
+    try:
+        obj = unpack(raw)
+    except InvocationError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a map, got {type(obj).__name__}")
+    status = obj.get("statusCode", 200)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise ValueError(f"statusCode must be an integer in 100–599, got {status!r}")
+    fields = obj.get("header", obj.get("headers")) or {}
+    if not isinstance(fields, dict):
+        raise ValueError("header must be a map of name to [value]")
+    headers: Headers = []
+    for name, values in fields.items():
+        name = name.decode("latin-1") if isinstance(name, bytes) else name
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if name.lower() in _OURS:
+            continue
+        for value in [values] if isinstance(values, (str, bytes)) else values if isinstance(values, list) else [None]:
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            if not isinstance(value, bytes) or any(c in value for c in b"\r\n\0"):
+                raise ValueError(f"invalid value for header {name!r}")
+            headers.append((name.lower().encode("latin-1"), value))
+    body = obj.get("body", b"")
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif body is None:
+        body = b""
+    elif isinstance(body, list):
+        try:
+            body = bytes(body)
+        except (ValueError, TypeError):
+            raise ValueError("body must be bytes") from None
+    if not isinstance(body, bytes):
+        raise ValueError(f"body must be bytes, got {type(body).__name__}")
+    return status, headers, body
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that leaves signals to whoever runs the provider and says when it is listening."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Listener:
+    """Serves ``actor_id`` on ``config``'s address until ``stop()``."""
+
+    def __init__(self, ctx: ProviderContext, actor_id: str, config: ListenerConfig, link: str) -> None:
+        self.ctx = ctx
+        self.actor_id = actor_id
+        self.config = config
+        self.link = link
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._log = log.bind(actor_id=actor_id, url=config.url)
+
+    async def start(self) -> None:
+        """Bind and serve; ``ProviderError`` naming the link when the address or TLS files are unusable."""
+        cfg = self.config
+        try:
+            sock = _bind(cfg.host, cfg.port)
+        except OSError as exc:
+            raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
+        config = uvicorn.Config(
+            self,
+            http="httptools",
+            ws="none",
+            lifespan="off",
+            interface="asgi3",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            ssl_certfile=cfg.tls_cert,
+            ssl_keyfile=cfg.tls_key,
+            timeout_graceful_shutdown=5,
+        )
+        try:
+            config.load()
+        except Exception as exc:
+            sock.close()
+            raise ProviderError(f"httpserver: link {self.link} refused: cannot load TLS files: {exc}") from None
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"http {cfg.url}")
+        ready = asyncio.create_task(self._server.ready.wait())
+        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            sock.close()
+            error = self._task.exception() if not self._task.cancelled() else None
+            raise ProviderError(f"httpserver: link {self.link}: server on {cfg.url} did not start: {error}")
+        self._log.info("http listener started")
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in progress finish (bounded), close the socket."""
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._task
+        self._server = self._task = None
+        self._log.info("http listener stopped")
+
+    # --- the ASGI app ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers: dict[str, list[str]] = {}
+        for raw_name, raw_value in scope["headers"]:
+            headers.setdefault(raw_name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
+        cors = self._cors_headers(headers)
+        method = scope["method"]
+        if self.config.cors_origins and method == "OPTIONS" and "access-control-request-method" in headers:
+            await self._preflight(send, cors, headers)
+            return
+        body = await self._read_body(headers, receive)
+        if body is None:
+            # uvicorn reads and drops the rest of the body, so the connection stays usable
+            await _reply(send, 413, f"request body over {self.config.max_body_bytes} bytes", cors)
+            return
+        request = {
+            "method": method,
+            "path": scope["path"],
+            "queryString": scope["query_string"].decode("latin-1"),
+            "header": headers,
+            "body": body,
+        }
+        trace: dict[str, str] = {k: headers[k][0] for k in ("traceparent", "tracestate") if k in headers}
+        try:
+            raw = await self.ctx.invoke_actor(
+                self.actor_id, OPERATION, pack(request), timeout_s=self.config.timeout_s, trace_context=trace or None
+            )
+        except NoResponders:
+            await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
+            return
+        except (Unreachable, DeadlineExceeded):
+            await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
+            return
+        except LatticeError as exc:
+            self._log.warning("actor failed an http request", error=str(exc))
+            await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
+            return
+        except Exception:
+            self._log.exception("http request crashed")
+            await _reply(send, 500, f"actor {self.actor_id} could not be called", cors)
+            return
+        try:
+            status, response_headers, response_body = decode_response(raw)
+        except ValueError as exc:
+            await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
+            return
+        await _send(send, status, response_headers + cors, response_body)
+
+    async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:
+        """The request body, or ``None`` when it is over the limit (checked before reading if possible)."""
+        limit = self.config.max_body_bytes
+        declared = headers.get("content-length")
+        if declared and declared[0].isdigit() and int(declared[0]) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b""  # the client went away; nobody will read the answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _cors_headers(self, headers: dict[str, list[str]]) -> Headers:
+        origins = self.config.cors_origins
+        origin = headers.get("origin", [None])[0]
+        if not origins or origin is None:
+            return []
+        if "*" in origins:
+            return [(b"access-control-allow-origin", b"*")]
+        if origin in origins:
+            return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"origin")]
+        return []
+
+    async def _preflight(self, send: Send, cors: Headers, headers: dict[str, list[str]]) -> None:
+        if not cors:
+            await _reply(send, 403, "origin not allowed", [])
+            return
+        requested = headers.get("access-control-request-headers", ["*"])[0].encode("latin-1")
+        allow = [
+            (b"access-control-allow-methods", _CORS_METHODS),
+            (b"access-control-allow-headers", requested),
+            (b"access-control-max-age", b"600"),
+        ]
+        await _send(send, 204, cors + allow, b"")
+
+
+async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _reply(send: Send, status: int, text: str, cors: Headers) -> None:
+    await _send(send, status, [_TEXT, *cors], text.encode("utf-8") + b"\n")
