@@ -23,12 +23,12 @@ from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from host.actors import RunningActor, limits_from, wasi_from
-from host.providers import HostProviderContext, LocalProvider, provider_class
+from host.providers import HostProviderContext, LocalProvider
 from host.router import Router
 from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
 from lattice import events, keys, subjects
-from lattice.capability import builtin_provider_id
+from lattice.capability import builtin_provider_id, provider_class
 from lattice.connection import connect, object_store
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.links import LatticeData

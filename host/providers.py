@@ -8,7 +8,6 @@ NATS (``ProviderRunner``) so actors on other hosts can use it.
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +15,6 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from lattice.capability import ENTRY_POINT_GROUP
-from lattice.errors import ConfigError
 from lattice.messages import Entity
 from lattice.settings import Settings
 
@@ -25,18 +22,6 @@ if TYPE_CHECKING:
     from host.router import Router
 
 log = structlog.get_logger("host.providers")
-
-
-def provider_class(image_ref: str) -> Any:
-    """The class behind ``builtin:<name>``; raises ``ConfigError`` for anything else."""
-    if not image_ref.startswith("builtin:"):
-        raise ConfigError(f"only bundled providers (builtin:<name>) can run in a host, not {image_ref!r}")
-    name = image_ref.removeprefix("builtin:")
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return ep.load()
-    known = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-    raise ConfigError(f"unknown provider {image_ref!r}; bundled: {', '.join('builtin:' + k for k in known)}")
 
 
 @dataclass(slots=True)

@@ -9,7 +9,10 @@ imports ``providers``.
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import TYPE_CHECKING, Any, Protocol
+
+from lattice.errors import ConfigError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -71,3 +74,15 @@ def builtin_provider_id(name: str) -> str:
     from lattice.keys import deterministic_keypair
 
     return deterministic_keypair("service", f"builtin:{name}").public_key
+
+
+def provider_class(image_ref: str) -> Any:
+    """The class behind ``builtin:<name>``; raises ``ConfigError`` for anything else."""
+    if not image_ref.startswith("builtin:"):
+        raise ConfigError(f"only bundled providers (builtin:<name>) can run in a host, not {image_ref!r}")
+    name = image_ref.removeprefix("builtin:")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep.load()
+    known = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    raise ConfigError(f"unknown provider {image_ref!r}; bundled: {', '.join('builtin:' + k for k in known)}")

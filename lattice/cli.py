@@ -7,6 +7,7 @@ Every flag also reads an environment variable (``LATTICE_*``); flags win. Output
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import signal
 import sys
@@ -96,11 +97,14 @@ def up(
     nats_url: NatsUrl = None,
     lattice: LatticeName = None,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not deploy the demo application.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the control plane's log.")] = False,
 ) -> None:
     """Run a whole lattice on this machine: nats-server, hosts, control plane and a demo app."""
     from lattice.up import Up
 
     settings = _settings(lattice=lattice)
+    if not verbose:  # hosts log to files; keep this terminal for what runs where
+        logs.configure(json_logs=settings.json_logs, level="warning")
     runner = Up(settings, hosts=hosts, http=http, api=api, nats_url=nats_url, demo=not no_demo, console=console)
     _run(runner.run, runner.stop)
 
@@ -175,11 +179,13 @@ def provider(
     cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
 ) -> None:
     """Run one bundled capability provider as its own process on the lattice."""
-    from providers.sdk import run_standalone
+    from lattice.capability import provider_class
 
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
     try:
-        asyncio.run(run_standalone(name, settings, link_name=link_name))
+        cls = provider_class(f"builtin:{name}")
+        run_standalone = importlib.import_module("providers.sdk").run_standalone
+        asyncio.run(run_standalone(cls(), settings, link_name=link_name))
     except LatticeError as exc:
         _fail(str(exc))
 

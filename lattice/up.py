@@ -26,7 +26,7 @@ from lattice import keys
 from lattice.client import Client
 from lattice.control.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
-from lattice.natsserver import NatsServer
+from lattice.natsserver import NatsServer, spawn
 from lattice.settings import Settings
 
 
@@ -109,7 +109,7 @@ class Up:
         for i in range(self.n_hosts):
             log_file = (logs_dir / f"host-{i + 1}.log").open("wb")
             self.children.append(
-                subprocess.Popen(  # noqa: ASYNC220 (starting a child is quick; it runs on its own)
+                spawn(
                     [sys.executable, "-m", "lattice", "host", "--label", f"name=host-{i + 1}"],
                     env={**env, "LATTICE_JSON_LOGS": "true"},
                     stdout=log_file,

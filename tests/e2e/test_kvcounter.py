@@ -1,0 +1,96 @@
+"""The main path end to end: HTTP → httpserver provider → Wasm actor → key-value provider → JetStream.
+
+Real nats-server, three real hosts, the real control plane, the committed kvcounter actor, real HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from lattice.natsserver import free_port
+from tests.conftest import wait_for
+
+KVCOUNTER = Path(__file__).resolve().parents[2] / "actors" / "kvcounter"
+
+
+async def deploy_kvcounter(
+    client: httpx.AsyncClient, port: int, replicas: int = 3, *, link_keyvalue: bool = True
+) -> dict[str, Any]:
+    upload = await client.post("/v1/artifacts", content=(KVCOUNTER / "kvcounter.wasm").read_bytes())
+    assert upload.status_code == 201, upload.text
+    doc = yaml.safe_load((KVCOUNTER / "manifest.yaml").read_text())
+    for comp in doc["spec"]["components"]:
+        if comp["name"] == "kvcounter":
+            comp["properties"]["image"] = upload.json()["digest"]
+            comp["traits"][0]["properties"]["replicas"] = replicas
+            if not link_keyvalue:
+                comp["traits"] = [t for t in comp["traits"] if t["properties"].get("target") != "keyvalue"]
+            for trait in comp["traits"]:
+                if trait["properties"].get("target") == "httpserver":
+                    trait["properties"]["values"] = {"port": str(port)}
+    put = await client.put("/v1/applications/kvcounter", content=yaml.safe_dump(doc).encode())
+    assert put.status_code == 200, put.text
+    result: dict[str, Any] = upload.json()
+    return result
+
+
+async def http_ok(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as c:
+            return (await c.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_http_through_actor_counts_100_concurrent_requests_without_losing_one(
+    host_factory: Any, control_plane_factory: Any
+) -> None:
+    hosts = [await host_factory(), await host_factory(), await host_factory()]
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 3)
+    port = free_port()
+    await deploy_kvcounter(client, port)
+    url = f"http://127.0.0.1:{port}/hello"
+    await wait_for(lambda: http_ok(url), timeout=20)
+
+    async def deployed() -> bool:
+        return bool((await client.get("/v1/applications/kvcounter")).json()["status"]["type"] == "deployed")
+
+    await wait_for(deployed)
+
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as c:
+        before = (await c.get(f"http://127.0.0.1:{port}/burst")).json()["count"]
+        responses = await asyncio.gather(*(c.get(f"http://127.0.0.1:{port}/burst") for _ in range(100)))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200][:3]
+    counts = sorted(r.json()["count"] for r in responses)
+    assert counts == list(range(before + 1, before + 101))  # every increment atomic, none lost
+    assert all(r.headers["content-type"].startswith("application/json") for r in responses)
+    # The actor runs on every host; key-value runs in every host, so no call needed the NATS hop to reach it.
+    assert sum(1 for h in hosts if any(p.contract_id == "wasmcloud:keyvalue" for p in h.providers.values())) == 3
+
+
+async def test_missing_link_gives_500_naming_the_contract(host_factory: Any, control_plane_factory: Any) -> None:
+    await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    port = free_port()
+    await deploy_kvcounter(client, port, replicas=1, link_keyvalue=False)
+    url = f"http://127.0.0.1:{port}/x"
+
+    async def answered() -> httpx.Response | None:
+        try:
+            async with httpx.AsyncClient(timeout=5) as c:
+                response = await c.get(url)
+        except httpx.HTTPError:
+            return None
+        return response if response.status_code not in (503, 504) else None  # not placed yet
+
+    response = await wait_for(answered, timeout=20)
+    assert response.status_code == 500, response.text
+    assert "no link for wasmcloud:keyvalue (default)" in json.loads(response.text)["error"]
