@@ -2,7 +2,8 @@
 
 Owns SPEC §1 (the waPC ABI and WASI grants) and the per-actor limits. It knows nothing of NATS: a
 host call leaves through the ``HostCall`` callback the pool is given, so the same runtime serves the
-lattice host and embedding programs (``host.sandbox``).
+lattice host and embedding programs (``host.sandbox``, which also runs modules that are not waPC
+actors — ``abi="function"`` — through ``ActorPool.run`` and owns their plain-function ABI).
 
 Costs paid for here, measured on this machine: compiling a small module 1.4–2 ms (so compiled modules
 are cached by SHA-256 in memory and serialized on disk), a new Store + instantiate ~16 µs through an
@@ -16,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import structlog
 import wasmtime
@@ -40,9 +42,14 @@ log = structlog.get_logger("host.runtime")
 
 WAPC_MODULES = ("wapc", "wasmbus")
 WASI_MODULE = "wasi_snapshot_preview1"
-START_FUNCTIONS = ("_start", "wapc_init", "start")
+# SPEC §1 order; a WASI reactor (`-mexec-model=reactor`) needs `_initialize` first, as WASI prescribes.
+START_FUNCTIONS = ("_initialize", "_start", "wapc_init", "start")
+FUNCTION_START_FUNCTIONS = ("_initialize",)  # a WASI reactor's initializer; plain-function modules only
 EPOCH_TICK_S = 0.005
 PAGE = 65536
+
+Abi = Literal["wapc", "function"]
+"""``wapc``: a waPC actor (SPEC §1). ``function``: a plain-function module (docs/embedding.md)."""
 
 HostCall = Callable[[str, str, str, bytes], bytes]
 """``(binding, namespace, operation, payload) -> result``; raises ``LatticeError`` to fail the call."""
@@ -88,6 +95,7 @@ class CompiledActor:
     claims: claims_mod.ActorClaims | None
     actor_id: str
     size: int
+    abi: Abi = "wapc"
 
 
 class _Call:
@@ -95,6 +103,7 @@ class _Call:
 
     __slots__ = (
         "error",
+        "exports",
         "guest_call",
         "host_error",
         "host_response",
@@ -106,11 +115,12 @@ class _Call:
         "store",
     )
 
-    def __init__(self, pool: ActorPool, store: wasmtime.Store, memory: wasmtime.Memory, guest_call: Any) -> None:
+    def __init__(self, pool: ActorPool, store: wasmtime.Store, memory: wasmtime.Memory, exports: Any) -> None:
         self.pool = pool
         self.store = store
         self.memory = memory
-        self.guest_call = guest_call
+        self.exports = exports
+        self.guest_call = exports.get("__guest_call")
         self.op = b""
         self.msg = b""
         self.response: bytes | None = None
@@ -226,6 +236,7 @@ def _abort(msg_ptr: int, file_ptr: int, line: int, col: int) -> None:
 
 
 _I32 = wasmtime.ValType.i32()
+_T = TypeVar("_T")
 _HOST_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "__guest_request": (_guest_request, 2, 0),
     "__guest_response": (_guest_response, 2, 0),
@@ -274,20 +285,22 @@ class Runtime:
     def close(self) -> None:
         self._stop.set()
 
-    def compile(self, wasm: bytes) -> CompiledActor:
-        """Validate and compile ``wasm`` (or return the cached result for the same bytes).
+    def compile(self, wasm: bytes, *, abi: Abi = "wapc") -> CompiledActor:
+        """Validate and compile ``wasm`` (or return the cached result for the same bytes and ABI).
 
-        Raises ``InvalidActor`` naming the reason: not Wasm, no ``__guest_call``/``memory`` export, an
-        import the host does not provide, or a signature mismatch.
+        Raises ``InvalidActor`` naming the reason: not Wasm, no ``__guest_call``/``memory`` export (for
+        ``abi="function"``: no ``memory``/``alloc`` export), an import the host does not provide, or a
+        signature mismatch.
         """
         digest = "sha256:" + hashlib.sha256(wasm).hexdigest()
-        cached = self._modules.get(digest)
+        key = digest if abi == "wapc" else f"{abi}:{digest}"
+        cached = self._modules.get(key)
         if cached is not None:
             return cached
         module = self._load_module(wasm, digest)
-        compiled = self._check(wasm, digest, module)
+        compiled = self._check(wasm, digest, module, abi)
         with self._lock:
-            self._modules[digest] = compiled
+            self._modules[key] = compiled
         return compiled
 
     def _load_module(self, wasm: bytes, digest: str) -> wasmtime.Module:
@@ -309,12 +322,15 @@ class Runtime:
                 tmp.replace(path)
         return module
 
-    def _check(self, wasm: bytes, digest: str, module: wasmtime.Module) -> CompiledActor:
+    def _check(self, wasm: bytes, digest: str, module: wasmtime.Module, abi: Abi) -> CompiledActor:
         exports = {e.name: e.type for e in module.exports}
-        if not isinstance(exports.get("__guest_call"), wasmtime.FuncType):
-            raise InvalidActor("not a waPC actor: it does not export __guest_call (SPEC §1)")
-        if not isinstance(exports.get("memory"), wasmtime.MemoryType):
-            raise InvalidActor("not a waPC actor: it does not export its memory (SPEC §1)")
+        if abi == "wapc":
+            if not isinstance(exports.get("__guest_call"), wasmtime.FuncType):
+                raise InvalidActor("not a waPC actor: it does not export __guest_call (SPEC §1)")
+            if not isinstance(exports.get("memory"), wasmtime.MemoryType):
+                raise InvalidActor("not a waPC actor: it does not export its memory (SPEC §1)")
+        elif not isinstance(exports.get("memory"), wasmtime.MemoryType):
+            raise InvalidActor("not a plain-function module: it does not export its memory")
         uses_wasi = False
         for imp in module.imports:
             if imp.module in WAPC_MODULES and imp.name in _HOST_FUNCTIONS:
@@ -334,7 +350,7 @@ class Runtime:
         except LatticeError as exc:
             raise InvalidActor(f"unreadable claims: {exc}") from exc
         actor_id = actor_claims.sub if actor_claims else claims_mod.actor_id_of(wasm)
-        return CompiledActor(digest, module, pre, uses_wasi, actor_claims, actor_id, len(wasm))
+        return CompiledActor(digest, module, pre, uses_wasi, actor_claims, actor_id, len(wasm), abi)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -355,7 +371,9 @@ class ActorPool:
 
     At most ``limits.max_instances`` calls run at once (one per instance); up to ``limits.max_waiting``
     more wait for an instance, later ones fail with ``Busy``. An instance that traps, aborts or runs
-    past its deadline is discarded; the others keep serving. ``call`` is synchronous and thread-safe.
+    past its deadline is discarded; the others keep serving. ``call`` (waPC) and ``run`` (any other
+    ABI, e.g. the plain functions of ``host.sandbox``) are synchronous and thread-safe. ``name`` is how
+    errors name the actor (default: its id).
     """
 
     def __init__(
@@ -367,10 +385,12 @@ class ActorPool:
         wasi: WasiGrants | None = None,
         host_call: HostCall | None = None,
         log_sink: LogSink | None = None,
+        name: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.compiled = compiled
         self.actor_id = compiled.actor_id
+        self.name = name or compiled.actor_id
         self.limits = limits or ActorLimits()
         self.wasi = wasi or WasiGrants()
         self.host_call: HostCall = host_call or _no_host_calls
@@ -382,6 +402,7 @@ class ActorPool:
         self._in_flight = 0
         self._instances = 0
         self._lock = threading.Lock()
+        self._outputs = _LiveCount()
         self._closed = False
         self.calls = 0
         self.failures = 0
@@ -399,15 +420,16 @@ class ActorPool:
         try:
             instance = self.compiled.pre.instantiate(store)
         except Exception as exc:
-            raise InvalidActor(f"cannot instantiate {self.actor_id}: {_first_line(exc)}") from exc
+            raise InvalidActor(f"cannot instantiate {self.name}: {_first_line(exc)}") from exc
         exports = instance.exports(store)
         memory = exports["memory"]
         assert isinstance(memory, wasmtime.Memory)  # checked at compile time
-        inst = _Call(self, store, memory, exports["__guest_call"])
+        inst = _Call(self, store, memory, exports)
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
-            for name in START_FUNCTIONS:
+            starts = START_FUNCTIONS if self.compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS
+            for name in starts:
                 func = exports.get(name)
                 if isinstance(func, wasmtime.Func):
                     self._run_start(store, func, name)
@@ -430,7 +452,7 @@ class ActorPool:
             if exc.code != 0:
                 raise InvalidActor(f"{name} exited with status {exc.code}") from exc
         except Exception as exc:
-            raise InvalidActor(f"{self.actor_id} failed in {name}: {_trap_message(exc)}") from exc
+            raise InvalidActor(f"{self.name} failed in {name}: {_trap_message(exc)}") from exc
 
     def _wasi_config(self) -> wasmtime.WasiConfig:
         cfg = wasmtime.WasiConfig()
@@ -440,9 +462,24 @@ class ActorPool:
             cfg.argv = list(self.wasi.args)
         for guest, host_path in self.wasi.dirs.items():
             cfg.preopen_dir(host_path, guest, fs_mutable=not self.wasi.readonly)
-        cfg.stdout_custom = lambda data: self.log_sink("stdout", bytes(data).decode("utf-8", "replace"))
-        cfg.stderr_custom = lambda data: self.log_sink("stderr", bytes(data).decode("utf-8", "replace"))
+        cfg.stdout_custom = self._output("stdout")
+        cfg.stderr_custom = self._output("stderr")
         return cfg
+
+    def _output(self, stream: str) -> Callable[[bytes], None]:
+        """A WASI output sink, counted until wasmtime releases it.
+
+        wasmtime releases a store's sinks from one of its own threads just after the store closes; one
+        released while Python shuts down aborts that thread with a panic, so ``close`` waits for them.
+        """
+        log_sink = self.log_sink
+
+        def sink(data: bytes) -> None:
+            log_sink(stream, bytes(data).decode("utf-8", "replace"))
+
+        self._outputs.add()
+        weakref.finalize(sink, self._outputs.release)
+        return sink
 
     def _deadline_ticks(self) -> int:
         return max(1, round(self.limits.deadline_s / self.runtime.epoch_tick_s))
@@ -451,10 +488,10 @@ class ActorPool:
     def _instance(self) -> Iterator[_Call]:
         with self._lock:
             if self._closed:
-                raise Busy(f"actor {self.actor_id} is stopping")
+                raise Busy(f"actor {self.name} is stopping")
             if self._waiting >= self.limits.max_waiting:
                 raise Busy(
-                    f"actor {self.actor_id} is busy: {self.limits.max_instances} calls running and "
+                    f"actor {self.name} is busy: {self.limits.max_instances} calls running and "
                     f"{self._waiting} waiting; retry later or raise max_instances"
                 )
             self._waiting += 1
@@ -464,7 +501,7 @@ class ActorPool:
             with self._lock:
                 self._waiting -= 1
         if not acquired:
-            raise Busy(f"actor {self.actor_id} is busy: no instance free within {self.limits.deadline_s:g} s")
+            raise Busy(f"actor {self.name} is busy: no instance free within {self.limits.deadline_s:g} s")
         with self._lock:
             self._in_flight += 1
         inst: _Call | None = None
@@ -474,7 +511,10 @@ class ActorPool:
             except IndexError:
                 inst = self._new_instance()
             yield inst
-            self._idle.append(inst)
+            if self._closed:
+                self._discard(inst)
+            else:
+                self._idle.append(inst)
         except BaseException:
             if inst is not None:
                 self._discard(inst)
@@ -489,6 +529,23 @@ class ActorPool:
             self._instances -= 1
         inst.store.close()
 
+    @contextlib.contextmanager
+    def _guest(self, inst: _Call, operation: str) -> Iterator[None]:
+        """Runs guest code of one call on ``inst``: a fresh deadline, host functions bound, traps typed."""
+        inst.store.set_epoch_deadline(self._deadline_ticks())
+        previous = getattr(_current, "inst", None)
+        _current.inst = inst
+        try:
+            yield
+        except _Abort as exc:
+            raise ActorError(str(exc)) from None
+        except wasmtime.Trap as exc:
+            raise self._classify_trap(inst, exc) from None
+        except wasmtime.WasmtimeError as exc:
+            raise ActorTrap(f"{self.name} trapped in {operation}: {_trap_message(exc)}") from None
+        finally:
+            _current.inst = previous
+
     # --- calls -----------------------------------------------------------------------------------
 
     def call(self, operation: str, payload: bytes) -> bytes:
@@ -499,7 +556,7 @@ class ActorPool:
         """
         if len(payload) > self.limits.max_payload_bytes:
             raise LimitExceeded(
-                f"payload of {len(payload)} bytes is over {self.actor_id}'s limit of {self.limits.max_payload_bytes}"
+                f"payload of {len(payload)} bytes is over {self.name}'s limit of {self.limits.max_payload_bytes}"
             )
         self.calls += 1
         try:
@@ -509,44 +566,50 @@ class ActorPool:
             self.failures += 1
             raise
 
+    def run(self, operation: str, fn: Callable[[wasmtime.Store, wasmtime.Memory, Any], _T]) -> _T:
+        """Runs ``fn(store, memory, exports)`` on an instance, as one call under the pool's limits.
+
+        The path for ABIs other than waPC (``host.sandbox``'s plain functions): ``fn`` calls the guest's
+        exports; the deadline covers all of them; traps, aborts and the deadline raise as in ``call`` and
+        discard the instance, as does any exception ``fn`` raises. ``operation`` names the call in errors.
+        """
+        self.calls += 1
+        try:
+            with self._instance() as inst, self._guest(inst, operation):
+                return fn(inst.store, inst.memory, inst.exports)
+        except LatticeError:
+            self.failures += 1
+            raise
+
     def _call_instance(self, inst: _Call, operation: str, payload: bytes) -> bytes:
         op = operation.encode()
         inst.op, inst.msg, inst.response, inst.error = op, payload, None, None
-        inst.store.set_epoch_deadline(self._deadline_ticks())
-        previous = getattr(_current, "inst", None)
-        _current.inst = inst
         try:
-            ok = inst.guest_call(inst.store, len(op), len(payload))
-        except _Abort as exc:
-            raise ActorError(str(exc)) from None
-        except wasmtime.Trap as exc:
-            raise self._classify_trap(inst, exc) from None
-        except wasmtime.WasmtimeError as exc:
-            raise ActorTrap(f"{self.actor_id} trapped in {operation}: {_trap_message(exc)}") from None
+            with self._guest(inst, operation):
+                ok = inst.guest_call(inst.store, len(op), len(payload))
         finally:
-            _current.inst = previous
             inst.msg = b""
         if ok != 1 or inst.error is not None:
             if inst.error is not None:
                 raise ActorError(inst.error)
-            raise ActorError(f"{self.actor_id} failed {operation} without an error message")
+            raise ActorError(f"{self.name} failed {operation} without an error message")
         return inst.response or b""
 
     def _classify_trap(self, inst: _Call, exc: wasmtime.Trap) -> Exception:
         message = _trap_message(exc)
         if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
             return DeadlineExceeded(
-                f"{self.actor_id} ran past its deadline of {self.limits.deadline_s:g} s and was interrupted"
+                f"{self.name} ran past its deadline of {self.limits.deadline_s:g} s and was interrupted"
             )
         size = inst.memory.size(inst.store) * PAGE
         # wasmtime refuses growth past the store limit (memory.grow returns -1); a guest that then traps
         # within a megabyte of the limit ran out of memory, whatever instruction it trapped on.
         if self.limits.max_memory_bytes and size + 16 * PAGE > self.limits.max_memory_bytes:
             return LimitExceeded(
-                f"{self.actor_id} trapped at its memory limit of {self.limits.max_memory_bytes // (1024 * 1024)} MiB"
+                f"{self.name} trapped at its memory limit of {self.limits.max_memory_bytes // (1024 * 1024)} MiB"
                 f" ({message})"
             )
-        return ActorTrap(f"{self.actor_id} trapped: {message}")
+        return ActorTrap(f"{self.name} trapped: {message}")
 
     def stats(self) -> dict[str, int]:
         """``instances`` alive, ``in_flight`` calls, ``waiting`` calls, ``calls`` and ``failures`` so far."""
@@ -563,11 +626,42 @@ class ActorPool:
         while self._instances < min(count, self.limits.max_instances):
             self._idle.append(self._new_instance())
 
-    def close(self) -> None:
-        """Refuse new calls; idle instances are dropped (running calls finish)."""
+    def close(self, *, timeout: float = 1.0) -> None:
+        """Refuse new calls and close idle instances (running calls finish, then close theirs).
+
+        Waits up to ``timeout`` s for wasmtime to release the closed instances' WASI output sinks.
+        """
         with self._lock:
             self._closed = True
-        self._idle.clear()
+        while True:
+            try:
+                inst = self._idle.popleft()
+            except IndexError:
+                break
+            self._discard(inst)
+        if self.compiled.uses_wasi:  # two sinks per instance; running calls still hold theirs
+            self._outputs.wait_until_at_most(2 * self._in_flight, timeout)
+
+
+class _LiveCount:
+    """A count of live objects that can be waited on; released from any thread, even re-entrantly."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.RLock())
+        self._count = 0
+
+    def add(self) -> None:
+        with self._changed:
+            self._count += 1
+
+    def release(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_until_at_most(self, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count <= count, timeout)
 
 
 def _no_host_calls(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
