@@ -29,10 +29,11 @@ from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
 from lattice import events, keys, subjects
 from lattice.capability import builtin_provider_id, provider_class
-from lattice.connection import connect, object_store
+from lattice.connection import connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.provider_server import ProviderServer
 from lattice.rpc import Rpc
 from lattice.settings import Settings
 
@@ -94,6 +95,7 @@ class Host:
 
         self.control = ControlInterface(self)
         await self.control.subscribe()
+        await settle(self.nc)  # the control subjects are live before host_started tells anyone
         self._spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
         self.log.info("host started", lattice=self.settings.lattice, labels=self.labels)
@@ -254,6 +256,7 @@ class Host:
             queue=compiled.actor_id,
             cb=self._on_invocation,
         )
+        await settle(self.nc)  # invocations reach this host before actor_started tells anyone it runs
         claims = compiled.claims
         await self.data.publish_claims(
             compiled.actor_id,
@@ -294,7 +297,7 @@ class Host:
         try:
             inv = Invocation.from_msgpack(msg.data)
             invocation_id = inv.id
-            self.rpc.verify(inv)
+            self.rpc.verify(inv, target=Entity(actor_id))
             running = self.actors.get(actor_id)
             if running is None:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
@@ -340,7 +343,8 @@ class Host:
         local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
         try:
             await provider.init(ctx)
-            local.server = await self._serve_provider_on_nats(provider, ctx)
+            local.server = ProviderServer(provider, ctx, self.rpc)
+            await local.server.start()
         except Exception as exc:
             await self.publish_event(
                 events.PROVIDER_START_FAILED,
@@ -361,14 +365,6 @@ class Host:
         )
         self.log.info("provider started", provider_id=provider_id, image_ref=image_ref, link_name=link_name)
         return local
-
-    async def _serve_provider_on_nats(self, provider: Any, ctx: HostProviderContext) -> Any:
-        from importlib import import_module
-
-        sdk = import_module("providers.sdk")
-        server = sdk.ProviderServer(provider, ctx, verify=self.rpc.verify)
-        await server.start()
-        return server
 
     async def stop_provider(self, provider_id: str, link_name: str) -> bool:
         local = self.providers.pop((provider_id, link_name), None)
@@ -400,6 +396,6 @@ class Host:
         except Exception as exc:
             self.log.warning("link refused by provider", link=link.key, error=str(exc))
             await self.publish_event(
-                "linkdef_set_failed",
+                events.LINKDEF_SET_FAILED,
                 {"actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
             )

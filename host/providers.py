@@ -3,7 +3,7 @@
 A bundled provider (``builtin:httpserver``…) is found through the ``lattice.providers`` entry points,
 so ``host`` never imports ``providers``. In process, a host call from a local actor reaches the
 provider directly and the provider reaches local actors directly; the provider is also served on
-NATS (``ProviderRunner``) so actors on other hosts can use it.
+NATS (``lattice.provider_server.ProviderServer``) so actors on other hosts can use it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from lattice.settings import Settings
 
 if TYPE_CHECKING:
     from host.router import Router
+    from lattice.capability import CapabilityProvider
+    from lattice.provider_server import ProviderServer
 
 log = structlog.get_logger("host.providers")
 
@@ -59,13 +61,13 @@ class HostProviderContext:
 class LocalProvider:
     """A provider object running in this host, with what started it."""
 
-    provider: Any
+    provider: CapabilityProvider
     provider_id: str
     link_name: str
     contract_id: str
     image_ref: str
     annotations: dict[str, str] = field(default_factory=dict)
-    server: Any = None
+    server: ProviderServer | None = None
 
     def inventory(self) -> dict[str, Any]:
         return {

@@ -1,10 +1,11 @@
 """The seam between capability providers and whatever runs them (SPEC §2, §4).
 
 A provider is written once against ``ProviderContext`` and runs either as its own process on the
-lattice (``providers.sdk.run_standalone``) or inside a host, which hands it a context whose
+lattice (``providers.runner.run_standalone``) or inside a host, which hands it a context whose
 ``invoke_actor`` calls local actor instances directly and takes the NATS hop only for remote ones.
-Hosts find bundled providers through the ``lattice.providers`` entry points, so ``host`` never
-imports ``providers``.
+Either way ``lattice.provider_server.ProviderServer`` serves it on NATS, needing no more of it than
+``CapabilityProvider``. Hosts find bundled providers through the ``lattice.providers`` entry points,
+so ``host`` never imports ``providers``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
     from nats.js import JetStreamContext
 
+    from lattice.messages import LinkDefinition
     from lattice.settings import Settings
 
 ENTRY_POINT_GROUP = "lattice.providers"
@@ -64,6 +66,34 @@ class ProviderContext(Protocol):
     def log(self, event: str, **fields: Any) -> None:
         """A structured log line tagged with the provider and host ids."""
         ...
+
+
+class CapabilityProvider(Protocol):
+    """What runs a provider (a host, ``ProviderServer``) needs of it; ``providers.sdk.Provider`` has it.
+
+    ``links`` maps actor id → the link it is served under; ``put_link``/``del_link`` return ``False``
+    when nothing changed and raise ``ProviderError`` for a refused link; ``handle`` raises
+    ``InvocationError`` subclasses or ``ProviderError``, never anything else on purpose.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def contract_id(self) -> str: ...
+
+    @property
+    def links(self) -> dict[str, LinkDefinition]: ...
+
+    async def handle(self, actor_id: str, operation: str, payload: bytes) -> bytes: ...
+
+    async def put_link(self, link: LinkDefinition) -> bool: ...
+
+    async def del_link(self, link: LinkDefinition) -> bool: ...
+
+    async def health(self) -> tuple[bool, str]: ...
+
+    async def shutdown(self) -> None: ...
 
 
 def builtin_provider_id(name: str) -> str:

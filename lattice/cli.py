@@ -184,7 +184,7 @@ def provider(
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
     try:
         cls = provider_class(f"builtin:{name}")
-        run_standalone = importlib.import_module("providers.sdk").run_standalone
+        run_standalone = importlib.import_module("providers.runner").run_standalone
         asyncio.run(run_standalone(cls(), settings, link_name=link_name))
     except LatticeError as exc:
         _fail(str(exc))

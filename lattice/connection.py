@@ -1,4 +1,5 @@
-"""Connecting to NATS (auth from settings, reconnect forever) and opening JetStream KV / object stores.
+"""Connecting to NATS (auth from settings, reconnect forever), settling fresh subscriptions, and opening
+JetStream KV / object stores.
 
 SPEC §6 credentials: user/password, an nkey seed, or a creds file. Every participant connects through
 ``connect`` so that auth, reconnect and naming behave the same everywhere.
@@ -76,6 +77,19 @@ async def connect(
     if settings.nats_creds:
         opts["user_credentials"] = settings.nats_creds
     return await nats.connect(**opts)
+
+
+async def settle(nc: NATS) -> None:
+    """Return once the server has processed everything sent on ``nc`` so far (subscriptions included).
+
+    Call it after subscribing and before announcing that you serve (events, replies), so nobody is
+    told about a subject the server does not route yet. nats-py's ``flush()`` writes its PING straight
+    to the socket, ahead of commands still queued for its flusher task, so one flush may come back
+    before a fresh SUB reached the server. By the time that first PONG is read the flusher has written
+    the queue, so the second PING follows the SUBs.
+    """
+    await nc.flush()
+    await nc.flush()
 
 
 async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1) -> KeyValue:

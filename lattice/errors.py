@@ -15,6 +15,7 @@
     │   ├── LinkNotFound              a host call with no link definition for its contract
     │   ├── CapabilityDenied          a signed actor calling a contract outside its claims
     │   ├── Unreachable               nobody answered within the timeout (dead host/provider)
+    │   │   └── NoResponders          nobody serves the target at all (not running anywhere)
     │   └── RemoteError               the far end answered an InvocationResponse with `error`
     └── ProviderError                 a capability provider failed to serve a call
 
@@ -105,6 +106,10 @@ class CapabilityDenied(InvocationError):
 
 class Unreachable(InvocationError):
     """Nobody answered in time: the target is not running, or its host/provider died."""
+
+
+class NoResponders(Unreachable):
+    """Nobody serves the target at all (no instance anywhere), as opposed to one too slow to answer."""
 
 
 class RemoteError(InvocationError):

@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 
 from lattice import claims as claims_mod
 from lattice import subjects
-from lattice.errors import ClaimsError, RemoteError, Unreachable
+from lattice.errors import ClaimsError, NoResponders, RemoteError, Unreachable
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
 
@@ -92,15 +92,15 @@ class Rpc:
     ) -> bytes:
         """Send a signed ``Invocation`` to ``target`` and return the answer's ``msg``.
 
-        Raises ``Unreachable`` (nobody serves the target, or no answer within the timeout) and
-        ``RemoteError`` (the target answered with an error).
+        Raises ``NoResponders`` (nobody serves the target), ``Unreachable`` (no answer within the
+        timeout, or NATS failed) and ``RemoteError`` (the target answered with an error).
         """
         timeout = timeout_s or self.timeout_s
         inv = self.sign(Invocation(origin, target, operation, payload, trace_context=trace_context or {}))
         try:
             reply = await self.nc.request(target_subject(self.lattice, target), inv.to_msgpack(), timeout=timeout)
         except nats.errors.NoRespondersError as exc:
-            raise Unreachable(f"nobody serves {describe(target)}: is it running?") from exc
+            raise NoResponders(f"nobody serves {describe(target)}: is it running?") from exc
         except (TimeoutError, nats.errors.TimeoutError) as exc:
             raise Unreachable(f"{describe(target)} did not answer {operation} within {timeout:g} s") from exc
         except nats.errors.Error as exc:
@@ -110,15 +110,19 @@ class Rpc:
             raise RemoteError(response.error)
         return response.msg
 
-    def verify(self, inv: Invocation) -> None:
-        """Anti-forgery (SPEC §4): raises ``ClaimsError`` for a forged or replayed invocation."""
+    def verify(self, inv: Invocation, *, target: Entity | None = None) -> None:
+        """Anti-forgery (SPEC §4): raises ``ClaimsError`` for a forged or replayed invocation.
+
+        ``target`` is who received it (default: whom it names); claims signed for anyone else are
+        refused, so an invocation cannot be replayed to another actor or provider.
+        """
         if not inv.encoded_claims:
             raise ClaimsError("invocation carries no encoded_claims: refused (SPEC §4 anti-forgery)")
         claims_mod.verify_invocation(
             inv.encoded_claims,
             cluster_issuers=self.cluster_issuers,
             origin_url=entity_url(inv.origin),
-            target_url=entity_url(inv.target),
+            target_url=entity_url(target or inv.target),
             operation=inv.operation,
             msg=inv.msg,
         )

@@ -1,6 +1,8 @@
-"""``python -m providers <name> --nats-url URL [--lattice NAME] [--link-name NAME]``: one bundled provider.
+"""``python -m providers <name> --nats-url URL [--lattice NAME] [--link-name NAME] [--cluster-seed SEED]``.
 
-The ``lattice provider`` command calls ``run_standalone`` the same way; this is the plain entry point.
+One bundled provider as its own process; it needs the hosts' cluster seed (``--cluster-seed`` or env
+``LATTICE_CLUSTER_SEED``). The ``lattice provider`` command calls ``run_standalone`` the same way;
+this is the plain entry point.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import uvloop
 from lattice.capability import BUILTIN_CONTRACTS
 from lattice.errors import LatticeError
 from lattice.settings import Settings
-from providers.sdk import load_provider_class, run_standalone
+from providers.runner import run_standalone
+from providers.sdk import load_provider_class
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lattice", help="lattice name (env LATTICE_NAME, default 'default')")
     parser.add_argument("--link-name", default="default", help="the link name this provider serves")
     parser.add_argument("--provider-id", help="V… id to serve as (default: the bundled provider's stable id)")
+    parser.add_argument(
+        "--cluster-seed", help="the lattice's cluster seed, the same as the hosts' (env LATTICE_CLUSTER_SEED)"
+    )
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(nats_url=args.nats_url, lattice=args.lattice)
+        settings = Settings.from_env(nats_url=args.nats_url, lattice=args.lattice, cluster_seed=args.cluster_seed)
         provider = load_provider_class(args.name)()
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run_standalone(provider, settings, link_name=args.link_name, provider_id=args.provider_id))

@@ -7,8 +7,22 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOCOL = ["subjects", "messages", "errors", "settings", "connection", "events", "links", "claims", "keys",
-            "wasm", "rpc", "capability", "natsserver"]
+PROTOCOL = [
+    "subjects",
+    "messages",
+    "errors",
+    "settings",
+    "connection",
+    "events",
+    "links",
+    "claims",
+    "keys",
+    "wasm",
+    "rpc",
+    "capability",
+    "provider_server",
+    "natsserver",
+]
 
 
 def _sources(*dirs: str) -> list[Path]:

@@ -23,10 +23,9 @@ import structlog
 import uvicorn
 
 from lattice.capability import ProviderContext
-from lattice.errors import DeadlineExceeded, InvocationError, LatticeError, ProviderError, Unreachable
+from lattice.errors import DeadlineExceeded, InvocationError, LatticeError, NoResponders, ProviderError, Unreachable
 from lattice.messages import pack, unpack
 from providers.httpserver.config import ListenerConfig
-from providers.sdk import NoResponders
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

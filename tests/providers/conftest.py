@@ -20,10 +20,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import claims, keys, subjects
-from lattice.errors import ActorError, LatticeError, ProviderError, RemoteError, Unreachable
+from lattice.connection import settle
+from lattice.errors import ActorError, LatticeError, NoResponders, ProviderError, RemoteError, Unreachable
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition, pack, unpack
 from lattice.settings import Settings
-from providers.sdk import NoResponders, Provider, ProviderRunner, settle
+from providers.runner import ProviderRunner
+from providers.sdk import Provider
 
 ActorHandler = Callable[[str, bytes], Awaitable[bytes]]
 """A stand-in actor: ``(operation, payload) -> response``; raising makes the call fail."""

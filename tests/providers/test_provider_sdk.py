@@ -15,21 +15,15 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import claims, events, keys, subjects
-from lattice.connection import key_value
-from lattice.errors import InvocationError, ProviderError, RemoteError, Unreachable
+from lattice.capability import builtin_provider_id
+from lattice.connection import key_value, settle
+from lattice.errors import ConfigError, InvocationError, NoResponders, ProviderError, RemoteError, Unreachable
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition, pack, unpack
+from lattice.rpc import Rpc
 from lattice.settings import Settings
 from providers.keyvalue import KeyValueProvider
-from providers.sdk import (
-    NatsProviderContext,
-    NoResponders,
-    Provider,
-    ProviderRunner,
-    builtin_provider_id,
-    operation,
-    run_standalone,
-    settle,
-)
+from providers.runner import NatsProviderContext, ProviderRunner, run_standalone
+from providers.sdk import Provider, operation
 from tests.conftest import wait_for
 from tests.providers.conftest import actor_id
 
@@ -218,8 +212,8 @@ async def test_linkdef_subjects_put_del_and_refusals_become_events(
         refused = await linkdef("put", probe_link(b, refuse="bad port"))
         assert refused["accepted"] is False and "probe refuses link" in refused["error"]
         assert b not in probe.links
-        await wait_for(lambda: lattice_events.named("linkdef_set_failed"))
-        failed = lattice_events.named("linkdef_set_failed")[0]
+        await wait_for(lambda: lattice_events.named(events.LINKDEF_SET_FAILED))
+        failed = lattice_events.named(events.LINKDEF_SET_FAILED)[0]
         assert failed.data["actor_id"] == b and "bad port" in failed.data["error"]
         assert await linkdef("del", probe_link(a)) == {"accepted": True, "error": ""}
         assert probe.links == {}
@@ -345,8 +339,33 @@ async def test_nats_context_invokes_actors_and_reports_failures(settings: Settin
     with pytest.raises(Unreachable, match=f"actor {silent} did not answer Ping.Ping") as timed_out:
         await ctx.invoke_actor(silent, "Ping.Ping", b"", timeout_s=0.2)
     assert not isinstance(timed_out.value, NoResponders)
-    with pytest.raises(NoResponders, match="no instance of actor"):
-        await ctx.invoke_actor(actor_id(), "Ping.Ping", b"")
+    nobody = actor_id()
+    with pytest.raises(NoResponders, match=f"nobody serves actor {nobody}"):
+        await ctx.invoke_actor(nobody, "Ping.Ping", b"")
+
+
+async def test_a_standalone_provider_without_the_cluster_seed_fails_fast(settings: Settings) -> None:
+    unsigned = settings.with_overrides(cluster_seed="")
+    with pytest.raises(ConfigError, match="--cluster-seed or set LATTICE_CLUSTER_SEED"):
+        async with ProviderRunner(Probe(), unsigned):
+            pass
+
+
+async def test_invocations_signed_for_another_target_are_refused(settings: Settings, nc: NATS) -> None:
+    a = actor_id()
+    async with ProviderRunner(Probe(), settings):
+        cluster = keys.from_seed(settings.cluster_seed or "")
+        other = Entity(builtin_provider_id("other"), CONTRACT, "default")
+        encoded = claims.sign_invocation(
+            cluster,
+            origin_url=claims.actor_url(a),
+            target_url=claims.provider_url(CONTRACT, "default", other.public_key),
+            operation="Probe.Echo",
+            msg=b"",
+            host_id="NTEST",
+        )
+        replayed = Invocation(Entity(a), other, "Probe.Echo", b"", encoded_claims=encoded)
+        assert "target mismatch" in str((await rpc(nc, settings, replayed.to_msgpack())).error)
 
 
 async def test_cli_runs_a_bundled_provider_until_sigterm(settings: Settings, nc: NATS, lattice_events: Events) -> None:
@@ -360,6 +379,8 @@ async def test_cli_runs_a_bundled_provider_until_sigterm(settings: Settings, nc:
         settings.nats_url,
         "--lattice",
         settings.lattice,
+        "--cluster-seed",
+        settings.cluster_seed or "",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -367,8 +388,12 @@ async def test_cli_runs_a_bundled_provider_until_sigterm(settings: Settings, nc:
     try:
         await wait_for(lambda: lattice_events.named(events.PROVIDER_STARTED), timeout=30)
         pid = builtin_provider_id("numbergen")
-        inv = Invocation(
-            Entity(actor_id()), Entity(pid, "wasmcloud:builtin:numbergen", "default"), "NumberGen.Random32", b""
+        inv = Rpc(
+            nc, lattice=settings.lattice, cluster_key=keys.from_seed(settings.cluster_seed or ""), sender_id="NTEST"
+        ).sign(
+            Invocation(
+                Entity(actor_id()), Entity(pid, "wasmcloud:builtin:numbergen", "default"), "NumberGen.Random32", b""
+            )
         )
         subject = subjects.provider_rpc(settings.lattice, pid, "default")
         resp = InvocationResponse.from_msgpack((await nc.request(subject, inv.to_msgpack(), timeout=10)).data)
