@@ -1,0 +1,94 @@
+"""HTTP throughput and latency: plain uvicorn, then lattice with the provider in the host and remote.
+
+    uvicorn        ``uvicorn bench.asgi_hello:app --http httptools --loop uvloop`` in its own process
+    http_local     HTTP → ``builtin:httpserver`` inside the host process → hello actor → response
+    http_remote    the same with ``lattice provider httpserver`` in its own process: each request is
+                   a signed ``Invocation`` over NATS to the host running the actor
+
+Every target gets the same load generator, connections and duration (``loadgen.run``). Keys:
+``<name>_rps``, ``<name>_p50_ms``, ``<name>_p99_ms``, ``<name>_errors``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from bench import loadgen
+from bench.cluster import ROOT, Cluster, hello_app, http_status, wait_until
+from lattice.capability import HTTPSERVER, builtin_provider_id
+from lattice.natsserver import free_port, spawn
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    connections: int
+    duration_s: float
+    warmup_s: float
+
+
+def measure(name: str, url: str, plan: LoadPlan) -> dict[str, float]:
+    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+    return {
+        f"{name}_rps": load.rps,
+        f"{name}_p50_ms": load.p50_ms,
+        f"{name}_p99_ms": load.p99_ms,
+        f"{name}_errors": float(load.errors),
+    }
+
+
+def uvicorn(plan: LoadPlan) -> dict[str, float]:
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.asgi_hello:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--lifespan",
+        "off",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    proc = spawn(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: proc.poll() is None and http_status(url) == 200, 30, "uvicorn answering")
+        return measure("uvicorn", url, plan)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def local(port: int, plan: LoadPlan) -> dict[str, float]:
+    """Load the hello application already deployed with its in-host provider on ``port``."""
+    return measure("http_local", f"http://127.0.0.1:{port}/", plan)
+
+
+def remote(lattice: Cluster, digest: str, actor_id: str, plan: LoadPlan) -> dict[str, float]:
+    """Undeploy ``hello`` (its in-host provider shares the bundled id), then serve the actor through a
+    provider process: application ``hello-remote`` (the actor only) and a link put by hand."""
+    lattice.delete_app("hello")
+    wait_until(lambda: not lattice.links_of(actor_id), 30, "hello's link removed")
+    wait_until(lambda: not lattice.hosts_running(actor_id), 30, "hello stopped")
+    lattice.spawn_provider("httpserver")
+    lattice.put_app("hello-remote", hello_app("hello-remote", digest, port=None))
+    lattice.wait_deployed("hello-remote")
+    port = free_port()
+    lattice.put_link(actor_id, builtin_provider_id("httpserver"), HTTPSERVER, {"port": str(port)})
+    url = f"http://127.0.0.1:{port}/"
+    wait_until(lambda: lattice.alive() and http_status(url) == 200, 30, "remote provider answering")
+    return measure("http_remote", url, plan)

@@ -1,0 +1,79 @@
+"""Over NATS: raw nats-py request/reply against an actor invoked in another host process.
+
+raw_nats_us             nats-py request/reply, 100 B, two connections in this process, one
+                        request at a time, on the lattice's own nats-server
+nats_actor_call_us      ``Rpc.invoke`` from this process (signed ``Invocation``, msgpack) of a
+                        100-byte waPC echo actor running in a host process: anti-forgery signing
+                        here, verification and the pool call there, the answer back
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats
+
+from bench.cluster import LATTICE, Cluster, hello_app
+from bench.stats import summarize
+from lattice import keys
+from lattice.messages import Entity
+from lattice.rpc import Rpc
+
+PAYLOAD = b"x" * 100
+
+
+async def _raw(url: str, samples: int) -> list[float]:
+    server = await nats.connect(url)
+    client = await nats.connect(url)
+    try:
+
+        async def reply(msg: nats.aio.msg.Msg) -> None:
+            await msg.respond(msg.data)
+
+        await server.subscribe("bench.echo", cb=reply)
+        await server.flush()
+        await client.flush()
+        out = []
+        for i in range(samples + 50):
+            start = time.perf_counter_ns()
+            answer = await client.request("bench.echo", PAYLOAD, timeout=5)
+            if i >= 50:
+                out.append((time.perf_counter_ns() - start) / 1000)
+            assert answer.data == PAYLOAD
+        return out
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def _actor(url: str, cluster_seed: str, actor_id: str, samples: int) -> list[float]:
+    nc = await nats.connect(url)
+    try:
+        me = keys.generate("server").public_key
+        rpc = Rpc(nc, lattice=LATTICE, cluster_key=keys.from_seed(cluster_seed), sender_id=me, timeout_s=5)
+        origin, target = Entity(me), Entity(actor_id)
+        out = []
+        for i in range(samples + 50):
+            start = time.perf_counter_ns()
+            answer = await rpc.invoke(origin, target, "Echo.Echo", PAYLOAD)
+            if i >= 50:
+                out.append((time.perf_counter_ns() - start) / 1000)
+            assert answer == PAYLOAD
+        return out
+    finally:
+        await nc.close()
+
+
+def run(lattice: Cluster, samples: int) -> dict[str, float]:
+    """Deploys the echo actor as application ``echo`` on ``lattice`` (and leaves it there)."""
+    from tests.host.guests import ECHO
+
+    art = lattice.upload(ECHO)
+    lattice.put_app("echo", hello_app("echo", art["digest"], port=None))
+    lattice.wait_deployed("echo")
+    results = summarize(asyncio.run(_raw(lattice.nats.url, samples)), "raw_nats", "us")
+    results |= summarize(
+        asyncio.run(_actor(lattice.nats.url, lattice.cluster_seed, art["actor_id"], samples)), "nats_actor_call", "us"
+    )
+    return results

@@ -1,0 +1,143 @@
+"""The result table (metric, lattice, peer, ratio, goal, met?) and the JSON files.
+
+``bench/results/latest.json`` and a dated copy ``bench/results/YYYY-MM-DDTHHMMSS.json`` hold one flat
+map of numbers; ratios and whether each goal was met are in it too (``<row>_ratio``,
+``<row>_goal_met`` as 1/0). A missed goal is reported, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the table. ``peer`` is the key of the number it is compared with, if any.
+
+    ``goal``: ``("ratio<=", x)`` lattice/peer at most x, ``("ratio>=", x)`` at least x, ``("<=", x)``
+    the lattice number itself at most x; ``None`` for rows that only inform.
+    """
+
+    name: str
+    lattice: str
+    peer: str | None = None
+    goal: tuple[str, float] | None = None
+
+
+ROWS = (
+    Row(
+        "instantiate µs p50 (vs raw Store+instantiate)",
+        "instantiate_us_p50",
+        "raw_instantiate_us_p50",
+        ("ratio<=", 1.5),
+    ),
+    Row("waPC echo 100 B µs p50 (vs raw export call)", "wapc_echo_us_p50", "raw_call_us_p50", ("ratio<=", 2.0)),
+    Row(
+        "actor call over NATS µs p50 (vs raw req/reply)", "nats_actor_call_us_p50", "raw_nats_us_p50", ("ratio<=", 1.5)
+    ),
+    Row("HTTP local req/s (vs plain uvicorn)", "http_local_rps", "uvicorn_rps", ("ratio>=", 0.5)),
+    Row("HTTP local p50 ms (vs plain uvicorn)", "http_local_p50_ms", "uvicorn_p50_ms"),
+    Row("HTTP local p99 ms (vs plain uvicorn)", "http_local_p99_ms", "uvicorn_p99_ms"),
+    Row("HTTP remote provider req/s (vs plain uvicorn)", "http_remote_rps", "uvicorn_rps"),
+    Row("HTTP remote p50 ms (vs plain uvicorn)", "http_remote_p50_ms", "uvicorn_p50_ms"),
+    Row("HTTP remote p99 ms (vs plain uvicorn)", "http_remote_p99_ms", "uvicorn_p99_ms"),
+    Row("HTTP local req/s (vs wasmtime serve)", "http_local_rps", "wasmtime_serve_rps"),
+    Row("HTTP local req/s (vs wash host)", "http_local_rps", "wash_rps"),
+    Row("cold start ms (PUT app → first 200)", "cold_start_ms", None, ("<=", 500.0)),
+    Row("idle instance KiB (RSS / instance)", "idle_instance_kib", None, ("<=", 200.0)),
+    Row("failover s (kill -9 → HTTP 200)", "failover_s", None, ("<=", 10.0)),
+)
+
+
+def _slug(row: Row) -> str:
+    peer = row.peer.removesuffix("_rps").removesuffix("_p50").removesuffix("_us") if row.peer else ""
+    return f"{row.lattice}_vs_{peer}" if peer else row.lattice
+
+
+def evaluate(results: dict[str, float]) -> list[tuple[Row, float | None, bool | None]]:
+    """Each row with its ratio (lattice/peer) and whether its goal was met (``None``: no goal or no data)."""
+    out: list[tuple[Row, float | None, bool | None]] = []
+    for row in ROWS:
+        value = results.get(row.lattice)
+        peer = results.get(row.peer) if row.peer else None
+        ratio = value / peer if value is not None and peer else None
+        met: bool | None = None
+        if row.goal is not None and value is not None:
+            kind, bound = row.goal
+            if kind == "<=":
+                met = value <= bound
+            elif ratio is not None:
+                met = ratio <= bound if kind == "ratio<=" else ratio >= bound
+        out.append((row, ratio, met))
+    return out
+
+
+def with_verdicts(results: dict[str, float]) -> dict[str, float]:
+    """``results`` plus ``<slug>_ratio`` and ``<slug>_goal_met`` for every row that has them."""
+    out = dict(results)
+    met_count = total = 0
+    for row, ratio, met in evaluate(results):
+        slug = _slug(row)
+        if ratio is not None:
+            out[f"{slug}_ratio"] = ratio
+        if met is not None:
+            out[f"{slug}_goal_met"] = 1.0 if met else 0.0
+            total += 1
+            met_count += int(met)
+    out["goals_met"] = float(met_count)
+    out["goals_total"] = float(total)
+    return out
+
+
+def fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(results: dict[str, float], extra: dict[str, float]) -> str:
+    """The comparison table, then every other key (``extra``: numbers no row shows)."""
+    header = ("metric", "lattice", "peer", "ratio", "goal", "met?")
+    lines: list[tuple[str, ...]] = [header]
+    for row, ratio, met in evaluate(results):
+        goal = ""
+        if row.goal is not None:
+            kind, bound = row.goal
+            goal = f"{'ratio ' if kind.startswith('ratio') else ''}{kind.removeprefix('ratio')} {bound:g}"
+        verdict = "" if row.goal is None else ("—" if met is None else ("yes" if met else "NO"))
+        peer = results.get(row.peer) if row.peer else None
+        lines.append((row.name, fmt(results.get(row.lattice)), fmt(peer), fmt(ratio), goal, verdict))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = []
+    for n, line in enumerate(lines):
+        cells = [line[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True))]
+        rendered.append("  ".join(cells))
+        if n == 0:
+            rendered.append("  ".join("-" * w for w in widths))
+    if extra:
+        rendered.append("")
+        rendered.append("other numbers: " + ", ".join(f"{k}={fmt(v)}" for k, v in sorted(extra.items())))
+    return "\n".join(rendered)
+
+
+def write(results: dict[str, float], out_dir: Path) -> tuple[Path, Path]:
+    """``latest.json`` and the dated copy in ``out_dir``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean = {k: float(v) for k, v in sorted(results.items()) if v is not None and not math.isnan(float(v))}
+    text = json.dumps(clean, indent=2) + "\n"
+    latest = out_dir / "latest.json"
+    dated = out_dir / f"{time.strftime('%Y-%m-%dT%H%M%S')}.json"
+    latest.write_text(text)
+    dated.write_text(text)
+    return latest, dated
