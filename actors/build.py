@@ -1,100 +1,225 @@
-"""Rebuild the example actors' .wasm from their C sources, reproducibly.
+"""Rebuild the example actors' .wasm from their sources, reproducibly; check the committed ones.
 
-Owns the one compiler command line for actors: every ``actors/<name>/<name>.c`` is compiled together with
-the C guest SDK in ``actors/sdk/`` by ``python -m ziglang cc`` (the ``ziglang`` wheel pinned in
-pyproject.toml) into ``actors/<name>/<name>.wasm``. Paths are relative to this folder and debug info,
-names and producer sections are stripped, so the same zig gives the same bytes on every machine.
+Owns the list of examples (``EXAMPLES``: which sources make which ``.wasm``, in which language, and which
+are signed) and the rebuild/check loop. How a source is compiled is ``toolchains.py``'s.
 
-    python -m actors.build            # rebuild every example in place
-    python -m actors.build --check    # rebuild into a temp dir; exit 1 naming any .wasm that differs
-    python -m actors.build hello      # only some examples
+    python -m actors.build                # rebuild every example in place
+    python -m actors.build --check        # rebuild into a temp dir; exit 1 naming any .wasm that differs
+    python -m actors.build pingpong todo  # only some examples
+
+AssemblyScript needs npm: by default its parts are built when ``npm`` is on PATH and skipped with a note
+otherwise; ``--with-npm`` makes a missing npm an error, ``--without-npm`` always skips them.
+
+Signed parts (the ponger) carry a JWT whose ``iat`` and ``jti`` change on every signing, so their bytes
+cannot be reproduced. For them ``--check`` compares the module with its JWT sections stripped
+(``lattice.wasm.strip_custom_sections``) and verifies the committed claims (signature, hash, issuer,
+subject, name, caps, call alias) against the committed example keys; a rebuild keeps the committed
+signature when the module did not change, so rebuilding twice leaves git clean.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-ACTORS_DIR = Path(__file__).resolve().parent
-SDK_DIR = ACTORS_DIR / "sdk"
-
-CFLAGS = (
-    "--target=wasm32-freestanding",
-    "-Oz",
-    "-std=c11",
-    "-nostdlib",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Isdk",
-    # A waPC actor is a library: no _start; exports come from export_name attributes in the SDK.
-    "-Wl,--no-entry",
-    # No debug info, name or producers sections: smaller, and nothing machine-specific in the bytes.
-    "-Wl,--strip-all",
-    "-Wl,-z,stack-size=65536",
+from actors.toolchains import (
+    ACTORS_DIR,
+    SDK_DIR,
+    BuildError,
+    compile_assemblyscript,
+    compile_c,
+    compile_zig,
+    npm,
 )
+from lattice import keys
+from lattice.claims import sign_actor, verify_actor
+from lattice.errors import LatticeError
+from lattice.wasm import strip_custom_sections
+
+__all__ = ["ACTORS_DIR", "EXAMPLES", "SDK_DIR", "BuildError", "compile_actor", "main"]
+
+Lang = Literal["c", "zig", "assemblyscript"]
 
 
-class BuildError(Exception):
-    """The compiler refused an actor; the message carries its output."""
+@dataclass(frozen=True, slots=True)
+class Signing:
+    """Claims for a signed part; seeds are read from ``keys`` (a folder with account.nk and module.nk)."""
+
+    keys: str
+    name: str
+    call_alias: str | None = None
+    caps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One .wasm of an example. ``source``: a .c/.zig file, or an AssemblyScript project folder."""
+
+    source: str
+    wasm: str
+    lang: Lang
+    signing: Signing | None = None
+
+    def compile(self, output: Path) -> int:
+        source = ACTORS_DIR / self.source
+        if self.lang == "c":
+            # Every .c file of the actor's folder, so an actor may split its code (todo has json.c).
+            return compile_c(sorted(source.parent.glob("*.c")), output)
+        if self.lang == "zig":
+            return compile_zig(source, output)
+        return compile_assemblyscript(source, output)
+
+
+EXAMPLES: dict[str, tuple[Part, ...]] = {
+    "echo": (Part("echo/echo.zig", "echo/echo.wasm", "zig"),),
+    "hello": (Part("hello/hello.c", "hello/hello.wasm", "c"),),
+    "kvcounter": (Part("kvcounter/kvcounter.c", "kvcounter/kvcounter.wasm", "c"),),
+    "pingpong": (
+        Part("pingpong/pinger", "pingpong/pinger/pinger.wasm", "assemblyscript"),
+        Part(
+            "pingpong/ponger/ponger.c",
+            "pingpong/ponger/ponger.wasm",
+            "c",
+            Signing(keys="pingpong/keys", name="ponger", call_alias="lattice/ponger"),
+        ),
+    ),
+    "todo": (Part("todo/todo.c", "todo/todo.wasm", "c"),),
+}
 
 
 def example_actors() -> list[str]:
-    """Every folder holding ``<name>/<name>.c``, sorted."""
-    return sorted(p.parent.name for p in ACTORS_DIR.glob("*/*.c") if p.stem == p.parent.name)
+    """The example names, sorted."""
+    return sorted(EXAMPLES)
 
 
 def compile_actor(source: Path, output: Path) -> int:
-    """Compiles one actor source with the SDK into ``output``; returns the module's size in bytes.
-
-    Runs in ACTORS_DIR with relative paths so that nothing about the checkout's location can reach the
-    output. Also used by the tests to build SDK probes that are not examples.
-    """
-    sdk_sources = sorted(str(p.relative_to(ACTORS_DIR)) for p in SDK_DIR.glob("*.c"))
-    src = str(source.relative_to(ACTORS_DIR)) if source.is_relative_to(ACTORS_DIR) else str(source)
-    command = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *sdk_sources, src, "-o", str(output)]
-    result = subprocess.run(command, cwd=ACTORS_DIR, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BuildError(f"{src}: zig cc failed ({result.returncode}):\n{result.stderr}{result.stdout}")
-    return output.stat().st_size
+    """Compiles one C actor source with the SDK (used by the tests for SDK probes)."""
+    return compile_c([source], output)
 
 
-def build(name: str, output: Path) -> int:
-    """Compiles example actor ``name`` to ``output``; returns the module's size in bytes."""
-    return compile_actor(ACTORS_DIR / name / f"{name}.c", output)
+def committed_wasm(part: Part) -> Path:
+    return ACTORS_DIR / part.wasm
 
 
-def committed_wasm(name: str) -> Path:
-    return ACTORS_DIR / name / f"{name}.wasm"
+# ---- signing ----------------------------------------------------------------------------------------
 
 
-def rebuild(names: list[str]) -> None:
-    for name in names:
-        size = build(name, committed_wasm(name))
-        print(f"built {name}/{name}.wasm ({size} bytes)")
+def _keypair(signing: Signing, kind: str) -> keys.KeyPair:
+    return keys.from_seed((ACTORS_DIR / signing.keys / f"{kind}.nk").read_text())
 
 
-def check(names: list[str]) -> list[str]:
-    """Rebuilds into a temp dir; returns the names whose committed .wasm differs (or is missing)."""
+def sign(signing: Signing, wasm: bytes) -> bytes:
+    return sign_actor(
+        wasm,
+        _keypair(signing, "account"),
+        module=_keypair(signing, "module"),
+        name=signing.name,
+        caps=signing.caps,
+        call_alias=signing.call_alias,
+    )
+
+
+def claims_problem(signing: Signing, signed: bytes) -> str | None:
+    """Why ``signed`` does not carry valid claims as ``signing`` describes them, or None."""
+    try:
+        claims = verify_actor(signed)
+    except LatticeError as exc:
+        return str(exc)
+    expected = {
+        "iss": _keypair(signing, "account").public_key,
+        "sub": _keypair(signing, "module").public_key,
+        "name": signing.name,
+        "call_alias": signing.call_alias,
+        "caps": signing.caps,
+    }
+    wrong = [f"{k} is {getattr(claims, k)!r}, not {v!r}" for k, v in expected.items() if getattr(claims, k) != v]
+    return "; ".join(wrong) or None
+
+
+def same_module(part: Part, committed: Path, fresh: bytes) -> tuple[bool, str]:
+    """Whether the committed .wasm is what ``fresh`` (an unsigned build) becomes, and a note why not."""
+    if not committed.is_file():
+        return False, "missing"
+    old = committed.read_bytes()
+    if part.signing is None:
+        return old == fresh, ""
+    try:
+        stripped = strip_custom_sections(old)
+    except LatticeError as exc:
+        return False, str(exc)
+    if stripped != fresh:
+        return False, "module differs (compared without its jwt section)"
+    problem = claims_problem(part.signing, old)
+    return problem is None, problem or "signed; compared without its jwt section, claims verified"
+
+
+# ---- rebuild and check ------------------------------------------------------------------------------
+
+
+def _wants(part: Part, use_npm: bool | None) -> str | None:
+    """None to build ``part``, else why it is skipped."""
+    if part.lang != "assemblyscript" or use_npm is True:
+        return None
+    if use_npm is False:
+        return "AssemblyScript skipped (--without-npm)"
+    if npm() is None:
+        return "AssemblyScript needs npm, not found on PATH; pass --with-npm to make this an error"
+    return None
+
+
+def _parts(names: Sequence[str]) -> list[Part]:
+    return [part for name in names for part in EXAMPLES[name]]
+
+
+def rebuild(names: Sequence[str], use_npm: bool | None = None) -> None:
+    for part in _parts(names):
+        skip = _wants(part, use_npm)
+        if skip:
+            print(f"skipped {part.wasm} ({skip})")
+            continue
+        committed = committed_wasm(part)
+        with tempfile.TemporaryDirectory(prefix="lattice-actors-") as tmp:
+            fresh = Path(tmp) / "fresh.wasm"
+            part.compile(fresh)
+            data = fresh.read_bytes()
+        if part.signing is not None:
+            if same_module(part, committed, data)[0]:
+                print(f"kept    {part.wasm} (unchanged; signature kept)")
+                continue
+            data = sign(part.signing, data)
+        committed.write_bytes(data)
+        print(f"built   {part.wasm} ({len(data)} bytes{', signed' if part.signing else ''})")
+
+
+def check(names: Sequence[str], use_npm: bool | None = None) -> list[str]:
+    """Rebuilds into a temp dir; returns the .wasm paths whose committed file differs (or is missing)."""
     differing = []
     with tempfile.TemporaryDirectory(prefix="lattice-actors-") as tmp:
-        for name in names:
-            fresh = Path(tmp) / f"{name}.wasm"
-            build(name, fresh)
-            committed = committed_wasm(name)
-            same = committed.is_file() and committed.read_bytes() == fresh.read_bytes()
-            print(f"{'ok     ' if same else 'DIFFERS'} {name}/{name}.wasm")
+        for i, part in enumerate(_parts(names)):
+            skip = _wants(part, use_npm)
+            if skip:
+                print(f"skipped {part.wasm} ({skip})")
+                continue
+            fresh = Path(tmp) / f"{i}.wasm"
+            part.compile(fresh)
+            same, note = same_module(part, committed_wasm(part), fresh.read_bytes())
+            print(f"{'ok     ' if same else 'DIFFERS'} {part.wasm}{f' ({note})' if note else ''}")
             if not same:
-                differing.append(f"{name}/{name}.wasm")
+                differing.append(part.wasm)
     return differing
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.build", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m actors.build", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the committed .wasm are reproducible")
+    npm_group = parser.add_mutually_exclusive_group()
+    npm_group.add_argument("--with-npm", dest="npm", action="store_const", const=True, help="require npm")
+    npm_group.add_argument("--without-npm", dest="npm", action="store_const", const=False, help="skip AS")
     parser.add_argument("actors", nargs="*", help="example actors to build (default: all)")
     args = parser.parse_args(argv)
     known = example_actors()
@@ -104,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     names = args.actors or known
     try:
         if not args.check:
-            rebuild(names)
+            rebuild(names, args.npm)
             return 0
-        differing = check(names)
+        differing = check(names, args.npm)
     except BuildError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -170,6 +170,108 @@ int lt_kv_increment(const char *binding, lt_slice key, int32_t by, int32_t *new_
     return 1;
 }
 
+/* {<name_key>: name, value: value}: the argument of ListAdd/ListDel/SetAdd/SetDel. */
+static void name_value(lt_buf *p, lt_slice name_key, lt_slice name, lt_slice value) {
+    lt_mp_map(p, 2);
+    lt_mp_str(p, name_key);
+    lt_mp_str(p, name);
+    lt_mp_str(p, LT_STR("value"));
+    lt_mp_str(p, value);
+}
+
+/* Host calls whose reply is an array of strings. */
+static int call_strings(const char *bd, const char *op, const lt_buf *payload, lt_strings *out) {
+    lt_reader r;
+    uint32_t n;
+    *out = (lt_strings){0};
+    if (!call(bd, NS_KEYVALUE, op, payload, &r)) return 0;
+    if (!lt_mp_read_array(&r, &n)) return bad_reply(&r, 0);
+    /* Each item takes at least one byte: a count beyond the reply is malformed, not an allocation. */
+    if (n > r.len - r.pos) return bad_reply(&r, 0);
+    lt_slice *items = n ? lt_alloc(n * sizeof(lt_slice)) : 0;
+    if (n && !items) return lattice_set_last_error(LT_STR("actor out of memory reading a host reply"));
+    for (uint32_t i = 0; i < n; i++)
+        if (!read_text(&r, &items[i])) return bad_reply(&r, 0);
+    *out = (lt_strings){items, n};
+    return bad_reply(&r, 1);
+}
+
+static int call_u32(const char *bd, const char *op, const lt_buf *payload, uint32_t *v) {
+    int64_t x;
+    if (!call_int(bd, NS_KEYVALUE, op, payload, &x)) return 0;
+    *v = (uint32_t)x;
+    return 1;
+}
+
+int lt_kv_list_add(const char *binding, lt_slice list, lt_slice value, uint32_t *new_len) {
+    lt_buf p = {0};
+    name_value(&p, LT_STR("listName"), list, value);
+    return call_u32(binding, "KeyValue.ListAdd", &p, new_len);
+}
+
+int lt_kv_list_del(const char *binding, lt_slice list, lt_slice value, int *deleted) {
+    lt_buf p = {0};
+    name_value(&p, LT_STR("listName"), list, value);
+    return call_bool(binding, NS_KEYVALUE, "KeyValue.ListDel", &p, deleted);
+}
+
+int lt_kv_list_range(const char *binding, lt_slice list, int32_t start, int32_t stop, lt_strings *items) {
+    lt_buf p = {0};
+    lt_mp_map(&p, 3);
+    lt_mp_str(&p, LT_STR("listName"));
+    lt_mp_str(&p, list);
+    lt_mp_str(&p, LT_STR("start"));
+    lt_mp_int(&p, start);
+    lt_mp_str(&p, LT_STR("stop"));
+    lt_mp_int(&p, stop);
+    return call_strings(binding, "KeyValue.ListRange", &p, items);
+}
+
+int lt_kv_list_clear(const char *binding, lt_slice list, int *existed) {
+    lt_buf p = {0};
+    lt_mp_str(&p, list);
+    return call_bool(binding, NS_KEYVALUE, "KeyValue.ListClear", &p, existed);
+}
+
+int lt_kv_set_add(const char *binding, lt_slice set, lt_slice value, uint32_t *new_len) {
+    lt_buf p = {0};
+    name_value(&p, LT_STR("setName"), set, value);
+    return call_u32(binding, "KeyValue.SetAdd", &p, new_len);
+}
+
+int lt_kv_set_del(const char *binding, lt_slice set, lt_slice value, uint32_t *removed) {
+    lt_buf p = {0};
+    name_value(&p, LT_STR("setName"), set, value);
+    return call_u32(binding, "KeyValue.SetDel", &p, removed);
+}
+
+int lt_kv_set_query(const char *binding, lt_slice set, lt_strings *members) {
+    lt_buf p = {0};
+    lt_mp_str(&p, set);
+    return call_strings(binding, "KeyValue.SetQuery", &p, members);
+}
+
+static int set_combine(const char *bd, const char *op, const lt_slice *sets, size_t n, lt_strings *members) {
+    lt_buf p = {0};
+    lt_mp_array(&p, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) lt_mp_str(&p, sets[i]);
+    return call_strings(bd, op, &p, members);
+}
+
+int lt_kv_set_intersection(const char *binding, const lt_slice *sets, size_t n, lt_strings *members) {
+    return set_combine(binding, "KeyValue.SetIntersection", sets, n, members);
+}
+
+int lt_kv_set_union(const char *binding, const lt_slice *sets, size_t n, lt_strings *members) {
+    return set_combine(binding, "KeyValue.SetUnion", sets, n, members);
+}
+
+int lt_kv_set_clear(const char *binding, lt_slice set, int *existed) {
+    lt_buf p = {0};
+    lt_mp_str(&p, set);
+    return call_bool(binding, NS_KEYVALUE, "KeyValue.SetClear", &p, existed);
+}
+
 /* ---- wasmcloud:builtin:logging ----------------------------------------------------------------------- */
 
 int lt_log_write(const char *level, lt_slice text) {

@@ -150,6 +150,26 @@ int lt_kv_del(const char *binding, lt_slice key, int *existed);
 int lt_kv_contains(const char *binding, lt_slice key, int *exists);
 int lt_kv_increment(const char *binding, lt_slice key, int32_t by, int32_t *new_value);
 
+/* Strings decoded from a host reply (KeyValue.ListRange, SetQuery, ...); `items` live in the call arena. */
+typedef struct {
+    lt_slice *items;
+    size_t len;
+} lt_strings;
+
+/* Lists keep insertion order; ListRange is inclusive with negative indexes from the end (Redis). */
+int lt_kv_list_add(const char *binding, lt_slice list, lt_slice value, uint32_t *new_len);
+int lt_kv_list_del(const char *binding, lt_slice list, lt_slice value, int *deleted);
+int lt_kv_list_range(const char *binding, lt_slice list, int32_t start, int32_t stop, lt_strings *items);
+int lt_kv_list_clear(const char *binding, lt_slice list, int *existed);
+
+/* Sets: SetAdd answers the new size, SetDel how many members were removed (0 or 1). */
+int lt_kv_set_add(const char *binding, lt_slice set, lt_slice value, uint32_t *new_len);
+int lt_kv_set_del(const char *binding, lt_slice set, lt_slice value, uint32_t *removed);
+int lt_kv_set_query(const char *binding, lt_slice set, lt_strings *members);
+int lt_kv_set_intersection(const char *binding, const lt_slice *sets, size_t n, lt_strings *members);
+int lt_kv_set_union(const char *binding, const lt_slice *sets, size_t n, lt_strings *members);
+int lt_kv_set_clear(const char *binding, lt_slice set, int *existed);
+
 /* ---- wasmcloud:builtin:logging ----------------------------------------------------------------------- */
 
 /* level: "debug" | "info" | "warn" | "error". Fails like any host call when no logger is linked. */

@@ -15,12 +15,14 @@ ActorLoader = Callable[..., WapcGuest]
 
 
 def example_wasm(name: str) -> Path:
-    return ACTORS_DIR / name / f"{name}.wasm"
+    """``hello`` → actors/hello/hello.wasm; ``pingpong/pinger`` → actors/pingpong/pinger/pinger.wasm."""
+    return ACTORS_DIR / name / f"{Path(name).name}.wasm"
 
 
 @pytest.fixture
 def load_actor() -> ActorLoader:
-    """``load_actor("kvcounter", host={...})`` instantiates a committed example actor."""
+    """``load_actor("kvcounter", host={...})`` instantiates a committed example actor (or a part of one:
+    ``load_actor("pingpong/ponger")``)."""
 
     def load(
         name: str, host: Mapping[tuple[str, str], HostFake] | None = None, max_memory_bytes: int | None = None

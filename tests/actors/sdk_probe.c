@@ -141,6 +141,102 @@ static int kv_increment(lt_slice msg, lt_buf *out) {
     return 1;
 }
 
+static int put_strings(lt_buf *out, const lt_strings *s) {
+    lt_mp_array(out, (uint32_t)s->len);
+    for (size_t i = 0; i < s->len; i++) lt_mp_str(out, s->items[i]);
+    return 1;
+}
+
+/* [list, value] → new length / deleted; [list, start, stop] → [str]; [list] → existed. */
+static int kv_list_add(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    uint32_t n;
+    if (!args(msg, &r, 2)) return bad_args();
+    lt_slice list = str_arg(&r);
+    if (!lt_kv_list_add("", list, str_arg(&r), &n)) return host_failed();
+    lt_mp_int(out, n);
+    return 1;
+}
+
+static int kv_list_del(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    int deleted;
+    if (!args(msg, &r, 2)) return bad_args();
+    lt_slice list = str_arg(&r);
+    if (!lt_kv_list_del("", list, str_arg(&r), &deleted)) return host_failed();
+    lt_mp_bool(out, deleted);
+    return 1;
+}
+
+static int kv_list_range(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    lt_strings items;
+    if (!args(msg, &r, 3)) return bad_args();
+    lt_slice list = str_arg(&r);
+    int32_t start = (int32_t)int_arg(&r);
+    if (!lt_kv_list_range("", list, start, (int32_t)int_arg(&r), &items)) return host_failed();
+    return put_strings(out, &items);
+}
+
+static int kv_list_clear(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    int existed;
+    if (!args(msg, &r, 1)) return bad_args();
+    if (!lt_kv_list_clear("", str_arg(&r), &existed)) return host_failed();
+    lt_mp_bool(out, existed);
+    return 1;
+}
+
+static int kv_set_add(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    uint32_t n;
+    if (!args(msg, &r, 2)) return bad_args();
+    lt_slice set = str_arg(&r);
+    if (!lt_kv_set_add("", set, str_arg(&r), &n)) return host_failed();
+    lt_mp_int(out, n);
+    return 1;
+}
+
+static int kv_set_del(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    uint32_t n;
+    if (!args(msg, &r, 2)) return bad_args();
+    lt_slice set = str_arg(&r);
+    if (!lt_kv_set_del("", set, str_arg(&r), &n)) return host_failed();
+    lt_mp_int(out, n);
+    return 1;
+}
+
+static int kv_set_query(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    lt_strings members;
+    if (!args(msg, &r, 1)) return bad_args();
+    if (!lt_kv_set_query("", str_arg(&r), &members)) return host_failed();
+    return put_strings(out, &members);
+}
+
+static int kv_set_clear(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    int existed;
+    if (!args(msg, &r, 1)) return bad_args();
+    if (!lt_kv_set_clear("", str_arg(&r), &existed)) return host_failed();
+    lt_mp_bool(out, existed);
+    return 1;
+}
+
+/* [union?, [set, ...]] */
+static int kv_set_combine(lt_slice msg, lt_buf *out) {
+    lt_reader r;
+    lt_strings members;
+    uint32_t n;
+    int is_union;
+    if (!args(msg, &r, 2) || !lt_mp_read_bool(&r, &is_union) || !lt_mp_read_array(&r, &n)) return bad_args();
+    lt_slice *sets = lt_alloc(n * sizeof(lt_slice) + 1);
+    for (uint32_t i = 0; i < n; i++) sets[i] = str_arg(&r);
+    int ok = is_union ? lt_kv_set_union("", sets, n, &members) : lt_kv_set_intersection("", sets, n, &members);
+    return ok ? put_strings(out, &members) : host_failed();
+}
+
 static int log_write(lt_slice msg, lt_buf *out) {
     lt_reader r;
     static char level[16];
@@ -195,6 +291,15 @@ void actor_init(void) {
     lattice_register("Probe.KvDel", kv_del);
     lattice_register("Probe.KvContains", kv_contains);
     lattice_register("Probe.KvIncrement", kv_increment);
+    lattice_register("Probe.KvListAdd", kv_list_add);
+    lattice_register("Probe.KvListDel", kv_list_del);
+    lattice_register("Probe.KvListRange", kv_list_range);
+    lattice_register("Probe.KvListClear", kv_list_clear);
+    lattice_register("Probe.KvSetAdd", kv_set_add);
+    lattice_register("Probe.KvSetDel", kv_set_del);
+    lattice_register("Probe.KvSetQuery", kv_set_query);
+    lattice_register("Probe.KvSetClear", kv_set_clear);
+    lattice_register("Probe.KvSetCombine", kv_set_combine);
     lattice_register("Probe.Log", log_write);
     lattice_register("Probe.Guid", guid);
     lattice_register("Probe.Random32", random32);

@@ -147,6 +147,52 @@ def test_kv_increment_sends_key_and_i32_value_on_the_given_binding(probe: WapcGu
     assert calls == [("counters", {"key": "k", "value": by})]
 
 
+@pytest.mark.parametrize(
+    ("probe_op", "args", "operation", "sent", "reply"),
+    [
+        ("Probe.KvListAdd", ["l", "v"], "KeyValue.ListAdd", {"listName": "l", "value": "v"}, 3),
+        ("Probe.KvListDel", ["l", "v"], "KeyValue.ListDel", {"listName": "l", "value": "v"}, True),
+        ("Probe.KvListRange", ["l", 0, -1], "KeyValue.ListRange", {"listName": "l", "start": 0, "stop": -1}, ["a"]),
+        ("Probe.KvListClear", ["l"], "KeyValue.ListClear", "l", False),
+        ("Probe.KvSetAdd", ["s", "v"], "KeyValue.SetAdd", {"setName": "s", "value": "v"}, 1),
+        ("Probe.KvSetDel", ["s", "v"], "KeyValue.SetDel", {"setName": "s", "value": "v"}, 0),
+        ("Probe.KvSetQuery", ["s"], "KeyValue.SetQuery", "s", ["x", "y"]),
+        ("Probe.KvSetClear", ["s"], "KeyValue.SetClear", "s", True),
+        ("Probe.KvSetCombine", [False, ["a", "b"]], "KeyValue.SetIntersection", ["a", "b"], ["x"]),
+        ("Probe.KvSetCombine", [True, ["a", "b", "c"]], "KeyValue.SetUnion", ["a", "b", "c"], ["x", "y", "z"]),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.startswith("KeyValue.") else "",
+)
+def test_kv_list_and_set_helpers_send_spec_arguments_and_read_the_reply(
+    probe: WapcGuest, probe_op: str, args: Any, operation: str, sent: Any, reply: Any
+) -> None:
+    calls: list[tuple[str, Any]] = []
+    assert call(probe, probe_op, args, {(KV, operation): replying(reply, calls)}) == reply
+    assert calls == [("", sent)]
+
+
+def test_kv_list_range_reads_empty_lists_and_many_items(probe: WapcGuest) -> None:
+    calls: list[tuple[str, Any]] = []
+    assert call(probe, "Probe.KvListRange", ["l", 0, -1], {(KV, "KeyValue.ListRange"): replying([], calls)}) == []
+    many = [f"item-{i}" * (i % 7) for i in range(5000)]
+    assert call(probe, "Probe.KvListRange", ["l", 0, -1], {(KV, "KeyValue.ListRange"): replying(many, calls)}) == many
+
+
+@pytest.mark.parametrize("reply", [[1, 2], {"a": "b"}, "not a list"])
+def test_kv_strings_reply_of_the_wrong_shape_is_malformed(probe: WapcGuest, reply: Any) -> None:
+    probe.host = {(KV, "KeyValue.SetQuery"): lambda binding, payload: msgpack.packb(reply)}
+    result = probe.call("Probe.KvSetQuery", msgpack.packb(["s"]))
+    assert not result.ok
+    assert result.payload == b"malformed reply from the host"
+
+
+def test_kv_strings_reply_claiming_more_items_than_it_holds_is_malformed(probe: WapcGuest) -> None:
+    probe.host = {(KV, "KeyValue.SetQuery"): lambda binding, payload: b"\xdd\x7f\xff\xff\xff\xa1x"}
+    result = probe.call("Probe.KvSetQuery", msgpack.packb(["s"]))
+    assert not result.ok
+    assert result.payload == b"malformed reply from the host"
+
+
 def test_host_call_error_reaches_the_actor_as_text(probe: WapcGuest) -> None:
     def broken(binding: str, payload: bytes) -> bytes:
         raise RuntimeError("store is down ✗")

@@ -3,7 +3,8 @@
 It is deliberately independent of ``host/``: it defines the nine ``wapc`` imports with a
 ``wasmtime.Linker``, runs the guest-call protocol, and answers host calls from a table of fakes keyed by
 ``(namespace, operation)``. A fake returns the msgpack reply, or raises to make the host call fail with the
-exception's text; a missing entry fails like an unlinked contract does on a real host.
+exception's text; a missing entry fails like an unlinked contract does on a real host. AssemblyScript
+guests also import ``env.abort``: it unwinds the call, which then fails with the abort message (SPEC §1).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class WapcGuest:
         for name, (params, results, fn) in self._imports().items():
             ty = wasmtime.FuncType([wasmtime.ValType.i32()] * params, [wasmtime.ValType.i32()] * results)
             linker.define_func("wapc", name, ty, fn, access_caller=True)
+        linker.define_func("env", "abort", wasmtime.FuncType([wasmtime.ValType.i32()] * 4, []), self._abort, True)
         self.instance = linker.instantiate(self.store, self.module)
         self.exports = self.instance.exports(self.store)
         self._request = (b"", b"")
@@ -59,6 +61,7 @@ class WapcGuest:
         self._error: bytes | None = None
         self._host_response = b""
         self._host_error = b""
+        self._aborted: str | None = None
         for init in ("_start", "wapc_init", "start"):  # SPEC §1: once each, in this order
             if init in self.exports:
                 self.func(init)(self.store)
@@ -70,8 +73,13 @@ class WapcGuest:
 
     def call(self, operation: str, payload: bytes) -> CallResult:
         op = operation.encode()
-        self._request, self._response, self._error = (op, payload), None, None
-        rc = self.func("__guest_call")(self.store, len(op), len(payload))
+        self._request, self._response, self._error, self._aborted = (op, payload), None, None, None
+        try:
+            rc = self.func("__guest_call")(self.store, len(op), len(payload))
+        except Exception:  # a trap, or the exception _abort raised
+            if self._aborted is None:
+                raise
+            return CallResult(False, self._aborted.encode())
         if rc == 1:
             assert self._response is not None, "guest returned 1 without __guest_response"
             return CallResult(True, self._response)
@@ -124,6 +132,18 @@ class WapcGuest:
 
     def _console_log(self, caller: wasmtime.Caller, ptr: int, length: int) -> None:
         self.console.append(self._read(caller, ptr, length).decode())
+
+    def _abort(self, caller: wasmtime.Caller, msg_ptr: int, file_ptr: int, line: int, col: int) -> None:
+        self._aborted = f"abort: {self._as_string(caller, msg_ptr)} at {self._as_string(caller, file_ptr)}:{line}:{col}"
+        raise RuntimeError(self._aborted)  # wasmtime turns it into a trap that ends the call
+
+    @classmethod
+    def _as_string(cls, caller: wasmtime.Caller, ptr: int) -> str:
+        """An AssemblyScript string: UTF-16LE, its byte length in the u32 just before ``ptr``."""
+        if ptr < 4:
+            return "?"
+        length = int.from_bytes(cls._read(caller, ptr - 4, 4), "little")
+        return cls._read(caller, ptr, length).decode("utf-16-le", "replace")
 
     def _host_call(self, caller: wasmtime.Caller, *args: int) -> int:
         bd, ns, op, payload = (self._read(caller, args[i], args[i + 1]) for i in range(0, 8, 2))
