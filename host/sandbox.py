@@ -14,7 +14,7 @@ Plain-function ABI (``abi="function"``), for record transforms and the like:
   reset a per-call arena in ``alloc``;
 - each function is ``f(ptr: i32, len: i32) -> i64``; a result ``r >= 0`` packs the output as
   ``(out_ptr << 32) | out_len``; ``r < 0`` fails the call, and ``-r`` packs a UTF-8 error message the
-  same way (``0``: no message). Buffers live below 2 GiB so that the sign is free;
+  same way (``out_ptr`` 0, as in ``return -1``: no message). Buffers live below 2 GiB, so the sign is free;
 - optional: ``dealloc(ptr: i32, len: i32)``, called for the input and then the output after the host
   copied the output; ``_initialize()`` (a WASI reactor), run once per instance.
 """
@@ -302,6 +302,8 @@ def _call_plain(pool: ActorPool, function: str, payload: bytes) -> bytes:
         result: int = exports[function](store, ptr, len(payload))
         packed = -result if result < 0 else result
         out_ptr, out_len = packed >> 32, packed & _U32
+        if result < 0 and out_ptr == 0:  # `return -1`: a failure without a message
+            raise ActorError(f"{name}: {function} failed without an error message (result {result})")
         if out_len > limits.max_payload_bytes:
             raise LimitExceeded(
                 f"{name}'s {function} returned {out_len} bytes, over the limit of {limits.max_payload_bytes}"
