@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
+import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -20,6 +21,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from lattice.errors import ConfigError
 from lattice.settings import Settings
 
 log = structlog.get_logger("lattice.connection")
@@ -76,7 +78,22 @@ async def connect(
         opts["nkeys_seed"] = _nkey_seed_file(settings.nats_nkey_seed)
     if settings.nats_creds:
         opts["user_credentials"] = settings.nats_creds
+    await _probe(opts)
     return await nats.connect(**opts)
+
+
+async def _probe(opts: dict[str, Any]) -> None:
+    """One connection without reconnects, closed at once: nats-py retries a refused first connect forever
+    when reconnecting is on, so refused credentials would hang instead of failing with a reason."""
+    try:
+        probe = await nats.connect(**{**opts, "allow_reconnect": False, "max_reconnect_attempts": 0})
+    except nats.errors.NoServersError as exc:
+        raise ConfigError(f"cannot reach NATS at {opts['servers']}: is nats-server running?") from exc
+    except nats.errors.Error as exc:
+        if "authorization" in str(exc).lower():
+            raise ConfigError(f"NATS at {opts['servers']} refused the credentials: {exc}") from exc
+        raise
+    await probe.close()
 
 
 async def settle(nc: NATS) -> None:

@@ -132,7 +132,8 @@ async def test_no_eligible_host_is_failed_not_reconciling(host_factory: Any, con
     await wait_for(lambda: len(cp.hosts()) == 1)
     art = await upload(client, guests.ECHO)
     spread = manifest("east", art["digest"]).replace(
-        "replicas: 1", "replicas: 1\n            spread:\n              - name: east\n                requirements: {zone: east}"
+        "replicas: 1",
+        "replicas: 1\n            spread:\n              - name: east\n                requirements: {zone: east}",
     )
     assert (await client.put("/v1/applications/east", content=spread)).status_code == 200
     await wait_for(lambda: _is(client, "east", "failed"))

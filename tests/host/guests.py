@@ -49,7 +49,7 @@ OPNAME = guest("(call $guest_response (i32.const 1024) (local.get $op_len)) (i32
 
 # Fail every call with the error "nope".
 FAILS = guest(
-    '(call $guest_error (i32.const 16) (i32.const 4)) (i32.const 0)',
+    "(call $guest_error (i32.const 16) (i32.const 4)) (i32.const 0)",
     extra='(data (i32.const 16) "nope")',
 )
 
@@ -58,14 +58,14 @@ TRAPS = guest("unreachable")
 LOOPS = guest("(loop $l (br $l)) (i32.const 1)")
 
 GROWS = guest(
-    "(block $done (loop $l (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1))) (br $l))) "
-    "unreachable"
+    "(block $done (loop $l (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1))) (br $l))) unreachable"
 )
 
 RECURSES = guest(
     "(call $deep (i32.const 0)) drop (i32.const 1)",
     extra="(func $deep (param i32) (result i32) (call $deep (i32.add (local.get 0) (i32.const 1))))",
 )
+
 
 # Host call: binding "" (at 0, len 0), namespace and operation from the payload "ns|op|body" is too
 # fiddly in WAT; the namespace and operation are fixed data segments instead.
@@ -96,12 +96,14 @@ STARTS = guest(
 )
 
 # AssemblyScript-style abort with a UTF-16 message "bad" (length 6 at 60, string at 64).
-ABORTS = bytes(wasmtime.wat2wasm(
-    """(module
+ABORTS = bytes(
+    wasmtime.wat2wasm(
+        """(module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
   (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
   (memory (export "memory") 1)
   (data (i32.const 60) "\\06\\00\\00\\00b\\00a\\00d\\00")
   (func (export "__guest_call") (param i32 i32) (result i32)
     (call $abort (i32.const 64) (i32.const 0) (i32.const 7) (i32.const 3)) unreachable))"""
-))
+    )
+)

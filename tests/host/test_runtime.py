@@ -107,7 +107,9 @@ def test_host_call_result_and_error_reach_the_guest(runtime: Runtime) -> None:
             raise LinkNotFound(namespace, binding or "default", "MTEST")
         return payload.upper()
 
-    pool = ActorPool(runtime, runtime.compile(guests.host_caller("wasmcloud:keyvalue", "KeyValue.Get")), host_call=host_call)
+    pool = ActorPool(
+        runtime, runtime.compile(guests.host_caller("wasmcloud:keyvalue", "KeyValue.Get")), host_call=host_call
+    )
     assert pool.call("X.Y", b"abc") == b"ABC"
     assert seen == [("", "wasmcloud:keyvalue", "KeyValue.Get", b"abc")]
     with pytest.raises(ActorError, match=r"no link for wasmcloud:keyvalue \(default\) from MTEST"):
@@ -120,7 +122,10 @@ def test_host_call_result_and_error_reach_the_guest(runtime: Runtime) -> None:
         (b"not wasm at all", "bad magic"),
         (b"\0asm\x01\0\0\0\x01\xff", "invalid WebAssembly"),
         (wasmtime.wat2wasm('(module (memory (export "memory") 1))'), "does not export __guest_call"),
-        (wasmtime.wat2wasm('(module (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))'), "memory"),
+        (
+            wasmtime.wat2wasm('(module (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))'),
+            "memory",
+        ),
         (
             wasmtime.wat2wasm(
                 '(module (import "evil" "open" (func)) (memory (export "memory") 1)'

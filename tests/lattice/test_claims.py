@@ -16,9 +16,7 @@ from hypothesis import strategies as st
 from lattice import claims, keys, wasm
 from lattice.errors import ClaimsError, InvalidActor
 
-MODULE = bytes(
-    wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "f") (result i32) i32.const 7))')
-)
+MODULE = bytes(wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "f") (result i32) i32.const 7))'))
 ISSUER = keys.generate("account")
 ACTOR = keys.generate("module")
 CLUSTER = keys.generate("cluster")
@@ -220,17 +218,12 @@ def verify_call(token: str, **overrides: object) -> None:
 
 
 def sign_call(cluster: keys.KeyPair = CLUSTER) -> str:
-    return claims.sign_invocation(
-        cluster, origin_url=ORIGIN, target_url=TARGET, operation=OP, msg=MSG, host_id="NHOST"
-    )
+    return claims.sign_invocation(cluster, origin_url=ORIGIN, target_url=TARGET, operation=OP, msg=MSG, host_id="NHOST")
 
 
 def test_urls_follow_wasmcloud() -> None:
     assert claims.actor_url("MABC") == "wasmbus://MABC"
-    assert (
-        claims.provider_url("wasmcloud:KeyValue", "Default", "VXYZ")
-        == "wasmbus://wasmcloud/keyvalue/default/VXYZ"
-    )
+    assert claims.provider_url("wasmcloud:KeyValue", "Default", "VXYZ") == "wasmbus://wasmcloud/keyvalue/default/VXYZ"
 
 
 def test_invocation_round_trip_and_claim_layout() -> None:

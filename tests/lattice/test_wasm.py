@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 from lattice import wasm
 from lattice.errors import InvalidActor
 
-MODULE = bytes(
-    wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "f") (result i32) i32.const 7))')
-)
+MODULE = bytes(wasmtime.wat2wasm('(module (memory (export "memory") 1) (func (export "f") (result i32) i32.const 7))'))
 
 
 def test_append_then_read_back_custom_sections_in_order() -> None:

@@ -1,0 +1,75 @@
+"""Random bytes to the decoders and random modules to the loader: clear errors, never a crash or hang."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from host.runtime import Runtime
+from lattice.errors import ClaimsError, InvalidActor, InvocationError
+from lattice.messages import Invocation, InvocationResponse, LinkDefinition, pack, unpack
+from tests.host import guests
+
+msgpack_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text() | st.binary(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.binary(max_size=512))
+def test_invocation_decoders_raise_only_invocation_error_on_random_bytes(data: bytes) -> None:
+    for decode in (Invocation.from_msgpack, InvocationResponse.from_msgpack):
+        try:
+            decode(data)
+        except InvocationError:
+            pass
+
+
+@given(msgpack_values)
+def test_decoders_tolerate_any_msgpack_shape(value: object) -> None:
+    for decode in (Invocation.from_msgpack, InvocationResponse.from_msgpack):
+        try:
+            decode(pack(value))
+        except InvocationError:
+            pass
+    try:
+        LinkDefinition.from_obj(value)
+    except InvocationError:
+        pass
+
+
+@given(msgpack_values)
+def test_unpack_round_trips(value: object) -> None:
+    assert unpack(pack(value)) == value or value != value  # NaN-free strategy: equality holds
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Runtime]:
+    rt = Runtime()
+    yield rt
+    rt.close()
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=256))
+def test_loader_refuses_random_bytes_with_invalid_actor(runtime: Runtime, data: bytes) -> None:
+    for blob in (data, b"\0asm\x01\0\0\0" + data):
+        try:
+            runtime.compile(blob)
+        except (InvalidActor, ClaimsError):
+            pass
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(8, len(guests.ECHO) - 1), st.integers(0, 255))
+def test_loader_survives_mutated_modules(runtime: Runtime, index: int, byte: int) -> None:
+    mutated = bytearray(guests.ECHO)
+    mutated[index] = byte
+    try:
+        runtime.compile(bytes(mutated))
+    except (InvalidActor, ClaimsError):
+        pass
