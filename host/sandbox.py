@@ -22,6 +22,7 @@ Plain-function ABI (``abi="function"``), for record transforms and the like:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import weakref
@@ -275,12 +276,20 @@ def _compile(runtime: Runtime, wasm: bytes, abi: Literal["wapc", "function"], na
 
 def _plain_functions(compiled: CompiledActor, name: str) -> frozenset[str]:
     """The exports callable as plain functions; checks ``alloc`` (and ``dealloc``) on the way."""
-    types = {e.name: e.type for e in compiled.module.exports}
+    functions, problem = _plain_exports(compiled.digest, compiled.module)
+    if problem:
+        raise InvalidActor(f"{name}: {problem}")
+    return functions
+
+
+@functools.lru_cache(maxsize=64)  # reading export types costs more than a call: once per module
+def _plain_exports(digest: str, module: wasmtime.Module) -> tuple[frozenset[str], str | None]:
+    types = {e.name: e.type for e in module.exports}
     if not _signature(types.get("alloc"), [_I32], [_I32]):
-        raise InvalidActor(f"{name}: not a plain-function module: it does not export alloc(len: i32) -> i32")
+        return frozenset(), "not a plain-function module: it does not export alloc(len: i32) -> i32"
     if "dealloc" in types and not _signature(types["dealloc"], [_I32, _I32], []):
-        raise InvalidActor(f"{name}: dealloc must be dealloc(ptr: i32, len: i32)")
-    return frozenset(n for n, t in types.items() if _signature(t, [_I32, _I32], [_I64]))
+        return frozenset(), "dealloc must be dealloc(ptr: i32, len: i32)"
+    return frozenset(n for n, t in types.items() if _signature(t, [_I32, _I32], [_I64])), None
 
 
 def _signature(ty: object, params: list[wasmtime.ValType], results: list[wasmtime.ValType]) -> bool:

@@ -69,3 +69,11 @@ def test_pipeline_options_change_deadline_and_input(tmp_path: Path) -> None:
 def test_committed_plugins_are_reproducible_from_source() -> None:
     out = run_example("examples/build.py", "--check")
     assert [line.split()[0] for line in out] == ["ok", "ok", "ok"], out
+
+
+def test_the_first_snippet_of_docs_embedding_runs_as_printed() -> None:
+    doc = (ROOT / "docs" / "embedding.md").read_text()
+    snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    out = run_example("-c", snippet)
+    assert out[-1] == "b'what the ****'"
+    assert "plugin output" in out[0]  # the guest's console line, through the default log sink
