@@ -164,5 +164,5 @@ class ControlInterface:
         return {"stopped": await self.host.stop_provider(provider_id, str(body.get("link_name") or "default"))}
 
     async def _stop_host(self, body: dict[str, Any]) -> dict[str, Any]:
-        asyncio.get_running_loop().call_soon(self.host.stop)
+        asyncio.get_running_loop().call_soon(self.host.stop)  # drains first, then leaves
         return {"stopping": True}

@@ -62,6 +62,8 @@ class Host:
         self.started_at = time.time()
         self.log = log.bind(host_id=self.id)
         self._stopped = asyncio.Event()
+        self._drain_on_exit = False
+        self.draining = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -102,14 +104,36 @@ class Host:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._drain_on_exit:
+            await self.drain()
         await self.shutdown()
 
     async def serve(self) -> None:
         """Run until ``stop()`` (or a ``stop`` command) is called."""
         await self._stopped.wait()
 
-    def stop(self) -> None:
+    def stop(self, *, drain: bool = True) -> None:
+        """Ask ``serve()`` to return; with ``drain`` the exit first lets the control plane move this
+        host's managed instances elsewhere (see ``drain``)."""
+        self._drain_on_exit = drain
         self._stopped.set()
+
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Graceful leave: announce ``draining`` in a heartbeat, then wait (up to ``timeout_s``, default
+        ``heartbeat_s * heartbeat_misses * 3``) until the control plane has scaled this host's managed
+        instances to zero (it re-places them first). Instances nobody manages are not waited for."""
+        self.draining = True
+        timeout = timeout_s or self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
+        with contextlib.suppress(Exception):
+            await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+        deadline = self.loop.time() + timeout
+        while self._managed() and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        self.log.info("host drained", left=self._managed())
+
+    def _managed(self) -> int:
+        actors = sum(c for a in self.actors.values() for k, c in a.counts.items() if "appspec" in k)
+        return actors + sum(1 for p in self.providers.values() if p.annotations)
 
     async def shutdown(self) -> None:
         """Stop actors and providers, publish ``host_stopped``, drain NATS. Idempotent."""
@@ -159,6 +183,7 @@ class Host:
             "providers": [p.inventory() for p in self.providers.values()],
             "instances": sum(a["count"] for a in actors),
             "in_flight": sum(a["in_flight"] for a in actors),
+            "draining": self.draining,
         }
 
     async def _heartbeat(self) -> None:
@@ -399,3 +424,18 @@ class Host:
                 events.LINKDEF_SET_FAILED,
                 {"actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
             )
+            # A refusal may pass (a port still held by a provider that is moving here): retry a while.
+            self._spawn(self._retry_link(local, link), "link-retry")
+
+    async def _retry_link(self, local: LocalProvider, link: LinkDefinition, attempts: int = 30) -> None:
+        for attempt in range(attempts):
+            await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+            current = self.data.link_for(link.actor_id, link.contract_id, link.link_name)
+            if current != link or self.providers.get((local.provider_id, local.link_name)) is not local:
+                return
+            try:
+                await local.provider.put_link(link)
+            except Exception:
+                continue
+            self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
+            return
