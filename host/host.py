@@ -127,7 +127,7 @@ class Host:
         with contextlib.suppress(Exception):
             await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
         deadline = self.loop.time() + timeout
-        while self._managed() and self.loop.time() < deadline:
+        while self._managed() and self.loop.time() < deadline:  # noqa: ASYNC110 (polls local state)
             await asyncio.sleep(0.05)
         self.log.info("host drained", left=self._managed())
 

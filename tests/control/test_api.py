@@ -109,7 +109,7 @@ async def test_unknown_actor_invoke_is_404(control_plane_factory: Any) -> None:
 
 async def test_trap_is_502_and_actor_keeps_serving(host_factory: Any, control_plane_factory: Any) -> None:
     await host_factory()
-    cp, client = await control_plane_factory()
+    _cp, client = await control_plane_factory()
     art = await upload(client, guests.TRAPS)
     await client.put("/v1/applications/trap", content=manifest("trap", art["digest"]))
     await wait_for(lambda: _is(client, "trap", "deployed"))

@@ -152,7 +152,7 @@ async def test_restarted_control_plane_resumes_without_redeploying(host_processe
     port = free_port()
     await deploy_kvcounter(client, port, replicas=2)
     await cp_factory.stop(cp)  # mid-reconcile: right after the PUT
-    cp2, client2 = await cp_factory()
+    _cp2, client2 = await cp_factory()
     url = f"http://127.0.0.1:{port}/resume"
     await wait_for(lambda: http_ok(url), timeout=30)
     await wait_for(lambda: _deployed(client2), timeout=20)
