@@ -205,6 +205,8 @@ class Sandbox:
         """
         limits = self._pool.limits
         with self._executor_lock:
+            if not self._finalizer.alive:
+                raise Busy(f"{self.name} is closed")
             if self._pending >= limits.max_instances + limits.max_waiting:
                 raise Busy(f"{self.name} is busy: {self._pending} calls pending; retry later or raise max_instances")
             self._pending += 1
@@ -234,7 +236,8 @@ class Sandbox:
 
     def close(self) -> None:
         """Refuses new calls and releases the instances (and the runtime, if the sandbox made it)."""
-        self._finalizer()
+        with self._executor_lock:
+            self._finalizer()
 
     def __enter__(self) -> Sandbox:
         return self

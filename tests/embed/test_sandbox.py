@@ -296,3 +296,11 @@ def test_a_closed_sandbox_refuses_calls_and_a_sandbox_without_runtime_owns_one()
     with pytest.raises(Busy, match="stopping"):
         plugin.call("X", b"a")
     plugin.close()  # idempotent
+
+
+async def test_acall_on_a_closed_sandbox_is_refused() -> None:
+    plugin = Sandbox(guests.ECHO)
+    assert await plugin.acall("X", b"a") == b"a"
+    plugin.close()
+    with pytest.raises(Busy, match="closed"):
+        await plugin.acall("X", b"a")
