@@ -10,14 +10,16 @@
  * boolean "done" is refused with 400 {"error": "..."} saying what is wrong; other paths answer 404, other
  * methods 405. When the store fails the answer is 500 {"error": "<the host's error text>"}.
  *
- * Storage (default keyvalue link): "todo:next_id" counts ids (KeyValue.Increment), "todo:item:<id>" holds
- * each todo as JSON text, and the list "todo:ids" keeps the ids in creation order.
+ * Storage, on the keyvalue link named "todo" (see manifest.yaml; a link of its own lets todo run beside
+ * other applications' stores): "todo:next_id" counts ids (KeyValue.Increment), "todo:item:<id>" holds each
+ * todo as JSON text, and the list "todo:ids" keeps the ids in creation order.
  */
 #include "json.h"
 
 #define MAX_TITLE 200
 #define NEXT_ID "todo:next_id"
 #define IDS "todo:ids"
+#define KV "todo" /* the link name */
 
 static int respond_json(lt_buf *out, uint16_t status, lt_slice json) {
     return lt_http_respond(out, status, LT_STR("application/json"), json);
@@ -87,7 +89,7 @@ static int create(lt_slice body, lt_buf *out) {
     int32_t n;
     uint32_t count;
     if (!parse_input(body, &in, &error)) return respond_error(out, 400, error);
-    if (!lt_kv_increment("", LT_STR(NEXT_ID), 1, &n)) return store_failed(out);
+    if (!lt_kv_increment(KV, LT_STR(NEXT_ID), 1, &n)) return store_failed(out);
     lt_buf id = {0}, json = {0};
     lt_buf_append_int(&id, n);
     lt_buf_append_slice(&json, LT_STR("{\"id\":"));
@@ -95,8 +97,8 @@ static int create(lt_slice body, lt_buf *out) {
     lt_buf_append_slice(&json, LT_STR(",\"title\":"));
     lt_buf_append_json_str(&json, in.title);
     lt_buf_append_slice(&json, in.done ? LT_STR(",\"done\":true}") : LT_STR(",\"done\":false}"));
-    if (!lt_kv_set("", item_key(lt_buf_slice(&id)), lt_buf_slice(&json), 0)) return store_failed(out);
-    if (!lt_kv_list_add("", LT_STR(IDS), lt_buf_slice(&id), &count)) return store_failed(out);
+    if (!lt_kv_set(KV, item_key(lt_buf_slice(&id)), lt_buf_slice(&json), 0)) return store_failed(out);
+    if (!lt_kv_list_add(KV, LT_STR(IDS), lt_buf_slice(&id), &count)) return store_failed(out);
     return respond_json(out, 201, lt_buf_slice(&json));
 }
 
@@ -104,14 +106,14 @@ static int create(lt_slice body, lt_buf *out) {
 
 static int list(lt_buf *out) {
     lt_strings ids;
-    if (!lt_kv_list_range("", LT_STR(IDS), 0, -1, &ids)) return store_failed(out);
+    if (!lt_kv_list_range(KV, LT_STR(IDS), 0, -1, &ids)) return store_failed(out);
     lt_buf json = {0};
     lt_buf_append_slice(&json, LT_STR("["));
     int first = 1;
     for (size_t i = 0; i < ids.len; i++) {
         lt_slice item;
         int exists;
-        if (!lt_kv_get("", item_key(ids.items[i]), &item, &exists)) return store_failed(out);
+        if (!lt_kv_get(KV, item_key(ids.items[i]), &item, &exists)) return store_failed(out);
         if (!exists) continue; /* deleted between the two calls */
         if (!first) lt_buf_append_slice(&json, LT_STR(","));
         lt_buf_append_slice(&json, item);
@@ -131,15 +133,15 @@ static int not_found(lt_buf *out, lt_slice id) {
 static int get_one(lt_buf *out, lt_slice id) {
     lt_slice item;
     int exists;
-    if (!lt_kv_get("", item_key(id), &item, &exists)) return store_failed(out);
+    if (!lt_kv_get(KV, item_key(id), &item, &exists)) return store_failed(out);
     return exists ? respond_json(out, 200, item) : not_found(out, id);
 }
 
 static int delete_one(lt_buf *out, lt_slice id) {
     int existed, listed;
-    if (!lt_kv_del("", item_key(id), &existed)) return store_failed(out);
+    if (!lt_kv_del(KV, item_key(id), &existed)) return store_failed(out);
     if (!existed) return not_found(out, id);
-    if (!lt_kv_list_del("", LT_STR(IDS), id, &listed)) return store_failed(out);
+    if (!lt_kv_list_del(KV, LT_STR(IDS), id, &listed)) return store_failed(out);
     return lt_http_respond(out, 204, LT_STR("application/json"), LT_STR(""));
 }
 

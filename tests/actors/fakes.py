@@ -20,6 +20,7 @@ class FakeKeyValue:
     values: dict[str, str] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)
     failing: str | None = None  # when set, every call fails with this text
+    bindings: set[str] = field(default_factory=set)  # the link names the guest called
 
     def host(self) -> dict[tuple[str, str], HostFake]:
         operations: dict[str, Callable[[Any], Any]] = {
@@ -35,6 +36,7 @@ class FakeKeyValue:
 
     def _wrap(self, fn: Callable[[Any], Any]) -> HostFake:
         def fake(binding: str, payload: bytes) -> bytes:
+            self.bindings.add(binding)
             if self.failing is not None:
                 raise RuntimeError(self.failing)
             return msgpack.packb(fn(msgpack.unpackb(payload)))

@@ -211,6 +211,13 @@ def test_manifest_is_a_wadm_application_pointing_at_the_committed_wasm(name: str
     assert http["properties"]["values"]["port"].isdigit()
 
 
+@pytest.mark.parametrize("name", [n for n in EXAMPLES if n != "kvcounter"])
+def test_examples_own_their_providers_under_their_own_link_name_so_they_run_beside_the_demo(name: str) -> None:
+    manifest = yaml.safe_load((build.ACTORS_DIR / name / "manifest.yaml").read_text())
+    link_names = {c["properties"].get("link_name") for c in manifest["spec"]["components"] if c["type"] == "capability"}
+    assert link_names == {name}
+
+
 def test_example_http_ports_do_not_collide_with_each_other_or_lattice_up() -> None:
     ports = []
     for name in EXAMPLES:

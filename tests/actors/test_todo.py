@@ -58,6 +58,7 @@ def test_create_list_get_and_delete(todo: Todo) -> None:
     assert todo.request("GET", "/todos/") == (200, [{"id": 2, "title": 'write ✓ "docs"', "done": True}])
     assert todo.store.lists == {"todo:ids": ["2"]}
     assert set(todo.store.values) == {"todo:next_id", "todo:item:2"}
+    assert todo.store.bindings == {"todo"}  # its own keyvalue link, as manifest.yaml names it
 
 
 def test_ids_keep_counting_after_deletes(todo: Todo) -> None:
@@ -140,9 +141,9 @@ def test_other_methods_and_paths(todo: Todo, method: str, path: str, status: int
 
 
 def test_store_failure_answers_500_with_the_host_error(todo: Todo) -> None:
-    todo.store.failing = "no link for wasmcloud:keyvalue (default)"
+    todo.store.failing = "no link for wasmcloud:keyvalue (todo)"
     for method, path, body in [("GET", "/todos", None), ("POST", "/todos", {"title": "x"}), ("GET", "/todos/1", None)]:
-        assert todo.request(method, path, body) == (500, {"error": "no link for wasmcloud:keyvalue (default)"})
+        assert todo.request(method, path, body) == (500, {"error": "no link for wasmcloud:keyvalue (todo)"})
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
