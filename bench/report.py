@@ -46,7 +46,7 @@ ROWS = (
     Row("HTTP remote p50 ms (vs plain uvicorn)", "http_remote_p50_ms", "uvicorn_p50_ms"),
     Row("HTTP remote p99 ms (vs plain uvicorn)", "http_remote_p99_ms", "uvicorn_p99_ms"),
     Row("HTTP local req/s (vs wasmtime serve)", "http_local_rps", "wasmtime_serve_rps"),
-    Row("HTTP local req/s (vs wash host)", "http_local_rps", "wash_rps"),
+    Row("HTTP local req/s (vs wash dev)", "http_local_rps", "wash_rps"),
     Row("cold start ms (PUT app → first 200)", "cold_start_ms", None, ("<=", 500.0)),
     Row("idle instance KiB (RSS / instance)", "idle_instance_kib", None, ("<=", 200.0)),
     Row("failover s (kill -9 → HTTP 200)", "failover_s", None, ("<=", 10.0)),
