@@ -32,7 +32,7 @@ from lattice.capability import builtin_provider_id, provider_class
 from lattice.connection import connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.links import LatticeData
-from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.messages import Entity, LinkDefinition
 from lattice.provider_server import ProviderServer
 from lattice.rpc import Rpc
 from lattice.settings import Settings
@@ -320,9 +320,8 @@ class Host:
         actor_id = subjects.last_segment(msg.subject)
         invocation_id = ""
         try:
-            inv = Invocation.from_msgpack(msg.data)
+            inv = await self.rpc.receive(msg.data, target=Entity(actor_id))
             invocation_id = inv.id
-            self.rpc.verify(inv, target=Entity(actor_id))
             running = self.actors.get(actor_id)
             if running is None:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")

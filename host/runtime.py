@@ -543,6 +543,9 @@ class ActorPool:
             raise self._classify_trap(inst, exc) from None
         except wasmtime.WasmtimeError as exc:
             raise ActorTrap(f"{self.name} trapped in {operation}: {_trap_message(exc)}") from None
+        except (IndexError, ValueError, OverflowError) as exc:
+            # A host function given pointers outside the guest's memory: the guest's fault, not ours.
+            raise ActorTrap(f"{self.name} trapped in {operation}: bad memory access ({exc})") from None
         finally:
             _current.inst = previous
 

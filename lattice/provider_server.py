@@ -26,7 +26,7 @@ from lattice.capability import CapabilityProvider, ProviderContext
 from lattice.connection import settle
 from lattice.errors import InvocationError, LatticeError, ProviderError
 from lattice.links import LatticeData
-from lattice.messages import Entity, Invocation, LinkDefinition, pack, unpack
+from lattice.messages import Entity, LinkDefinition, pack, unpack
 from lattice.rpc import Rpc
 
 log = structlog.get_logger("lattice.provider_server")
@@ -142,16 +142,13 @@ class ProviderServer:
 
     async def _serve_rpc(self, msg: Msg) -> None:
         try:
-            inv = Invocation.from_msgpack(msg.data)
-        except InvocationError as exc:
+            inv = await self.rpc.receive(msg.data, target=self.entity)
+        except LatticeError as exc:
             await self.rpc.answer(msg.reply, "", InvocationError(f"{self.contract_id}: {exc}"))
             return
         result: bytes | Exception
         try:
-            self.rpc.verify(inv, target=self.entity)
             result = await self.provider.handle(inv.origin.public_key, inv.operation, inv.msg)
-            if len(result) > self.ctx.nc.max_payload:
-                raise ProviderError(f"{self.contract_id} {inv.operation}: result of {len(result)} bytes is too large")
         except LatticeError as exc:
             result = exc
         except Exception as exc:  # a provider bug still gets an answer

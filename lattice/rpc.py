@@ -3,22 +3,32 @@
 Every participant that sends or serves invocations (hosts, providers, the control plane) does it
 through an ``Rpc``, so anti-forgery and error mapping are the same everywhere: outbound
 ``Invocation``s carry ``encoded_claims`` signed with the cluster key; inbound ones are refused unless
-signed by a cluster issuer for exactly this origin, target, operation and payload.
+signed by a cluster issuer for exactly this origin, target, operation and payload. Payloads (and
+results) larger than the NATS max payload travel through the JetStream object store
+``LATTICE_PAYLOADS_{lattice}``: the message carries ``msg`` empty and ``content_length`` the real size,
+and the receiver fetches (then deletes) the object named after the invocation id.
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
+
 import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
+from nats.js.object_store import ObjectStore
 
 from lattice import claims as claims_mod
 from lattice import subjects
-from lattice.errors import ClaimsError, NoResponders, RemoteError, Unreachable
+from lattice.connection import object_store
+from lattice.errors import ClaimsError, InvocationError, NoResponders, RemoteError, Unreachable
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
 
 log = structlog.get_logger("lattice.rpc")
+
+ENVELOPE_HEADROOM = 64 * 1024  # the Invocation's other fields and the encoded claims
 
 
 def entity_url(entity: Entity) -> str:
@@ -59,6 +69,8 @@ class Rpc:
         self.cluster_issuers = frozenset({cluster_key.public_key, *cluster_issuers})
         self.sender_id = sender_id
         self.timeout_s = timeout_s
+        self._inline_limit: int | None = None
+        self._store: ObjectStore | None = None
 
     def sign(self, inv: Invocation) -> Invocation:
         encoded = claims_mod.sign_invocation(
@@ -97,6 +109,9 @@ class Rpc:
         """
         timeout = timeout_s or self.timeout_s
         inv = self.sign(Invocation(origin, target, operation, payload, trace_context=trace_context or {}))
+        if len(payload) > self.inline_limit:
+            await self._stash(inv.id, payload)
+            inv = replace(inv, msg=b"", content_length=len(payload))
         try:
             reply = await self.nc.request(target_subject(self.lattice, target), inv.to_msgpack(), timeout=timeout)
         except nats.errors.NoRespondersError as exc:
@@ -108,7 +123,53 @@ class Rpc:
         response = InvocationResponse.from_msgpack(reply.data)
         if response.error:
             raise RemoteError(response.error)
+        if response.content_length > len(response.msg):
+            return await self._unstash(f"{inv.id}.reply", response.content_length)
         return response.msg
+
+    async def receive(self, data: bytes, *, target: Entity) -> Invocation:
+        """Decode an inbound invocation, fetch its payload from the object store when it was too large
+        to travel inline, and verify it (``verify``). Raises ``InvocationError``/``ClaimsError``."""
+        inv = Invocation.from_msgpack(data)
+        if inv.content_length > len(inv.msg):
+            inv = replace(inv, msg=await self._unstash(inv.id, inv.content_length))
+        self.verify(inv, target=target)
+        return inv
+
+    @property
+    def inline_limit(self) -> int:
+        """Payloads above this many bytes go through the object store (NATS max payload less headroom)."""
+        if self._inline_limit is not None:
+            return self._inline_limit
+        return max(self.nc.max_payload - ENVELOPE_HEADROOM, 0)
+
+    @inline_limit.setter
+    def inline_limit(self, value: int) -> None:
+        self._inline_limit = value
+
+    async def _payloads(self) -> ObjectStore:
+        if self._store is None:
+            self._store = await object_store(self.nc.jetstream(), subjects.payloads_bucket(self.lattice))
+        return self._store
+
+    async def _stash(self, name: str, data: bytes) -> None:
+        try:
+            await (await self._payloads()).put(name, data)
+        except Exception as exc:
+            raise Unreachable(f"cannot store a {len(data)}-byte payload in the object store: {exc}") from exc
+
+    async def _unstash(self, name: str, size: int) -> bytes:
+        store = await self._payloads()
+        try:
+            result = await store.get(name)
+        except Exception as exc:
+            raise InvocationError(f"payload {name} ({size} bytes) is missing from the object store: {exc}") from exc
+        with contextlib.suppress(Exception):
+            await store.delete(name)
+        data = bytes(result.data or b"")
+        if len(data) != size:
+            raise InvocationError(f"payload {name} has {len(data)} bytes, expected {size}")
+        return data
 
     def verify(self, inv: Invocation, *, target: Entity | None = None) -> None:
         """Anti-forgery (SPEC §4): raises ``ClaimsError`` for a forged or replayed invocation.
@@ -133,6 +194,12 @@ class Rpc:
             return
         if isinstance(result, Exception):
             response = InvocationResponse(invocation_id, error=str(result) or type(result).__name__)
+        elif len(result) > self.inline_limit:
+            try:
+                await self._stash(f"{invocation_id}.reply", result)
+                response = InvocationResponse(invocation_id, content_length=len(result))
+            except Unreachable as exc:
+                response = InvocationResponse(invocation_id, error=str(exc))
         else:
             response = InvocationResponse(invocation_id, msg=result)
         try:

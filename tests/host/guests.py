@@ -107,3 +107,21 @@ ABORTS = bytes(
     (call $abort (i32.const 64) (i32.const 0) (i32.const 7) (i32.const 3)) unreachable))"""
     )
 )
+
+# Echo of any size: grows its memory to fit the payload before asking for it (object-store round trips).
+BIG_ECHO = bytes(
+    wasmtime.wat2wasm(
+        f"""(module
+  {WAPC_IMPORTS.format(m="wapc")}
+  (memory (export "memory") 1)
+  (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
+    (drop (memory.grow (i32.add (i32.div_u (i32.add (local.get $msg_len) (i32.const 4096)) (i32.const 65536))
+                                (i32.const 1))))
+    (call $guest_request (i32.const 1024) (i32.const 4096))
+    (call $guest_response (i32.const 4096) (local.get $msg_len))
+    (i32.const 1)))"""
+    )
+)
+
+# Asks the host to write the request far outside its memory.
+BAD_POINTER = guest("(call $guest_request (i32.const 1024) (i32.const 0x7fff0000)) (i32.const 1)")

@@ -8,6 +8,7 @@ from typing import Any
 
 import nats
 import pytest
+from nats.js.errors import NotFoundError
 
 from host.host import Host
 from lattice import claims, keys, subjects
@@ -180,3 +181,20 @@ async def test_unsigned_actor_refused_where_not_allowed(host_factory: Any, tmp_p
     assert "unsigned actors are not allowed" in reply["error"]
     ok = await command(a, "scale", {"actor_ref": write(tmp_path, "s.wasm", signed(guests.ECHO)), "count": 1})
     assert ok["accepted"], ok
+
+
+async def test_payload_over_nats_max_goes_through_object_store_both_ways(host_factory: Any, tmp_path: Path) -> None:
+    a, b = await host_factory(), await host_factory()
+    actor_id = (await command(a, "scale", {"actor_ref": write(tmp_path, "big.wasm", guests.BIG_ECHO), "count": 1}))[
+        "actor_id"
+    ]
+    payload = bytes(range(256)) * (4 * 1024 * 1024 // 256)  # 4 MiB, over the 1 MiB NATS max payload
+    assert len(payload) > b.nc.max_payload
+    assert await b.invoke(actor_id, "Echo.Echo", payload) == payload
+    assert a.actors[actor_id].pool.calls == 1
+    store = await b.rpc._payloads()
+    try:
+        left = await store.list(ignore_deletes=True)
+    except NotFoundError:  # nats-py's answer for "no objects"
+        left = []
+    assert left == []  # fetched objects are deleted

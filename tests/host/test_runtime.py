@@ -179,3 +179,9 @@ def test_compiled_modules_are_cached_on_disk(tmp_path) -> None:  # type: ignore[
         assert ActorPool(rt2, rt2.compile(guests.ECHO)).call("X", b"z") == b"z"
     finally:
         rt2.close()
+
+
+def test_host_function_given_bad_pointers_traps_the_call_only(runtime: Runtime) -> None:
+    pool = ActorPool(runtime, runtime.compile(guests.BAD_POINTER))
+    with pytest.raises(ActorTrap, match="bad memory access"):
+        pool.call("X.Y", b"payload")
