@@ -8,7 +8,11 @@
 
 /* ---- host imports (SPEC §1; module `wapc`) ----------------------------------------------------------- */
 
-#define WAPC(name) __attribute__((import_module("wapc"), import_name(#name)))
+/* `wapc` by default; -DLATTICE_IMPORT_MODULE=\"wasmbus\" builds a wasmCloud 0.50+-style actor. */
+#ifndef LATTICE_IMPORT_MODULE
+#define LATTICE_IMPORT_MODULE "wapc"
+#endif
+#define WAPC(name) __attribute__((import_module(LATTICE_IMPORT_MODULE), import_name(#name)))
 WAPC(__guest_request) void wapc_guest_request(uint8_t *op, uint8_t *msg);
 WAPC(__guest_response) void wapc_guest_response(const uint8_t *ptr, size_t len);
 WAPC(__guest_error) void wapc_guest_error(const uint8_t *ptr, size_t len);
