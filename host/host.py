@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from host.actors import RunningActor, limits_from, wasi_from
-from host.providers import HostProviderContext, LocalProvider
+from host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from host.router import Router
 from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
@@ -353,6 +353,8 @@ class Host:
         if key in self.providers:
             self.providers[key].annotations.update(annotations)
             return self.providers[key]
+        if self.settings.provider_processes:
+            return await self._start_provider_process(cls, image_ref, provider_id, link_name, annotations)
         provider = cls(config)
         ctx = HostProviderContext(
             settings=self.settings,
@@ -390,6 +392,22 @@ class Host:
         self.log.info("provider started", provider_id=provider_id, image_ref=image_ref, link_name=link_name)
         return local
 
+    async def _start_provider_process(
+        self, cls: Any, image_ref: str, provider_id: str, link_name: str, annotations: dict[str, str]
+    ) -> LocalProvider:
+        process = ProviderProcess(cls.name, link_name, self.settings, self.publish_event)
+        await process.start()
+        local = LocalProvider(None, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
+        local.process = process
+        self.providers[(provider_id, link_name)] = local
+        self.log.info(
+            "provider process started",
+            provider_id=provider_id,
+            image_ref=image_ref,
+            pid=process.proc.pid if process.proc else None,
+        )
+        return local
+
     async def stop_provider(self, provider_id: str, link_name: str) -> bool:
         local = self.providers.pop((provider_id, link_name), None)
         if local is None:
@@ -398,7 +416,11 @@ class Host:
             if local.server is not None:
                 await local.server.stop()
         with contextlib.suppress(Exception):
-            await local.provider.shutdown()
+            if local.process is not None:
+                await local.process.stop()
+        with contextlib.suppress(Exception):
+            if local.provider is not None:
+                await local.provider.shutdown()
         await self.publish_event(
             events.PROVIDER_STOPPED,
             {"public_key": provider_id, "link_name": link_name, "contract_id": local.contract_id},
@@ -407,7 +429,7 @@ class Host:
 
     async def _on_link(self, action: str, link: LinkDefinition) -> None:
         local = self.providers.get((link.provider_id, link.link_name))
-        if local is None:
+        if local is None or local.provider is None:  # a provider process learns its links itself
             return
         if action == "put":
             await self._put_link_safely(local, link)
@@ -415,6 +437,8 @@ class Host:
             await local.provider.del_link(link)
 
     async def _put_link_safely(self, local: LocalProvider, link: LinkDefinition) -> None:
+        if local.provider is None:
+            return
         try:
             await local.provider.put_link(link)
         except Exception as exc:
@@ -431,6 +455,8 @@ class Host:
             await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
             current = self.data.link_for(link.actor_id, link.contract_id, link.link_name)
             if current != link or self.providers.get((local.provider_id, local.link_name)) is not local:
+                return
+            if local.provider is None:
                 return
             try:
                 await local.provider.put_link(link)

@@ -8,6 +8,12 @@ NATS (``lattice.provider_server.ProviderServer``) so actors on other hosts can u
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +22,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from lattice.messages import Entity
+from lattice.natsserver import child_setup
 from lattice.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,13 +68,14 @@ class HostProviderContext:
 class LocalProvider:
     """A provider object running in this host, with what started it."""
 
-    provider: CapabilityProvider
+    provider: CapabilityProvider | None  # None: it runs in a child process (``process``)
     provider_id: str
     link_name: str
     contract_id: str
     image_ref: str
     annotations: dict[str, str] = field(default_factory=dict)
     server: ProviderServer | None = None
+    process: ProviderProcess | None = None
 
     def inventory(self) -> dict[str, Any]:
         return {
@@ -77,3 +85,100 @@ class LocalProvider:
             "image_ref": self.image_ref,
             "annotations": self.annotations,
         }
+
+
+class ProviderProcess:
+    """A bundled provider in its own child process (``lattice provider NAME``), restarted with backoff.
+
+    The child learns its links from ``LATTICEDATA`` itself, so a restart needs nothing re-sent; calls made
+    while it is down fail with ``NoResponders`` (nobody serves it), never hang. ``on_event(name, data)``
+    publishes lifecycle events; ``restarts`` counts restarts so far.
+    """
+
+    BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+    def __init__(
+        self,
+        name: str,
+        link_name: str,
+        settings: Settings,
+        on_event: Callable[[str, dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self.name = name
+        self.link_name = link_name
+        self.settings = settings
+        self.on_event = on_event
+        self.proc: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def _env(self) -> dict[str, str]:
+        s = self.settings
+        env = {
+            **os.environ,
+            "LATTICE_NATS_URL": s.nats_url,
+            "LATTICE_NAME": s.lattice,
+            "LATTICE_CLUSTER_SEED": s.cluster_seed or "",
+            "LATTICE_JSON_LOGS": "true",
+        }
+        for key, value in (
+            ("LATTICE_NATS_USER", s.nats_user),
+            ("LATTICE_NATS_PASSWORD", s.nats_password),
+            ("LATTICE_NATS_NKEY_SEED", s.nats_nkey_seed),
+            ("LATTICE_NATS_CREDS", s.nats_creds),
+        ):
+            if value:
+                env[key] = value
+        return env
+
+    async def _spawn(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "lattice",
+            "provider",
+            self.name,
+            "--link-name",
+            self.link_name,
+            env=self._env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            preexec_fn=child_setup,
+        )
+
+    async def start(self) -> None:
+        await self._spawn()
+        self._task = asyncio.create_task(self._supervise(), name=f"provider-{self.name}")
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while True:
+            assert self.proc is not None
+            started = time.monotonic()
+            code = await self.proc.wait()
+            if self._stopping:
+                return
+            attempt = 0 if time.monotonic() - started > 30 else attempt + 1
+            delay = self.BACKOFF_S[min(attempt, len(self.BACKOFF_S) - 1)]
+            log.warning("provider process exited; restarting", provider=self.name, code=code, backoff_s=delay)
+            await self.on_event("provider_stopped", {"name": self.name, "link_name": self.link_name, "code": code})
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            await self._spawn()
+            self.restarts += 1
+            await self.on_event("provider_restarted", {"name": self.name, "link_name": self.link_name})
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        self._stopping = True
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout_s)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -73,7 +73,7 @@ class Router:
             if link is None:
                 raise LinkNotFound(namespace, link_name, caller)
             local = self.providers.get((link.provider_id, link_name))
-            if local is not None:
+            if local is not None and local.provider is not None:
                 answer: bytes = self._wait(local.provider.handle(caller, operation, payload))
                 return answer
             target = Entity(link.provider_id, namespace, link_name)

@@ -122,6 +122,14 @@ def host(
     ] = None,
     cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
     cluster_seed_file: Annotated[Path | None, typer.Option("--cluster-seed-file", exists=True)] = None,
+    provider_processes: Annotated[
+        bool | None,
+        typer.Option(
+            "--provider-processes",
+            envvar="LATTICE_PROVIDER_PROCESSES",
+            help="Run bundled providers as supervised child processes (isolation over speed).",
+        ),
+    ] = None,
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from host.host import Host
@@ -135,6 +143,7 @@ def host(
         allow_unsigned=allow_unsigned,
         trusted_issuers=issuers,
         cluster_seed=seed,
+        provider_processes=provider_processes,
     )
     holder: dict[str, Host] = {}
 

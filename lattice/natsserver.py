@@ -37,7 +37,7 @@ def nats_server_binary() -> str:
     return found
 
 
-def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+def child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Own session (a Ctrl-C aimed at the parent does not hit the child first) and, on Linux, die
     with the parent (PR_SET_PDEATHSIG) so a killed parent leaves nothing behind."""
     os.setsid()
@@ -47,8 +47,8 @@ def _child_setup() -> None:  # pragma: no cover - runs in the child between fork
 
 
 def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """Start a child process that stops with its parent (see ``_child_setup``)."""
-    return subprocess.Popen(args, preexec_fn=_child_setup, **kwargs)
+    """Start a child process that stops with its parent (see ``child_setup``)."""
+    return subprocess.Popen(args, preexec_fn=child_setup, **kwargs)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

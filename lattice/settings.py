@@ -53,6 +53,8 @@ class Settings:
     """Everything a lattice process is configured with.
 
     Times are seconds. ``labels`` are host labels (``LATTICE_LABEL_<key>=<value>``).
+    ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
+    its own process (isolation over speed: calls to them then take the NATS hop).
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -74,6 +76,7 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
     json_logs: bool | None = None
     log_level: str = "info"
+    provider_processes: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -109,6 +112,7 @@ class Settings:
             state_dir=default_state_dir(env),
             json_logs=_bool(env["LATTICE_JSON_LOGS"]) if env.get("LATTICE_JSON_LOGS") else None,
             log_level=env.get("LATTICE_LOG_LEVEL") or "info",
+            provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
         )
         return base.with_overrides(**overrides)
 
