@@ -39,6 +39,7 @@ from lattice.settings import Settings
 
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
+HEALTH_INTERVAL_S = 5.0
 
 
 class Host:
@@ -90,6 +91,7 @@ class Host:
             actors=self.actors,
             providers=self.providers,
             rpc=self.rpc,
+            publish=self.publish_event,
             loop=self.loop,
             executor=self.executor,
         )
@@ -369,7 +371,7 @@ class Host:
         local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
         try:
             await provider.init(ctx)
-            local.server = ProviderServer(provider, ctx, self.rpc)
+            local.server = ProviderServer(provider, ctx, self.rpc, health_interval_s=HEALTH_INTERVAL_S)
             await local.server.start()
         except Exception as exc:
             await self.publish_event(

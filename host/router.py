@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from lattice.errors import CapabilityDenied, LinkNotFound, Unreachable
+from lattice import events
+from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.rpc import Rpc
@@ -48,6 +49,7 @@ class Router:
         actors: dict[str, RunningActor],
         providers: dict[tuple[str, str], LocalProvider],
         rpc: Rpc,
+        publish: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         loop: asyncio.AbstractEventLoop,
         executor: concurrent.futures.Executor,
     ) -> None:
@@ -57,6 +59,7 @@ class Router:
         self.actors = actors
         self.providers = providers
         self.rpc = rpc
+        self.publish = publish
         self.loop = loop
         self.executor = executor
         self.timeout_s = settings.rpc_timeout_s
@@ -64,7 +67,23 @@ class Router:
     # --- from the guest's worker thread ----------------------------------------------------------
 
     def host_call(self, caller: str, binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
-        """Serve ``__host_call`` for actor ``caller``; raises ``InvocationError`` subclasses."""
+        """Serve ``__host_call`` for actor ``caller``; raises ``InvocationError`` subclasses, each also
+        published as an ``invocation_failed`` event."""
+        try:
+            return self._route(caller, binding, namespace, operation, payload)
+        except InvocationError as exc:
+            if self.publish is not None:
+                event = {
+                    "source": caller,
+                    "target": namespace,
+                    "link_name": binding or "default",
+                    "operation": operation,
+                    "error": str(exc),
+                }
+                asyncio.run_coroutine_threadsafe(self.publish(events.INVOCATION_FAILED, event), self.loop)
+            raise
+
+    def _route(self, caller: str, binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
         origin = Entity(caller)
         if is_contract(namespace):
             link_name = binding or "default"

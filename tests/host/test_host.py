@@ -198,3 +198,21 @@ async def test_payload_over_nats_max_goes_through_object_store_both_ways(host_fa
     except NotFoundError:  # nats-py's answer for "no objects"
         left = []
     assert left == []  # fetched objects are deleted
+
+
+async def test_failed_host_call_publishes_invocation_failed(host_factory: Any, tmp_path: Path) -> None:
+    a = await host_factory()
+    seen: list[dict[str, Any]] = []
+
+    async def collect(msg: Any) -> None:
+        event = json.loads(msg.data)
+        if event["type"].endswith("invocation_failed"):
+            seen.append(event["data"])
+
+    await a.nc.subscribe(subjects.events("test"), cb=collect)
+    ref = write(tmp_path, "kv.wasm", guests.host_caller("wasmcloud:unknown", "Unknown.Op"))
+    actor_id = (await command(a, "scale", {"actor_ref": ref, "count": 1}))["actor_id"]
+    with pytest.raises(ActorError, match=r"no link for wasmcloud:unknown \(default\)"):
+        await a.invoke(actor_id, "X.Y", b"")
+    await wait_for(lambda: seen)
+    assert seen[0]["target"] == "wasmcloud:unknown" and "no link" in seen[0]["error"]
