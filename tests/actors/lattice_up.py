@@ -52,30 +52,44 @@ def alive(pid: int) -> bool:
         return False
 
 
-def stop_process_tree(proc: subprocess.Popen[bytes], grace_s: float = 30.0) -> list[int]:
-    """SIGINT ``proc`` (started with ``start_new_session=True``), then SIGKILL its group and every
-    descendant that outlived the grace period. Returns the pids that had to be killed."""
-    family = descendants(proc.pid)
-    killed: list[int] = []
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            killed.append(proc.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    deadline = time.monotonic() + 10
+def group_members(pgid: int) -> set[int]:
+    """Live processes whose process group is ``pgid``."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.add(int(stat.parent.name))
+    return members
+
+
+def stop_process_group(pgid: int, grace_s: float = 30.0) -> list[int]:
+    """SIGINT every process of group ``pgid`` (a child started with ``start_new_session=True``), wait up
+    to ``grace_s``, then SIGKILL whatever of the group and its descendants is still alive, by pid.
+    Returns the pids that were alive when this was called and had to be signalled."""
+    family = group_members(pgid)
+    for pid in list(family):
+        family |= descendants(pid)
+    family = {p for p in family if alive(p)}
+    if not family:
+        return []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
     while any(alive(p) for p in family) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in family:
         if alive(pid):
-            killed.append(pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    return killed
+    return sorted(family)
+
+
+def stop_process_tree(proc: subprocess.Popen[bytes], grace_s: float = 30.0) -> list[int]:
+    """Stops ``proc`` (started with ``start_new_session=True``) and everything it started."""
+    stopped = stop_process_group(proc.pid, grace_s)
+    proc.wait()
+    return stopped
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
