@@ -48,11 +48,32 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _address(env: Mapping[str, str], key: str) -> str | None:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return None
+    _, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{key} must be HOST:PORT (e.g. 127.0.0.1:9100), got {raw!r}")
+    return raw
+
+
+def _otlp_endpoint(env: Mapping[str, str]) -> str | None:
+    traces = (env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or "").strip()
+    if traces:
+        return traces
+    base = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
+    return f"{base.rstrip('/')}/v1/traces" if base else None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a lattice process is configured with.
 
-    Times are seconds. ``labels`` are host labels (``LATTICE_LABEL_<key>=<value>``).
+    Times are seconds. ``labels`` are host labels (``LATTICE_LABEL_<key>=<value>``). ``metrics`` is
+    ``HOST:PORT`` to serve Prometheus metrics on (``LATTICE_METRICS``; port 0 picks a free one);
+    ``otlp_endpoint`` the OTLP/HTTP traces URL (from ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, or
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``): spans are exported only when it is set.
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
     """
@@ -76,6 +97,8 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
     json_logs: bool | None = None
     log_level: str = "info"
+    metrics: str | None = None
+    otlp_endpoint: str | None = None
     provider_processes: bool = False
 
     @classmethod
