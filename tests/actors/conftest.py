@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors.build import ACTORS_DIR, compile_actor
+from actors.toolchains import compile_zig
 
 from .wapc_harness import HostFake, WapcGuest
 
@@ -37,4 +38,12 @@ def sdk_probe_wasm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """tests/actors/sdk_probe.c built with the SDK: exposes every SDK helper as an operation."""
     output = tmp_path_factory.mktemp("probe") / "sdk_probe.wasm"
     compile_actor(Path(__file__).with_name("sdk_probe.c"), output)
+    yield output
+
+
+@pytest.fixture(scope="session")
+def sdk_probe_zig_wasm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """tests/actors/sdk_probe.zig built with the Zig SDK: the same operations as the C probe."""
+    output = tmp_path_factory.mktemp("probe-zig") / "sdk_probe_zig.wasm"
+    compile_zig(Path(__file__).with_name("sdk_probe.zig"), output)
     yield output

@@ -1,7 +1,7 @@
-"""The C guest SDK: its msgpack codec and its contract helpers speak exactly what SPEC §2 writes.
+"""The guest SDKs (C and Zig): their msgpack codecs and contract helpers speak exactly what SPEC §2 writes.
 
-Drives tests/actors/sdk_probe.c (every helper exposed as a `Probe.*` operation) on wapc_harness.py, with
-msgpack-python as the reference codec.
+Drives tests/actors/sdk_probe.c and its twin sdk_probe.zig (every helper exposed as the same `Probe.*`
+operation) on wapc_harness.py, with msgpack-python as the reference codec. Every test runs on both.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ def replying(value: Any, calls: list[tuple[str, Any]]) -> HostFake:
     return fake
 
 
-@pytest.fixture(scope="module")
-def probe(sdk_probe_wasm: Path) -> WapcGuest:
-    """One long-lived probe instance; tests swap its host table, as calls are independent."""
-    return WapcGuest(sdk_probe_wasm)
+@pytest.fixture(scope="module", params=["c", "zig"])
+def probe(request: pytest.FixtureRequest) -> WapcGuest:
+    """One long-lived probe instance per SDK; tests swap its host table, as calls are independent."""
+    wasm: Path = request.getfixturevalue("sdk_probe_wasm" if request.param == "c" else "sdk_probe_zig_wasm")
+    return WapcGuest(wasm)
 
 
 def call(probe: WapcGuest, operation: str, args: Any, host: dict[tuple[str, str], HostFake]) -> Any:

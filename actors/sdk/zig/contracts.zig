@@ -171,6 +171,113 @@ pub const keyvalue = struct {
     }
 };
 
+/// Strings decoded from a host reply (ListRange, SetQuery, ...), in the call arena.
+fn readStrings(r: *mp.Reader) Error![]const []const u8 {
+    const n = r.readArray() catch return malformed();
+    // Each item takes at least one byte: a count beyond the reply is malformed, not an allocation.
+    if (n > r.bytes.len - r.pos) return malformed();
+    if (n == 0) return &.{};
+    const raw = lattice.alloc(@as(usize, n) * @sizeOf([]const u8)) orelse
+        return lattice.setLastError("actor out of memory reading a host reply");
+    const items: [*][]const u8 = @ptrCast(@alignCast(raw));
+    for (items[0..n]) |*item| item.* = readText(r) catch return malformed();
+    return items[0..n];
+}
+
+pub const lists = struct {
+    fn nameValue(list: []const u8, value: []const u8) Buf {
+        var p = Buf{};
+        mp.writeMap(&p, 2);
+        mp.writeStr(&p, "listName");
+        mp.writeStr(&p, list);
+        mp.writeStr(&p, "value");
+        mp.writeStr(&p, value);
+        return p;
+    }
+
+    /// Appends `value`; the list's new length.
+    pub fn add(binding: []const u8, list: []const u8, value: []const u8) Error!u32 {
+        var r = try call(binding, keyvalue.ns, "KeyValue.ListAdd", &nameValue(list, value));
+        return std.math.cast(u32, r.readInt() catch return malformed()) orelse malformed();
+    }
+
+    /// Removes `value`; whether it was there.
+    pub fn del(binding: []const u8, list: []const u8, value: []const u8) Error!bool {
+        var r = try call(binding, keyvalue.ns, "KeyValue.ListDel", &nameValue(list, value));
+        return r.readBool() catch malformed();
+    }
+
+    /// Items `start` to `stop`, inclusive; negative indexes count from the end (Redis).
+    pub fn range(binding: []const u8, list: []const u8, start: i32, stop: i32) Error![]const []const u8 {
+        var p = Buf{};
+        mp.writeMap(&p, 3);
+        mp.writeStr(&p, "listName");
+        mp.writeStr(&p, list);
+        mp.writeStr(&p, "start");
+        mp.writeInt(&p, start);
+        mp.writeStr(&p, "stop");
+        mp.writeInt(&p, stop);
+        var r = try call(binding, keyvalue.ns, "KeyValue.ListRange", &p);
+        return readStrings(&r);
+    }
+
+    pub fn clear(binding: []const u8, list: []const u8) Error!bool {
+        return keyvalue.callBool(binding, "KeyValue.ListClear", &keyvalue.keyPayload(list));
+    }
+};
+
+pub const sets = struct {
+    fn nameValue(set: []const u8, value: []const u8) Buf {
+        var p = Buf{};
+        mp.writeMap(&p, 2);
+        mp.writeStr(&p, "setName");
+        mp.writeStr(&p, set);
+        mp.writeStr(&p, "value");
+        mp.writeStr(&p, value);
+        return p;
+    }
+
+    fn callU32(binding: []const u8, op: []const u8, p: *const Buf) Error!u32 {
+        var r = try call(binding, keyvalue.ns, op, p);
+        return std.math.cast(u32, r.readInt() catch return malformed()) orelse malformed();
+    }
+
+    /// The set's new size.
+    pub fn add(binding: []const u8, set: []const u8, value: []const u8) Error!u32 {
+        return callU32(binding, "KeyValue.SetAdd", &nameValue(set, value));
+    }
+
+    /// How many members were removed (0 or 1).
+    pub fn del(binding: []const u8, set: []const u8, value: []const u8) Error!u32 {
+        return callU32(binding, "KeyValue.SetDel", &nameValue(set, value));
+    }
+
+    pub fn query(binding: []const u8, set: []const u8) Error![]const []const u8 {
+        var r = try call(binding, keyvalue.ns, "KeyValue.SetQuery", &keyvalue.keyPayload(set));
+        return readStrings(&r);
+    }
+
+    fn combine(binding: []const u8, op: []const u8, names: []const []const u8) Error![]const []const u8 {
+        var p = Buf{};
+        mp.writeArray(&p, @intCast(names.len));
+        for (names) |name| mp.writeStr(&p, name);
+        var r = try call(binding, keyvalue.ns, op, &p);
+        return readStrings(&r);
+    }
+
+    pub fn intersection(binding: []const u8, names: []const []const u8) Error![]const []const u8 {
+        return combine(binding, "KeyValue.SetIntersection", names);
+    }
+
+    pub fn @"union"(binding: []const u8, names: []const []const u8) Error![]const []const u8 {
+        return combine(binding, "KeyValue.SetUnion", names);
+    }
+
+    pub fn clear(binding: []const u8, set: []const u8) Error!bool {
+        return keyvalue.callBool(binding, "KeyValue.SetClear", &keyvalue.keyPayload(set));
+    }
+};
+
 pub const logging = struct {
     pub const ns = "wasmcloud:builtin:logging";
 

@@ -27,6 +27,9 @@ const root = @import("root");
 pub const msgpack = @import("msgpack.zig");
 pub const http = @import("contracts.zig").http;
 pub const keyvalue = @import("contracts.zig").keyvalue;
+/// KeyValue.List* and KeyValue.Set* (the `keyvalue` contract's lists and sets).
+pub const lists = @import("contracts.zig").lists;
+pub const sets = @import("contracts.zig").sets;
 pub const logging = @import("contracts.zig").logging;
 pub const numbergen = @import("contracts.zig").numbergen;
 
