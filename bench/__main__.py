@@ -115,10 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="shorter runs (under ~4 minutes)")
     size.add_argument("--tiny", action="store_true", help="a few seconds per scenario, no peers (for tests)")
+    parser.add_argument(
+        "--loadgen", choices=("auto", "wrk", "python"), default="auto", help="HTTP load: auto = wrk if installed"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where the JSON goes (default {RESULTS})")
     args = parser.parse_args(argv)
     profile = PROFILES["tiny" if args.tiny else "quick" if args.quick else "full"]
     run = Run()
+    loadgen.choose(args.loadgen)
     tool = loadgen.tool_name()
     run.say(
         f"profile {profile.name}; HTTP load by {tool}, {profile.load.connections} connections, "

@@ -30,6 +30,8 @@ class LoadPlan:
 
 def measure(name: str, url: str, plan: LoadPlan) -> dict[str, float]:
     load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+    if load.requests == 0:
+        raise RuntimeError(f"{load.tool}: no request to {url} completed ({load.errors} errors)")
     return {
         f"{name}_rps": load.rps,
         f"{name}_p50_ms": load.p50_ms,

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 from bench.stats import percentile
@@ -35,8 +36,21 @@ class Load:
     tool: str
 
 
+_choice = "auto"
+
+
+def choose(tool: str) -> None:
+    """``auto`` (wrk when installed), ``wrk`` or ``python``, for every later ``run``."""
+    global _choice
+    if tool not in ("auto", "wrk", "python"):
+        raise ValueError(f"unknown load generator {tool!r}")
+    if tool == "wrk" and shutil.which("wrk") is None:
+        raise FileNotFoundError("wrk is not installed (apt-get install -y wrk)")
+    _choice = tool
+
+
 def wrk_path() -> str | None:
-    return shutil.which("wrk")
+    return None if _choice == "python" else shutil.which("wrk")
 
 
 def tool_name() -> str:
@@ -104,8 +118,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         self._send()
 
     def _send(self) -> None:

@@ -5,6 +5,7 @@ No timing is asserted: the machine's speed is not the behaviour under test, the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -102,15 +103,32 @@ async def test_fallback_load_generator_measures_a_local_server() -> None:
     import asyncio
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while await reader.readuntil(b"\r\n\r\n"):
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-            await writer.drain()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                await writer.drain()
+        writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         load = await generate(f"http://127.0.0.1:{port}/", 2, 0.3)
+        # the same generator as the bench runs it: its own process, on uvloop
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            f"http://127.0.0.1:{port}/",
+            "-c",
+            "2",
+            "-d",
+            "0.3",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         server.close()
     assert load.requests > 0 and load.errors == 0 and load.tool == "python"
     assert load.p50_ms <= load.p99_ms
+    assert json.loads(stdout)["requests"] > 0
