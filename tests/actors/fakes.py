@@ -39,7 +39,8 @@ class FakeKeyValue:
             self.bindings.add(binding)
             if self.failing is not None:
                 raise RuntimeError(self.failing)
-            return msgpack.packb(fn(msgpack.unpackb(payload)))
+            reply: bytes = msgpack.packb(fn(msgpack.unpackb(payload)))
+            return reply
 
         return fake
 
@@ -53,7 +54,7 @@ class FakeKeyValue:
         return self.values.pop(key, None) is not None
 
     def increment(self, args: dict[str, Any]) -> int:
-        value = int(self.values.get(args["key"], "0")) + args["value"]
+        value = int(self.values.get(args["key"], "0")) + int(args["value"])
         self.values[args["key"]] = str(value)
         return value
 

@@ -18,7 +18,8 @@ PING = "PingPong.Ping"
 
 
 def http_request(path: str) -> bytes:
-    return msgpack.packb({"method": "GET", "path": path, "queryString": "", "header": {}, "body": b""})
+    request: bytes = msgpack.packb({"method": "GET", "path": path, "queryString": "", "header": {}, "body": b""})
+    return request
 
 
 def forward_to(guest: WapcGuest) -> HostFake:
