@@ -27,7 +27,7 @@ from host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from host.router import Router
 from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
-from lattice import events, keys, subjects
+from lattice import events, keys, subjects, tracing
 from lattice.capability import builtin_provider_id, provider_class
 from lattice.connection import connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
@@ -36,6 +36,7 @@ from lattice.messages import Entity, LinkDefinition
 from lattice.provider_server import ProviderServer
 from lattice.rpc import Rpc
 from lattice.settings import Settings
+from lattice.telemetry import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
 
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
@@ -67,12 +68,18 @@ class Host:
         self.draining = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self.metrics = CallMetrics(context={"host_id": self.id})
+        self.metrics.watch(actors=self._actor_samples, providers=self._provider_samples)
+        self.metrics_server: MetricsServer | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Host:
         self.loop = asyncio.get_running_loop()
+        if self.settings.metrics:
+            self.metrics_server = MetricsServer(self.metrics.registry, self.settings.metrics)
         self.nc = await connect(self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.data = await LatticeData(self.js, self.settings.lattice).start()
         self.data.on_link(self._on_link)
@@ -94,6 +101,7 @@ class Host:
             publish=self.publish_event,
             loop=self.loop,
             executor=self.executor,
+            metrics=self.metrics,
         )
         from host.control import ControlInterface
 
@@ -102,7 +110,7 @@ class Host:
         await settle(self.nc)  # the control subjects are live before host_started tells anyone
         self._spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
-        self.log.info("host started", lattice=self.settings.lattice, labels=self.labels)
+        self.log.info("host started", lattice=self.settings.lattice, labels=self.labels, metrics=self.metrics_url)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -158,6 +166,8 @@ class Host:
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self._own_runtime:
             self.runtime.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.log.info("host stopped")
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -167,6 +177,7 @@ class Host:
         return task
 
     async def _on_reconnect(self) -> None:
+        self.metrics.nats_reconnects.inc()
         await self.data.restart()
 
     # --- events and inventory --------------------------------------------------------------------
@@ -186,7 +197,33 @@ class Host:
             "instances": sum(a["count"] for a in actors),
             "in_flight": sum(a["in_flight"] for a in actors),
             "draining": self.draining,
+            "metrics_url": self.metrics_url,
         }
+
+    @property
+    def metrics_url(self) -> str | None:
+        return self.metrics_server.url if self.metrics_server is not None else None
+
+    def _actor_samples(self) -> list[ActorSample]:
+        samples = []
+        for running in list(self.actors.values()):
+            stats, claims = running.pool.stats(), running.compiled.claims
+            samples.append(
+                ActorSample(
+                    running.actor_id,
+                    (claims.name if claims else None) or "",
+                    running.image_ref,
+                    stats["instances"],
+                    stats["in_flight"],
+                    stats["waiting"],
+                    running.pool.limits.max_instances,
+                )
+            )
+        return samples
+
+    def _provider_samples(self) -> list[ProviderSample]:
+        local = [p for p in list(self.providers.values()) if p.provider is not None]  # processes report their own
+        return [provider_sample(p.provider, p.provider_id, p.link_name, self.loop) for p in local if p.provider]
 
     async def _heartbeat(self) -> None:
         while True:
@@ -324,12 +361,16 @@ class Host:
         try:
             inv = await self.rpc.receive(msg.data, target=Entity(actor_id))
             invocation_id = inv.id
+            # this task's own context: the bindings reach every log line of the call, here and on the worker
+            structlog.contextvars.bind_contextvars(
+                invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
+            )
             running = self.actors.get(actor_id)
             if running is None:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
             self.router.check_invocation_allowed(running, inv.origin)
-            result: bytes | Exception = await self.loop.run_in_executor(
-                self.executor, running.pool.call, inv.operation, inv.msg
+            result: bytes | Exception = await self.router.submit_local(
+                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id
             )
         except LatticeError as exc:
             result = exc
@@ -371,7 +412,9 @@ class Host:
         local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
         try:
             await provider.init(ctx)
-            local.server = ProviderServer(provider, ctx, self.rpc, health_interval_s=HEALTH_INTERVAL_S)
+            local.server = ProviderServer(
+                provider, ctx, self.rpc, health_interval_s=HEALTH_INTERVAL_S, metrics=self.metrics
+            )
             await local.server.start()
         except Exception as exc:
             await self.publish_event(
@@ -466,3 +509,8 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
+
+
+def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:
+    tid = tracing.trace_id(carrier)
+    return {"trace_id": tid} if tid else {}

@@ -122,6 +122,9 @@ class ProviderProcess:
             "LATTICE_CLUSTER_SEED": s.cluster_seed or "",
             "LATTICE_JSON_LOGS": "true",
         }
+        env.pop("LATTICE_METRICS", None)
+        if s.metrics:  # the host holds that port: the child serves its own metrics on a free one
+            env["LATTICE_METRICS"] = f"{s.metrics.rpartition(':')[0]}:0"
         for key, value in (
             ("LATTICE_NATS_USER", s.nats_user),
             ("LATTICE_NATS_PASSWORD", s.nats_password),

@@ -6,23 +6,31 @@ A host call (``__host_call``) arrives on the worker thread running the caller's 
 - actor id or call alias → a local instance of the target, called on the same thread; otherwise the
   NATS hop to the target's queue group.
 The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``.
+
+Every hop is observed through ``lattice.telemetry.CallMetrics`` (counter, latency, span, log context):
+``call_local`` for an actor serving a call, ``host_call`` for the call out and the in-process provider.
+Trace context travels explicitly (``parent``), and work handed to the worker threads runs in a copy of
+the submitting task's context (a thread pool does not copy it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Coroutine
+import contextvars
+import functools
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from lattice import events
+from lattice import events, tracing
 from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.rpc import Rpc
 from lattice.settings import Settings
+from lattice.telemetry import CallMetrics
 
 if TYPE_CHECKING:
     from host.actors import RunningActor
@@ -52,6 +60,7 @@ class Router:
         publish: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         loop: asyncio.AbstractEventLoop,
         executor: concurrent.futures.Executor,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.host_id = host_id
@@ -63,6 +72,7 @@ class Router:
         self.loop = loop
         self.executor = executor
         self.timeout_s = settings.rpc_timeout_s
+        self.metrics = metrics or CallMetrics(process=False)
 
     # --- from the guest's worker thread ----------------------------------------------------------
 
@@ -70,7 +80,8 @@ class Router:
         """Serve ``__host_call`` for actor ``caller``; raises ``InvocationError`` subclasses, each also
         published as an ``invocation_failed`` event."""
         try:
-            return self._route(caller, binding, namespace, operation, payload)
+            with self.metrics.host_call(caller, namespace, operation) as trace:
+                return self._route(caller, binding, namespace, operation, payload, trace)
         except InvocationError as exc:
             if self.publish is not None:
                 event = {
@@ -79,11 +90,14 @@ class Router:
                     "link_name": binding or "default",
                     "operation": operation,
                     "error": str(exc),
+                    "trace_id": tracing.current_trace_id(),
                 }
                 asyncio.run_coroutine_threadsafe(self.publish(events.INVOCATION_FAILED, event), self.loop)
             raise
 
-    def _route(self, caller: str, binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
+    def _route(
+        self, caller: str, binding: str, namespace: str, operation: str, payload: bytes, trace: dict[str, str]
+    ) -> bytes:
         origin = Entity(caller)
         if is_contract(namespace):
             link_name = binding or "default"
@@ -93,18 +107,16 @@ class Router:
                 raise LinkNotFound(namespace, link_name, caller)
             local = self.providers.get((link.provider_id, link_name))
             if local is not None and local.provider is not None:
-                answer: bytes = self._wait(local.provider.handle(caller, operation, payload))
-                return answer
+                return self._wait(self.metrics.provider_call(local.provider, caller, operation, payload, parent=trace))
             target = Entity(link.provider_id, namespace, link_name)
-            return self._wait(self.rpc.invoke(origin, target, operation, payload))
+            return self._wait(self.rpc.invoke(origin, target, operation, payload, trace_context=trace))
         target_id = self.data.resolve_actor(namespace) or self._local_alias(namespace)
         if target_id is None:
             raise Unreachable(f"no actor is known by {namespace!r}: start it, or check its call alias")
         running = self.actors.get(target_id)
         if running is not None:
-            result: bytes = running.pool.call(operation, payload)
-            return result
-        return self._wait(self.rpc.invoke(origin, Entity(target_id), operation, payload))
+            return self.call_local(running, operation, payload)
+        return self._wait(self.rpc.invoke(origin, Entity(target_id), operation, payload, trace_context=trace))
 
     def _local_alias(self, name: str) -> str | None:
         for actor_id, running in self.actors.items():
@@ -129,7 +141,42 @@ class Router:
             future.cancel()
             raise Unreachable(f"no answer within {self.timeout_s:g} s") from exc
 
+    def call_local(
+        self,
+        running: RunningActor,
+        operation: str,
+        payload: bytes,
+        *,
+        parent: Mapping[str, str] | None = None,
+        invocation_id: str | None = None,
+    ) -> bytes:
+        """One call on a local instance, on the calling (worker) thread, observed."""
+        with self.metrics.actor_call(running.actor_id, operation, parent=parent, invocation_id=invocation_id):
+            result: bytes = running.pool.call(operation, payload)
+            return result
+
     # --- on the event loop -----------------------------------------------------------------------
+
+    async def submit_local(
+        self,
+        running: RunningActor,
+        operation: str,
+        payload: bytes,
+        *,
+        parent: Mapping[str, str] | None = None,
+        invocation_id: str | None = None,
+    ) -> bytes:
+        """``call_local`` on the executor, in a copy of this task's context (trace, log bindings)."""
+        call = functools.partial(
+            contextvars.copy_context().run,
+            self.call_local,
+            running,
+            operation,
+            payload,
+            parent=parent,
+            invocation_id=invocation_id,
+        )
+        return await self.loop.run_in_executor(self.executor, call)
 
     async def invoke_actor(
         self,
@@ -145,7 +192,7 @@ class Router:
         running = self.actors.get(actor_id)
         if running is not None:
             self.check_invocation_allowed(running, origin)
-            return await self.loop.run_in_executor(self.executor, running.pool.call, operation, payload)
+            return await self.submit_local(running, operation, payload, parent=trace_context)
         return await self.rpc.invoke(
             origin, Entity(actor_id), operation, payload, timeout_s=timeout_s, trace_context=trace_context
         )

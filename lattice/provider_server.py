@@ -28,6 +28,7 @@ from lattice.errors import InvocationError, LatticeError, ProviderError
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition, pack, unpack
 from lattice.rpc import Rpc
+from lattice.telemetry import CallMetrics
 
 log = structlog.get_logger("lattice.provider_server")
 
@@ -35,12 +36,13 @@ log = structlog.get_logger("lattice.provider_server")
 class ProviderServer:
     """Serve ``provider`` on NATS as ``ctx.provider_id``/``ctx.link_name`` in ``ctx.settings.lattice``.
 
-    Always: the provider RPC subject (queue group = provider id; invocations are refused unless
-    ``rpc.verify`` accepts them as signed for this provider) and health requests.
-    ``learn_links``: load links from ``LATTICEDATA`` and follow it plus the ``linkdefs.put|del``
-    subjects (a host feeds its providers links itself, so it leaves this off). ``on_shutdown``:
-    also answer ``shutdown`` requests and call it. ``health_interval_s``: publish
-    ``health_check_passed|failed`` events that often.
+        Always: the provider RPC subject (queue group = provider id; invocations are refused unless
+        ``rpc.verify`` accepts them as signed for this provider) and health requests.
+        ``learn_links``: load links from ``LATTICEDATA`` and follow it plus the ``linkdefs.put|del``
+        subjects (a host feeds its providers links itself, so it leaves this off). ``on_shutdown``:
+        also answer ``shutdown`` requests and call it. ``health_interval_s``: publish
+        ``health_check_passed|failed`` events that often. ``metrics`` observes every call served (counter,
+    latency, span as a child of the invocation's trace context, log context).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class ProviderServer:
         on_shutdown: Callable[[], None] | None = None,
         health_interval_s: float | None = None,
         drain_timeout_s: float = 5.0,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self.provider = provider
         self.ctx = ctx
@@ -61,6 +64,7 @@ class ProviderServer:
         self.on_shutdown = on_shutdown
         self.health_interval_s = health_interval_s
         self.drain_timeout_s = drain_timeout_s
+        self.metrics = metrics or CallMetrics(process=False)
         self.lattice = ctx.settings.lattice
         self.provider_id = ctx.provider_id
         self.link_name = ctx.link_name
@@ -148,7 +152,14 @@ class ProviderServer:
             return
         result: bytes | Exception
         try:
-            result = await self.provider.handle(inv.origin.public_key, inv.operation, inv.msg)
+            result = await self.metrics.provider_call(
+                self.provider,
+                inv.origin.public_key,
+                inv.operation,
+                inv.msg,
+                parent=inv.trace_context,
+                invocation_id=inv.id,
+            )
         except LatticeError as exc:
             result = exc
         except Exception as exc:  # a provider bug still gets an answer

@@ -20,7 +20,7 @@ from nats.aio.client import Client as NATS
 from nats.js.object_store import ObjectStore
 
 from lattice import claims as claims_mod
-from lattice import subjects
+from lattice import subjects, tracing
 from lattice.connection import object_store
 from lattice.errors import ClaimsError, InvocationError, NoResponders, RemoteError, Unreachable
 from lattice.keys import KeyPair
@@ -105,10 +105,21 @@ class Rpc:
         """Send a signed ``Invocation`` to ``target`` and return the answer's ``msg``.
 
         Raises ``NoResponders`` (nobody serves the target), ``Unreachable`` (no answer within the
-        timeout, or NATS failed) and ``RemoteError`` (the target answered with an error).
+        timeout, or NATS failed) and ``RemoteError`` (the target answered with an error). The hop is a
+        client span, a child of ``trace_context`` (else of the current span), whose context travels on.
         """
-        timeout = timeout_s or self.timeout_s
-        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=trace_context or {}))
+        attributes = {"rpc.system": "nats", "rpc.method": operation, "lattice.target": target.public_key}
+        with tracing.span(
+            f"send {operation}",
+            kind=tracing.CLIENT,
+            parent=trace_context,
+            attributes=attributes if tracing.enabled() else None,
+        ):
+            return await self._invoke(origin, target, operation, payload, timeout_s or self.timeout_s)
+
+    async def _invoke(self, origin: Entity, target: Entity, operation: str, payload: bytes, timeout_s: float) -> bytes:
+        timeout = timeout_s
+        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=tracing.carrier()))
         if len(payload) > self.inline_limit:
             await self._stash(inv.id, payload)
             inv = replace(inv, msg=b"", content_length=len(payload))

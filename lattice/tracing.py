@@ -1,0 +1,145 @@
+"""Traces across hops and the trace id in every log line of a call.
+
+A call carries W3C trace context (``traceparent``, ``tracestate``) in ``Invocation.trace_context`` on
+every hop: HTTP provider → host → actor → provider → back. Each participant opens a span per hop with
+``span()`` (a child of the carrier it received, else of the current span) and sends ``carrier()`` on.
+
+Tracing is **off** until ``enable()`` (tests, embedders) or ``configure()`` (the CLI, when an OTLP
+endpoint is configured) installs a tracer provider. Off, ``span()`` creates nothing: it passes the
+received carrier through unchanged (or starts a fresh ``traceparent`` so logs still correlate across
+hosts) and binds ``trace_id`` for the logs. On, spans go to OpenTelemetry and its exporter.
+
+Worker threads: ``span()`` keeps its state in context variables. A thread pool does not copy them, so
+whoever submits work to one runs it in ``contextvars.copy_context().run`` (``host.router`` does).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from lattice.settings import Settings
+
+SERVER, CLIENT, INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL
+TRACEPARENT = "traceparent"
+_VALID = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_propagator = TraceContextTextMapPropagator()
+_tracer: trace.Tracer | None = None  # None: tracing is off
+_carried: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("lattice_trace", default=None)
+
+
+def enabled() -> bool:
+    return _tracer is not None
+
+
+def enable(provider: trace.TracerProvider) -> None:
+    """Record spans through ``provider`` from now on (this process)."""
+    global _tracer
+    _tracer = provider.get_tracer("lattice")
+
+
+def disable() -> None:
+    """Back to pass-through: no spans, trace context still carried."""
+    global _tracer
+    _tracer = None
+
+
+def configure(settings: Settings, service: str) -> bool:
+    """Export spans over OTLP/HTTP when ``settings.otlp_endpoint`` is set; ``True`` if tracing is on.
+
+    The exporter's other options (headers, timeout, compression) come from the standard
+    ``OTEL_EXPORTER_OTLP_*`` variables, read by OpenTelemetry itself.
+    """
+    if not settings.otlp_endpoint or enabled():
+        return enabled()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
+    trace.set_tracer_provider(provider)
+    enable(provider)
+    return True
+
+
+def new_traceparent() -> str:
+    """A fresh, sampled W3C ``traceparent``."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def trace_id(carrier: Mapping[str, str] | None) -> str | None:
+    """The trace id (32 hex digits) of a carrier's valid ``traceparent``, else ``None``."""
+    match = _VALID.match(carrier.get(TRACEPARENT, "")) if carrier else None
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the call this code runs in, if any."""
+    if _tracer is not None:
+        ctx = trace.get_current_span().get_span_context()
+        return format(ctx.trace_id, "032x") if ctx.is_valid else None
+    return trace_id(_carried.get())
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    kind: SpanKind = INTERNAL,
+    parent: Mapping[str, str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Span | None]:
+    """Open one hop's span as the current one: a child of ``parent`` (a received carrier) when it holds a
+    ``traceparent``, else of the current span (a new trace if none). Yields the span (``None`` when
+    tracing is off). ``trace_id`` is bound in the structlog context meanwhile; an exception that
+    escapes marks the span failed."""
+    has_parent = bool(parent) and TRACEPARENT in parent  # type: ignore[operator]
+    if _tracer is None:
+        carried = parent if has_parent else (_carried.get() or {TRACEPARENT: new_traceparent()})
+        token = _carried.set(carried)
+        try:
+            tid = trace_id(carried)
+            with structlog.contextvars.bound_contextvars(**({"trace_id": tid} if tid else {})):
+                yield None
+        finally:
+            _carried.reset(token)
+        return
+    ctx = _propagator.extract(parent) if has_parent else None  # type: ignore[arg-type]
+    with _tracer.start_as_current_span(name, context=ctx, kind=kind, attributes=attributes) as current:
+        tid = format(current.get_span_context().trace_id, "032x")
+        with structlog.contextvars.bound_contextvars(trace_id=tid):
+            yield current
+
+
+def carrier() -> dict[str, str]:
+    """The trace context to send with an outbound call made within the current span."""
+    if _tracer is None:
+        return dict(_carried.get() or {})
+    out: dict[str, str] = {}
+    _propagator.inject(out)
+    return out
+
+
+def fail(current: Span | None, message: str) -> None:
+    """Mark ``current`` failed when the failure was answered rather than raised (an error reply)."""
+    if current is not None:
+        current.set_status(StatusCode.ERROR, message)
+
+
+def annotate(current: Span | None, **attributes: Any) -> None:
+    """Set attributes on ``current`` (dots in names are written as ``__``: ``http__status_code``)."""
+    if current is not None:
+        current.set_attributes({k.replace("__", "."): v for k, v in attributes.items()})
