@@ -8,6 +8,8 @@ Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the 
     no answer in time        → 504      CORS preflight from an origin not allowed → 403
 
 No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
+Each request is a server span, a child of an incoming ``traceparent`` (whose trace id is kept); its
+context travels to the actor in ``trace_context``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Final
 import structlog
 import uvicorn
 
+from lattice import tracing
 from lattice.capability import ProviderContext
 from lattice.errors import DeadlineExceeded, InvocationError, LatticeError, NoResponders, ProviderError, Unreachable
 from lattice.messages import pack, unpack
@@ -185,16 +188,30 @@ class Listener:
         headers: dict[str, list[str]] = {}
         for raw_name, raw_value in scope["headers"]:
             headers.setdefault(raw_name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
+        method = scope["method"]
+        incoming = {k: headers[k][0] for k in (tracing.TRACEPARENT, "tracestate") if k in headers}
+        attributes = {"http.request.method": method, "url.path": scope["path"], "lattice.actor_id": self.actor_id}
+        with tracing.span(
+            f"HTTP {method}",
+            kind=tracing.SERVER,
+            parent=incoming,
+            attributes=attributes if tracing.enabled() else None,
+        ) as span:
+            status = await self._serve(scope, receive, send, headers)
+            tracing.annotate(span, http__response__status_code=status)
+            if status >= 500:
+                tracing.fail(span, f"HTTP {status}")
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, list[str]]) -> int:
+        """One request, answered; returns the status sent. The trace context of the current span goes on."""
         cors = self._cors_headers(headers)
         method = scope["method"]
         if self.config.cors_origins and method == "OPTIONS" and "access-control-request-method" in headers:
-            await self._preflight(send, cors, headers)
-            return
+            return await self._preflight(send, cors, headers)
         body = await self._read_body(headers, receive)
         if body is None:
             # uvicorn reads and drops the rest of the body, so the connection stays usable
-            await _reply(send, 413, f"request body over {self.config.max_body_bytes} bytes", cors)
-            return
+            return await _reply(send, 413, f"request body over {self.config.max_body_bytes} bytes", cors)
         request = {
             "method": method,
             "path": scope["path"],
@@ -202,31 +219,29 @@ class Listener:
             "header": headers,
             "body": body,
         }
-        trace: dict[str, str] = {k: headers[k][0] for k in ("traceparent", "tracestate") if k in headers}
         try:
             raw = await self.ctx.invoke_actor(
-                self.actor_id, OPERATION, pack(request), timeout_s=self.config.timeout_s, trace_context=trace or None
+                self.actor_id,
+                OPERATION,
+                pack(request),
+                timeout_s=self.config.timeout_s,
+                trace_context=tracing.carrier() or None,
             )
         except NoResponders:
-            await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
-            return
+            return await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
         except (Unreachable, DeadlineExceeded):
-            await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
-            return
+            return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
         except LatticeError as exc:
             self._log.warning("actor failed an http request", error=str(exc))
-            await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
-            return
+            return await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
         except Exception:
             self._log.exception("http request crashed")
-            await _reply(send, 500, f"actor {self.actor_id} could not be called", cors)
-            return
+            return await _reply(send, 500, f"actor {self.actor_id} could not be called", cors)
         try:
             status, response_headers, response_body = decode_response(raw)
         except ValueError as exc:
-            await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
-            return
-        await _send(send, status, response_headers + cors, response_body)
+            return await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
+        return await _send(send, status, response_headers + cors, response_body)
 
     async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:
         """The request body, or ``None`` when it is over the limit (checked before reading if possible)."""
@@ -259,24 +274,24 @@ class Listener:
             return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"origin")]
         return []
 
-    async def _preflight(self, send: Send, cors: Headers, headers: dict[str, list[str]]) -> None:
+    async def _preflight(self, send: Send, cors: Headers, headers: dict[str, list[str]]) -> int:
         if not cors:
-            await _reply(send, 403, "origin not allowed", [])
-            return
+            return await _reply(send, 403, "origin not allowed", [])
         requested = headers.get("access-control-request-headers", ["*"])[0].encode("latin-1")
         allow = [
             (b"access-control-allow-methods", _CORS_METHODS),
             (b"access-control-allow-headers", requested),
             (b"access-control-max-age", b"600"),
         ]
-        await _send(send, 204, cors + allow, b"")
+        return await _send(send, 204, cors + allow, b"")
 
 
-async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
+async def _send(send: Send, status: int, headers: Headers, body: bytes) -> int:
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    return status
 
 
-async def _reply(send: Send, status: int, text: str, cors: Headers) -> None:
-    await _send(send, status, [_TEXT, *cors], text.encode("utf-8") + b"\n")
+async def _reply(send: Send, status: int, text: str, cors: Headers) -> int:
+    return await _send(send, status, [_TEXT, *cors], text.encode("utf-8") + b"\n")
