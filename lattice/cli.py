@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -71,7 +72,8 @@ def _run(main: Any, stop: Any) -> None:
         await main()
 
     try:
-        asyncio.run(runner())
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
+            loop_runner.run(runner())
     except LatticeError as exc:
         _fail(str(exc))
 
@@ -343,6 +345,7 @@ def call(
 
 
 def main() -> None:
-    from lattice import cli_security  # noqa: F401  (registers keys/claims commands)
+    from lattice import cli_security, scaffold  # noqa: F401  (cli_security registers keys/claims commands)
 
+    scaffold.register(app)
     app()
