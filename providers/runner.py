@@ -1,7 +1,8 @@
 """A capability provider as its own process on the lattice: the NATS half of the provider SDK.
 
     NatsProviderContext   ``ProviderContext`` over NATS: ``invoke_actor`` is a signed ``Rpc`` invocation
-    ProviderRunner        connect, context, ``init``, serve (``lattice.provider_server``), drain on stop
+    ProviderRunner        connect, context, ``init``, serve (``lattice.provider_server``), drain on stop;
+                          Prometheus metrics on ``settings.metrics`` (HOST:PORT) when set
     run_standalone        ``ProviderRunner`` until SIGTERM/SIGINT or a ``shutdown`` request
 
 Hosts refuse unsigned invocations and providers refuse them too, so a standalone provider needs the
@@ -28,6 +29,7 @@ from lattice.messages import Entity
 from lattice.provider_server import ProviderServer
 from lattice.rpc import Rpc
 from lattice.settings import Settings
+from lattice.telemetry import CallMetrics, MetricsServer, provider_sample
 from providers.sdk import Provider
 
 log = structlog.get_logger("providers")
@@ -112,6 +114,8 @@ class ProviderRunner:
         self.stopping = asyncio.Event()
         self.nc: NATS | None = None
         self.server: ProviderServer | None = None
+        self.metrics = CallMetrics(context={"provider_id": self.provider_id})
+        self.metrics_server: MetricsServer | None = None
 
     def stop(self) -> None:
         """Ask ``wait()`` to return (signal handlers and ``shutdown`` requests call this)."""
@@ -128,7 +132,18 @@ class ProviderRunner:
                 "pass --cluster-seed or set LATTICE_CLUSTER_SEED (the same seed as the hosts)"
             )
         cluster_key = keys.from_seed(s.cluster_seed)
-        self.nc = await connect(s, f"provider-{self.provider.name}-{self.link_name}", on_reconnect=self._reconnected)
+        if s.metrics:
+            self.metrics_server = MetricsServer(self.metrics.registry, s.metrics)
+        name = f"provider-{self.provider.name}-{self.link_name}"
+        try:
+            self.nc = await connect(s, name, on_reconnect=self._reconnected)
+        except BaseException:
+            if self.metrics_server is not None:
+                self.metrics_server.close()
+            raise
+        nc, loop = self.nc, asyncio.get_running_loop()
+        self.metrics.watch_connection(lambda: nc.is_connected)
+        self.metrics.watch(providers=lambda: [provider_sample(self.provider, self.provider_id, self.link_name, loop)])
         try:
             ctx = NatsProviderContext(
                 s,
@@ -146,15 +161,20 @@ class ProviderRunner:
                 learn_links=True,
                 on_shutdown=self.stop,
                 health_interval_s=self.health_interval_s,
+                metrics=self.metrics,
             )
             await self.server.start()
-            await self.server.publish_event(events.PROVIDER_STARTED, {"name": self.provider.name})
+            metrics_url = self.metrics_server.url if self.metrics_server else None
+            await self.server.publish_event(
+                events.PROVIDER_STARTED, {"name": self.provider.name, "metrics_url": metrics_url}
+            )
         except BaseException:
             await self._close()
             raise
         return self
 
     async def _reconnected(self) -> None:
+        self.metrics.nats_reconnects.inc()
         if self.server is not None:
             await self.server.on_reconnect()
 
@@ -177,6 +197,9 @@ class ProviderRunner:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
         self.nc = None
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
 
 
 async def run_standalone(
