@@ -164,10 +164,8 @@ class ProviderRunner:
                 metrics=self.metrics,
             )
             await self.server.start()
-            metrics_url = self.metrics_server.url if self.metrics_server else None
-            await self.server.publish_event(
-                events.PROVIDER_STARTED, {"name": self.provider.name, "metrics_url": metrics_url}
-            )
+            served = {"metrics_url": self.metrics_server.url} if self.metrics_server else {}
+            await self.server.publish_event(events.PROVIDER_STARTED, {"name": self.provider.name, **served})
         except BaseException:
             await self._close()
             raise
