@@ -165,7 +165,7 @@ class _Exports:
         item = _ffi.wasmtime_extern_t()
         raw = name.encode()
         found = _ffi.wasmtime_instance_export_get(self._ctx, self._instance, raw, len(raw), ctypes.byref(item))
-        kind: int = item.kind  # ctypes hands the field over as an int
+        kind = int(item.kind)
         if not found:
             value = default
         elif kind == _EXTERN_FUNC:
