@@ -136,6 +136,8 @@ class Settings:
             json_logs=_bool(env["LATTICE_JSON_LOGS"]) if env.get("LATTICE_JSON_LOGS") else None,
             log_level=env.get("LATTICE_LOG_LEVEL") or "info",
             provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
+            metrics=_address(env, "LATTICE_METRICS"),
+            otlp_endpoint=_otlp_endpoint(env),
         )
         return base.with_overrides(**overrides)
 
