@@ -50,7 +50,7 @@ def unavailable() -> str | None:
 def remove_stale() -> None:
     """Namespaces left by a run whose process is gone (killed before its teardown ran)."""
     listed = ip("netns", "list", check=False).stdout
-    for name in re.findall(rf"^({PREFIX}(\d+)[a-z]\w*)", listed, re.M):
+    for name in re.findall(rf"^({PREFIX}(\d+)[a-z][\w-]*)", listed, re.M):
         ns, pid = name[0], int(name[1])
         if not Path(f"/proc/{pid}").exists():
             ip("netns", "del", ns, check=False)
@@ -117,14 +117,24 @@ class Network:
             ip("-n", ns, "addr", "add", f"10.203.{self.subnet}.{i}/24", "dev", "eth0")
             ip("-n", ns, "link", "set", "eth0", "up")
 
-    def spawn(self, machine: str, role: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, machine: str, role: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         """Run ``argv`` inside ``machine`` as ``role`` (one process per role); output to ``logs/``."""
         m = self.machines[machine]
         out = (self.logs / f"{machine}-{role}.log").open("ab")
         self._files.append(out)
-        proc = spawn(["ip", "netns", "exec", m.ns, *argv], stdout=out, stderr=subprocess.STDOUT, env=env)
+        argv = ["ip", "netns", "exec", m.ns, *argv]
+        proc = spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         m.procs[role] = proc
         return proc
+
+    def run(
+        self, machine: str, argv: list[str], env: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside ``machine`` to completion (a health check, a one-off command)."""
+        argv = ["ip", "netns", "exec", self.machines[machine].ns, *argv]
+        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
 
     def kill(self, machine: str, role: str, sig: int = signal.SIGKILL, timeout_s: float = 10.0) -> None:
         proc = self.machines[machine].procs.pop(role, None)
