@@ -132,7 +132,7 @@ async def test_compose_up_then_apply_serves_http_through_the_provider_services(
     assert "deployed" in result.stdout
 
     http = network.machines["httpserver"].address
-    counts = []
+    counts: list[int] = []
     async with httpx.AsyncClient(timeout=5) as client:
         deadline = time.monotonic() + 30
         while len(counts) < 2:
