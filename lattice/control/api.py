@@ -2,6 +2,8 @@
 
 Errors are JSON ``{"detail": ...}``: 400/404/409/422 for the caller's mistakes, 502/504 when the
 lattice fails a call, never a 500 for bad input. Bearer-token auth applies when a token is configured.
+Also: ``/metrics`` (Prometheus, same auth) and ``/ui``, the live dashboard (static files from
+``lattice/control/ui``; the page asks for the token when the API needs one).
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 from collections.abc import AsyncIterator
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from lattice.errors import (
@@ -28,6 +33,14 @@ from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
     from lattice.control.service import ControlPlane
+
+UI_ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+
+
+@functools.cache
+def ui_file(name: str) -> bytes:
+    """A file of the dashboard, shipped as package data."""
+    return (resources.files("lattice.control.ui") / name).read_bytes()
 
 
 class InvokeRequest(BaseModel):
@@ -72,6 +85,24 @@ def create_app(cp: ControlPlane) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "nats": cp.nc.is_connected, "leader": cp.is_leader(), "id": cp.id}
+
+    @app.get("/metrics", dependencies=guarded, include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await cp.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui")
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui() -> HTMLResponse:
+        return HTMLResponse(ui_file("index.html"))
+
+    @app.get("/ui/{name}", include_in_schema=False)
+    async def ui_asset(name: str) -> Response:
+        if name not in UI_ASSETS:
+            raise NotFound(f"no dashboard file {name!r}")
+        return Response(ui_file(name), media_type=UI_ASSETS[name])
 
     @app.get("/v1/hosts", dependencies=guarded)
     async def hosts() -> list[dict[str, Any]]:
@@ -139,12 +170,17 @@ def create_app(cp: ControlPlane) -> FastAPI:
         return {"payload_b64": base64.b64encode(result).decode()}
 
     @app.get("/v1/events", dependencies=guarded)
-    async def event_stream(request: Request) -> StreamingResponse:
+    async def event_stream(request: Request, recent: bool = False) -> StreamingResponse:
+        """The lattice's CloudEvents as they happen; ``recent=true`` first replays the last ones kept
+        (heartbeats excluded)."""
         queue = cp.observer.subscribe()
+        replay = list(cp.observer.recent) if recent else []
 
         async def stream() -> AsyncIterator[bytes]:
             try:
                 yield b": lattice events\n\n"
+                for event in replay:
+                    yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
                 while not await request.is_disconnected():
                     try:
                         event = await asyncio.wait_for(queue.get(), 10)

@@ -40,6 +40,7 @@ from lattice.control.scheduler import plan, unplaceable
 from lattice.control.state import AppRecord, AppVersion, ControlState
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
+from lattice.telemetry import ControlPlaneMetrics
 
 log = structlog.get_logger("lattice.control.reconciler")
 
@@ -179,8 +180,17 @@ def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
 class Reconciler:
     """Runs ``tick`` on the leader: plan, execute, keep links in step, remember refusals."""
 
-    def __init__(self, nc: NATS, state: ControlState, observer: Observer, data: LatticeData, lattice: str) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        state: ControlState,
+        observer: Observer,
+        data: LatticeData,
+        lattice: str,
+        metrics: ControlPlaneMetrics | None = None,
+    ) -> None:
         self.nc = nc
+        self.metrics = metrics or ControlPlaneMetrics(process=False)
         self.state = state
         self.observer = observer
         self.data = data
@@ -244,10 +254,13 @@ class Reconciler:
     async def _execute(self, cmd: Command) -> None:
         subject, body = _command_subject(self.lattice, cmd)
         owner = owner_of(cmd.annotations)
+        outcome = "refused"
         try:
             reply = json.loads((await self.nc.request(subject, json.dumps(body).encode(), timeout=10)).data)
         except Exception as exc:
-            reply = {"accepted": False, "error": f"no reply from host: {exc}"}
+            reply, outcome = {"accepted": False, "error": f"no reply from host: {exc}"}, "no_reply"
+        outcome = "accepted" if reply.get("accepted") else outcome
+        self.metrics.reconcile_commands.labels(type(cmd).__name__, outcome).inc()
         if reply.get("accepted"):
             log.info("command done", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner)
             if owner is not None:
@@ -272,8 +285,10 @@ class Reconciler:
         while True:
             if is_leader():
                 try:
-                    await self.tick()
+                    with self.metrics.reconcile_seconds.time():
+                        await self.tick()
                 except Exception:
+                    self.metrics.reconcile_failures.inc()
                     log.exception("reconcile failed")
             self.wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -33,6 +33,7 @@ from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.rpc import Rpc
 from lattice.settings import Settings
+from lattice.telemetry import ControlPlaneMetrics
 
 log = structlog.get_logger("lattice.control")
 
@@ -63,12 +64,14 @@ class ControlPlane:
         self._leader = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.server: uvicorn.Server | None = None
+        self.metrics = ControlPlaneMetrics()
 
     def is_leader(self) -> bool:
         return self._leader
 
     async def __aenter__(self) -> ControlPlane:
         self.nc = await connect(self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice)
         self.data = await LatticeData(self.js, self.settings.lattice).start()
@@ -84,8 +87,11 @@ class ControlPlane:
             sender_id=self.id,
             timeout_s=self.settings.rpc_timeout_s,
         )
-        self.reconciler = Reconciler(self.nc, self.state, self.observer, self.data, self.settings.lattice)
+        self.reconciler = Reconciler(
+            self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics
+        )
         self.observer.on_event(lambda event: self.reconciler.wake.set())
+        self.observer.on_event(lambda event: self.metrics.events.labels(event.name).inc())
         self._tasks = [
             asyncio.create_task(self._lead(), name="lease"),
             asyncio.create_task(self.reconciler.run(self.is_leader), name="reconcile"),
@@ -104,6 +110,7 @@ class ControlPlane:
             await asyncio.wait_for(self.nc.drain(), 5)
 
     async def _on_reconnect(self) -> None:
+        self.metrics.nats_reconnects.inc()
         await self.data.restart()
 
     async def serve(self) -> None:
@@ -154,6 +161,8 @@ class ControlPlane:
                     "providers": inv.get("providers", []),
                     "instances": inv.get("instances", 0),
                     "in_flight": inv.get("in_flight", 0),
+                    "draining": inv.get("draining", False),
+                    "metrics_url": inv.get("metrics_url"),
                 }
             )
         return out
@@ -163,6 +172,16 @@ class ControlPlane:
         if state is None:
             raise NotFound(f"no live host {host_id}")
         return state.inventory
+
+    async def metrics_text(self) -> bytes:
+        """``/metrics``: this control plane's counters and the lattice's state as gauges."""
+        try:
+            apps = await self.applications()
+        except Exception as exc:  # state unreachable: the lattice gauges keep their last values
+            log.warning("metrics without applications", error=str(exc))
+        else:
+            self.metrics.observe(hosts=self.hosts(), apps=apps, leader=self.is_leader())
+        return self.metrics.exposition()
 
     # --- artifacts -------------------------------------------------------------------------------
 
