@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import trace
@@ -28,6 +28,9 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from lattice.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 SERVER, CLIENT, INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL
 TRACEPARENT = "traceparent"
@@ -53,14 +56,15 @@ def disable() -> None:
     _tracer = None
 
 
-def configure(settings: Settings, service: str) -> bool:
-    """Export spans over OTLP/HTTP when ``settings.otlp_endpoint`` is set; ``True`` if tracing is on.
+def configure(settings: Settings, service: str) -> SdkTracerProvider | None:
+    """Export spans over OTLP/HTTP when ``settings.otlp_endpoint`` is set (and tracing is not on yet);
+    returns the tracer provider it installed (``shutdown()`` flushes it; so does the process's exit).
 
     The exporter's other options (headers, timeout, compression) come from the standard
     ``OTEL_EXPORTER_OTLP_*`` variables, read by OpenTelemetry itself.
     """
     if not settings.otlp_endpoint or enabled():
-        return enabled()
+        return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -68,9 +72,8 @@ def configure(settings: Settings, service: str) -> bool:
 
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
-    trace.set_tracer_provider(provider)
     enable(provider)
-    return True
+    return provider
 
 
 def new_traceparent() -> str:
