@@ -128,8 +128,7 @@ function appBlock(app) {
     h(
       "header",
       {},
-      h("strong", {}, app.name),
-      h("span", { class: "muted" }, ` ${app.version || ""}`),
+      h("span", {}, h("strong", {}, app.name), h("span", { class: "muted" }, ` ${app.version || ""}`)),
       h("span", { class: `pill ${status.type}` }, status.type),
     ),
     status.message ? h("p", { class: status.type === "failed" ? "bad" : "muted" }, status.message) : null,
@@ -178,7 +177,8 @@ function renderLinks(links) {
 
 function summary(data) {
   const keys = ["public_key", "actor_id", "contract_id", "link_name", "image_ref", "operation", "error", "message", "trace_id"];
-  return keys.filter((k) => data && data[k]).map((k) => `${k}=${k.endsWith("_id") || k === "public_key" ? short(data[k]) : data[k]}`).join("  ");
+  const shown = (k) => (k === "public_key" || k === "actor_id" ? short(data[k]) : data[k]);
+  return keys.filter((k) => data && data[k]).map((k) => `${k}=${shown(k)}`).join("  ");
 }
 
 function eventItem(event) {
