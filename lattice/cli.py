@@ -15,12 +15,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from lattice import logs
+from lattice import logs, tracing
 from lattice.errors import LatticeError
 from lattice.settings import Settings
 
@@ -46,6 +47,10 @@ LatticeName = Annotated[str | None, typer.Option("--lattice", envvar="LATTICE_NA
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="LATTICE_API_URL", help="Control plane URL.")]
 ApiToken = Annotated[str | None, typer.Option("--api-token", envvar="LATTICE_API_TOKEN", help="Bearer token.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json")]
+Metrics = Annotated[
+    str | None,
+    typer.Option("--metrics", envvar="LATTICE_METRICS", help="Serve Prometheus metrics on HOST:PORT (port 0: any)."),
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -54,6 +59,8 @@ def _settings(**overrides: Any) -> Settings:
     except LatticeError as exc:
         _fail(str(exc))
     logs.configure(json_logs=settings.json_logs, level=settings.log_level)
+    command = click.get_current_context(silent=True)
+    tracing.configure(settings, f"lattice-{command.info_name if command else 'cli'}")
     return settings
 
 
@@ -132,6 +139,7 @@ def host(
             help="Run bundled providers as supervised child processes (isolation over speed).",
         ),
     ] = None,
+    metrics: Metrics = None,
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from host.host import Host
@@ -146,6 +154,7 @@ def host(
         trusted_issuers=issuers,
         cluster_seed=seed,
         provider_processes=provider_processes,
+        metrics=metrics,
     )
     holder: dict[str, Host] = {}
 
@@ -153,6 +162,8 @@ def host(
         async with Host(settings) as h:
             holder["host"] = h
             console.print(f"host [bold]{h.id}[/bold] joined lattice {settings.lattice!r} at {settings.nats_url}")
+            if h.metrics_url:
+                console.print(f"metrics at {h.metrics_url}")
             await h.serve()
 
     _run(main, lambda: holder["host"].stop() if "host" in holder else sys.exit(130))
@@ -245,15 +256,19 @@ def apply(
         result = client.apply(manifest)
         if wait:
             with console.status(f"waiting for {result['name']} to deploy") as status:
-                result = client.wait_deployed(
-                    result["name"], timeout, on_status=lambda s: status.update(f"{s['type']}: {s['message']}")
-                )
+                result = client.wait_deployed(result["name"], timeout, on_status=lambda s: status.update(_progress(s)))
     except LatticeError as exc:
         _fail(str(exc))
     if output == Output.json:
         print(json.dumps(result, indent=2))
     else:
         console.print(f"{result['name']} version {result['version']}: {result['status']['type']}")
+
+
+def _progress(status: dict[str, Any]) -> str:
+    """``reconciling: api 1/3, httpserver 1/1`` — how far each component got."""
+    parts = [f"{c['name']} {c['running']}/{c['desired']}" for c in status.get("components", [])]
+    return f"{status['type']}: {', '.join(parts) or status.get('message', '')}"
 
 
 @get_app.command("hosts")
