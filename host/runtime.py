@@ -115,6 +115,7 @@ class _Call:
         "guest_call",
         "host_error",
         "host_response",
+        "inline",
         "mem_ref",
         "memory",
         "msg",
@@ -136,6 +137,7 @@ class _Call:
         self.mem_ref = ctypes.byref(memory._memory)
         self.func_ref = ctypes.byref(self.guest_call._func) if isinstance(self.guest_call, wasmtime.Func) else None
         self.args = (_ffi.wasmtime_val_raw_t * 2)()
+        self.inline = False
         self.op = b""
         self.msg = b""
         self.response: bytes | None = None
@@ -257,6 +259,8 @@ def _host_call(
     bd_ptr: int, bd_len: int, ns_ptr: int, ns_len: int, op_ptr: int, op_len: int, ptr: int, length: int
 ) -> int:
     inst = _inst()
+    if inst.inline:
+        raise NotInline  # unwinds the guest; nothing left the instance yet, so the call can run again
     inst.host_response = b""
     inst.host_error = b""
     try:
@@ -295,6 +299,14 @@ def _host_error(ptr: int) -> None:
 def _console_log(ptr: int, length: int) -> None:
     inst = _inst()
     inst.pool.log_sink("console", _read(inst, ptr, length).decode("utf-8", "replace"))
+
+
+INLINE_BUDGET_S = 0.002  # at least two epoch ticks are granted, so a call never loses to a tick boundary
+INLINE_STRIKES = 3  # calls that had to be re-run before an actor stops being tried inline
+
+
+class NotInline(BaseException):
+    """Unwinds a ``call_inline`` that must run elsewhere; never escapes ``ActorPool``."""
 
 
 class _Abort(Exception):
@@ -490,6 +502,8 @@ class ActorPool:
         self._lock = threading.Lock()
         self._outputs = _LiveCount()
         self._closed = False
+        self.inline_eligible = True
+        self._inline_strikes = 0
         self.calls = 0
         self.failures = 0
         functions = {e.name for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
@@ -576,7 +590,12 @@ class ActorPool:
         return max(1, round(self.limits.deadline_s / self.runtime.epoch_tick_s))
 
     @contextlib.contextmanager
-    def _instance(self) -> Iterator[_Call]:
+    def _instance(self, *, wait: bool = True) -> Iterator[_Call]:
+        if not wait:
+            if self._closed or not self._slots.acquire(blocking=False):
+                raise NotInline("busy")
+            yield from self._hold_slot()
+            return
         with self._lock:
             if self._closed:
                 raise Busy(f"actor {self.name} is stopping")
@@ -593,6 +612,10 @@ class ActorPool:
                 self._waiting -= 1
         if not acquired:
             raise Busy(f"actor {self.name} is busy: no instance free within {self.limits.deadline_s:g} s")
+        yield from self._hold_slot()
+
+    def _hold_slot(self) -> Iterator[_Call]:
+        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error."""
         with self._lock:
             self._in_flight += 1
         inst: _Call | None = None
@@ -621,9 +644,10 @@ class ActorPool:
         inst.store.close()
 
     @contextlib.contextmanager
-    def _guest(self, inst: _Call, operation: str) -> Iterator[None]:
+    def _guest(self, inst: _Call, operation: str, budget_s: float | None = None) -> Iterator[None]:
         """Runs guest code of one call on ``inst``: a fresh deadline, host functions bound, traps typed."""
-        inst.store.set_epoch_deadline(self._deadline_ticks())
+        ticks = self._deadline_ticks() if budget_s is None else max(2, round(budget_s / self.runtime.epoch_tick_s))
+        inst.store.set_epoch_deadline(ticks)
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
@@ -660,6 +684,39 @@ class ActorPool:
             self.failures += 1
             raise
 
+    def call_inline(self, operation: str, payload: bytes) -> bytes | None:
+        """``call`` on this thread if it is quick and self-contained, else ``None`` (run it elsewhere).
+
+        For the event loop's thread: no instance is waited for, the guest may not make host calls (they
+        would need the loop) and it gets ``INLINE_BUDGET_S`` instead of its deadline. A call that tries
+        a host call or runs past the budget is unwound, its instance discarded, and ``None`` returned; as
+        nothing left the instance, running the call again elsewhere is safe. After ``INLINE_STRIKES``
+        such calls the actor is no longer ``inline_eligible``. Guest errors and traps raise as in ``call``.
+        """
+        if len(payload) > self.limits.max_payload_bytes or not self.inline_eligible:
+            return None
+        try:
+            with self._instance(wait=False) as inst:
+                inst.inline = True
+                try:
+                    result = self._call_instance(inst, operation, payload, budget_s=INLINE_BUDGET_S)
+                finally:
+                    inst.inline = False
+        except NotInline as exc:
+            if exc.args != ("busy",):
+                self._inline_strike()
+            return None
+        except DeadlineExceeded:
+            self._inline_strike()
+            return None
+        self.calls += 1
+        return result
+
+    def _inline_strike(self) -> None:
+        self._inline_strikes += 1
+        if self._inline_strikes >= INLINE_STRIKES:
+            self.inline_eligible = False
+
     def run(self, operation: str, fn: Callable[[wasmtime.Store, wasmtime.Memory, Any], _T]) -> _T:
         """Runs ``fn(store, memory, exports)`` on an instance, as one call under the pool's limits.
 
@@ -675,11 +732,11 @@ class ActorPool:
             self.failures += 1
             raise
 
-    def _call_instance(self, inst: _Call, operation: str, payload: bytes) -> bytes:
+    def _call_instance(self, inst: _Call, operation: str, payload: bytes, budget_s: float | None = None) -> bytes:
         op = operation.encode()
         inst.op, inst.msg, inst.response, inst.error = op, payload, None, None
         try:
-            with self._guest(inst, operation):
+            with self._guest(inst, operation, budget_s):
                 ok = _call_guest(inst, len(op), len(payload))
         finally:
             inst.msg = b""

@@ -245,6 +245,11 @@ class CallMetrics(Metrics):
             self.invocations.labels(actor_id, operation, outcome).inc()
             self.invocation_seconds.labels(actor_id, operation).observe(time.perf_counter() - start)
 
+    def observe_actor_call(self, actor_id: str, operation: str, seconds: float, error: BaseException | None) -> None:
+        """Count a call served without ``actor_call``'s span and log context (the inline fast path)."""
+        self.invocations.labels(actor_id, operation, "ok" if error is None else outcome_of(error)).inc()
+        self.invocation_seconds.labels(actor_id, operation).observe(seconds)
+
     @contextlib.contextmanager
     def host_call(self, actor_id: str, namespace: str, operation: str) -> Iterator[dict[str, str]]:
         """An actor calling out; yields the trace context to send with the call."""

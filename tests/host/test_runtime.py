@@ -185,3 +185,35 @@ def test_host_function_given_bad_pointers_traps_the_call_only(runtime: Runtime) 
     pool = ActorPool(runtime, runtime.compile(guests.BAD_POINTER))
     with pytest.raises(ActorTrap, match="bad memory access"):
         pool.call("X.Y", b"payload")
+
+
+def test_inline_call_runs_self_contained_guests_here(runtime: Runtime) -> None:
+    pool = ActorPool(runtime, runtime.compile(guests.ECHO))
+    assert pool.call_inline("X.Y", b"quick") == b"quick"
+    assert pool.inline_eligible
+
+
+def test_inline_call_gives_way_when_the_guest_makes_a_host_call(runtime: Runtime) -> None:
+    calls: list[str] = []
+
+    def host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
+        calls.append(operation)
+        return b"ok"
+
+    pool = ActorPool(
+        runtime, runtime.compile(guests.host_caller("wasmcloud:keyvalue", "KeyValue.Get")), host_call=host_call
+    )
+    for _ in range(3):
+        assert pool.call_inline("X.Y", b"k") is None  # unwound before the host call happened
+    assert calls == []
+    assert not pool.inline_eligible
+    assert pool.call("X.Y", b"k") == b"ok"  # the same call, run the ordinary way
+    assert calls == ["KeyValue.Get"]
+
+
+def test_inline_call_gives_way_to_a_long_guest_and_errors_still_raise(runtime: Runtime) -> None:
+    looping = ActorPool(runtime, runtime.compile(guests.LOOPS), limits=ActorLimits(deadline_s=0.2))
+    assert looping.call_inline("X.Y", b"") is None  # stopped at the inline budget, not the deadline
+    failing = ActorPool(runtime, runtime.compile(guests.FAILS))
+    with pytest.raises(ActorError, match="nope"):
+        failing.call_inline("X.Y", b"")
