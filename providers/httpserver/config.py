@@ -7,6 +7,10 @@
     cors_origins    comma-separated allowed origins, ``*`` for any; enables CORS headers and preflight
     tls_cert        PEM certificate path; with ``tls_key``, serve HTTPS
     tls_key         PEM private key path
+    reuse_port      ``true``: bind with SO_REUSEPORT, so the same provider in several host processes on
+                    one machine shares the port and the kernel spreads connections over them (each
+                    serves the actor instances of its own host); off by default, so a port already
+                    taken is refused rather than silently shared
 
 Names are case-insensitive (``PORT`` works too). Anything invalid raises ``ProviderError`` naming the
 link and the value, so the link is refused and the provider keeps serving the others.
@@ -34,6 +38,7 @@ class ListenerConfig:
     cors_origins: tuple[str, ...] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
+    reuse_port: bool = False
 
     @property
     def url(self) -> str:
@@ -69,6 +74,14 @@ def _address(text: str) -> tuple[str, int]:
     return host, _port(port, "address port")
 
 
+def _flag(text: str, what: str) -> bool:
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{what} must be true or false, got {text!r}")
+
+
 def listener_config(link: LinkDefinition) -> ListenerConfig:
     """The listener ``link`` asks for; ``ProviderError`` naming the link when a value is invalid."""
     values = {k.lower(): v.strip() for k, v in link.values.items()}
@@ -91,6 +104,7 @@ def listener_config(link: LinkDefinition) -> ListenerConfig:
             cors_origins=tuple(o.strip() for o in values.get("cors_origins", "").split(",") if o.strip()),
             tls_cert=cert,
             tls_key=key,
+            reuse_port=_flag(values.get("reuse_port", "false"), "reuse_port"),
         )
     except ValueError as exc:
         raise ProviderError(f"httpserver: link from {link.actor_id} ({link.link_name}) refused: {exc}") from None

@@ -107,11 +107,13 @@ class _Server(uvicorn.Server):
         self.ready.set()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(addr)
         sock.listen(2048)
         sock.setblocking(False)
@@ -137,7 +139,7 @@ class Listener:
         """Bind and serve; ``ProviderError`` naming the link when the address or TLS files are unusable."""
         cfg = self.config
         try:
-            sock = _bind(cfg.host, cfg.port)
+            sock = _bind(cfg.host, cfg.port, reuse_port=cfg.reuse_port)
         except OSError as exc:
             raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
         config = uvicorn.Config(
