@@ -29,6 +29,7 @@ import structlog
 import wasmtime
 from wasmtime import _bindings as _ffi  # private, pinned by wasmtime>=50,<51: the hot path
 from wasmtime import _ffi as _ffi_consts
+from wasmtime import _func as _wasmtime_func
 from wasmtime._extern import wrap_extern as _wrap_extern
 from wasmtime._func import maybe_raise_last_exn as _maybe_raise_last_exn
 
@@ -345,6 +346,47 @@ _HOST_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
 }
 
 
+def _raw_callback(func: Callable[..., Any], n_params: int, n_results: int) -> Any:
+    """A host function on wasmtime's unchecked ABI: i32 params in, at most one i32 result out.
+
+    wasmtime-py's own trampoline wraps every value in a ``Val`` both ways (~3 µs a call, four calls a
+    request); the types here are fixed by ``_HOST_FUNCTIONS``, so raw slots do. An exception is handed
+    to wasmtime-py the way its trampoline does, so callers see it re-raised after the trap.
+    """
+
+    def callback(env: Any, caller: Any, args: Any, nargs: int) -> int:
+        try:
+            result = func(*[args[i].i32 for i in range(n_params)])
+            if n_results:
+                args[0].i32 = result
+            return 0
+        except BaseException as exc:
+            _wasmtime_func.LAST_EXCEPTION = exc  # type: ignore[assignment]  (wasmtime-py stores any exception)
+            trap = wasmtime.Trap("python exception")._consume()
+            return ctypes.cast(trap, ctypes.c_void_p).value or 0
+
+    return _ffi.wasmtime_func_unchecked_callback_t(callback)
+
+
+_CALLBACKS: dict[str, Any] = {}  # made once per process: ctypes callbacks must outlive every linker
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: None)
+
+
+def _define_raw(
+    linker: wasmtime.Linker, module: str, name: str, func: Callable[..., Any], n_params: int, n_results: int
+) -> None:
+    callback = _CALLBACKS.get(name)
+    if callback is None:
+        callback = _CALLBACKS[name] = _raw_callback(func, n_params, n_results)
+    ty = wasmtime.FuncType([_I32] * n_params, [_I32] * n_results)
+    m, n = module.encode(), name.encode()
+    error = _ffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(), m, len(m), n, len(n), ty.ptr(), callback, None, _NO_FINALIZER
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
 class Runtime:
     """One wasmtime engine with epoch interruption, a module cache and the shared ``Linker``.
 
@@ -365,9 +407,8 @@ class Runtime:
         self.linker.allow_shadowing = True
         for module_name in WAPC_MODULES:
             for name, (func, n_params, n_results) in _HOST_FUNCTIONS.items():
-                ty = wasmtime.FuncType([_I32] * n_params, [_I32] * n_results)
-                self.linker.define_func(module_name, name, ty, func)
-        self.linker.define_func("env", "abort", wasmtime.FuncType([_I32] * 4, []), _abort)
+                _define_raw(self.linker, module_name, name, func, n_params, n_results)
+        _define_raw(self.linker, "env", "abort", _abort, 4, 0)
         self.linker.define_wasi()
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
