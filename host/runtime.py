@@ -361,7 +361,8 @@ def _raw_callback(func: Callable[..., Any], n_params: int, n_results: int) -> An
                 args[0].i32 = result
             return 0
         except BaseException as exc:
-            _wasmtime_func.LAST_EXCEPTION = exc  # type: ignore[assignment]  (wasmtime-py stores any exception)
+            # wasmtime-py keeps any exception here (its stub says Exception) and re-raises it after the trap
+            _wasmtime_func.LAST_EXCEPTION = exc  # type: ignore[assignment]
             trap = wasmtime.Trap("python exception")._consume()
             return ctypes.cast(trap, ctypes.c_void_p).value or 0
 
