@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
-import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -164,6 +164,7 @@ class CallMetrics(Metrics):
     def __init__(self, *, context: Mapping[str, str] | None = None, process: bool = True) -> None:
         super().__init__(process=process)
         self.context = dict(context or {})
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
         r = self.registry
         self.invocations = Counter(
             "lattice_invocations", "Calls served by actors", ["actor", "operation", "outcome"], registry=r
@@ -217,7 +218,19 @@ class CallMetrics(Metrics):
 
     # --- one hop each ------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
+    def _done(self, counter: Counter, histogram: Histogram, labels: tuple[str, ...]) -> Callable[[str, float], None]:
+        """Count and time one finished hop; label children are looked up once per label set."""
+
+        def done(outcome: str, seconds: float) -> None:
+            key = (*labels, outcome)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = (counter.labels(*labels, outcome), histogram.labels(*labels))
+            child[0].inc()
+            child[1].observe(seconds)
+
+        return done
+
     def actor_call(
         self,
         actor_id: str,
@@ -225,45 +238,24 @@ class CallMetrics(Metrics):
         *,
         parent: Mapping[str, str] | None = None,
         invocation_id: str | None = None,
-    ) -> Iterator[None]:
+    ) -> _Timed:
         """An actor serving ``operation``: span (child of ``parent``, else of the current span), log
         context (``actor_id``, ``invocation_id``, ``trace_id``), counter and latency."""
         attributes = {"lattice.actor_id": actor_id, "rpc.method": operation} if tracing.enabled() else None
-        start, outcome = time.perf_counter(), "ok"
-        try:
-            with (
-                tracing.span(f"actor {operation}", kind=tracing.SERVER, parent=parent, attributes=attributes),
-                structlog.contextvars.bound_contextvars(
-                    actor_id=actor_id, invocation_id=invocation_id or uuid.uuid4().hex, **self.context
-                ),
-            ):
-                yield
-        except BaseException as exc:
-            outcome = outcome_of(exc)
-            raise
-        finally:
-            self.invocations.labels(actor_id, operation, outcome).inc()
-            self.invocation_seconds.labels(actor_id, operation).observe(time.perf_counter() - start)
+        log = {**self.context, "actor_id": actor_id, "invocation_id": invocation_id or os.urandom(8).hex()}
+        hop = tracing.span(f"actor {operation}", kind=tracing.SERVER, parent=parent, attributes=attributes, log=log)
+        return _Timed(hop, self._done(self.invocations, self.invocation_seconds, (actor_id, operation)))
 
     def observe_actor_call(self, actor_id: str, operation: str, seconds: float, error: BaseException | None) -> None:
         """Count a call served without ``actor_call``'s span and log context (the inline fast path)."""
-        self.invocations.labels(actor_id, operation, "ok" if error is None else outcome_of(error)).inc()
-        self.invocation_seconds.labels(actor_id, operation).observe(seconds)
+        done = self._done(self.invocations, self.invocation_seconds, (actor_id, operation))
+        done("ok" if error is None else outcome_of(error), seconds)
 
-    @contextlib.contextmanager
-    def host_call(self, actor_id: str, namespace: str, operation: str) -> Iterator[dict[str, str]]:
-        """An actor calling out; yields the trace context to send with the call."""
+    def host_call(self, actor_id: str, namespace: str, operation: str) -> _Timed:
+        """An actor calling out; entering gives the trace context to send with the call."""
         attributes = {"lattice.namespace": namespace, "rpc.method": operation} if tracing.enabled() else None
-        start, outcome = time.perf_counter(), "ok"
-        try:
-            with tracing.span(f"call {namespace} {operation}", kind=tracing.CLIENT, attributes=attributes):
-                yield tracing.carrier()
-        except BaseException as exc:
-            outcome = outcome_of(exc)
-            raise
-        finally:
-            self.host_calls.labels(actor_id, namespace, outcome).inc()
-            self.host_call_seconds.labels(actor_id, namespace).observe(time.perf_counter() - start)
+        hop = tracing.span(f"call {namespace} {operation}", kind=tracing.CLIENT, attributes=attributes)
+        return _Timed(hop, self._done(self.host_calls, self.host_call_seconds, (actor_id, namespace)), carrier=True)
 
     async def provider_call(
         self,
@@ -277,20 +269,34 @@ class CallMetrics(Metrics):
     ) -> bytes:
         """``provider.handle`` observed: span, log context, counter and latency."""
         attributes = {"lattice.caller": actor_id, "rpc.method": operation} if tracing.enabled() else None
-        start, outcome = time.perf_counter(), "ok"
-        ids = {"invocation_id": invocation_id} if invocation_id else {}
+        log = {**self.context, "actor_id": actor_id}
+        if invocation_id:
+            log["invocation_id"] = invocation_id
+        name = f"{provider.name} {operation}"
+        hop = tracing.span(name, kind=tracing.SERVER, parent=parent, attributes=attributes, log=log)
+        with _Timed(hop, self._done(self.provider_calls, self.provider_call_seconds, (provider.name, operation))):
+            return await provider.handle(actor_id, operation, payload)
+
+
+class _Timed:
+    """A hop's span and log context, timed and counted on exit by ``done(outcome, seconds)``. Entering
+    gives the trace context to send on (``carrier=True``) or nothing."""
+
+    __slots__ = ("_carrier", "_done", "_hop", "_start")
+
+    def __init__(self, hop: tracing.Hop, done: Callable[[str, float], None], *, carrier: bool = False) -> None:
+        self._hop, self._done, self._carrier, self._start = hop, done, carrier, 0.0
+
+    def __enter__(self) -> dict[str, str]:
+        self._start = time.perf_counter()
+        self._hop.__enter__()
+        return tracing.carrier() if self._carrier else {}
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            with (
-                tracing.span(f"{provider.name} {operation}", kind=tracing.SERVER, parent=parent, attributes=attributes),
-                structlog.contextvars.bound_contextvars(actor_id=actor_id, **ids, **self.context),
-            ):
-                return await provider.handle(actor_id, operation, payload)
-        except BaseException as exc:
-            outcome = outcome_of(exc)
-            raise
+            self._hop.__exit__(kind, exc, tb)
         finally:
-            self.provider_calls.labels(provider.name, operation, outcome).inc()
-            self.provider_call_seconds.labels(provider.name, operation).observe(time.perf_counter() - start)
+            self._done("ok" if exc is None else outcome_of(exc), time.perf_counter() - self._start)
 
 
 def _actor_gauges(samples: list[ActorSample]) -> Iterator[Metric]:

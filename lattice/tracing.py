@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextvars
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -97,34 +97,69 @@ def current_trace_id() -> str | None:
     return trace_id(_carried.get())
 
 
-@contextmanager
+class Hop:
+    """The context manager ``span()`` returns (a class, not a generator: it sits on every call's path)."""
+
+    __slots__ = ("_cm", "_log", "_token", "_tokens", "attributes", "kind", "name", "parent")
+
+    def __init__(
+        self,
+        name: str,
+        kind: SpanKind,
+        parent: Mapping[str, str] | None,
+        attributes: Mapping[str, Any] | None,
+        log: Mapping[str, Any] | None,
+    ) -> None:
+        self.name, self.kind, self.parent, self.attributes, self._log = name, kind, parent, attributes, log
+        self._cm: Any = None
+        self._token: contextvars.Token[Mapping[str, str] | None] | None = None
+        self._tokens: Mapping[str, Any] | None = None
+
+    def __enter__(self) -> Span | None:
+        parent = self.parent if self.parent and TRACEPARENT in self.parent else None
+        current: Span | None = None
+        tid: str | None
+        if _tracer is None:
+            carried = parent or _carried.get()
+            if carried is None:
+                tid = os.urandom(16).hex()
+                carried = {TRACEPARENT: f"00-{tid}-{os.urandom(8).hex()}-01"}
+            else:
+                tid = trace_id(carried)
+            self._token = _carried.set(carried)
+        else:
+            ctx = _propagator.extract(parent) if parent else None
+            self._cm = _tracer.start_as_current_span(self.name, context=ctx, kind=self.kind, attributes=self.attributes)
+            current = self._cm.__enter__()
+            tid = format(current.get_span_context().trace_id, "032x")
+        fields = dict(self._log) if self._log else {}
+        if tid:
+            fields["trace_id"] = tid
+        self._tokens = structlog.contextvars.bind_contextvars(**fields) if fields else None
+        return current
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._tokens is not None:
+            structlog.contextvars.reset_contextvars(**self._tokens)
+        if self._cm is not None:
+            self._cm.__exit__(kind, exc, tb)
+        elif self._token is not None:
+            _carried.reset(self._token)
+
+
 def span(
     name: str,
     *,
     kind: SpanKind = INTERNAL,
     parent: Mapping[str, str] | None = None,
     attributes: Mapping[str, Any] | None = None,
-) -> Iterator[Span | None]:
+    log: Mapping[str, Any] | None = None,
+) -> Hop:
     """Open one hop's span as the current one: a child of ``parent`` (a received carrier) when it holds a
-    ``traceparent``, else of the current span (a new trace if none). Yields the span (``None`` when
-    tracing is off). ``trace_id`` is bound in the structlog context meanwhile; an exception that
-    escapes marks the span failed."""
-    has_parent = bool(parent) and TRACEPARENT in parent  # type: ignore[operator]
-    if _tracer is None:
-        carried = parent if has_parent else (_carried.get() or {TRACEPARENT: new_traceparent()})
-        token = _carried.set(carried)
-        try:
-            tid = trace_id(carried)
-            with structlog.contextvars.bound_contextvars(**({"trace_id": tid} if tid else {})):
-                yield None
-        finally:
-            _carried.reset(token)
-        return
-    ctx = _propagator.extract(parent) if has_parent else None  # type: ignore[arg-type]
-    with _tracer.start_as_current_span(name, context=ctx, kind=kind, attributes=attributes) as current:
-        tid = format(current.get_span_context().trace_id, "032x")
-        with structlog.contextvars.bound_contextvars(trace_id=tid):
-            yield current
+    ``traceparent``, else of the current span (a new trace if none). Entering yields the span (``None``
+    when tracing is off). ``trace_id`` and the ``log`` fields are bound in the structlog context
+    meanwhile; an exception that escapes marks the span failed."""
+    return Hop(name, kind, parent, attributes, log)
 
 
 def carrier() -> dict[str, str]:
