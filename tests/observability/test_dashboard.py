@@ -89,3 +89,15 @@ async def test_dashboard_asks_for_the_token_and_uses_it(
         await browser.evaluate("document.getElementById('auth').requestSubmit()")
         await browser.wait_for(present(f'[data-host-id="{host.id}"]'))
         await browser.wait_for("document.getElementById('stream').textContent === 'events: live'")
+
+
+async def test_the_event_stream_replays_recent_events_on_request(host_factory: Any, control_plane_factory: Any) -> None:
+    cp, client = await control_plane_factory()
+    host = await host_factory()
+    await wait_for(lambda: any(e["source"] == host.id for e in cp.observer.recent))
+    async with client.stream("GET", "/v1/events", params={"recent": "true"}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and host.id in line:
+                assert "com.wasmcloud.lattice.host_started" in line
+                break
