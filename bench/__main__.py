@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         _embed(run, profile)
         run.step("uvicorn (plain, own process)", lambda: http.uvicorn(profile.load))
         _lattice_scenarios(run, profile, work / "lattice")
+        run.step(
+            "http_local2 (2 hosts sharing the port)", lambda: http.local_shared_port(work / "shared", profile.load)
+        )
         run.step("failover_s (3 hosts, kill -9)", lambda: lifecycle.failover(work / "failover"))
         if profile.peers:
             found = run.step("peers (wasmtime serve, wash)", lambda: peers.run(profile.load, work / "peers"))

@@ -2,6 +2,7 @@
 
     uvicorn        ``uvicorn bench.asgi_hello:app --http httptools --loop uvloop`` in its own process
     http_local     HTTP → ``builtin:httpserver`` inside the host process → hello actor → response
+    http_local2    the same on two host processes sharing the port (SO_REUSEPORT, ``reuse_port`` link value)
     http_remote    the same with ``lattice provider httpserver`` in its own process: each request is
                    a signed ``Invocation`` over NATS to the host running the actor
 
@@ -14,9 +15,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import loadgen
 from bench.cluster import ROOT, Cluster, hello_app, http_status, wait_until
+from bench.lifecycle import HELLO
 from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.natsserver import free_port, spawn
 
@@ -78,6 +81,23 @@ def uvicorn(plan: LoadPlan) -> dict[str, float]:
 def local(port: int, plan: LoadPlan) -> dict[str, float]:
     """Load the hello application already deployed with its in-host provider on ``port``."""
     return measure("http_local", f"http://127.0.0.1:{port}/", plan)
+
+
+def local_shared_port(workdir: Path, plan: LoadPlan) -> dict[str, float]:
+    """Two host processes, each with the provider in process, sharing one port (``reuse_port``): the
+    kernel spreads connections, each host serves its own hello instance. Keys ``http_local2_*``."""
+    with Cluster(workdir, hosts=2) as lattice:
+        art = lattice.upload(HELLO.read_bytes())
+        port = free_port()
+        manifest = hello_app("hello", art["digest"], port=port, replicas=2)
+        actor, provider = manifest["spec"]["components"]
+        actor["traits"][1]["properties"]["values"]["reuse_port"] = "true"
+        provider["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
+        lattice.put_app("hello", manifest)
+        lattice.wait_deployed("hello")
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: http_status(url) == 200, 30, "hello answering on the shared port")
+        return measure("http_local2", url, plan)
 
 
 def remote(lattice: Cluster, digest: str, actor_id: str, plan: LoadPlan) -> dict[str, float]:

@@ -42,6 +42,8 @@ ROWS = (
     Row("HTTP local req/s (vs plain uvicorn)", "http_local_rps", "uvicorn_rps", ("ratio>=", 0.5)),
     Row("HTTP local p50 ms (vs plain uvicorn)", "http_local_p50_ms", "uvicorn_p50_ms"),
     Row("HTTP local p99 ms (vs plain uvicorn)", "http_local_p99_ms", "uvicorn_p99_ms"),
+    Row("HTTP local, 2 hosts on one port req/s (vs uvicorn)", "http_local2_rps", "uvicorn_rps", ("ratio>=", 0.5)),
+    Row("HTTP local, 2 hosts p99 ms (vs plain uvicorn)", "http_local2_p99_ms", "uvicorn_p99_ms"),
     Row("HTTP remote provider req/s (vs plain uvicorn)", "http_remote_rps", "uvicorn_rps"),
     Row("HTTP remote p50 ms (vs plain uvicorn)", "http_remote_p50_ms", "uvicorn_p50_ms"),
     Row("HTTP remote p99 ms (vs plain uvicorn)", "http_remote_p99_ms", "uvicorn_p99_ms"),

@@ -215,6 +215,20 @@ def _write(inst: _Call, ptr: int, data: bytes) -> None:
         ctypes.memmove(_span(inst, ptr, len(data)), data, len(data))
 
 
+def _call_unit(store: wasmtime.Store, func: wasmtime.Func) -> None:
+    """Call a ``() -> ()`` export through wasmtime's unchecked call (the caller checked the type)."""
+    trap = ctypes.POINTER(_ffi.wasm_trap_t)()
+    slot = (_ffi.wasmtime_val_raw_t * 1)()
+    error = _ffi.wasmtime_func_call_unchecked(store._context(), ctypes.byref(func._func), slot, 1, ctypes.byref(trap))
+    if error:
+        _maybe_raise_last_exn()
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    if trap:
+        trap_obj = wasmtime.Trap._from_ptr(trap)
+        _maybe_raise_last_exn()
+        raise trap_obj
+
+
 def _call_guest(inst: _Call, op_len: int, msg_len: int) -> int:
     """``__guest_call(op_len, msg_len)`` through wasmtime's unchecked call (its signature was checked at
     compile time); traps and errors raise exactly as wasmtime-py's ``Func.__call__`` does."""
@@ -548,9 +562,11 @@ class ActorPool:
         self._inline_strikes = 0
         self.calls = 0
         self.failures = 0
-        functions = {e.name for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
+        types = {e.name: e.type for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
+        functions = set(types)
         starts = START_FUNCTIONS if compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS
-        self._starts = tuple(name for name in starts if name in functions)
+        # only () -> () exports are start functions: they run through the unchecked call (``_call_unit``)
+        self._starts = tuple(n for n in starts if n in types and not types[n].params and not types[n].results)
         self._version_export = next(
             (n for n in ("__wasmbus_rpc_version", "__actor_api_version") if n in functions), None
         )
@@ -594,7 +610,7 @@ class ActorPool:
 
     def _run_start(self, store: wasmtime.Store, func: wasmtime.Func, name: str) -> None:
         try:
-            func(store)
+            _call_unit(store, func)
         except wasmtime.ExitTrap as exc:
             if exc.code != 0:
                 raise InvalidActor(f"{name} exited with status {exc.code}") from exc
