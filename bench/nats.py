@@ -1,7 +1,9 @@
 """Over NATS: raw nats-py request/reply against an actor invoked in another host process.
 
-raw_nats_us             nats-py request/reply, 100 B, two connections in this process, one
-                        request at a time, on the lattice's own nats-server
+raw_nats_us             nats-py request/reply, 100 B, one request at a time, on the lattice's own
+                        nats-server, answered by a nats-py responder in another process (on uvloop,
+                        as hosts run): the same hops as an actor call, without lattice
+raw_nats_inproc_us      the same with the responder in this process (one event loop does both ends)
 nats_actor_call_us      ``Rpc.invoke`` from this process (signed ``Invocation``, msgpack) of a
                         100-byte waPC echo actor running in a host process: anti-forgery signing
                         here, verification and the pool call there, the answer back
@@ -10,6 +12,8 @@ nats_actor_call_us      ``Rpc.invoke`` from this process (signed ``Invocation``,
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import nats
@@ -18,12 +22,39 @@ from bench.cluster import LATTICE, Cluster, hello_app
 from bench.stats import summarize
 from lattice import keys
 from lattice.messages import Entity
+from lattice.natsserver import spawn
 from lattice.rpc import Rpc
 
 PAYLOAD = b"x" * 100
 
 
-async def _raw(url: str, samples: int) -> list[float]:
+RESPONDER = """
+import asyncio, sys, nats, uvloop
+async def main():
+    nc = await nats.connect(sys.argv[1])
+    async def reply(msg):
+        await msg.respond(msg.data)
+    await nc.subscribe("bench.echo", cb=reply)
+    await nc.flush()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
+
+
+async def _raw_other_process(url: str, samples: int) -> list[float]:
+    proc = spawn([sys.executable, "-c", RESPONDER, url], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the raw NATS responder did not start")
+        return await _raw(url, samples, responder=False)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def _raw(url: str, samples: int, *, responder: bool = True) -> list[float]:
     server = await nats.connect(url)
     client = await nats.connect(url)
     try:
@@ -31,7 +62,8 @@ async def _raw(url: str, samples: int) -> list[float]:
         async def reply(msg: nats.aio.msg.Msg) -> None:
             await msg.respond(msg.data)
 
-        await server.subscribe("bench.echo", cb=reply)
+        if responder:
+            await server.subscribe("bench.echo", cb=reply)
         await server.flush()
         await client.flush()
         out = []
@@ -72,7 +104,8 @@ def run(lattice: Cluster, samples: int) -> dict[str, float]:
     art = lattice.upload(ECHO)
     lattice.put_app("echo", hello_app("echo", art["digest"], port=None))
     lattice.wait_deployed("echo")
-    results = summarize(asyncio.run(_raw(lattice.nats.url, samples)), "raw_nats", "us")
+    results = summarize(asyncio.run(_raw_other_process(lattice.nats.url, samples)), "raw_nats", "us")
+    results |= summarize(asyncio.run(_raw(lattice.nats.url, samples)), "raw_nats_inproc", "us")
     results |= summarize(
         asyncio.run(_actor(lattice.nats.url, lattice.cluster_seed, art["actor_id"], samples)), "nats_actor_call", "us"
     )
