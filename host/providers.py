@@ -84,6 +84,8 @@ class LocalProvider:
             "contract_id": self.contract_id,
             "image_ref": self.image_ref,
             "annotations": self.annotations,
+            # actors whose links it accepted (a listener is up, a bucket open); unknown for a process
+            "links": sorted(self.provider.links) if self.provider is not None else None,
         }
 
 

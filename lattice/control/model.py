@@ -141,6 +141,8 @@ class ProviderRunning:
     link_name: str
     contract_id: str
     annotations: dict[str, str] = field(default_factory=dict)
+    #: actors whose links it has accepted; None when the host cannot tell (a provider process)
+    links: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

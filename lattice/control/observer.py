@@ -46,6 +46,7 @@ def host_view(inv: dict[str, Any]) -> HostView:
             str(p.get("link_name", "default")),
             str(p.get("contract_id", "")),
             dict(p.get("annotations") or {}),
+            tuple(p["links"]) if isinstance(p.get("links"), list) else None,
         )
         for p in inv.get("providers", [])
     )

@@ -53,6 +53,7 @@ class Desired:
     actors: list[DesiredActor] = field(default_factory=list)
     providers: list[DesiredProvider] = field(default_factory=list)
     links: list[LinkDefinition] = field(default_factory=list)
+    app_links: dict[str, list[LinkDefinition]] = field(default_factory=dict)
 
 
 def provider_id_of(image: str) -> str:
@@ -87,7 +88,7 @@ def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
             for link in comp.links:
                 target = providers[link.target]
                 out.links.append(
-                    LinkDefinition(
+                    link_definition := LinkDefinition(
                         actor_id=actor_id,
                         provider_id=provider_id_of(target.image),
                         contract_id=target.contract,
@@ -95,6 +96,7 @@ def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
                         values=dict(link.values),
                     )
                 )
+                out.app_links.setdefault(app.name, []).append(link_definition)
     return out
 
 
@@ -151,7 +153,23 @@ def app_status(
         return {"type": "failed", "message": " | ".join(problems), "components": components}
     if moving:
         return {"type": "reconciling", "message": "placing components", "components": components}
+    pending = _links_not_taken(desired.app_links.get(record.name, []), hosts)
+    if pending:
+        return {"type": "reconciling", "message": f"waiting for links: {', '.join(pending)}", "components": components}
     return {"type": "deployed", "message": f"version {record.deployed} deployed", "components": components}
+
+
+def _links_not_taken(links: Sequence[LinkDefinition], hosts: Sequence[HostView]) -> list[str]:
+    """Links no running instance of their provider reports as taken (say, its HTTP listener is not up
+    yet, or its port is in use); providers that cannot tell (processes) are taken at their word."""
+    pending = []
+    for link in links:
+        running = [
+            p for h in hosts for p in h.providers if p.provider_id == link.provider_id and p.link_name == link.link_name
+        ]
+        if running and all(p.links is not None and link.actor_id not in p.links for p in running):
+            pending.append(f"{link.contract_id} ({link.link_name})")
+    return pending
 
 
 def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:

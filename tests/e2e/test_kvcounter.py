@@ -94,3 +94,18 @@ async def test_missing_link_gives_500_naming_the_contract(host_factory: Any, con
     response = await wait_for(answered, timeout=20)
     assert response.status_code == 500, response.text
     assert "no link for wasmcloud:keyvalue (default)" in json.loads(response.text)["error"]
+
+
+async def test_deployed_means_http_answers(host_factory: Any, control_plane_factory: Any) -> None:
+    """The status waits for the HTTP provider to have taken the link (its listener is up)."""
+    await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    port = free_port()
+    await deploy_kvcounter(client, port, replicas=1)
+
+    async def deployed() -> bool:
+        return bool((await client.get("/v1/applications/kvcounter")).json()["status"]["type"] == "deployed")
+
+    await wait_for(deployed, timeout=20)
+    assert await http_ok(f"http://127.0.0.1:{port}/now")  # no retry needed once deployed
