@@ -199,11 +199,12 @@ def provider(
     lattice: LatticeName = None,
     link_name: Annotated[str, typer.Option(help="The link name it serves.")] = "default",
     cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
+    metrics: Metrics = None,
 ) -> None:
     """Run one bundled capability provider as its own process on the lattice."""
     from lattice.capability import provider_class
 
-    settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
+    settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed, metrics=metrics)
     try:
         cls = provider_class(f"builtin:{name}")
         run_standalone = importlib.import_module("providers.runner").run_standalone

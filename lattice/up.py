@@ -96,8 +96,11 @@ class Up:
             url = self.nats.url
             say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
         settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
+        # one metrics port cannot serve several hosts: with LATTICE_METRICS set, each gets a free one
+        metrics = {"LATTICE_METRICS": f"{settings.metrics.rpartition(':')[0]}:0"} if settings.metrics else {}
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "LATTICE_METRICS"},
+            **metrics,
             "LATTICE_NATS_URL": url,
             "LATTICE_NAME": settings.lattice,
             "LATTICE_CLUSTER_SEED": self.cluster.seed,
@@ -143,7 +146,7 @@ class Up:
                 status.update(f"waiting for hosts: {len(cp.hosts())}/{self.n_hosts}")
                 await asyncio.sleep(0.1)
         say(f"[green]✓[/green] {self.n_hosts} hosts joined (logs in {logs_dir})")
-        say(f"[green]✓[/green] control plane at http://{self.api} (API docs at /docs)")
+        say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
         if self.demo:
             await asyncio.to_thread(self._deploy_demo)
         self._print_table(cp)
