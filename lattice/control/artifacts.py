@@ -22,6 +22,8 @@ def inspect_actor(wasm: bytes) -> dict[str, Any]:
     ``ClaimsError`` with the reason otherwise."""
     if not wasm.startswith(b"\0asm"):
         raise InvalidActor("not a WebAssembly module (bad magic number)")
+    # claims first: a tampered module is reported as tampered, even when the change also broke the code
+    claims = claims_mod.verify_actor(wasm) if claims_mod.extract_claims(wasm) is not None else None
     try:
         module = wasmtime.Module(_ENGINE, wasm)
     except Exception as exc:
@@ -32,7 +34,6 @@ def inspect_actor(wasm: bytes) -> dict[str, Any]:
         raise InvalidActor("not a waPC actor: it does not export __guest_call (SPEC §1)")
     if not isinstance(exports.get("memory"), wasmtime.MemoryType):
         raise InvalidActor("not a waPC actor: it does not export its memory (SPEC §1)")
-    claims = claims_mod.verify_actor(wasm) if claims_mod.extract_claims(wasm) is not None else None
     return {
         "digest": "sha256:" + hashlib.sha256(wasm).hexdigest(),
         "size": len(wasm),
