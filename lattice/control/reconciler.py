@@ -138,9 +138,16 @@ def app_status(
         placements = _running(hosts, comp.key)
         running = sum(p["count"] for p in placements)
         kind = "actor" if isinstance(comp, DesiredActor) else "capability"
-        components.append(
-            {"name": comp.component, "type": kind, "desired": want, "running": running, "placements": placements}
-        )
+        entry: dict[str, Any] = {
+            "name": comp.component,
+            "type": kind,
+            "desired": want,
+            "running": running,
+            "placements": placements,
+        }
+        if isinstance(comp, DesiredActor):  # what it was granted, in plain sight (SPEC §1)
+            entry["grants"] = {"wasi": comp.properties.get("wasi") or {}, "limits": comp.properties.get("limits") or {}}
+        components.append(entry)
         refused = refusals.get(comp.key, {})
         if comp.key in unplaced and running < want:
             problems.append(f"{comp.component}: {unplaced[comp.key]}")

@@ -148,3 +148,21 @@ async def test_host_refusal_reason_reaches_the_status(host_factory: Any, control
     await client.put("/v1/applications/unsigned", content=manifest("unsigned", art["digest"]))
     await wait_for(lambda: _is(client, "unsigned", "failed"))
     assert "unsigned actors are not allowed" in (await status(client, "unsigned"))["status"]["message"]
+
+
+async def test_status_shows_each_actors_grants(host_factory: Any, control_plane_factory: Any, tmp_path: Any) -> None:
+    await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    art = await upload(client, guests.ECHO)
+    granted = manifest("granted", art["digest"]).replace(
+        f"image: {art['digest']}",
+        f"image: {art['digest']}\n        wasi: {{dirs: {{/data: {tmp_path}}}, readonly: true}}\n"
+        "        limits: {deadline_ms: 500}",
+    )
+    assert (await client.put("/v1/applications/granted", content=granted)).status_code == 200, granted
+    component = (await status(client, "granted"))["status"]["components"][0]
+    assert component["grants"] == {
+        "wasi": {"dirs": {"/data": str(tmp_path)}, "readonly": True},
+        "limits": {"deadline_ms": 500},
+    }
