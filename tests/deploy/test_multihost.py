@@ -29,7 +29,8 @@ import pytest
 import yaml
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
 
-from lattice import keys, subjects
+from lattice import events, keys, subjects
+from lattice.capability import KEYVALUE, LOGGING
 from lattice.natsserver import nats_server_binary
 from tests.deploy import netns
 from tests.deploy.conftest import ROOT
@@ -136,6 +137,7 @@ class Lattice:
             "LATTICE_JSON_LOGS": "true",
         }
         self.api = f"http://{net.machines[EDGE].address}:{API_PORT}"
+        self.restarts: list[str] = []
 
     def nats(self, machine: str) -> None:
         conf = ROOT / "deploy" / "nats" / ("leaf.conf" if machine == EDGE else "cluster.conf")
@@ -150,6 +152,13 @@ class Lattice:
         argv = [sys.executable, "-m", "lattice", "host", "--nats-url", url, "--label", f"site={site}"]
         env = {**self.env, "LATTICE_STATE_DIR": str(self.state / machine / "lattice"), "LATTICE_LABEL_machine": machine}
         self.net.spawn(machine, "host", [*argv], env)
+
+    def revive(self, machine: str) -> None:
+        """Restart ``machine``'s host if it exited on its own, as a restart policy (systemd, compose) would."""
+        proc = self.net.machines[machine].procs.get("host")
+        if proc is not None and proc.poll() is not None:
+            self.restarts.append(machine)
+            self.host(machine)
 
     def control_plane(self) -> None:
         argv = [sys.executable, "-m", "lattice", "control-plane", "--nats-url", "nats://127.0.0.1:4222"]
@@ -178,6 +187,12 @@ async def precreate_r3_buckets(url: str, net: netns.Network) -> None:
         )
     finally:
         await nc.close()
+
+
+async def nats_healthy(address: str) -> bool:
+    """The server's full health check: accepting clients and its JetStream current with the cluster."""
+    async with httpx.AsyncClient(timeout=2) as client:
+        return (await client.get(f"http://{address}:8222/healthz")).status_code == 200
 
 
 async def streams_replicated(urls: list[str]) -> dict[str, tuple[int, int]]:
@@ -273,6 +288,17 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
         by_id = {h["id"]: h["labels"]["machine"] for h in await hosts()}
         return str(by_id[placement["host_id"]])
 
+    # The key-value and logging providers run once on every host (daemonscaler) and no fault here makes one
+    # undesired: a host that stops one while the app stays deployed is the control plane flapping.
+    daemon_stops: list[dict[str, Any]] = []
+
+    async def on_event(msg: Any) -> None:
+        event = events.parse(msg.data)
+        if event and event.name == events.PROVIDER_STOPPED and event.data.get("contract_id") in {KEYVALUE, LOGGING}:
+            daemon_stops.append({"host": event.source[:8], "contract": event.data["contract_id"], "at": event.time})
+
+    watcher = await nats.connect(servers=nats_urls, max_reconnect_attempts=-1, reconnect_time_wait=0.25)
+    await watcher.subscribe(subjects.events(LATTICE), cb=on_event)
     traffic = Traffic(addresses)
     report["deployed_s"] = round(await until(converged, 60, "kvcounter 3/3 and httpserver 1/1", net), 2)
 
@@ -296,8 +322,16 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
             "replaced_s": round(t1 - t0, 2),
         }
         lattice.nats(victim)
+        # As a supervisor gated on the server's health would: a host started while its server's JetStream
+        # is still catching up fails to open the lattice's buckets and exits.
+        await until(lambda: nats_healthy(net.machines[victim].address), 60, f"{victim}'s nats-server healthy", net)
         lattice.host(victim)
-        await until(all_hosts_seen, 60, f"{victim} back in the lattice", net)
+
+        async def victim_back() -> bool:
+            lattice.revive(victim)
+            return await all_hosts_seen()
+
+        await until(victim_back, 60, f"{victim} back in the lattice", net)
         await until(lambda: _all_current(nats_urls), 60, "JetStream replicas current again", net)
         await until(converged, 60, "converged after the machine returned", net)
 
@@ -351,6 +385,9 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
     finally:
         traffic.stop.set()
         await task
+        await watcher.close()
+
+    assert not daemon_stops, f"providers stopped on live hosts while the app stayed deployed: {daemon_stops}"
 
     # Every acknowledged increment survived: no count was handed out twice, the counter is past them all.
     assert len(traffic.acked) > 20
@@ -361,6 +398,7 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
     assert replication and all(r == 3 for r, _ in replication.values()), replication
     await api.aclose()
 
+    report["host_restarts_by_supervisor"] = lattice.restarts
     report["acknowledged"] = len(traffic.acked)
     report["unanswered_polls"] = sum(1 for _, c in traffic.events if c is None)
     report["total_s"] = round(time.monotonic() - started, 1)
