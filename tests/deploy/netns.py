@@ -177,6 +177,8 @@ class Network:
             ip("link", "del", machine.link, check=False)
             shutil.rmtree(Path("/etc/netns") / machine.ns, ignore_errors=True)
         ip("link", "del", self.bridge, check=False)
+        with contextlib.suppress(OSError):
+            Path("/etc/netns").rmdir()  # only when no other namespace keeps files there
         for f in self._files:
             f.close()
         self._files.clear()
