@@ -81,7 +81,7 @@ class Host:
         self.nc = await connect(self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect)
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
-        self.data = await LatticeData(self.js, self.settings.lattice).start()
+        self.data = await LatticeData(self.js, self.settings.lattice, replicas=self.settings.js_replicas).start()
         self.data.on_link(self._on_link)
         self.rpc = Rpc(
             self.nc,
@@ -90,6 +90,7 @@ class Host:
             cluster_issuers=self.settings.cluster_issuers,
             sender_id=self.id,
             timeout_s=self.settings.rpc_timeout_s,
+            js_replicas=self.settings.js_replicas,
         )
         self.router = Router(
             settings=self.settings,
@@ -239,7 +240,9 @@ class Host:
         Raises ``NotFound`` when there is no such artifact or file.
         """
         if image_ref.startswith("sha256:"):
-            store = await object_store(self.js, subjects.artifacts_bucket(self.settings.lattice))
+            store = await object_store(
+                self.js, subjects.artifacts_bucket(self.settings.lattice), replicas=self.settings.js_replicas
+            )
             try:
                 result = await store.get(image_ref)
             except (ObjectNotFoundError, NotFoundError) as exc:

@@ -7,17 +7,19 @@ SPEC §6 credentials: user/password, an nkey seed, or a creds file. Every partic
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -25,6 +27,7 @@ from lattice.errors import ConfigError
 from lattice.settings import Settings
 
 log = structlog.get_logger("lattice.connection")
+T = TypeVar("T")
 
 
 def _nkey_seed_file(seed: str) -> str:
@@ -70,6 +73,9 @@ async def connect(
         "disconnected_cb": _disconnected,
         "reconnected_cb": _reconnected,
         "pending_size": 64 * 1024 * 1024,
+        # notice a server that went away (a cut network) in ~15 s, not nats-py's default 4 minutes
+        "ping_interval": 5,
+        "max_outstanding_pings": 3,
     }
     if settings.nats_user:
         opts["user"] = settings.nats_user
@@ -109,17 +115,48 @@ async def settle(nc: NATS) -> None:
     await nc.flush()
 
 
-async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1) -> KeyValue:
-    """Open ``bucket``, creating it (file storage) when it does not exist."""
-    try:
-        return await js.key_value(bucket)
-    except (BucketNotFoundError, NotFoundError):
-        return await js.create_key_value(KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE))
+async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1, replicas: int = 1) -> KeyValue:
+    """Open ``bucket``, creating it (file storage, ``replicas`` copies) when it does not exist.
+
+    Retries while JetStream is not ready (a server that just restarted, a cluster electing leaders) for
+    up to ``OPEN_TIMEOUT_S``; raises the last error after that.
+    """
+
+    async def open_it() -> KeyValue:
+        try:
+            return await js.key_value(bucket)
+        except (BucketNotFoundError, NotFoundError):
+            config = KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, replicas=replicas)
+            return await js.create_key_value(config)
+
+    return await _retrying(open_it, bucket)
 
 
-async def object_store(js: JetStreamContext, bucket: str) -> ObjectStore:
-    """Open the object store ``bucket``, creating it when it does not exist."""
-    try:
-        return await js.object_store(bucket)
-    except (BucketNotFoundError, NotFoundError):
-        return await js.create_object_store(bucket, ObjectStoreConfig(storage=StorageType.FILE))
+async def object_store(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> ObjectStore:
+    """Open the object store ``bucket``, creating it when it does not exist (retried as ``key_value``)."""
+
+    async def open_it() -> ObjectStore:
+        try:
+            return await js.object_store(bucket)
+        except (BucketNotFoundError, NotFoundError):
+            return await js.create_object_store(bucket, ObjectStoreConfig(storage=StorageType.FILE, replicas=replicas))
+
+    return await _retrying(open_it, bucket)
+
+
+OPEN_TIMEOUT_S = 30.0
+
+
+async def _retrying(open_it: Callable[[], Awaitable[T]], bucket: str) -> T:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + OPEN_TIMEOUT_S
+    delay = 0.1
+    while True:
+        try:
+            return await open_it()
+        except (TimeoutError, nats.errors.TimeoutError, ServiceUnavailableError, NoRespondersError) as exc:
+            if loop.time() > deadline:
+                raise
+            log.info("JetStream not ready; retrying", bucket=bucket, error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -35,9 +35,10 @@ LinkListener = Callable[[str, LinkDefinition], Awaitable[None]]
 class LatticeData:
     """A live mirror of link definitions and claims. ``start()`` loads and begins watching."""
 
-    def __init__(self, js: JetStreamContext, lattice: str) -> None:
+    def __init__(self, js: JetStreamContext, lattice: str, *, replicas: int = 1) -> None:
         self.js = js
         self.lattice = lattice
+        self.replicas = replicas
         self.kv: KeyValue | None = None
         self.links: dict[tuple[str, str, str], LinkDefinition] = {}
         self.claims: dict[str, dict[str, Any]] = {}
@@ -51,7 +52,7 @@ class LatticeData:
         self._listeners.append(listener)
 
     async def start(self) -> LatticeData:
-        self.kv = await key_value(self.js, subjects.latticedata_bucket(self.lattice))
+        self.kv = await key_value(self.js, subjects.latticedata_bucket(self.lattice), replicas=self.replicas)
         self._task = asyncio.create_task(self._watch(), name="latticedata-watch")
         await asyncio.wait_for(self.ready.wait(), 10)
         return self

@@ -86,7 +86,7 @@ class ProviderServer:
     async def start(self) -> None:
         nc, lat, pid, link = self.ctx.nc, self.lattice, self.provider_id, self.link_name
         if self.learn_links:
-            self.data = LatticeData(self.ctx.js, lat)
+            self.data = LatticeData(self.ctx.js, lat, replicas=self.ctx.settings.js_replicas)
             self.data.on_link(self._on_kv_link)
             await self.data.start()
             for action in ("put", "del"):

@@ -62,8 +62,10 @@ class Rpc:
         cluster_issuers: frozenset[str] = frozenset(),
         sender_id: str,
         timeout_s: float = 2.0,
+        js_replicas: int = 1,
     ) -> None:
         self.nc = nc
+        self.js_replicas = js_replicas
         self.lattice = lattice
         self.cluster_key = cluster_key
         self.cluster_issuers = frozenset({cluster_key.public_key, *cluster_issuers})
@@ -160,7 +162,9 @@ class Rpc:
 
     async def _payloads(self) -> ObjectStore:
         if self._store is None:
-            self._store = await object_store(self.nc.jetstream(), subjects.payloads_bucket(self.lattice))
+            self._store = await object_store(
+                self.nc.jetstream(), subjects.payloads_bucket(self.lattice), replicas=self.js_replicas
+            )
         return self._store
 
     async def _stash(self, name: str, data: bytes) -> None:

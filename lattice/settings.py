@@ -35,6 +35,14 @@ def _bool(value: str | None, default: bool = False) -> bool:
     raise ConfigError(f"expected a boolean (true/false), got {value!r}")
 
 
+def _replicas(raw: str | None) -> int:
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= 5:
+        raise ConfigError(f"LATTICE_JS_REPLICAS must be 1 to 5 (JetStream's limit), got {raw!r}")
+    return int(raw)
+
+
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
     raw = env.get(key)
     if not raw:
@@ -74,6 +82,7 @@ class Settings:
     ``HOST:PORT`` to serve Prometheus metrics on (``LATTICE_METRICS``; port 0 picks a free one);
     ``otlp_endpoint`` the OTLP/HTTP traces URL (from ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, or
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``): spans are exported only when it is set.
+    ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
     """
@@ -100,6 +109,7 @@ class Settings:
     metrics: str | None = None
     otlp_endpoint: str | None = None
     provider_processes: bool = False
+    js_replicas: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -136,6 +146,7 @@ class Settings:
             json_logs=_bool(env["LATTICE_JSON_LOGS"]) if env.get("LATTICE_JSON_LOGS") else None,
             log_level=env.get("LATTICE_LOG_LEVEL") or "info",
             provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
+            js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
             metrics=_address(env, "LATTICE_METRICS"),
             otlp_endpoint=_otlp_endpoint(env),
         )

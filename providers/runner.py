@@ -69,6 +69,7 @@ class NatsProviderContext:
             cluster_issuers=settings.cluster_issuers,
             sender_id=provider_id,
             timeout_s=settings.rpc_timeout_s,
+            js_replicas=settings.js_replicas,
         )
         self._log = log.bind(provider_id=provider_id, link_name=link_name)
 

@@ -73,8 +73,8 @@ class ControlPlane:
         self.nc = await connect(self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect)
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
-        self.state = await ControlState.open(self.js, self.settings.lattice)
-        self.data = await LatticeData(self.js, self.settings.lattice).start()
+        self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
+        self.data = await LatticeData(self.js, self.settings.lattice, replicas=self.settings.js_replicas).start()
         self.observer = Observer(
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
         )
@@ -86,6 +86,7 @@ class ControlPlane:
             cluster_issuers=self.settings.cluster_issuers,
             sender_id=self.id,
             timeout_s=self.settings.rpc_timeout_s,
+            js_replicas=self.settings.js_replicas,
         )
         self.reconciler = Reconciler(
             self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics

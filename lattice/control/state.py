@@ -61,15 +61,29 @@ class AppRecord:
 class ControlState:
     """Typed access to the control plane's bucket and the artifact store."""
 
-    def __init__(self, kv: KeyValue, artifacts: ObjectStore) -> None:
+    def __init__(self, js: JetStreamContext, bucket: str, kv: KeyValue, artifacts: ObjectStore) -> None:
+        self.js = js
+        self.bucket = bucket
         self.kv = kv
         self.artifacts = artifacts
 
     @classmethod
-    async def open(cls, js: JetStreamContext, lattice: str) -> ControlState:
-        kv = await key_value(js, subjects.control_state_bucket(lattice))
-        store = await object_store(js, subjects.artifacts_bucket(lattice))
-        return cls(kv, store)
+    async def open(cls, js: JetStreamContext, lattice: str, *, replicas: int = 1) -> ControlState:
+        bucket = subjects.control_state_bucket(lattice)
+        kv = await key_value(js, bucket, replicas=replicas)
+        store = await object_store(js, subjects.artifacts_bucket(lattice), replicas=replicas)
+        return cls(js, bucket, kv, store)
+
+    async def _keys(self, prefix: str) -> list[str]:
+        """Live keys under ``prefix``, from the stream's subjects.
+
+        Not ``kv.keys()``: nats-py raises ``NoKeysError`` for an empty bucket *and*, spuriously, while
+        JetStream elects a new stream leader; read as "no applications", that once made a reconcile pass
+        stop every instance of every application. Here an error propagates and the pass is retried.
+        """
+        info = await self.js.stream_info(f"KV_{self.bucket}", subjects_filter=f"$KV.{self.bucket}.{prefix}>")
+        subjects_seen = info.state.subjects or {}
+        return sorted(s.removeprefix(f"$KV.{self.bucket}.") for s in subjects_seen)
 
     # --- applications ----------------------------------------------------------------------------
 
@@ -87,12 +101,8 @@ class ControlState:
         await self.kv.delete(f"app.{name}")
 
     async def apps(self) -> list[AppRecord]:
-        try:
-            keys = await self.kv.keys()
-        except Exception:  # nats-py raises NoKeysError on an empty bucket
-            return []
         records = []
-        for key in sorted(k for k in keys if k.startswith("app.")):
+        for key in await self._keys("app."):
             record = await self.get_app(key[4:])
             if record is not None:
                 records.append(record)
@@ -113,12 +123,8 @@ class ControlState:
         return meta
 
     async def artifacts_list(self) -> list[dict[str, Any]]:
-        try:
-            keys = await self.kv.keys()
-        except Exception:
-            return []
         out = []
-        for key in sorted(k for k in keys if k.startswith("artifact.")):
+        for key in await self._keys("artifact."):
             meta = await self.artifact(key.removeprefix("artifact."))
             if meta:
                 out.append(meta)

@@ -80,7 +80,7 @@ class KeyValueProvider(Provider):
         store = self._buckets.get(bucket)
         if store is None:
             try:
-                kv = await key_value(self.ctx.js, bucket)
+                kv = await key_value(self.ctx.js, bucket, replicas=self.ctx.settings.js_replicas)
             except Exception as exc:
                 where = describe_link(link)
                 raise ProviderError(f"keyvalue: link {where}: cannot open bucket {bucket}: {exc}") from exc
