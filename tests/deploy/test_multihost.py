@@ -37,15 +37,6 @@ from tests.deploy.conftest import ROOT
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(300)]
 
-# Until the control plane stops reading a JetStream hiccup as "no applications" (ControlState.apps() lists
-# app keys with nats-py's kv.keys(), an ordered consumer that reports an empty bucket while JetStream fails
-# over; the reconciler then stops every instance of every app and starts them again), this scenario can
-# catch that flapping. Remove the mark once apps() lists keys from the stream leader (see docs/deployment.md).
-KNOWN_FLAP = pytest.mark.xfail(
-    reason="control plane undeploys everything on a spurious empty app list during JetStream failover",
-    strict=False,
-)
-
 CORE = ["nats-1", "nats-2", "nats-3"]
 EDGE = "edge"
 LATTICE = "netns"
@@ -235,7 +226,6 @@ def manifest(digest: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-@KNOWN_FLAP
 async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats_restart(
     network: netns.Network, tmp_path: Path
 ) -> None:
