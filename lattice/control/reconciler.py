@@ -308,6 +308,9 @@ class Reconciler:
     async def run(self, is_leader: Any, interval_s: float = 0.5) -> None:
         """Reconcile every ``interval_s`` (or sooner when woken) while ``is_leader()`` holds."""
         while True:
+            # cleared before the pass, not after: a wake-up (a PUT, an event) during the pass means another
+            # pass right away, instead of waiting out the interval
+            self.wake.clear()
             if is_leader():
                 try:
                     with self.metrics.reconcile_seconds.time():
@@ -315,6 +318,5 @@ class Reconciler:
                 except Exception:
                     self.metrics.reconcile_failures.inc()
                     log.exception("reconcile failed")
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval_s)
