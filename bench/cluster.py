@@ -110,7 +110,7 @@ class Cluster:
             "LATTICE_HEARTBEAT": str(self.heartbeat_s),
             "LATTICE_HEARTBEAT_MISSES": str(self.heartbeat_misses),
             "LATTICE_JSON_LOGS": "true",
-            "LATTICE_LOG_LEVEL": "warning",
+            "LATTICE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
             **extra,
         }
 

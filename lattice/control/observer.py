@@ -25,6 +25,9 @@ from lattice.control.model import ActorInstances, HostView, ProviderRunning
 
 log = structlog.get_logger("lattice.control.observer")
 
+PING_WINDOW_S = 0.3  # the longest a refresh gathers ping answers
+PING_QUIET_S = 0.03  # answers have stopped once none came for this long
+
 
 @dataclass(slots=True)
 class HostState:
@@ -90,7 +93,12 @@ class Observer:
 
         sub = await self.nc.subscribe(inbox, cb=collect)
         await self.nc.publish(subjects.ctl_ping_hosts(self.lattice), b"", reply=inbox)
-        await asyncio.sleep(0.3)
+        # gather until answers stop coming (hosts answer in a few ms), at most PING_WINDOW_S
+        loop = asyncio.get_running_loop()
+        deadline, seen = loop.time() + PING_WINDOW_S, -1
+        while loop.time() < deadline and (seen != len(replies) or not replies):
+            seen = len(replies)
+            await asyncio.sleep(PING_QUIET_S)
         await sub.unsubscribe()
         for reply in replies:
             host_id = reply.get("host_id")

@@ -133,11 +133,14 @@ class ControlPlane:
             except Exception as exc:
                 log.warning("leader lease check failed", error=str(exc))
                 leading = False
-            if leading != self._leader:
+            changed = leading != self._leader
+            if changed:
                 log.info("leadership changed", leader=leading, id=self.id)
                 if leading:
-                    await self.observer.refresh()
+                    await self.observer.refresh()  # know the hosts before planning anything
             self._leader = leading
+            if changed and leading:
+                self.reconciler.wake.set()  # the first pass as leader now, not at the next interval
             await asyncio.sleep(LEASE_TTL_S / 3)
 
     # --- hosts -----------------------------------------------------------------------------------
