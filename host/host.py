@@ -83,15 +83,7 @@ class Host:
         self.js = self.nc.jetstream()
         self.data = await LatticeData(self.js, self.settings.lattice, replicas=self.settings.js_replicas).start()
         self.data.on_link(self._on_link)
-        self.rpc = Rpc(
-            self.nc,
-            lattice=self.settings.lattice,
-            cluster_key=self.cluster_key,
-            cluster_issuers=self.settings.cluster_issuers,
-            sender_id=self.id,
-            timeout_s=self.settings.rpc_timeout_s,
-            js_replicas=self.settings.js_replicas,
-        )
+        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
         self.router = Router(
             settings=self.settings,
             host_id=self.id,

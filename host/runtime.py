@@ -215,11 +215,11 @@ def _write(inst: _Call, ptr: int, data: bytes) -> None:
         ctypes.memmove(_span(inst, ptr, len(data)), data, len(data))
 
 
-def _call_unit(store: wasmtime.Store, func: wasmtime.Func) -> None:
-    """Call a ``() -> ()`` export through wasmtime's unchecked call (the caller checked the type)."""
+def _unchecked(ctx: Any, func_ref: Any, slots: Any, n: int) -> None:
+    """wasmtime's unchecked call (the caller checked the function's type); traps and errors raise exactly as
+    wasmtime-py's ``Func.__call__`` does, an exception from a host function first."""
     trap = ctypes.POINTER(_ffi.wasm_trap_t)()
-    slot = (_ffi.wasmtime_val_raw_t * 1)()
-    error = _ffi.wasmtime_func_call_unchecked(store._context(), ctypes.byref(func._func), slot, 1, ctypes.byref(trap))
+    error = _ffi.wasmtime_func_call_unchecked(ctx, func_ref, slots, n, ctypes.byref(trap))
     if error:
         _maybe_raise_last_exn()
         raise wasmtime.WasmtimeError._from_ptr(error)
@@ -227,23 +227,19 @@ def _call_unit(store: wasmtime.Store, func: wasmtime.Func) -> None:
         trap_obj = wasmtime.Trap._from_ptr(trap)
         _maybe_raise_last_exn()
         raise trap_obj
+
+
+def _call_unit(store: wasmtime.Store, func: wasmtime.Func) -> None:
+    """Call a ``() -> ()`` export."""
+    _unchecked(store._context(), ctypes.byref(func._func), (_ffi.wasmtime_val_raw_t * 1)(), 1)
 
 
 def _call_guest(inst: _Call, op_len: int, msg_len: int) -> int:
-    """``__guest_call(op_len, msg_len)`` through wasmtime's unchecked call (its signature was checked at
-    compile time); traps and errors raise exactly as wasmtime-py's ``Func.__call__`` does."""
+    """``__guest_call(op_len, msg_len)`` (its signature was checked at compile time)."""
     args = inst.args
     args[0].i32 = op_len
     args[1].i32 = msg_len
-    trap = ctypes.POINTER(_ffi.wasm_trap_t)()
-    error = _ffi.wasmtime_func_call_unchecked(inst.ctx, inst.func_ref, args, 2, ctypes.byref(trap))
-    if error:
-        _maybe_raise_last_exn()
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    if trap:
-        trap_obj = wasmtime.Trap._from_ptr(trap)
-        _maybe_raise_last_exn()
-        raise trap_obj
+    _unchecked(inst.ctx, inst.func_ref, args, 2)
     result: int = args[0].i32
     return result
 

@@ -25,6 +25,7 @@ from lattice.connection import object_store
 from lattice.errors import ClaimsError, InvocationError, NoResponders, RemoteError, Unreachable
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
+from lattice.settings import Settings
 
 log = structlog.get_logger("lattice.rpc")
 
@@ -73,6 +74,19 @@ class Rpc:
         self.timeout_s = timeout_s
         self._inline_limit: int | None = None
         self._store: ObjectStore | None = None
+
+    @classmethod
+    def from_settings(cls, nc: NATS, settings: Settings, *, cluster_key: KeyPair, sender_id: str) -> Rpc:
+        """The ``Rpc`` of a participant configured by ``settings`` (lattice, issuers, timeout, replicas)."""
+        return cls(
+            nc,
+            lattice=settings.lattice,
+            cluster_key=cluster_key,
+            cluster_issuers=settings.cluster_issuers,
+            sender_id=sender_id,
+            timeout_s=settings.rpc_timeout_s,
+            js_replicas=settings.js_replicas,
+        )
 
     def sign(self, inv: Invocation) -> Invocation:
         encoded = claims_mod.sign_invocation(

@@ -62,15 +62,7 @@ class NatsProviderContext:
         self.link_name = link_name
         self.host_id = host_id
         self.entity = Entity(provider_id, contract_id, link_name)
-        self.rpc = Rpc(
-            nc,
-            lattice=settings.lattice,
-            cluster_key=cluster_key,
-            cluster_issuers=settings.cluster_issuers,
-            sender_id=provider_id,
-            timeout_s=settings.rpc_timeout_s,
-            js_replicas=settings.js_replicas,
-        )
+        self.rpc = Rpc.from_settings(nc, settings, cluster_key=cluster_key, sender_id=provider_id)
         self._log = log.bind(provider_id=provider_id, link_name=link_name)
 
     async def invoke_actor(

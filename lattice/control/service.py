@@ -79,15 +79,7 @@ class ControlPlane:
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
         )
         await self.observer.start()
-        self.rpc = Rpc(
-            self.nc,
-            lattice=self.settings.lattice,
-            cluster_key=self.cluster_key,
-            cluster_issuers=self.settings.cluster_issuers,
-            sender_id=self.id,
-            timeout_s=self.settings.rpc_timeout_s,
-            js_replicas=self.settings.js_replicas,
-        )
+        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
         self.reconciler = Reconciler(
             self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics
         )
