@@ -161,7 +161,10 @@ class ControlInterface:
         provider_id = body.get("provider_id")
         if not isinstance(provider_id, str):
             raise ConfigError("provider_id is required")
-        return {"stopped": await self.host.stop_provider(provider_id, str(body.get("link_name") or "default"))}
+        annotations = body.get("annotations")
+        owner = _str_map(annotations, "annotations") if annotations is not None else None
+        link_name = str(body.get("link_name") or "default")
+        return {"stopped": await self.host.stop_provider(provider_id, link_name, owner)}
 
     async def _stop_host(self, body: dict[str, Any]) -> dict[str, Any]:
         asyncio.get_running_loop().call_soon(self.host.stop)  # drains first, then leaves

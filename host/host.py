@@ -136,7 +136,7 @@ class Host:
 
     def _managed(self) -> int:
         actors = sum(c for a in self.actors.values() for k, c in a.counts.items() if "appspec" in k)
-        return actors + sum(1 for p in self.providers.values() if p.annotations)
+        return actors + sum(len(p.owners) for p in self.providers.values())
 
     async def shutdown(self) -> None:
         """Stop actors and providers, publish ``host_stopped``, drain NATS. Idempotent."""
@@ -186,7 +186,7 @@ class Host:
             "version": VERSION,
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "actors": actors,
-            "providers": [p.inventory() for p in self.providers.values()],
+            "providers": [entry for p in self.providers.values() for entry in p.inventory()],
             "instances": sum(a["count"] for a in actors),
             "in_flight": sum(a["in_flight"] for a in actors),
             "draining": self.draining,
@@ -389,7 +389,7 @@ class Host:
         provider_id = builtin_provider_id(image_ref.removeprefix("builtin:"))
         key = (provider_id, link_name)
         if key in self.providers:
-            self.providers[key].annotations.update(annotations)
+            self.providers[key].add_owner(annotations)
             return self.providers[key]
         if self.settings.provider_processes:
             return await self._start_provider_process(cls, image_ref, provider_id, link_name, annotations)
@@ -404,7 +404,8 @@ class Host:
             contract_id=cls.contract_id,
             router=self.router,
         )
-        local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
+        local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref)
+        local.add_owner(annotations)
         try:
             await provider.init(ctx)
             local.server = ProviderServer(
@@ -437,7 +438,8 @@ class Host:
     ) -> LocalProvider:
         process = ProviderProcess(cls.name, link_name, self.settings, self.publish_event)
         await process.start()
-        local = LocalProvider(None, provider_id, link_name, cls.contract_id, image_ref, dict(annotations))
+        local = LocalProvider(None, provider_id, link_name, cls.contract_id, image_ref)
+        local.add_owner(annotations)
         local.process = process
         self.providers[(provider_id, link_name)] = local
         self.log.info(
@@ -448,10 +450,14 @@ class Host:
         )
         return local
 
-    async def stop_provider(self, provider_id: str, link_name: str) -> bool:
-        local = self.providers.pop((provider_id, link_name), None)
+    async def stop_provider(self, provider_id: str, link_name: str, annotations: dict[str, str] | None = None) -> bool:
+        """Stop one owner's share (``annotations``) or, with ``None``, the provider. ``False`` if absent."""
+        local = self.providers.get((provider_id, link_name))
         if local is None:
             return False
+        if annotations is not None and local.remove_owner(annotations):
+            return True  # other applications still use it
+        del self.providers[(provider_id, link_name)]
         with contextlib.suppress(Exception):
             if local.server is not None:
                 await local.server.stop()

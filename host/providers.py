@@ -21,6 +21,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from host.actors import annotations_key
 from lattice.messages import Entity
 from lattice.natsserver import child_setup
 from lattice.settings import Settings
@@ -66,27 +67,41 @@ class HostProviderContext:
 
 @dataclass(slots=True)
 class LocalProvider:
-    """A provider object running in this host, with what started it."""
+    """A provider running in this host, and its owners: the applications (annotations) that asked for it.
+
+    One instance serves every owner, as in wasmCloud: it runs while any owner (or nobody in particular,
+    when started without annotations) wants it.
+    """
 
     provider: CapabilityProvider | None  # None: it runs in a child process (``process``)
     provider_id: str
     link_name: str
     contract_id: str
     image_ref: str
-    annotations: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, dict[str, str]] = field(default_factory=dict)
     server: ProviderServer | None = None
     process: ProviderProcess | None = None
 
-    def inventory(self) -> dict[str, Any]:
-        return {
+    def add_owner(self, annotations: dict[str, str]) -> None:
+        if annotations:
+            self.owners[annotations_key(annotations)] = dict(annotations)
+
+    def remove_owner(self, annotations: dict[str, str]) -> bool:
+        """Forget one owner; True when others still want the provider."""
+        self.owners.pop(annotations_key(annotations), None)
+        return bool(self.owners)
+
+    def inventory(self) -> list[dict[str, Any]]:
+        """One entry per owner (the control plane counts each owner's share), or one without annotations."""
+        base = {
             "id": self.provider_id,
             "link_name": self.link_name,
             "contract_id": self.contract_id,
             "image_ref": self.image_ref,
-            "annotations": self.annotations,
             # actors whose links it accepted (a listener is up, a bucket open); unknown for a process
             "links": sorted(self.provider.links) if self.provider is not None else None,
         }
+        return [{**base, "annotations": owner} for owner in self.owners.values()] or [{**base, "annotations": {}}]
 
 
 class ProviderProcess:

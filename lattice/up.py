@@ -181,7 +181,7 @@ class Up:
                 h["id"][:16] + "…",
                 ", ".join(f"{k}={v}" for k, v in h["labels"].items() if not k.startswith("hostcore")),
                 ", ".join(f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]),
-                ", ".join(p["image_ref"] for p in h["providers"]),
+                ", ".join(sorted({p["image_ref"] for p in h["providers"]})),
             )
         self.console.print(table)
 

@@ -198,7 +198,7 @@ def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
             "config": cmd.config,
         }
         return subjects.ctl_cmd(lattice, cmd.host_id, "lp"), body
-    body = {"provider_id": cmd.provider_id, "link_name": cmd.link_name}
+    body = {"provider_id": cmd.provider_id, "link_name": cmd.link_name, "annotations": cmd.annotations}
     return subjects.ctl_cmd(lattice, cmd.host_id, "sp"), body
 
 

@@ -11,7 +11,9 @@ the non-draining hosts whose labels hold all its requirements; a spread that no 
 share to the others; new instances go one at a time to the least
 loaded host (load = actor instances + in-flight calls; for providers, providers first), ties by host id;
 scale-down removes from the most loaded host first. A daemonscaler runs ``replicas`` on every eligible host.
-A provider runs at most once per host per (provider id, link name). Instances annotated by an application
+A provider runs at most once per host per (provider id, link name) and owner; several applications that
+want the same provider share one instance (a host already running it for another owner is preferred, and
+the host keeps it while any owner does). Instances annotated by an application
 component that is no longer desired are stopped; instances without those annotations are never touched.
 """
 
@@ -179,13 +181,17 @@ class _Lattice:
             for running in host.providers:
                 if self._is_instance(running, provider):
                     current[host.id] = 1
-        base = {h.id: (self.provider_load[h.id] - current[h.id], self.actor_load[h.id]) for h in self.hosts}
-        final = _counts(provider.scaler, self.live(), current, base, capacity=self._capacity(provider))
+        # a host already running this provider for another owner is preferred: joining it adds no process
+        joins = {h.id: self._joins(h.id, provider, current) for h in self.hosts}
+        base = {
+            h.id: (self.provider_load[h.id] - current[h.id] - joins[h.id], self.actor_load[h.id]) for h in self.hosts
+        }
+        final = _counts(provider.scaler, self.live(), current, base, capacity=dict.fromkeys(base, 1))
         annotations = owner_annotations(provider.app, provider.component)
         commands: list[Command] = []
         for host_id in sorted(set(current) | set(final)):
             if final[host_id] > current[host_id]:
-                self.provider_load[host_id] += 1
+                self.provider_load[host_id] += 1 - joins[host_id]
                 self.taken_slots.add((host_id, provider.provider_id, provider.link_name))
                 commands.append(
                     StartProvider(
@@ -208,20 +214,13 @@ class _Lattice:
         """Why no spread of ``scaler`` can take an instance, or None when one can (or none is wanted)."""
         if scaler.replicas == 0:
             return None
-        capacity = self._capacity(provider) if provider else None
         spreads = scaler.spread or (_EVERYWHERE,)
-        problems = [self._spread_problem(s, len(spreads) > 1, capacity, provider) for s in spreads]
+        problems = [self._spread_problem(s, len(spreads) > 1) for s in spreads]
         if None in problems:
             return None
         return "; ".join(p for p in problems if p)
 
-    def _spread_problem(
-        self,
-        spread: Spread,
-        named: bool,
-        capacity: Mapping[str, int] | None,
-        provider: DesiredProvider | None,
-    ) -> str | None:
+    def _spread_problem(self, spread: Spread, named: bool) -> str | None:
         if not self.hosts:
             return "no hosts in the lattice"
         prefix = f"spread {spread.name!r}: " if named else ""
@@ -233,11 +232,6 @@ class _Lattice:
         if not live:
             where = f"host matching {wanted}" if spread.requirements else "host"
             return f"{prefix}every {where} is draining"
-        if capacity is not None and provider and not any(capacity[h.id] for h in live):
-            return (
-                f"{prefix}every eligible host already runs {provider.provider_id} ({provider.link_name}) "
-                "for another owner"
-            )
         return None
 
     def _is_instance(self, running: ProviderRunning, provider: DesiredProvider) -> bool:
@@ -247,14 +241,10 @@ class _Lattice:
             and _is_ours(running.annotations, provider.key)
         )
 
-    def _capacity(self, provider: DesiredProvider) -> dict[str, int]:
-        """1 where this provider may run: no one else holds its (id, link name) slot on the host."""
-        capacity = {}
-        for host in self.hosts:
-            ours = any(self._is_instance(r, provider) for r in host.providers)
-            taken = (host.id, provider.provider_id, provider.link_name) in self.taken_slots
-            capacity[host.id] = 1 if ours or not taken else 0
-        return capacity
+    def _joins(self, host_id: str, provider: DesiredProvider, current: Mapping[str, int]) -> int:
+        """1 where another owner already runs this (id, link name): an instance here is shared, not new."""
+        taken = (host_id, provider.provider_id, provider.link_name) in self.taken_slots
+        return 1 if taken and not current[host_id] else 0
 
 
 def _managed(owner: ComponentKey, managed_apps: Collection[str] | None) -> bool:

@@ -77,7 +77,11 @@ def apply(hosts: Sequence[HostView], commands: Sequence[Command]) -> list[HostVi
                 actors.append(ActorInstances(command.actor_id, command.count, dict(command.annotations)))
             by_id[h.id] = HostView(h.id, h.labels, tuple(actors), h.providers, h.in_flight, h.draining)
         elif isinstance(command, StartProvider):
-            assert all((p.provider_id, p.link_name) != (command.provider_id, command.link_name) for p in h.providers)
+            assert all(
+                (p.provider_id, p.link_name, p.annotations)
+                != (command.provider_id, command.link_name, command.annotations)
+                for p in h.providers
+            )
             started = ProviderRunning(command.provider_id, command.link_name, command.contract_id, command.annotations)
             by_id[h.id] = HostView(h.id, h.labels, h.actors, (*h.providers, started), h.in_flight, h.draining)
         else:
@@ -281,14 +285,12 @@ def test_a_provider_runs_at_most_once_per_host() -> None:
     assert providers_on(after) == ["h1", "h2"]
 
 
-def test_a_slot_held_by_another_owner_is_not_used() -> None:
+def test_a_provider_already_running_for_someone_else_is_joined() -> None:
     foreign = ProviderRunning("VKV", "default", "wasmcloud:keyvalue", {})
-    hosts = [host("h1", providers=[foreign]), host("h2", in_flight=9)]
+    hosts = [host("h1", providers=[foreign]), host("h2")]
     after = settle([], [kv(1)], hosts)
-    assert providers_on(after) == ["h1", "h2"]
-    assert unplaceable([], [kv(1)], [hosts[0]]) == {
-        ("shop", "store"): "every eligible host already runs VKV (default) for another owner"
-    }
+    assert providers_on(after) == ["h1", "h1"]  # shared with the unmanaged instance, not a second process
+    assert unplaceable([], [kv(1)], [hosts[0]]) == {}
 
 
 def test_a_renamed_provider_component_takes_over_the_slot() -> None:
@@ -299,15 +301,15 @@ def test_a_renamed_provider_component_takes_over_the_slot() -> None:
     assert plan([], [kv(1)], apply(hosts, commands)) == []
 
 
-def test_two_applications_wanting_the_same_provider_get_different_hosts() -> None:
+def test_two_applications_wanting_the_same_provider_share_one_instance() -> None:
     other = DesiredProvider(
         "blog", "store", "VKV", "builtin:keyvalue", "wasmcloud:keyvalue", "default", {}, Scaler("spreadscaler", 1)
     )
     after = settle([], [kv(1), other], [host("h1"), host("h2")])
-    assert providers_on(after) == ["h1", "h2"]
-    reason = {("shop", "store"): "every eligible host already runs VKV (default) for another owner"}
-    assert unplaceable([], [kv(1), other], after[:1]) == reason
-    assert unplaceable([], [kv(1), other], [host("h1")]) == reason
+    assert providers_on(after) == ["h1", "h1"]  # one process on h1, owned by both applications
+    assert unplaceable([], [kv(1), other], [host("h1")]) == {}
+    # when one application goes, the other keeps it: only that owner's share is stopped
+    assert plan([], [other], after) == [StopProvider("h1", "VKV", "default", owner_annotations("shop", "store"))]
 
 
 def test_provider_daemonscaler_and_scale_down() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
+from lattice import claims, keys
 from lattice.natsserver import free_port
 from tests.conftest import wait_for
 
@@ -109,3 +110,38 @@ async def test_deployed_means_http_answers(host_factory: Any, control_plane_fact
 
     await wait_for(deployed, timeout=20)
     assert await http_ok(f"http://127.0.0.1:{port}/now")  # no retry needed once deployed
+
+
+async def test_two_applications_share_the_bundled_providers(host_factory: Any, control_plane_factory: Any) -> None:
+    """Two apps each declaring builtin:httpserver and builtin:keyvalue on the default link, one host:
+    one instance of each provider serves both; removing one app leaves the other serving."""
+    host = await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    plain = (KVCOUNTER / "kvcounter.wasm").read_bytes()
+    caps = ["wasmcloud:httpserver", "wasmcloud:keyvalue", "wasmcloud:builtin:logging"]
+    signed = claims.sign_actor(plain, keys.generate("account"), name="kvcounter-2", caps=caps)
+    ports = {}
+    for name, wasm in (("left", plain), ("right", signed)):  # two actors (a link belongs to one actor)
+        upload = await client.post("/v1/artifacts", content=wasm)
+        ports[name] = free_port()
+        doc = yaml.safe_load((KVCOUNTER / "manifest.yaml").read_text())
+        doc["metadata"]["name"] = name
+        actor = doc["spec"]["components"][0]
+        actor["properties"]["image"] = upload.json()["digest"]
+        actor["traits"][0]["properties"]["replicas"] = 1
+        actor["traits"][1]["properties"]["values"] = {"port": str(ports[name])}
+        assert (await client.put(f"/v1/applications/{name}", content=yaml.safe_dump(doc).encode())).status_code == 200
+    for name in ports:
+        await wait_for(lambda name=name: http_ok(f"http://127.0.0.1:{ports[name]}/{name}"), timeout=20)
+
+    async def deployed(name: str) -> bool:
+        return bool((await client.get(f"/v1/applications/{name}")).json()["status"]["type"] == "deployed")
+
+    await wait_for(lambda: deployed("left"))
+    await wait_for(lambda: deployed("right"))
+    assert len(host.providers) == 3  # httpserver, keyvalue, logging: one instance each, two owners each
+    assert all(len(p.owners) == 2 for p in host.providers.values())
+    assert (await client.delete("/v1/applications/left")).status_code == 200
+    await wait_for(lambda: all(len(p.owners) == 1 for p in host.providers.values()))
+    assert await http_ok(f"http://127.0.0.1:{ports['right']}/still")
