@@ -26,7 +26,15 @@ import uvicorn
 
 from lattice import tracing
 from lattice.capability import ProviderContext
-from lattice.errors import DeadlineExceeded, InvocationError, LatticeError, NoResponders, ProviderError, Unreachable
+from lattice.errors import (
+    Busy,
+    DeadlineExceeded,
+    InvocationError,
+    LatticeError,
+    NoResponders,
+    ProviderError,
+    Unreachable,
+)
 from lattice.messages import pack, unpack
 from providers.httpserver.config import ListenerConfig
 
@@ -231,6 +239,8 @@ class Listener:
             )
         except NoResponders:
             return await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
+        except Busy as exc:
+            return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
         except (Unreachable, DeadlineExceeded):
             return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
         except LatticeError as exc:
@@ -295,5 +305,6 @@ async def _send(send: Send, status: int, headers: Headers, body: bytes) -> int:
     return status
 
 
-async def _reply(send: Send, status: int, text: str, cors: Headers) -> int:
-    return await _send(send, status, [_TEXT, *cors], text.encode("utf-8") + b"\n")
+async def _reply(send: Send, status: int, text: str, cors: Headers, *, retry_after: bool = False) -> int:
+    headers = [_TEXT, *cors, *([(b"retry-after", b"1")] if retry_after else [])]
+    return await _send(send, status, headers, text.encode("utf-8") + b"\n")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lattice.errors import ProviderError
+from lattice.errors import Busy, ProviderError
 from lattice.messages import LinkDefinition, pack, unpack
 from lattice.natsserver import free_port
 from providers.httpserver import HttpServerProvider, ListenerConfig, decode_response, listener_config
@@ -286,3 +286,16 @@ def test_decode_response_is_tolerant_but_strict_about_what_http_cannot_carry() -
     for bad in [{"statusCode": True}, {"header": {"a": "x\r\ny: z"}}, {"header": ["a"]}, {"body": 5}]:
         with pytest.raises(ValueError):
             decode_response(pack(bad))
+
+
+async def test_a_busy_actor_is_503_with_retry_after(http: Harness, client: httpx.AsyncClient) -> None:
+    async def busy(operation: str, payload: bytes) -> bytes:
+        raise Busy("every instance is busy")
+
+    actor, url = await serve(http, busy)
+    response = await client.get(url)
+    if http.mode == "in_process":  # over NATS the far end's error arrives as text: a plain 500
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert actor in response.text and "busy" in response.text
+    else:
+        assert response.status_code == 500 and "busy" in response.text
