@@ -52,3 +52,20 @@ async def test_wrong_password_fails_with_a_clear_error(secured_nats: NatsServer,
 
     with pytest.raises(ConfigError, match="refused the credentials"):
         await connect(settings, "test", max_reconnect_attempts=0)
+
+
+async def test_host_connects_with_an_nkey_seed(tmp_path: Path) -> None:
+    from lattice import keys
+
+    user = keys.generate("user")
+    conf = tmp_path / "nkey.conf"
+    conf.write_text(f'authorization {{ users = [ {{ nkey: "{user.public_key}" }} ] }}\n')
+    server = NatsServer(tmp_path / "nats", extra_args=["-c", str(conf)]).start()
+    try:
+        with pytest.raises((nats.errors.NoServersError, nats.errors.Error, OSError)):
+            await nats.connect(server.url, max_reconnect_attempts=0, connect_timeout=2, allow_reconnect=False)
+        settings = Settings(nats_url=server.url, nats_nkey_seed=user.seed, state_dir=tmp_path / "state")
+        async with Host(settings) as host:
+            assert host.nc.is_connected
+    finally:
+        server.stop()
