@@ -126,7 +126,9 @@ class Host:
         ``heartbeat_s * heartbeat_misses * 3``) until the control plane has scaled this host's managed
         instances to zero (it re-places them first). Instances nobody manages are not waited for."""
         self.draining = True
-        timeout = timeout_s or self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
+        timeout = timeout_s if timeout_s is not None else self.settings.drain_timeout_s
+        if timeout is None:
+            timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
         with contextlib.suppress(Exception):
             await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
         deadline = self.loop.time() + timeout

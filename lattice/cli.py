@@ -352,7 +352,10 @@ def call(
     api_token: ApiToken = None,
 ) -> None:
     """Invoke an actor through the control plane and print its answer."""
-    body = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
+    try:
+        body = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
+    except OSError as exc:
+        _fail(f"cannot read the payload file {payload[1:]}: {exc.strerror}")
     try:
         result = _client(api_url, api_token).invoke(actor, operation, body)
     except LatticeError as exc:

@@ -83,32 +83,60 @@ class Client:
         return base64.b64decode(result["payload_b64"])
 
     def apply(self, manifest_path: Path, *, overrides: dict[str, str] | None = None) -> dict[str, Any]:
-        """Upload local images, then ``PUT`` the manifest. ``overrides`` replace link ``port`` values
-        by component name (used by ``lattice up --http``)."""
-        text = manifest_path.read_text()
-        doc = yaml.safe_load(text)
-        changed = False
-        components = (doc.get("spec") or {}).get("components") or [] if isinstance(doc, dict) else []
-        for comp in components:
-            props = comp.get("properties") or {}
-            image = props.get("image")
-            if comp.get("type") == "actor" and isinstance(image, str) and image.startswith("file://"):
-                path = Path(image.removeprefix("file://"))
-                if not path.is_absolute():
-                    path = manifest_path.parent / path
-                props["image"] = self.upload(path.read_bytes())["digest"]
-                changed = True
-            for trait in comp.get("traits") or []:
-                target = (trait.get("properties") or {}).get("target")
-                if trait.get("type") == "linkdef" and overrides and target in overrides:
-                    trait["properties"].setdefault("values", {}).update(_address_values(overrides[target]))
-                    changed = True
-        body = yaml.safe_dump(doc, sort_keys=False) if changed else text
-        name = doc["metadata"]["name"] if isinstance(doc, dict) else manifest_path.stem
+        """Upload local ``file://`` actor images, then ``PUT`` the manifest; returns the stored application.
+
+        The images are swapped for their digests in the text itself, so the control plane's errors still
+        name the manifest's own lines. ``overrides`` set link addresses by target component name (``lattice
+        up --http``). Raises ``LatticeError`` naming the file or component at fault; a manifest that is not
+        valid YAML goes to the control plane as it is, which names the line.
+        """
+        try:
+            text = manifest_path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LatticeError(f"cannot read {manifest_path}: {exc}") from exc
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError:
+            doc = None
+        for image, digest in self._upload_images(doc, manifest_path.parent).items():
+            text = text.replace(image, digest)
+        if overrides and isinstance(doc, dict):
+            doc = yaml.safe_load(text)
+            _override_links(doc, overrides)
+            text = yaml.safe_dump(doc, sort_keys=False)
+        metadata = doc.get("metadata") if isinstance(doc, dict) else None
+        name = metadata.get("name") if isinstance(metadata, dict) else None
         result: dict[str, Any] = self._call(
-            "PUT", f"/v1/applications/{name}", content=body.encode(), headers={"content-type": "application/yaml"}
+            "PUT",
+            f"/v1/applications/{name if isinstance(name, str) and name else manifest_path.stem}",
+            content=text.encode(),
+            headers={"content-type": "application/yaml"},
         )
         return result
+
+    def _upload_images(self, doc: Any, base: Path) -> dict[str, str]:
+        """``file://`` image → digest for every actor component, after uploading each module."""
+        spec = doc.get("spec") if isinstance(doc, dict) else None
+        components = spec.get("components") if isinstance(spec, dict) else None
+        uploaded: dict[str, str] = {}
+        for comp in components if isinstance(components, list) else []:
+            props = comp.get("properties") if isinstance(comp, dict) else None
+            image = props.get("image") if isinstance(props, dict) else None
+            if comp.get("type") != "actor" or not isinstance(image, str) or not image.startswith("file://"):
+                continue
+            path = Path(image.removeprefix("file://"))
+            path = path if path.is_absolute() else base / path
+            try:
+                wasm = path.read_bytes()
+            except OSError as exc:
+                raise LatticeError(
+                    f"component {comp.get('name')!r}: cannot read its image {path}: {exc.strerror}"
+                ) from exc
+            try:
+                uploaded[image] = self.upload(wasm)["digest"]
+            except ApiError as exc:
+                raise LatticeError(f"component {comp.get('name')!r}: {path} was refused: {exc}") from exc
+        return uploaded
 
     def wait_deployed(self, name: str, timeout_s: float = 60.0, on_status: Any = None) -> dict[str, Any]:
         """Poll until ``name`` is ``deployed`` (returns it) or ``failed``/timeout (raises ``LatticeError``)."""
@@ -125,6 +153,14 @@ class Client:
             if time.monotonic() > deadline:
                 raise LatticeError(f"{name} not deployed within {timeout_s:g} s: {status['message']}")
             time.sleep(0.2)
+
+
+def _override_links(doc: dict[str, Any], overrides: dict[str, str]) -> None:
+    for comp in (doc.get("spec") or {}).get("components") or []:
+        for trait in comp.get("traits") or []:
+            target = (trait.get("properties") or {}).get("target")
+            if trait.get("type") == "linkdef" and target in overrides:
+                trait["properties"].setdefault("values", {}).update(_address_values(overrides[target]))
 
 
 def _address_values(address: str) -> dict[str, str]:

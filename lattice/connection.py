@@ -88,11 +88,29 @@ async def connect(
     return await nats.connect(**opts)
 
 
+async def _quiet(exc: Exception) -> None:
+    return None
+
+
+async def _quiet_event() -> None:
+    return None
+
+
 async def _probe(opts: dict[str, Any]) -> None:
     """One connection without reconnects, closed at once: nats-py retries a refused first connect forever
     when reconnecting is on, so refused credentials would hang instead of failing with a reason."""
     try:
-        probe = await nats.connect(**{**opts, "allow_reconnect": False, "max_reconnect_attempts": 0})
+        # 1, not 0: nats-py 2.16 reads 0 as "retry forever"; callbacks off so a probe is not logged as an outage
+        probe = await nats.connect(
+            **{
+                **opts,
+                "allow_reconnect": False,
+                "max_reconnect_attempts": 1,
+                "error_cb": _quiet,
+                "disconnected_cb": _quiet_event,
+                "reconnected_cb": _quiet_event,
+            }
+        )
     except nats.errors.NoServersError as exc:
         raise ConfigError(f"cannot reach NATS at {opts['servers']}: is nats-server running?") from exc
     except nats.errors.Error as exc:

@@ -35,6 +35,18 @@ def _bool(value: str | None, default: bool = False) -> bool:
     raise ConfigError(f"expected a boolean (true/false), got {value!r}")
 
 
+def _seconds(raw: str | None, name: str) -> float | None:
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
 def _replicas(raw: str | None) -> int:
     if not raw:
         return 1
@@ -82,6 +94,8 @@ class Settings:
     ``HOST:PORT`` to serve Prometheus metrics on (``LATTICE_METRICS``; port 0 picks a free one);
     ``otlp_endpoint`` the OTLP/HTTP traces URL (from ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, or
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``): spans are exported only when it is set.
+    ``drain_timeout_s``: how long a stopping host waits for its instances to be re-placed elsewhere
+    (default ``heartbeat_s * heartbeat_misses * 3``; 0 leaves at once).
     ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
@@ -110,6 +124,7 @@ class Settings:
     otlp_endpoint: str | None = None
     provider_processes: bool = False
     js_replicas: int = 1
+    drain_timeout_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -147,6 +162,7 @@ class Settings:
             log_level=env.get("LATTICE_LOG_LEVEL") or "info",
             provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
             js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
+            drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
             metrics=_address(env, "LATTICE_METRICS"),
             otlp_endpoint=_otlp_endpoint(env),
         )

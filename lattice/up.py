@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,16 +30,19 @@ from lattice.errors import ConfigError, LatticeError
 from lattice.natsserver import NatsServer, spawn
 from lattice.settings import Settings
 
+STOP_GRACE_S = 15.0
+
 
 def demo_manifest() -> Path:
     """The demo application's manifest (shipped with the ``actors`` package)."""
     return Path(str(resources.files("actors") / "kvcounter" / "manifest.yaml"))
 
 
-def _port_free(address: str) -> bool:
-    import socket
-
+def _port_free(address: str, flag: str) -> bool:
+    """Whether ``host:port`` can be bound; ``ConfigError`` naming ``flag`` when it is not an address."""
     host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{flag} takes host:port with a port from 1 to 65535, got {address!r}")
     with socket.socket() as s:
         try:
             s.bind((host or "127.0.0.1", int(port)))
@@ -78,11 +82,19 @@ class Up:
 
     async def run(self) -> None:
         for address, flag in ((self.api, "--api"), *([(self.http, "--http")] if self.demo else [])):
-            if not _port_free(address):
+            if not _port_free(address, flag):
                 raise ConfigError(f"{address} is already in use: pick another with {flag}")
+        main = asyncio.create_task(self._run())
+        stopper = asyncio.create_task(self._stop.wait())
         try:
-            await self._run()
+            await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not main.done():  # Ctrl-C: a running lattice winds down by itself, one still starting is cut short
+                await asyncio.wait({main}, timeout=STOP_GRACE_S)
+                main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await main
         finally:
+            stopper.cancel()
             await asyncio.to_thread(self._stop_children)
 
     async def _run(self) -> None:
@@ -106,6 +118,8 @@ class Up:
             "LATTICE_CLUSTER_SEED": self.cluster.seed,
             "LATTICE_ALLOW_UNSIGNED": "true",
             "LATTICE_STATE_DIR": str(settings.state_dir),
+            # the whole lattice stops at once: there is nowhere to drain to
+            "LATTICE_DRAIN_TIMEOUT": "0",
         }
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
