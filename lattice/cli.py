@@ -47,6 +47,18 @@ LatticeName = Annotated[str | None, typer.Option("--lattice", envvar="LATTICE_NA
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="LATTICE_API_URL", help="Control plane URL.")]
 ApiToken = Annotated[str | None, typer.Option("--api-token", envvar="LATTICE_API_TOKEN", help="Bearer token.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json")]
+ClusterSeed = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster-seed",
+        envvar="LATTICE_CLUSTER_SEED",
+        help="The lattice's cluster seed (SC…), the same for every part: invocations are signed with it.",
+    ),
+]
+NO_SEED = (
+    "a cluster seed is required (--cluster-seed or LATTICE_CLUSTER_SEED), the same one every part of the lattice "
+    "uses: without it this process could neither call nor be called. Make one with: lattice keys generate cluster"
+)
 Metrics = Annotated[
     str | None,
     typer.Option("--metrics", envvar="LATTICE_METRICS", help="Serve Prometheus metrics on HOST:PORT (port 0: any)."),
@@ -129,8 +141,10 @@ def host(
     trusted_issuers: Annotated[
         str | None, typer.Option("--trusted-issuers", envvar="LATTICE_TRUSTED_ISSUERS", help="A…,A… accounts.")
     ] = None,
-    cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
-    cluster_seed_file: Annotated[Path | None, typer.Option("--cluster-seed-file", exists=True)] = None,
+    cluster_seed: ClusterSeed = None,
+    cluster_seed_file: Annotated[
+        Path | None, typer.Option("--cluster-seed-file", exists=True, help="A file holding the cluster seed.")
+    ] = None,
     provider_processes: Annotated[
         bool | None,
         typer.Option(
@@ -145,6 +159,8 @@ def host(
     from host.host import Host
 
     seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
+    if not seed:
+        _fail(NO_SEED)
     issuers = frozenset(s for s in (trusted_issuers or "").split(",") if s) or None
     settings = _settings(
         nats_url=nats_url,
@@ -176,11 +192,13 @@ def control_plane(
     listen: Annotated[str, typer.Option(envvar="LATTICE_API_LISTEN", help="host:port to serve the API on.")] = (
         "127.0.0.1:8081"
     ),
-    cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
+    cluster_seed: ClusterSeed = None,
 ) -> None:
     """Run the control plane (the HTTP API, the scheduler and the reconciler)."""
     from lattice.control.service import ControlPlane
 
+    if not cluster_seed:
+        _fail(NO_SEED)
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
     holder: dict[str, ControlPlane] = {}
 
@@ -198,7 +216,7 @@ def provider(
     nats_url: NatsUrl = None,
     lattice: LatticeName = None,
     link_name: Annotated[str, typer.Option(help="The link name it serves.")] = "default",
-    cluster_seed: Annotated[str | None, typer.Option("--cluster-seed", envvar="LATTICE_CLUSTER_SEED")] = None,
+    cluster_seed: ClusterSeed = None,
     metrics: Metrics = None,
 ) -> None:
     """Run one bundled capability provider as its own process on the lattice."""
