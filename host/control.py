@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from host.actors import annotations_key
 from lattice import subjects
 from lattice.errors import ConfigError, LatticeError
+from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
     from host.host import Host
@@ -59,11 +60,22 @@ class ControlInterface:
             subjects.ctl_cmd_all(lattice, host.id): self._on_command,
             subjects.ctl_ping_hosts(lattice): self._on_ping,
             subjects.ctl_get_inventory(lattice, host.id): self._on_inventory,
+            subjects.ctl_auction(lattice, "actor"): self._on_auction,
+            subjects.ctl_auction(lattice, "provider"): self._on_auction,
+        }
+        # lattice-wide questions: any one host answers (queue group), from its mirror of LATTICEDATA
+        self.shared = {
+            subjects.ctl_get(lattice, "links"): self._on_get_links,
+            subjects.ctl_get(lattice, "claims"): self._on_get_claims,
+            subjects.ctl_linkdefs(lattice, "put"): self._on_linkdef_put,
+            subjects.ctl_linkdefs(lattice, "del"): self._on_linkdef_del,
         }
 
     async def subscribe(self) -> None:
         for subject, cb in self.subjects.items():
             await self.host.nc.subscribe(subject, cb=cb)
+        for subject, cb in self.shared.items():
+            await self.host.nc.subscribe(subject, queue=f"lattice-hosts-{self.host.settings.lattice}", cb=cb)
 
     async def _reply(self, msg: Msg, body: dict[str, Any]) -> None:
         if msg.reply:
@@ -75,6 +87,48 @@ class ControlInterface:
 
     async def _on_inventory(self, msg: Msg) -> None:
         await self._reply(msg, self.host.inventory())
+
+    async def _on_auction(self, msg: Msg) -> None:
+        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise."""
+        try:
+            body = json.loads(msg.data or b"{}")
+        except ValueError:
+            return
+        constraints = body.get("constraints") if isinstance(body, dict) else None
+        if not isinstance(constraints, dict):
+            constraints = {}
+        if all(self.host.labels.get(str(k)) == str(v) for k, v in constraints.items()):
+            inv = self.host.inventory()
+            await self._reply(msg, {"host_id": self.host.id, "labels": inv["labels"], "instances": inv["instances"]})
+
+    async def _on_get_links(self, msg: Msg) -> None:
+        links = [link.to_dict() for link in self.host.data.links.values()]
+        if msg.reply:
+            await self.host.nc.publish(msg.reply, json.dumps({"links": links}).encode())
+
+    async def _on_get_claims(self, msg: Msg) -> None:
+        if msg.reply:
+            await self.host.nc.publish(msg.reply, json.dumps({"claims": list(self.host.data.claims.values())}).encode())
+
+    async def _on_linkdef_put(self, msg: Msg) -> None:
+        try:
+            link = LinkDefinition.from_obj(json.loads(msg.data or b"{}"))
+            await self.host.data.put_link(link)
+        except (ValueError, LatticeError) as exc:
+            await self._reply(msg, {"accepted": False, "error": f"bad link definition: {exc}"})
+            return
+        await self._reply(msg, {"accepted": True})
+
+    async def _on_linkdef_del(self, msg: Msg) -> None:
+        try:
+            body = json.loads(msg.data or b"{}")
+            deleted = await self.host.data.delete_link(
+                str(body["actor_id"]), str(body["contract_id"]), str(body.get("link_name") or "default")
+            )
+        except (ValueError, KeyError, TypeError, LatticeError) as exc:
+            await self._reply(msg, {"accepted": False, "error": f"bad request: {exc}"})
+            return
+        await self._reply(msg, {"accepted": True, "deleted": deleted})
 
     async def _on_command(self, msg: Msg) -> None:
         # Commands may compile modules: run each in its own task so pings keep flowing.

@@ -81,7 +81,9 @@ class Host:
         self.nc = await connect(self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect)
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
-        self.data = await LatticeData(self.js, self.settings.lattice, replicas=self.settings.js_replicas).start()
+        self.data = await LatticeData(
+            self.js, self.settings.lattice, replicas=self.settings.js_replicas, nc=self.nc, source=self.id
+        ).start()
         self.data.on_link(self._on_link)
         self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
         self.router = Router(

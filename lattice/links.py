@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from lattice import subjects
+from lattice import events, subjects
 from lattice.connection import key_value
 from lattice.errors import LatticeError
 from lattice.messages import LinkDefinition
@@ -35,10 +36,22 @@ LinkListener = Callable[[str, LinkDefinition], Awaitable[None]]
 class LatticeData:
     """A live mirror of link definitions and claims. ``start()`` loads and begins watching."""
 
-    def __init__(self, js: JetStreamContext, lattice: str, *, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        lattice: str,
+        *,
+        replicas: int = 1,
+        nc: NATS | None = None,
+        source: str = "",
+    ) -> None:
+        """``nc`` and ``source`` (the writer's id): links this participant puts or deletes are announced
+        as ``linkdef_set``/``linkdef_deleted`` events."""
         self.js = js
         self.lattice = lattice
         self.replicas = replicas
+        self.nc = nc
+        self.source = source
         self.kv: KeyValue | None = None
         self.links: dict[tuple[str, str, str], LinkDefinition] = {}
         self.claims: dict[str, dict[str, Any]] = {}
@@ -154,6 +167,12 @@ class LatticeData:
     async def put_link(self, link: LinkDefinition) -> None:
         assert self.kv is not None
         await self.kv.put(link.key, json.dumps(link.to_dict()).encode())
+        await self._announce(events.LINKDEF_SET, link.to_dict())
+
+    async def _announce(self, name: str, data: dict[str, Any]) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.publish(subjects.events(self.lattice), events.make(name, self.source, data))
 
     async def delete_link(self, actor_id: str, contract_id: str, link_name: str) -> bool:
         """Delete a link; ``False`` when there was none."""
@@ -162,6 +181,9 @@ class LatticeData:
         if (actor_id, contract_id, link_name) not in self.links:
             return False
         await self.kv.delete(probe.key)
+        await self._announce(
+            events.LINKDEF_DELETED, {"actor_id": actor_id, "contract_id": contract_id, "link_name": link_name}
+        )
         return True
 
     async def publish_claims(self, actor_id: str, claims: dict[str, Any]) -> None:

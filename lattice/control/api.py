@@ -23,8 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from lattice.errors import (
+    Busy,
     InvocationError,
     LatticeError,
+    LimitExceeded,
     ManifestError,
     NotFound,
     Unreachable,
@@ -201,6 +203,10 @@ def _status_of(exc: LatticeError) -> int:
         return 404
     if isinstance(exc, Unreachable):
         return 404 if "nobody serves" in str(exc) else 504
+    if isinstance(exc, Busy):
+        return 503
+    if isinstance(exc, LimitExceeded):
+        return 413
     if isinstance(exc, InvocationError):
         return 502
     return 400

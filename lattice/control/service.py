@@ -74,7 +74,9 @@ class ControlPlane:
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
-        self.data = await LatticeData(self.js, self.settings.lattice, replicas=self.settings.js_replicas).start()
+        self.data = await LatticeData(
+            self.js, self.settings.lattice, replicas=self.settings.js_replicas, nc=self.nc, source=self.id
+        ).start()
         self.observer = Observer(
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
         )

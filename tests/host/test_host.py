@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,41 @@ async def test_failed_host_call_publishes_invocation_failed(host_factory: Any, t
         await a.invoke(actor_id, "X.Y", b"")
     await wait_for(lambda: seen)
     assert seen[0]["target"] == "wasmcloud:unknown" and "no link" in seen[0]["error"]
+
+
+async def test_control_interface_links_claims_and_auctions(host_factory: Any, tmp_path: Path) -> None:
+    east, west = await host_factory(labels={"zone": "east"}), await host_factory(labels={"zone": "west"})
+    ponger = write(tmp_path, "ponger.wasm", signed(guests.ECHO, call_alias="test/ponger"))
+    actor_id = (await command(east, "scale", {"actor_ref": ponger, "count": 1}))["actor_id"]
+    nc = east.nc
+    seen: list[str] = []
+
+    async def collect(msg: Any) -> None:
+        seen.append(json.loads(msg.data)["type"].rsplit(".", 1)[-1])
+
+    await nc.subscribe(subjects.events("test"), cb=collect)
+    link = {"actor_id": actor_id, "provider_id": "V" + "A" * 55, "contract_id": "wasmcloud:keyvalue"}
+    put = json.loads((await nc.request(subjects.ctl_linkdefs("test", "put"), json.dumps(link).encode(), 5)).data)
+    assert put == {"accepted": True}
+    await wait_for(lambda: west.data.link_for(actor_id, "wasmcloud:keyvalue", "default"))
+    links = json.loads((await nc.request(subjects.ctl_get("test", "links"), b"", 5)).data)["links"]
+    assert [entry["actor_id"] for entry in links] == [actor_id]
+    claims_reply = json.loads((await nc.request(subjects.ctl_get("test", "claims"), b"", 5)).data)["claims"]
+    assert any(c.get("call_alias") == "test/ponger" for c in claims_reply)
+    bad = json.loads((await nc.request(subjects.ctl_linkdefs("test", "put"), b'{"actor_id": 1}', 5)).data)
+    assert not bad["accepted"] and "bad link definition" in bad["error"]
+    gone = json.loads((await nc.request(subjects.ctl_linkdefs("test", "del"), json.dumps(link).encode(), 5)).data)
+    assert gone == {"accepted": True, "deleted": True}
+    await wait_for(lambda: "linkdef_set" in seen and "linkdef_deleted" in seen)
+
+    inbox = nc.new_inbox()
+    bids: list[dict[str, Any]] = []
+
+    async def bid(msg: Any) -> None:
+        bids.append(json.loads(msg.data))
+
+    await nc.subscribe(inbox, cb=bid)
+    await nc.publish(subjects.ctl_auction("test", "actor"), b'{"constraints": {"zone": "west"}}', reply=inbox)
+    await wait_for(lambda: bids)
+    await asyncio.sleep(0.2)  # give a wrong bid the chance to arrive
+    assert [b["host_id"] for b in bids] == [west.id]
