@@ -263,7 +263,9 @@ class Reconciler:
         await self._sync_links(desired.links)
         hosts = self.observer.views()
         now = time.monotonic()
-        commands = [c for c in plan(desired.actors, desired.providers, hosts) if self._due(c, now)]
+        refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
+        planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
+        commands = [c for c in planned if self._due(c, now)]
         if commands:
             await asyncio.gather(*(self._execute(c) for c in commands))
         return commands

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 from lattice.control.model import (
@@ -50,13 +50,16 @@ def plan(
     hosts: Sequence[HostView],
     *,
     managed_apps: Collection[str] | None = None,
+    excluded: Mapping[ComponentKey, Collection[str]] | None = None,
 ) -> list[Command]:
     """The commands that take ``hosts`` to the desired state: orphan stops, then providers, then actors.
 
     ``desired_*`` must hold every deployed application unless ``managed_apps`` is given; only instances of
     the applications in ``managed_apps`` (default: all annotated instances) are stopped as orphans.
+    ``excluded`` names, per component, hosts not to place it on (they refused it), so it goes elsewhere.
     """
     lattice = _Lattice.observe(desired_actors, desired_providers, hosts, managed_apps)
+    lattice.excluded = excluded or {}
     commands: list[Command] = list(lattice.orphan_commands)
     for provider in sorted(desired_providers, key=lambda p: p.key):
         commands.extend(lattice.place_provider(provider))
@@ -122,6 +125,7 @@ class _Lattice:
     provider_load: dict[str, int]
     taken_slots: set[tuple[str, str, str]]  # (host, provider id, link name) held by someone who stays
     orphan_commands: list[Command]
+    excluded: Mapping[ComponentKey, Collection[str]] = field(default_factory=dict)
 
     @classmethod
     def observe(
@@ -153,8 +157,10 @@ class _Lattice:
                     lattice.taken_slots.add((host.id, running.provider_id, running.link_name))
         return lattice
 
-    def live(self) -> list[HostView]:
-        return [h for h in self.hosts if not h.draining]
+    def live(self, key: ComponentKey | None = None) -> list[HostView]:
+        """Hosts that may take new instances (of component ``key``: not those that refused it)."""
+        refused = self.excluded.get(key, ()) if key else ()
+        return [h for h in self.hosts if not h.draining and h.id not in refused]
 
     def place_actor(self, actor: DesiredActor) -> list[Command]:
         current = Counter[str]()
@@ -163,7 +169,7 @@ class _Lattice:
                 if group.actor_id == actor.actor_id and _is_ours(group.annotations, actor.key):
                     current[host.id] += group.count
         base = {h.id: (self.actor_load[h.id] - current[h.id], 0) for h in self.hosts}
-        final = _counts(actor.scaler, self.live(), current, base, capacity=None)
+        final = _counts(actor.scaler, self.live(actor.key), current, base, capacity=None)
         commands: list[Command] = []
         for host_id in sorted(set(current) | set(final)):
             if final[host_id] != current[host_id]:
@@ -186,7 +192,7 @@ class _Lattice:
         base = {
             h.id: (self.provider_load[h.id] - current[h.id] - joins[h.id], self.actor_load[h.id]) for h in self.hosts
         }
-        final = _counts(provider.scaler, self.live(), current, base, capacity=dict.fromkeys(base, 1))
+        final = _counts(provider.scaler, self.live(provider.key), current, base, capacity=dict.fromkeys(base, 1))
         annotations = owner_annotations(provider.app, provider.component)
         commands: list[Command] = []
         for host_id in sorted(set(current) | set(final)):

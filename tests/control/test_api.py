@@ -166,3 +166,27 @@ async def test_status_shows_each_actors_grants(host_factory: Any, control_plane_
         "wasi": {"dirs": {"/data": str(tmp_path)}, "readonly": True},
         "limits": {"deadline_ms": 500},
     }
+
+
+async def test_a_refusing_host_is_passed_over_and_failed_when_all_refuse(
+    host_factory: Any, control_plane_factory: Any
+) -> None:
+    strict = await host_factory(allow_unsigned=False)
+    lenient = await host_factory(allow_unsigned=True)
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 2)
+    art = await upload(client, guests.ECHO)
+    await client.put("/v1/applications/picky", content=manifest("picky", art["digest"], replicas=2))
+    await wait_for(lambda: _is(client, "picky", "deployed"), timeout=20)
+    assert art["actor_id"] in lenient.actors and art["actor_id"] not in strict.actors
+    # a module both hosts load but neither may run: every eligible host refuses → failed, with the reasons
+    bad = await upload(client, guests.host_caller("wasmcloud:keyvalue", "KeyValue.Get"))
+    await strict.shutdown()
+    await lenient.shutdown()
+    await host_factory(allow_unsigned=False)
+    await host_factory(allow_unsigned=False)
+    await wait_for(lambda: len(cp.hosts()) == 2, timeout=15)
+    await client.put("/v1/applications/refused", content=manifest("refused", bad["digest"]))
+    await wait_for(lambda: _is(client, "refused", "failed"), timeout=20)
+    message = (await status(client, "refused"))["status"]["message"]
+    assert "refused by every eligible host" in message and message.count("unsigned actors are not allowed") == 2

@@ -462,3 +462,13 @@ def test_any_plan_settles_in_one_step(
     if not daemon:
         targets = apportion(replicas, [s.weight for s in spread]) if spread else [replicas]
         assert sum(running(after).values()) <= sum(targets)
+
+
+def test_hosts_that_refused_a_component_are_passed_over() -> None:
+    hosts = [host("h1"), host("h2"), host("h3", in_flight=50)]
+    first = plan([echo(1)], [], hosts)
+    assert [c.host_id for c in first] == ["h1"]
+    again = plan([echo(1)], [], hosts, excluded={("shop", "echo"): {"h1"}})
+    assert [c.host_id for c in again] == ["h2"]  # the next least loaded host that did not refuse
+    nowhere = plan([echo(1)], [], hosts, excluded={("shop", "echo"): {"h1", "h2", "h3"}})
+    assert nowhere == []
