@@ -33,6 +33,7 @@ from wasmtime import _func as _wasmtime_func
 from wasmtime._extern import wrap_extern as _wrap_extern
 from wasmtime._func import maybe_raise_last_exn as _maybe_raise_last_exn
 
+from lattice import abi as abi_mod
 from lattice import claims as claims_mod
 from lattice.errors import (
     ActorError,
@@ -46,8 +47,7 @@ from lattice.errors import (
 
 log = structlog.get_logger("host.runtime")
 
-WAPC_MODULES = ("wapc", "wasmbus")
-WASI_MODULE = "wasi_snapshot_preview1"
+WAPC_MODULES = abi_mod.WAPC_MODULES
 # SPEC §1 order; a WASI reactor (`-mexec-model=reactor`) needs `_initialize` first, as WASI prescribes.
 START_FUNCTIONS = ("_initialize", "_start", "wapc_init", "start")
 FUNCTION_START_FUNCTIONS = ("_initialize",)  # a WASI reactor's initializer; plain-function modules only
@@ -343,17 +343,19 @@ def _abort(msg_ptr: int, file_ptr: int, line: int, col: int) -> None:
 
 _I32 = wasmtime.ValType.i32()
 _T = TypeVar("_T")
-_HOST_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
-    "__guest_request": (_guest_request, 2, 0),
-    "__guest_response": (_guest_response, 2, 0),
-    "__guest_error": (_guest_error, 2, 0),
-    "__host_call": (_host_call, 8, 1),
-    "__host_response_len": (_host_response_len, 0, 1),
-    "__host_response": (_host_response, 1, 0),
-    "__host_error_len": (_host_error_len, 0, 1),
-    "__host_error": (_host_error, 1, 0),
-    "__console_log": (_console_log, 2, 0),
+_IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
+    "__guest_request": _guest_request,
+    "__guest_response": _guest_response,
+    "__guest_error": _guest_error,
+    "__host_call": _host_call,
+    "__host_response_len": _host_response_len,
+    "__host_response": _host_response,
+    "__host_error_len": _host_error_len,
+    "__host_error": _host_error,
+    "__console_log": _console_log,
 }
+# the signatures are the ABI's (lattice.abi); only the implementations live here
+_HOST_FUNCTIONS = {name: (_IMPLEMENTATIONS[name], *shape) for name, shape in abi_mod.HOST_FUNCTIONS.items()}
 
 
 def _raw_callback(func: Callable[..., Any], n_params: int, n_results: int) -> Any:
@@ -470,27 +472,12 @@ class Runtime:
         return module
 
     def _check(self, wasm: bytes, digest: str, module: wasmtime.Module, abi: Abi) -> CompiledActor:
-        exports = {e.name: e.type for e in module.exports}
         if abi == "wapc":
-            guest_call = exports.get("__guest_call")
-            if not isinstance(guest_call, wasmtime.FuncType):
-                raise InvalidActor("not a waPC actor: it does not export __guest_call (SPEC §1)")
-            if [str(t) for t in guest_call.params] != ["i32", "i32"] or [str(t) for t in guest_call.results] != ["i32"]:
-                raise InvalidActor("not a waPC actor: __guest_call must be (i32, i32) -> i32 (SPEC §1)")
-            if not isinstance(exports.get("memory"), wasmtime.MemoryType):
-                raise InvalidActor("not a waPC actor: it does not export its memory (SPEC §1)")
-        elif not isinstance(exports.get("memory"), wasmtime.MemoryType):
+            uses_wasi = abi_mod.check_wapc(module)
+        elif not isinstance({e.name: e.type for e in module.exports}.get("memory"), wasmtime.MemoryType):
             raise InvalidActor("not a plain-function module: it does not export its memory")
-        uses_wasi = False
-        for imp in module.imports:
-            if imp.module in WAPC_MODULES and imp.name in _HOST_FUNCTIONS:
-                continue
-            if imp.module == "env" and imp.name == "abort":
-                continue
-            if imp.module == WASI_MODULE:
-                uses_wasi = True
-                continue
-            raise InvalidActor(f"the actor imports {imp.module}.{imp.name}, which the host does not provide")
+        else:
+            uses_wasi = abi_mod.check_imports(module)
         try:
             pre = self.linker.instantiate_pre(module)
         except Exception as exc:

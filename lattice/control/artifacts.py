@@ -11,6 +11,7 @@ from typing import Any
 
 import wasmtime
 
+from lattice import abi
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor
 
@@ -29,11 +30,7 @@ def inspect_actor(wasm: bytes) -> dict[str, Any]:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidActor(f"invalid WebAssembly module: {first}") from exc
-    exports = {e.name: e.type for e in module.exports}
-    if not isinstance(exports.get("__guest_call"), wasmtime.FuncType):
-        raise InvalidActor("not a waPC actor: it does not export __guest_call (SPEC §1)")
-    if not isinstance(exports.get("memory"), wasmtime.MemoryType):
-        raise InvalidActor("not a waPC actor: it does not export its memory (SPEC §1)")
+    abi.check_wapc(module)  # the hosts' own check: what they would refuse is refused here
     return {
         "digest": "sha256:" + hashlib.sha256(wasm).hexdigest(),
         "size": len(wasm),

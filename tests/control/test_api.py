@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import httpx
+import wasmtime
 
 from tests.conftest import wait_for
 from tests.host import guests
@@ -99,6 +100,16 @@ async def test_bad_artifacts_are_refused_with_the_reason(control_plane_factory: 
     assert garbage.status_code == 400 and "magic" in garbage.text
     not_wapc = await client.post("/v1/artifacts", content=b"\0asm\x01\0\0\0")
     assert not_wapc.status_code == 400 and "__guest_call" in not_wapc.text
+    for wat, reason in (
+        ('(import "evil" "thing" (func))', "imports evil.thing"),
+        ('(import "wapc" "__host_call" (func (param i32)))', "does not match the waPC ABI"),
+    ):
+        module = wasmtime.wat2wasm(
+            f'(module {wat} (memory (export "memory") 1)'
+            ' (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))'
+        )
+        refused = await client.post("/v1/artifacts", content=bytes(module))
+        assert refused.status_code == 400 and reason in refused.text, refused.text
 
 
 async def test_unknown_actor_invoke_is_404(control_plane_factory: Any) -> None:

@@ -138,7 +138,7 @@ def test_host_call_result_and_error_reach_the_guest(runtime: Runtime) -> None:
                 '(module (import "wapc" "__guest_request" (func (param i32))) (memory (export "memory") 1)'
                 ' (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))'
             ),
-            "do not match",
+            "does not match the waPC ABI",
         ),
     ],
 )
