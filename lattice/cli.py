@@ -193,13 +193,22 @@ def control_plane(
         "127.0.0.1:8081"
     ),
     cluster_seed: ClusterSeed = None,
+    files_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--files-root",
+            envvar="LATTICE_FILES_ROOT",
+            file_okay=False,
+            help="Read file:// actor images only under this directory (default: read none).",
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane (the HTTP API, the scheduler and the reconciler)."""
     from lattice.control.service import ControlPlane
 
     if not cluster_seed:
         _fail(NO_SEED)
-    settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed)
+    settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed, files_root=files_root)
     holder: dict[str, ControlPlane] = {}
 
     async def main() -> None:

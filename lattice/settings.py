@@ -94,6 +94,8 @@ class Settings:
     ``HOST:PORT`` to serve Prometheus metrics on (``LATTICE_METRICS``; port 0 picks a free one);
     ``otlp_endpoint`` the OTLP/HTTP traces URL (from ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, or
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``): spans are exported only when it is set.
+    ``files_root``: the only directory the control plane reads ``file://`` actor images from (none: it
+    reads none; uploads and ``lattice apply`` are the way in).
     ``drain_timeout_s``: how long a stopping host waits for its instances to be re-placed elsewhere
     (default ``heartbeat_s * heartbeat_misses * 3``; 0 leaves at once).
     ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
@@ -125,6 +127,7 @@ class Settings:
     provider_processes: bool = False
     js_replicas: int = 1
     drain_timeout_s: float | None = None
+    files_root: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -163,6 +166,7 @@ class Settings:
             provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
             js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
+            files_root=Path(env["LATTICE_FILES_ROOT"]) if env.get("LATTICE_FILES_ROOT") else None,
             metrics=_address(env, "LATTICE_METRICS"),
             otlp_endpoint=_otlp_endpoint(env),
         )

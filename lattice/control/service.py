@@ -23,7 +23,7 @@ from lattice import keys
 from lattice.connection import connect
 from lattice.control.api import create_app
 from lattice.control.artifacts import inspect_actor
-from lattice.control.manifest import parse_manifest
+from lattice.control.manifest import parse_manifest, resolve_file_image
 from lattice.control.model import ActorComponent
 from lattice.control.observer import Observer
 from lattice.control.reconciler import Reconciler
@@ -212,7 +212,7 @@ class ControlPlane:
                 if meta is None:
                     raise ManifestError(f"no artifact {comp.image}: upload it first (POST /v1/artifacts)", field=field)
             else:
-                path = Path(comp.image.removeprefix("file://"))
+                path = self._file_image(comp.image, field)
                 try:
                     wasm = await asyncio.to_thread(Path.read_bytes, path)
                 except OSError as exc:
@@ -223,6 +223,21 @@ class ControlPlane:
                     raise ManifestError(f"{path} is not a usable actor: {exc}", field=field) from exc
             images[comp.name] = {"image_ref": meta["digest"], "actor_id": meta["actor_id"]}
         return images
+
+    def _file_image(self, image: str, field: str) -> Path:
+        """The file behind a ``file://`` image, read only under ``settings.files_root``: a manifest PUT
+        over HTTP must not make the control plane read whatever path it names."""
+        root = self.settings.files_root
+        if root is None:
+            raise ManifestError(
+                "file:// images are read by the control plane only when it runs with --files-root "
+                "(LATTICE_FILES_ROOT); upload the module (POST /v1/artifacts), or use `lattice apply`, which does",
+                field=field,
+            )
+        path = resolve_file_image(image, root).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise ManifestError(f"{image} is outside the control plane's files root {root}", field=field)
+        return path
 
     async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Store a new version of ``name`` and deploy it. Raises ``ManifestError`` (→ 400) on bad input."""

@@ -201,3 +201,15 @@ async def test_a_refusing_host_is_passed_over_and_failed_when_all_refuse(
     await wait_for(lambda: _is(client, "refused", "failed"), timeout=20)
     message = (await status(client, "refused"))["status"]["message"]
     assert "refused by every eligible host" in message and message.count("unsigned actors are not allowed") == 2
+
+
+async def test_file_images_are_read_only_under_the_files_root(control_plane_factory: Any, tmp_path: Any) -> None:
+    (tmp_path / "echo.wasm").write_bytes(guests.ECHO)
+    _, closed = await control_plane_factory()
+    refused = await closed.put("/v1/applications/f", content=manifest("f", f"file://{tmp_path}/echo.wasm"))
+    assert refused.status_code == 400 and "--files-root" in refused.text
+    _, rooted = await control_plane_factory(files_root=tmp_path)
+    ok = await rooted.put("/v1/applications/f", content=manifest("f", "file://echo.wasm"))
+    assert ok.status_code == 200, ok.text
+    outside = await rooted.put("/v1/applications/g", content=manifest("g", "file:///etc/passwd"))
+    assert outside.status_code == 400 and "outside" in outside.text
