@@ -495,7 +495,7 @@ class Host:
             self.log.warning("link refused by provider", link=link.key, error=str(exc))
             await self.publish_event(
                 events.LINKDEF_SET_FAILED,
-                {"actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
+                {"link": link.to_dict(), "actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
             )
             # A refusal may pass (a port still held by a provider that is moving here): retry a while.
             self._spawn(self._retry_link(local, link), "link-retry")

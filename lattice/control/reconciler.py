@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
 
-from lattice import subjects
+from lattice import events, subjects
 from lattice.capability import builtin_provider_id
 from lattice.control.manifest import parse_manifest
 from lattice.control.model import (
@@ -123,6 +123,7 @@ def app_status(
     hosts: Sequence[HostView],
     unplaced: dict[ComponentKey, str],
     refusals: dict[ComponentKey, dict[str, str]],
+    link_failures: Mapping[tuple[str, str, str], str] | None = None,
 ) -> dict[str, Any]:
     """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
     if record.deployed is None:
@@ -160,13 +161,19 @@ def app_status(
         return {"type": "failed", "message": " | ".join(problems), "components": components}
     if moving:
         return {"type": "reconciling", "message": "placing components", "components": components}
-    pending = _links_not_taken(desired.app_links.get(record.name, []), hosts)
+    pending = _links_not_taken(desired.app_links.get(record.name, []), hosts, link_failures or {})
     if pending:
         return {"type": "reconciling", "message": f"waiting for links: {', '.join(pending)}", "components": components}
     return {"type": "deployed", "message": f"version {record.deployed} deployed", "components": components}
 
 
-def _links_not_taken(links: Sequence[LinkDefinition], hosts: Sequence[HostView]) -> list[str]:
+def _link_key(d: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(d.get("actor_id")), str(d.get("contract_id")), str(d.get("link_name") or "default")
+
+
+def _links_not_taken(
+    links: Sequence[LinkDefinition], hosts: Sequence[HostView], failures: Mapping[tuple[str, str, str], str]
+) -> list[str]:
     """Links no running instance of their provider reports as taken (say, its HTTP listener is not up
     yet, or its port is in use); providers that cannot tell (processes) are taken at their word."""
     pending = []
@@ -175,7 +182,8 @@ def _links_not_taken(links: Sequence[LinkDefinition], hosts: Sequence[HostView])
             p for h in hosts for p in h.providers if p.provider_id == link.provider_id and p.link_name == link.link_name
         ]
         if running and all(p.links is not None and link.actor_id not in p.links for p in running):
-            pending.append(f"{link.contract_id} ({link.link_name})")
+            why = failures.get((link.actor_id, link.contract_id, link.link_name))
+            pending.append(f"{link.contract_id} ({link.link_name})" + (f": {why}" if why else ""))
     return pending
 
 
@@ -223,6 +231,7 @@ class Reconciler:
         self._parsed: dict[tuple[str, str], Application] = {}
         self._issued: dict[str, float] = {}
         self.refusals: dict[ComponentKey, dict[str, tuple[str, float]]] = {}
+        self.link_failures: dict[tuple[str, str, str], str] = {}
         self._owned_links: set[tuple[str, str, str]] = set()
         self.wake = asyncio.Event()
 
@@ -241,6 +250,13 @@ class Reconciler:
                 deployed.append((self.application(record, version), version))
         return records, desired_state(deployed)
 
+    def on_event(self, event: events.CloudEvent) -> None:
+        """Remember why providers refused links (``linkdef_set_failed``), for the status."""
+        if event.name == events.LINKDEF_SET_FAILED and isinstance(event.data.get("link"), dict):
+            self.link_failures[_link_key(event.data["link"])] = str(event.data.get("error", "refused"))
+        elif event.name in (events.LINKDEF_SET, events.LINKDEF_DELETED):
+            self.link_failures.pop(_link_key(event.data), None)
+
     def current_refusals(self) -> dict[ComponentKey, dict[str, str]]:
         now = time.monotonic()
         out: dict[ComponentKey, dict[str, str]] = {}
@@ -254,7 +270,7 @@ class Reconciler:
         _, desired = await self.desired()
         hosts = self.observer.views()
         unplaced = unplaceable(desired.actors, desired.providers, hosts)
-        return app_status(record, desired, hosts, unplaced, self.current_refusals())
+        return app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
 
     async def tick(self) -> list[Command]:
         """One reconcile pass; returns the commands it issued."""

@@ -86,6 +86,7 @@ class ControlPlane:
             self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics
         )
         self.observer.on_event(lambda event: self.reconciler.wake.set())
+        self.observer.on_event(self.reconciler.on_event)
         self.observer.on_event(lambda event: self.metrics.events.labels(event.name).inc())
         self._tasks = [
             asyncio.create_task(self._lead(), name="lease"),

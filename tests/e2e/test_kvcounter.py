@@ -145,3 +145,21 @@ async def test_two_applications_share_the_bundled_providers(host_factory: Any, c
     assert (await client.delete("/v1/applications/left")).status_code == 200
     await wait_for(lambda: all(len(p.owners) == 1 for p in host.providers.values()))
     assert await http_ok(f"http://127.0.0.1:{ports['right']}/still")
+
+
+async def test_a_port_in_use_is_named_in_the_status(host_factory: Any, control_plane_factory: Any) -> None:
+    import socket
+
+    await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        await deploy_kvcounter(client, squatter.getsockname()[1], replicas=1)
+
+        async def named() -> bool:
+            status = (await client.get("/v1/applications/kvcounter")).json()["status"]
+            return status["type"] == "reconciling" and "in use" in status["message"]
+
+        await wait_for(named, timeout=20)
