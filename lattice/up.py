@@ -123,29 +123,50 @@ class Up:
         }
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
-        for i in range(self.n_hosts):
-            log_file = (logs_dir / f"host-{i + 1}.log").open("wb")
-            self.children.append(
-                spawn(
-                    [sys.executable, "-m", "lattice", "host", "--label", f"name=host-{i + 1}"],
-                    env={**env, "LATTICE_JSON_LOGS": "true"},
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
+        self.host_env = {**env, "LATTICE_JSON_LOGS": "true"}
+        self.logs_dir = logs_dir
+        self.children = [self._spawn_host(i) for i in range(self.n_hosts)]
         async with ControlPlane(settings, listen=self.api) as cp:
             server = asyncio.create_task(cp.serve())
             try:
                 await self._bring_up(cp, logs_dir)
                 stopper = asyncio.create_task(self._stop.wait())
+                supervisor = asyncio.create_task(self._supervise())
                 await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
+                supervisor.cancel()
                 say("\nstopping…")
             finally:
                 cp.stop()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(server, 5)
+
+    def _spawn_host(self, i: int) -> subprocess.Popen[bytes]:
+        with (self.logs_dir / f"host-{i + 1}.log").open("ab") as log_file:
+            return spawn(
+                [sys.executable, "-m", "lattice", "host", "--label", f"name=host-{i + 1}"],
+                env=self.host_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    async def _supervise(self) -> None:
+        """Restart a host that exits on its own (killed, crashed), with backoff; the control plane then
+        places work on it again."""
+        restarts = [0] * len(self.children)
+        while True:
+            await asyncio.sleep(0.5)
+            for i, child in enumerate(self.children):
+                if child.poll() is None:
+                    continue
+                restarts[i] += 1
+                self.console.print(
+                    f"[yellow]host-{i + 1} exited with status {child.returncode}; restarting it[/yellow]"
+                    f" (see {self.logs_dir / f'host-{i + 1}.log'})"
+                )
+                await asyncio.sleep(min(0.5 * 2 ** (restarts[i] - 1), 10.0))
+                self.children[i] = self._spawn_host(i)
 
     async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
         say = self.console.print

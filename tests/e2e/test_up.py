@@ -50,6 +50,20 @@ def test_lattice_up_serves_demo_and_stops_cleanly_on_sigint(tmp_path: Path) -> N
         assert second["count"] > body["count"]  # the counter grows
         hosts = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", timeout=5).json()
         assert len(hosts) == 2
+        # a host killed with -9 is restarted by lattice up, and joins again under a new id
+        victim = next(
+            pid for pid in _children(proc.pid) if b"lattice\x00host" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        os.kill(victim, signal.SIGKILL)
+        before = {h["id"] for h in hosts}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", timeout=5).json()
+            if len(now) == 2 and {h["id"] for h in now} != before:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the killed host was not restarted")
         children = _children(proc.pid)
         assert len(children) >= 3  # nats-server and two hosts
         proc.send_signal(signal.SIGINT)
