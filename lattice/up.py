@@ -196,7 +196,8 @@ class Up:
                 deadline = time.monotonic() + 30
                 while True:
                     try:
-                        if httpx.get(f"http://{self.http}/hello", timeout=2).status_code == 200:
+                        # not /hello: the user's first curl should count 1 there (on a fresh state dir)
+                        if httpx.get(f"http://{self.http}/lattice-up-ready", timeout=2).status_code == 200:
                             break
                     except httpx.HTTPError:
                         pass

@@ -68,9 +68,13 @@ def create_app(cp: ControlPlane) -> FastAPI:
             return
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing bearer token: send 'Authorization: Bearer <token>' (CLI: --api-token, LATTICE_API_TOKEN)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if header[7:].strip() != token:
-            raise HTTPException(403, "wrong bearer token")
+            raise HTTPException(403, "wrong bearer token: use the control plane's LATTICE_API_TOKEN")
 
     guarded = [Depends(auth)]
 
@@ -152,6 +156,11 @@ def create_app(cp: ControlPlane) -> FastAPI:
 
     @app.put("/v1/links", dependencies=guarded)
     async def put_link(body: LinkBody) -> dict[str, Any]:
+        for value, prefix, what in ((body.actor_id, "M", "actor_id"), (body.provider_id, "V", "provider_id")):
+            if not (value.startswith(prefix) and len(value) == 56 and value.isalnum()):
+                raise HTTPException(422, f"{what} must be a 56-character id starting with {prefix}, got {value!r}")
+        if ":" not in body.contract_id:
+            raise HTTPException(422, f"contract_id must look like wasmcloud:keyvalue, got {body.contract_id!r}")
         link = LinkDefinition(body.actor_id, body.provider_id, body.contract_id, body.link_name, body.values)
         await cp.data.put_link(link)
         return link.to_dict()

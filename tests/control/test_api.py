@@ -213,3 +213,14 @@ async def test_file_images_are_read_only_under_the_files_root(control_plane_fact
     assert ok.status_code == 200, ok.text
     outside = await rooted.put("/v1/applications/g", content=manifest("g", "file:///etc/passwd"))
     assert outside.status_code == 400 and "outside" in outside.text
+
+
+async def test_links_api_checks_ids(control_plane_factory: Any) -> None:
+    _, client = await control_plane_factory()
+    good = {"actor_id": "MU" + "A" * 54, "provider_id": "V" + "B" * 55, "contract_id": "wasmcloud:keyvalue"}
+    assert (await client.put("/v1/links", json=good)).status_code == 200
+    for field, value in (("actor_id", "nope"), ("provider_id", "M" + "A" * 55), ("contract_id", "keyvalue")):
+        response = await client.put("/v1/links", json={**good, field: value})
+        assert response.status_code == 422 and field in response.text
+    deleted = await client.delete(f"/v1/links/{good['actor_id']}/wasmcloud:keyvalue/default")
+    assert deleted.status_code == 200
