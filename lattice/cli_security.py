@@ -46,7 +46,7 @@ def sign(
     ver: Annotated[str | None, typer.Option(help="Version string.")] = None,
     destination: Annotated[Path | None, typer.Option("--destination", "-d", help="Output (default *_s.wasm).")] = None,
 ) -> None:
-    """Sign an actor: writes a copy with a ``jwt`` section holding its claims."""
+    """Sign an actor: writes a copy with a 'jwt' custom section holding its claims (SPEC §3)."""
     capabilities = [c for cap in caps for c in cap.split(",") if c]
     try:
         signed = claims_mod.sign_actor(

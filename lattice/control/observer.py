@@ -124,7 +124,7 @@ class Observer:
             self._seen({**event.data, "host_id": event.source})
         elif event.name == events.HOST_STOPPED:
             self.hosts.pop(event.source, None)
-        if event.name != events.HOST_HEARTBEAT:
+        if event.name not in (events.HOST_HEARTBEAT, events.HEALTH_CHECK_PASSED):  # the routine ones
             self.recent.append(event.to_dict())
         for listener in self._listeners:
             listener(event)

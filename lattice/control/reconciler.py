@@ -261,7 +261,8 @@ class Reconciler:
         now = time.monotonic()
         out: dict[ComponentKey, dict[str, str]] = {}
         for key, by_host in self.refusals.items():
-            live = {h: r for h, (r, t) in by_host.items() if now - t < REFUSAL_TTL_S}
+            # recent refusals by hosts still in the lattice (one that left has no say any more)
+            live = {h: r for h, (r, t) in by_host.items() if now - t < REFUSAL_TTL_S and h in self.observer.hosts}
             if live:
                 out[key] = live
         return out
