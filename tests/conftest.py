@@ -10,9 +10,18 @@ from typing import Any
 import httpx
 import pytest
 
+from host.runtime import Runtime
 from lattice.control.service import ControlPlane
 from lattice.natsserver import NatsServer, free_port
 from lattice.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Runtime]:
+    """One wasmtime runtime (engine, module cache, epoch ticker) per test module."""
+    rt = Runtime()
+    yield rt
+    rt.close()
 
 
 @pytest.fixture

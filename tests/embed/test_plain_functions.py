@@ -53,13 +53,6 @@ NOT_A_FUNCTION = '(func (export "helper") (param i32) (result i32) (local.get 0)
 MODULE = plain("\n".join([UPPER, REFUSES, REFUSES_SILENTLY, LOOPS, TRAPS, GROWS, OUT_OF_BOUNDS, NOT_A_FUNCTION]))
 
 
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime()
-    yield rt
-    rt.close()
-
-
 @pytest.fixture
 def plugin(runtime: Runtime) -> Iterator[Sandbox]:
     limits = ActorLimits(deadline_s=0.05, max_memory_bytes=2 * 1024 * 1024, max_payload_bytes=4096)

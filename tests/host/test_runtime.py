@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import wasmtime
@@ -18,13 +17,6 @@ from lattice.errors import (
     LinkNotFound,
 )
 from tests.host import guests
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime()
-    yield rt
-    rt.close()
 
 
 def test_echo_round_trips_payload_through_wapc_imports(runtime: Runtime) -> None:

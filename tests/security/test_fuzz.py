@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,13 +38,6 @@ def test_decoders_tolerate_any_msgpack_shape(value: object) -> None:
 @given(msgpack_values)
 def test_unpack_round_trips(value: object) -> None:
     assert unpack(pack(value)) == value or value != value  # NaN-free strategy: equality holds
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime()
-    yield rt
-    rt.close()
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])

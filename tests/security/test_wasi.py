@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,13 +34,6 @@ def wasi_reader(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         check=True,
     )
     return out.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime()
-    yield rt
-    rt.close()
 
 
 @pytest.fixture
