@@ -11,18 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from lattice.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
+
 #: Annotation naming the application that owns an actor instance or provider (wadm's key).
 APPSPEC_ANNOTATION = "wasmcloud.dev/appspec"
 #: Annotation naming the component (the scaler) inside that application.
 SCALER_ANNOTATION = "wasmcloud.dev/scaler"
 
 #: The bundled providers a manifest may name as ``builtin:<name>``, with the contract each serves.
-BUILTIN_CONTRACTS: Mapping[str, str] = {
-    "httpserver": "wasmcloud:httpserver",
-    "keyvalue": "wasmcloud:keyvalue",
-    "logging": "wasmcloud:builtin:logging",
-    "numbergen": "wasmcloud:builtin:numbergen",
-}
+BUILTIN_CONTRACTS: Mapping[str, str] = _BUILTIN_CONTRACTS
 
 DEFAULT_LINK_NAME = "default"
 
