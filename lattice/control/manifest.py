@@ -299,6 +299,8 @@ def _application(root: _Node, data: bytes) -> Application:
             version = _text(version_node, "metadata.annotations.version")
         if (desc_node := _opt(annotations, "description")) is not None:
             description = _text(desc_node, "metadata.annotations.description")
+    if "spec" not in root.entries:  # a misspelt `specs:` is named as such, not just reported missing
+        _map(root, "", allowed=("apiVersion", "kind", "metadata", "spec"))
     spec = _map(_req(root, "spec", ""), "spec")
     return Application(name, version, description, _components(spec))
 

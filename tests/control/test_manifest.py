@@ -548,3 +548,9 @@ def test_mutated_manifests_give_only_manifest_errors(data: st.DataObject) -> Non
     document = _mutate(yaml.safe_load(ECHO), data)
     _parses_or_manifest_error(yaml.safe_dump(document))
     _parses_or_manifest_error(json.dumps(document))
+
+
+def test_a_misspelt_spec_is_named() -> None:
+    text = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {name: x}\nspecs: {components: []}\n"
+    with pytest.raises(ManifestError, match=r"unknown field 'specs' .* \(line 4\)"):
+        parse_manifest(text)
