@@ -372,22 +372,52 @@ def delete(
 
 @app.command()
 def call(
-    actor: Annotated[str, typer.Argument(help="Actor id (M…).")],
+    actor: Annotated[str, typer.Argument(help="Actor id (M…) or the name in its claims.")],
     operation: Annotated[str, typer.Argument(help="Operation, e.g. HttpServer.HandleRequest.")],
     payload: Annotated[str, typer.Argument(help="Payload (text; @file reads a file).")] = "",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The payload is JSON: send it as msgpack, print the answer as JSON.")
+    ] = False,
     api_url: ApiUrl = "http://127.0.0.1:8081",
     api_token: ApiToken = None,
 ) -> None:
     """Invoke an actor through the control plane and print its answer."""
+    from lattice.messages import pack, unpack
+
     try:
         body = Path(payload[1:]).read_bytes() if payload.startswith("@") else payload.encode()
     except OSError as exc:
         _fail(f"cannot read the payload file {payload[1:]}: {exc.strerror}")
+    if as_json:
+        try:
+            body = pack(json.loads(body or b"null"))
+        except ValueError as exc:
+            _fail(f"--json: the payload is not JSON: {exc}")
+    client = _client(api_url, api_token)
     try:
-        result = _client(api_url, api_token).invoke(actor, operation, body)
+        result = client.invoke(_actor_id(client, actor), operation, body)
     except LatticeError as exc:
         _fail(str(exc))
+    if as_json:
+        try:
+            print(json.dumps(unpack(result), default=lambda b: b.decode("utf-8", "replace"), indent=2))
+            return
+        except LatticeError:
+            pass  # not msgpack: show it as it is
     sys.stdout.buffer.write(result + (b"" if result.endswith(b"\n") else b"\n"))
+
+
+def _actor_id(client: Any, name: str) -> str:
+    """``name`` itself when it is an actor id, else the id of the running actor whose claims name it."""
+    if name.startswith("M") and len(name) == 56:
+        return name
+    try:
+        ids = {a["id"] for h in client.hosts() for a in h["actors"] if a.get("name") == name}
+    except LatticeError as exc:
+        _fail(str(exc))
+    if len(ids) != 1:
+        _fail(f"{len(ids) or 'no'} running actors are named {name!r}: give the actor id (lattice get hosts -o json)")
+    return str(ids.pop())
 
 
 def main() -> None:

@@ -116,3 +116,44 @@ async def test_signed_wasmbus_actor_uses_every_contract_and_calls_by_alias(
     assert first["pong"] == "pong"
     assert uuid.UUID(first["guid"]) != uuid.UUID(second["guid"])
     assert second["hits"] == first["hits"] + 1
+
+
+async def test_lattice_call_by_claims_name_with_json(
+    module: bytes, host_factory: Any, control_plane_factory: Any, tmp_path: Path
+) -> None:
+    """`lattice call ponger Ponger.Ping --json`: found by the name in its claims, msgpack both ways."""
+    import asyncio
+    import json as jsonlib
+    import os
+
+    issuer = keys.generate("account")
+    ponger = claims.sign_actor(module, issuer, name="ponger", caps=[], call_alias="wasmcloud/ponger")
+    await host_factory(allow_unsigned=False)
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    digest = (await client.post("/v1/artifacts", content=ponger)).json()["digest"]
+    app = {
+        "apiVersion": "core.oam.dev/v1beta1",
+        "kind": "Application",
+        "metadata": {"name": "pong", "annotations": {"version": "v1"}},
+        "spec": {"components": [{"name": "ponger", "type": "actor", "properties": {"image": digest}}]},
+    }
+    await client.put("/v1/applications/pong", content=yaml.safe_dump(app).encode())
+    await wait_for(lambda: any(a.get("name") == "ponger" for h in cp.hosts() for a in h["actors"]))
+    env = {**os.environ, "LATTICE_API_URL": f"http://{cp.listen}"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lattice",
+        "call",
+        "ponger",
+        "Ponger.Ping",
+        "{}",
+        "--json",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert jsonlib.loads(out) == "pong"
