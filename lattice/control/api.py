@@ -17,8 +17,11 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
@@ -60,7 +63,19 @@ class LinkBody(BaseModel):
 
 def create_app(cp: ControlPlane) -> FastAPI:
     """The FastAPI application serving ``cp``."""
-    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__)
+    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None)
+    # Swagger UI from the swagger-ui-bundle package, not a CDN: /docs works on a machine without internet
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="lattice control plane",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
     async def auth(request: Request) -> None:
         token = cp.settings.api_token

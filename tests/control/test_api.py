@@ -224,3 +224,11 @@ async def test_links_api_checks_ids(control_plane_factory: Any) -> None:
         assert response.status_code == 422 and field in response.text
     deleted = await client.delete(f"/v1/links/{good['actor_id']}/wasmcloud:keyvalue/default")
     assert deleted.status_code == 200
+
+
+async def test_api_docs_are_served_without_internet(control_plane_factory: Any) -> None:
+    _, client = await control_plane_factory()
+    page = await client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert (await client.get("/docs-assets/swagger-ui-bundle.js")).status_code == 200
+    assert (await client.get("/openapi.json")).json()["info"]["title"] == "lattice control plane"
