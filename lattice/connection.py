@@ -165,14 +165,24 @@ async def object_store(js: JetStreamContext, bucket: str, *, replicas: int = 1) 
 OPEN_TIMEOUT_S = 30.0
 
 
-async def _retrying(open_it: Callable[[], Awaitable[T]], bucket: str) -> T:
+#: what JetStream answers while it is not ready (a server restarting, a cluster electing stream leaders)
+TRANSIENT = (TimeoutError, nats.errors.TimeoutError, ServiceUnavailableError, NoRespondersError)
+
+
+async def retrying(call: Callable[[], Awaitable[T]], what: str, timeout_s: float = 5.0) -> T:
+    """``await call()``, retried with backoff for up to ``timeout_s`` while JetStream is not ready;
+    raises the last ``TRANSIENT`` error after that, anything else at once."""
+    return await _retrying(call, what, timeout_s)
+
+
+async def _retrying(open_it: Callable[[], Awaitable[T]], bucket: str, timeout_s: float = OPEN_TIMEOUT_S) -> T:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + OPEN_TIMEOUT_S
+    deadline = loop.time() + timeout_s
     delay = 0.1
     while True:
         try:
             return await open_it()
-        except (TimeoutError, nats.errors.TimeoutError, ServiceUnavailableError, NoRespondersError) as exc:
+        except TRANSIENT as exc:
             if loop.time() > deadline:
                 raise
             log.info("JetStream not ready; retrying", bucket=bucket, error=str(exc) or type(exc).__name__)

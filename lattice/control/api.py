@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import nats.errors
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -97,6 +98,15 @@ def create_app(cp: ControlPlane) -> FastAPI:
     async def manifest_error(request: Request, exc: ManifestError) -> JSONResponse:
         return JSONResponse(
             {"detail": {"error": str(exc), "reason": exc.reason, "field": exc.field, "line": exc.line}}, 400
+        )
+
+    @app.exception_handler(nats.errors.Error)
+    async def nats_error(request: Request, exc: nats.errors.Error) -> JSONResponse:
+        # JetStream still unavailable after the store's own retries: the lattice's fault, and passing
+        return JSONResponse(
+            {"detail": f"the lattice's state store is not available right now ({exc}); retry shortly"},
+            503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(LatticeError)

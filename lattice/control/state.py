@@ -19,7 +19,7 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from lattice import subjects
-from lattice.connection import key_value, object_store
+from lattice.connection import key_value, object_store, retrying
 
 LEASE_KEY = "leader"
 
@@ -81,7 +81,8 @@ class ControlState:
         JetStream elects a new stream leader; read as "no applications", that once made a reconcile pass
         stop every instance of every application. Here an error propagates and the pass is retried.
         """
-        info = await self.js.stream_info(f"KV_{self.bucket}", subjects_filter=f"$KV.{self.bucket}.{prefix}>")
+        stream, subjects_filter = f"KV_{self.bucket}", f"$KV.{self.bucket}.{prefix}>"
+        info = await retrying(lambda: self.js.stream_info(stream, subjects_filter=subjects_filter), stream)
         subjects_seen = info.state.subjects or {}
         return sorted(s.removeprefix(f"$KV.{self.bucket}.") for s in subjects_seen)
 
@@ -89,7 +90,7 @@ class ControlState:
 
     async def get_app(self, name: str) -> AppRecord | None:
         try:
-            entry = await self.kv.get(f"app.{name}")
+            entry = await retrying(lambda: self.kv.get(f"app.{name}"), self.bucket)
         except KeyNotFoundError:
             return None
         return AppRecord.from_json(entry.value) if entry.value else None
