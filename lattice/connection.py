@@ -54,7 +54,11 @@ async def connect(
     async def _error(exc: Exception) -> None:
         log.warning("nats error", client=name, error=str(exc))
 
+    client: list[NATS] = []
+
     async def _disconnected() -> None:
+        if client and (client[0].is_draining or client[0].is_closed):
+            return  # our own shutdown, not an outage
         log.warning("nats disconnected", client=name)
 
     async def _reconnected() -> None:
@@ -85,7 +89,9 @@ async def connect(
     if settings.nats_creds:
         opts["user_credentials"] = settings.nats_creds
     await _probe(opts)
-    return await nats.connect(**opts)
+    nc = await nats.connect(**opts)
+    client.append(nc)
+    return nc
 
 
 async def _quiet(exc: Exception) -> None:
