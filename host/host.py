@@ -29,7 +29,7 @@ from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
 from lattice import events, keys, subjects, tracing
 from lattice.capability import builtin_provider_id, provider_class
-from lattice.connection import connect, object_store, settle
+from lattice.connection import cancel_and_wait, connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition
@@ -156,7 +156,7 @@ class Host:
             await self.publish_event(events.HOST_STOPPED, {"labels": self.labels})
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
         await self.data.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.nc.drain(), 5)

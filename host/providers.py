@@ -9,7 +9,6 @@ NATS (``lattice.provider_server.ProviderServer``) so actors on other hosts can u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from host.actors import annotations_key
+from lattice.connection import cancel_and_wait
 from lattice.messages import Entity
 from lattice.natsserver import child_setup
 from lattice.settings import Settings
@@ -199,6 +199,4 @@ class ProviderProcess:
                 self.proc.kill()
                 await self.proc.wait()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)

@@ -194,3 +194,20 @@ async def _retrying(open_it: Callable[[], Awaitable[T]], bucket: str, timeout_s:
             log.info("JetStream not ready; retrying", bucket=bucket, error=str(exc) or type(exc).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel ``tasks`` and wait until each has ended, cancelling again while one has not.
+
+    Python 3.11's ``asyncio.wait_for`` (used inside nats-py too) can swallow a cancellation that races
+    with its inner future finishing; a task cancelled once may then run on, and a plain ``await`` on it
+    would hang a shutdown for good.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not warn about it

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from lattice import events, subjects
-from lattice.connection import key_value
+from lattice.connection import cancel_and_wait, key_value
 from lattice.errors import LatticeError
 from lattice.messages import LinkDefinition
 
@@ -78,9 +78,7 @@ class LatticeData:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _watch(self) -> None:

@@ -23,7 +23,7 @@ from nats.aio.subscription import Subscription
 
 from lattice import events, subjects
 from lattice.capability import CapabilityProvider, ProviderContext
-from lattice.connection import settle
+from lattice.connection import cancel_and_wait, settle
 from lattice.errors import InvocationError, LatticeError, ProviderError
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition, pack, unpack
@@ -121,7 +121,7 @@ class ProviderServer:
             _, pending = await asyncio.wait(self._inflight, timeout=self.drain_timeout_s)
             for task in pending:
                 task.cancel()
-        await asyncio.gather(*self._background, *self._inflight, return_exceptions=True)
+        await cancel_and_wait(*self._background, *self._inflight)
 
     async def publish_event(self, name: str, data: dict[str, Any]) -> None:
         body = {"public_key": self.provider_id, "link_name": self.link_name, "contract_id": self.contract_id}

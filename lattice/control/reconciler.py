@@ -337,5 +337,6 @@ class Reconciler:
                 except Exception:
                     self.metrics.reconcile_failures.inc()
                     log.exception("reconcile failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), interval_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can swallow a cancellation
+                async with asyncio.timeout(interval_s):
+                    await self.wake.wait()

@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import Request
 
 from lattice import keys
-from lattice.connection import connect
+from lattice.connection import cancel_and_wait, connect
 from lattice.control.api import create_app
 from lattice.control.artifacts import inspect_actor
 from lattice.control.manifest import parse_manifest, resolve_file_image
@@ -98,7 +98,7 @@ class ControlPlane:
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
         with contextlib.suppress(Exception):
             await self.state.release(self.id)
         await self.data.stop()
