@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,25 @@ def _cluster_seed() -> str:
 
 
 _CLUSTER_SEED = _cluster_seed()
+
+
+def from_threads(call: Callable[[bytes], bytes], threads: int, per_thread: int, prefix: str = "") -> list[bytes]:
+    """``call(b"<prefix><i>-<j>")`` from ``threads`` threads, ``per_thread`` times each; every answer."""
+    results: list[bytes] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        for j in range(per_thread):
+            out = call(f"{prefix}{i}-{j}".encode())
+            with lock:
+                results.append(out)
+
+    running = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    return results
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

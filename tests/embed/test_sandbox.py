@@ -14,6 +14,7 @@ import wasmtime
 
 from host import ActorLimits, Runtime, Sandbox, WasiGrants
 from lattice.errors import ActorError, Busy, DeadlineExceeded, InvalidActor, LimitExceeded
+from tests.conftest import from_threads
 from tests.host import guests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -215,20 +216,8 @@ def test_concurrent_calls_from_threads_all_answer_on_a_bounded_pool(runtime: Run
         return payload.upper()
 
     limits = ActorLimits(max_instances=3)
-    results: list[bytes] = []
     with Sandbox(KV_CALLER, runtime=runtime, limits=limits, grants={"example:kv": kv}) as plugin:
-
-        def worker(i: int) -> None:
-            for j in range(40):
-                out = plugin.call("X.Y", f"t{i}-{j}".encode())
-                with lock:
-                    results.append(out)
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = from_threads(lambda payload: plugin.call("X.Y", payload), threads=8, per_thread=40, prefix="t")
         assert plugin.stats()["instances"] <= 3
     assert sorted(results) == sorted(f"T{i}-{j}".encode() for i in range(8) for j in range(40))
     assert calls == 320

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import wasmtime
 
@@ -16,6 +14,7 @@ from lattice.errors import (
     LimitExceeded,
     LinkNotFound,
 )
+from tests.conftest import from_threads
 from tests.host import guests
 
 
@@ -141,20 +140,7 @@ def test_bad_modules_are_refused_with_the_reason(runtime: Runtime, wasm: bytes, 
 
 def test_concurrent_calls_from_threads_all_answer(runtime: Runtime) -> None:
     pool = ActorPool(runtime, runtime.compile(guests.ECHO), limits=ActorLimits(max_instances=4))
-    results: list[bytes] = []
-    lock = threading.Lock()
-
-    def worker(i: int) -> None:
-        for j in range(50):
-            out = pool.call("X.Y", f"{i}-{j}".encode())
-            with lock:
-                results.append(out)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = from_threads(lambda payload: pool.call("X.Y", payload), threads=8, per_thread=50)
     assert sorted(results) == sorted(f"{i}-{j}".encode() for i in range(8) for j in range(50))
     assert pool.stats()["instances"] <= 4
 
