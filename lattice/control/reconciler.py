@@ -289,6 +289,9 @@ class Reconciler:
     async def tick(self) -> list[Command]:
         """One reconcile pass; returns the commands it issued."""
         self.observer.expire()
+        for public_key, link_name, contract_id in self.observer.lost_providers():
+            data = events.provider_data(public_key, link_name, contract_id, reason="health checks stopped")
+            await self.nc.publish(subjects.events(self.lattice), events.make(events.PROVIDER_STOPPED, public_key, data))
         _, desired = await self.desired()
         await self._sync_links(desired.links)
         hosts = self.observer.views()
