@@ -1,5 +1,6 @@
 """The compose path of docs/deployment.md, for real: a Docker Engine this test starts (``tests/deploy/dockerd.py``),
-the images ``scripts/images`` builds offline, ``docker compose up -d --build --wait`` of ``compose.yaml`` (NATS,
+the images ``scripts/images --lattice lattice:local`` builds offline, the cluster seed from that image,
+``docker compose up -d --build --wait`` of ``compose.yaml`` (NATS,
 control plane, three hosts, the HTTP server and key-value providers), ``docker compose run --rm tools apply``
 of the compose manifest, HTTP through the published port on 127.0.0.1, then ``docker kill`` of a host running
 the actor (the lattice heals on the other two), a restart of the NATS container (no acknowledged increment
@@ -23,7 +24,6 @@ from typing import Any
 import httpx
 import pytest
 
-from lattice import keys
 from lattice.natsserver import free_port
 from tests.deploy import dockerd
 from tests.deploy.conftest import ROOT
@@ -56,11 +56,11 @@ def engine() -> Iterator[dockerd.Engine]:
 class Project:
     """``docker compose`` of the repository's compose.yaml as its own project, with its own variables."""
 
-    def __init__(self, engine: dockerd.Engine, tmp: Path, images: dict[str, str]) -> None:
+    def __init__(self, engine: dockerd.Engine, tmp: Path, given: dict[str, str]) -> None:
         self.engine = engine
         self.name = f"lattice-test-{os.getpid()}"
         self.ports = {name: free_port() for name in ("NATS_PORT", "API_PORT", "HTTP_PORT")}
-        variables = {"LATTICE_CLUSTER_SEED": keys.generate("cluster").seed, **images, **self.ports}
+        variables = {**given, **self.ports}
         self.env_file = tmp / "compose.env"  # instead of the repository's .env, which a developer may have
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
 
@@ -134,9 +134,10 @@ def wait_for(what: str, check: Callable[[], bool], timeout_s: float, diagnose: C
 
 
 def build_images(engine: dockerd.Engine) -> dict[str, str]:
+    """``scripts/images --lattice lattice:local``, as docs/deployment.md has it: the variables it prints."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "images"), "--lattice", "lattice:images-test"],
+        [sys.executable, str(ROOT / "scripts" / "images"), "--lattice", "lattice:local"],
         env={**env, **engine.env},
         capture_output=True,
         text=True,
@@ -147,11 +148,19 @@ def build_images(engine: dockerd.Engine) -> dict[str, str]:
     print(f"\n{result.stderr.strip()}")
     images = dict(line.split("=", 1) for line in result.stdout.split())
     assert set(images) == {"PYTHON_IMAGE", "BUILD_IMAGE", "NATS_IMAGE"}, result.stdout
-    # the image scripts/images built runs lattice as an unprivileged user, without nats-server
+    # the image runs lattice as an unprivileged user, without nats-server
     check = "id -u; lattice --help >/dev/null && echo cli; command -v nats-server || echo no-nats"
-    out = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "lattice:images-test", "-c", check)
+    out = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "lattice:local", "-c", check)
     assert out.stdout.split() == ["10001", "cli", "no-nats"], out.stdout
     return images
+
+
+def cluster_seed(engine: dockerd.Engine) -> str:
+    """The documented way to the seed: ``docker run --rm lattice:local keys generate cluster``."""
+    out = engine.docker("run", "--rm", "--network", "none", "lattice:local", "keys", "generate", "cluster").stdout
+    seed = next(line.split()[1] for line in out.splitlines() if line.startswith("seed:"))
+    assert seed.startswith("SC"), out
+    return seed
 
 
 def test_compose_up_apply_kill_restart_down(engine: dockerd.Engine, tmp_path: Path) -> None:
@@ -159,7 +168,7 @@ def test_compose_up_apply_kill_restart_down(engine: dockerd.Engine, tmp_path: Pa
     start = time.monotonic()
     images = build_images(engine)
     times["scripts/images"] = time.monotonic() - start
-    project = Project(engine, tmp_path, images)
+    project = Project(engine, tmp_path, {**images, "LATTICE_CLUSTER_SEED": cluster_seed(engine)})
     try:
         run_the_compose_path(project, times)
     finally:
