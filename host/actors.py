@@ -13,6 +13,7 @@ from typing import Any
 
 from nats.aio.subscription import Subscription
 
+from host.component.wasi_http.pool import CompiledComponent, WasiHttpPool
 from host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
 from lattice.errors import ConfigError
 
@@ -71,12 +72,20 @@ def wasi_from(properties: dict[str, Any]) -> WasiGrants:
     )
 
 
+def allowed_hosts_from(properties: dict[str, Any]) -> tuple[str, ...]:
+    """``properties.allowed_hosts``: where a component's outgoing HTTP may go (nothing by default)."""
+    raw = properties.get("allowed_hosts") or []
+    if not isinstance(raw, list) or not all(isinstance(h, str) and h for h in raw):
+        raise ConfigError("properties.allowed_hosts must be a list of host names (e.g. [api.example.com])")
+    return tuple(raw)
+
+
 @dataclass(slots=True)
 class RunningActor:
     """One actor on this host: its pool, its owners' counts and its NATS subscription."""
 
-    compiled: CompiledActor
-    pool: ActorPool
+    compiled: CompiledActor | CompiledComponent
+    pool: ActorPool | WasiHttpPool
     image_ref: str
     properties: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)

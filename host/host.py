@@ -22,7 +22,8 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from host.actors import RunningActor, limits_from, wasi_from
+from host.actors import RunningActor, allowed_hosts_from, limits_from, wasi_from
+from host.component.wasi_http.pool import CompiledComponent, WasiHttpPool, compile_component, is_component
 from host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from host.router import Router
 from host.runtime import ActorPool, CompiledActor, Runtime
@@ -292,7 +293,11 @@ class Host:
     async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
         wasm = await self.fetch_actor(image_ref)
         self.admit(wasm)
-        compiled: CompiledActor = await asyncio.to_thread(self.runtime.compile, wasm)
+        compiled: CompiledActor | CompiledComponent
+        if is_component(wasm):
+            compiled = await asyncio.to_thread(compile_component, self.runtime, wasm)
+        else:
+            compiled = await asyncio.to_thread(self.runtime.compile, wasm)
         if compiled.actor_id in self.actors:
             raise ConfigError(f"actor {compiled.actor_id} already runs on this host from another image")
         actor_log = self.log.bind(actor_id=compiled.actor_id)
@@ -300,18 +305,19 @@ class Host:
         def log_sink(stream: str, text: str) -> None:
             actor_log.info(text.rstrip("\n"), stream=stream)
 
-        def host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
-            return self.router.host_call(compiled.actor_id, binding, namespace, operation, payload)
-
-        pool = await asyncio.to_thread(
-            ActorPool,
-            self.runtime,
-            compiled,
-            limits=limits_from(properties, count),
-            wasi=wasi_from(properties),
-            host_call=host_call,
-            log_sink=log_sink,
-        )
+        pool: ActorPool | WasiHttpPool
+        if isinstance(compiled, CompiledComponent):
+            pool = await asyncio.to_thread(
+                WasiHttpPool,
+                self.runtime,
+                compiled,
+                limits=limits_from(properties, count),
+                wasi=wasi_from(properties),
+                allowed_hosts=allowed_hosts_from(properties),
+                log_sink=log_sink,
+            )
+        else:
+            pool = await self._wapc_pool(compiled, properties, count, log_sink)
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors[compiled.actor_id] = running
         running.subscription = await self.nc.subscribe(
@@ -331,6 +337,22 @@ class Host:
         )
         actor_log.info("actor started", image_ref=image_ref, digest=compiled.digest)
         return running
+
+    async def _wapc_pool(
+        self, compiled: CompiledActor, properties: dict[str, Any], count: int, log_sink: Any
+    ) -> ActorPool:
+        def host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
+            return self.router.host_call(compiled.actor_id, binding, namespace, operation, payload)
+
+        return await asyncio.to_thread(
+            ActorPool,
+            self.runtime,
+            compiled,
+            limits=limits_from(properties, count),
+            wasi=wasi_from(properties),
+            host_call=host_call,
+            log_sink=log_sink,
+        )
 
     async def stop_actor(self, actor_id: str, annotations: dict[str, str] | None, count: int) -> bool:
         """Stop an owner's share (``annotations``) or, with ``None``, the whole actor. ``False`` if absent."""

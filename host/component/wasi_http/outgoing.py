@@ -17,7 +17,7 @@ import httpx
 import structlog
 
 from host.component.wasi_http import cabi
-from host.component.wasi_http.cabi import Ctx, Vals
+from host.component.wasi_http.cabi import Ctx, HostFunc, Vals
 from host.component.wasi_http.state import (
     T_FIELDS,
     T_FUTURE_INCOMING_RESPONSE,
@@ -78,7 +78,7 @@ def fetch(request: OutgoingRequest, grants: Grants, actor: str) -> tuple[bool, A
         return False, ("HTTP-request-denied", None)
     url = f"{request.scheme or 'https'}://{authority}{request.path_with_query or '/'}"
     body = b"".join(request.body.chunks) if request.body is not None else b""
-    headers = [(k, v) for k, v in request.headers.entries]
+    headers = [(k.encode("latin-1"), v) for k, v in request.headers.entries]
     try:
         with (
             httpx.Client(trust_env=False, timeout=grants.outgoing_timeout_s) as client,
@@ -266,4 +266,4 @@ FUNCS = {
     "[method]future-incoming-response.subscribe": _future_subscribe,
     "[method]future-incoming-response.get": _future_get,
 }
-HANDLER_FUNCS = {"handle": _handle}
+HANDLER_FUNCS: dict[str, HostFunc] = {"handle": _handle}

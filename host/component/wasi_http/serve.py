@@ -36,7 +36,15 @@ from lattice.errors import InvalidActor
 
 HANDLER = "wasi:http/incoming-handler@0.2"
 # WASI 0.2 packages a component may import: defined here, or trapping if called (``wasi.py``)
-WASI_PACKAGES = ("wasi:io/", "wasi:cli/", "wasi:clocks/", "wasi:random/", "wasi:filesystem/", "wasi:sockets/", "wasi:http/")
+WASI_PACKAGES = (
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+    "wasi:http/",
+)
 _call = _ffi._wasmtime_component_func_call
 _val_delete = _ffi._wasmtime_component_val_delete
 
@@ -57,11 +65,12 @@ def check_imports(component: Component, engine: wasmtime.Engine) -> None:
             )
 
 
+_HANDLER: wasi.Interface = ({}, outgoing.HANDLER_FUNCS)
 INTERFACES: dict[str, wasi.Interface] = {
     **wasi.IO,
     **wasi.CLI,
     "wasi:http/types": ({**types.RESOURCES, **outgoing.RESOURCES}, {**types.FUNCS, **outgoing.FUNCS}),
-    "wasi:http/outgoing-handler": ({}, outgoing.HANDLER_FUNCS),
+    "wasi:http/outgoing-handler": _HANDLER,
 }
 
 
@@ -138,7 +147,12 @@ class Handler:
             _val_delete(ctypes.byref(args[0]))
             _val_delete(ctypes.byref(args[1]))
         if error:
-            return trapped(wasmtime.WasmtimeError._from_ptr(error), state)
+            exc = wasmtime.WasmtimeError._from_ptr(error)
+            if wasi.EXIT_OK in str(exc) and outparam.set:  # exited after answering: the answer stands
+                done = answer(outparam, state)
+                done.discard = True
+                return done
+            return trapped(exc, state)
         return answer(outparam, state)
 
 

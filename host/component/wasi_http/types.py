@@ -11,42 +11,32 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from wasmtime.component import LinkerInstance
-
 from host.component.wasi_http import cabi
 from host.component.wasi_http.cabi import Ctx, HostTrap, Vals
 from host.component.wasi_http.state import (
     T_FIELDS,
-    T_FUTURE_INCOMING_RESPONSE,
     T_FUTURE_TRAILERS,
     T_INCOMING_BODY,
     T_INCOMING_REQUEST,
-    T_INCOMING_RESPONSE,
     T_INPUT_STREAM,
     T_OUTGOING_BODY,
-    T_OUTGOING_REQUEST,
     T_OUTGOING_RESPONSE,
     T_OUTPUT_STREAM,
     T_POLLABLE,
-    T_REQUEST_OPTIONS,
     T_RESPONSE_OUTPARAM,
     Error,
     Fields,
-    FutureIncomingResponse,
     IncomingBody,
     IncomingRequest,
-    IncomingResponse,
     InputStream,
     OutgoingBody,
-    OutgoingRequest,
     OutgoingResponse,
     Outparam,
     OutputStream,
     Pollable,
-    RequestOptions,
     current,
 )
-from host.component.wasi_http.wasi import define_interface, drop, new
+from host.component.wasi_http.wasi import drop, new
 
 METHODS = ("get", "head", "post", "put", "delete", "connect", "options", "trace", "patch")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -314,7 +304,9 @@ def _out_body_finish(ctx: Ctx, args: Vals, results: Vals) -> None:
         take(ctx, trailers, Fields)  # trailers are ignored: the lattice's HttpResponse has none
     if body.over:
         cabi.put_result(
-            results[0], False, lambda v: cabi.put_variant(v, "HTTP-response-body-size", lambda s: _opt_u64(s, body.size))
+            results[0],
+            False,
+            lambda v: cabi.put_variant(v, "HTTP-response-body-size", lambda s: _opt_u64(s, body.size)),
         )
         return
     body.finished = True

@@ -36,14 +36,14 @@ from wasmtime.component import LinkerInstance
 from host.component.wasi_http import cabi
 from host.component.wasi_http.cabi import Ctx, HostFunc, HostTrap, Vals
 from host.component.wasi_http.state import (
+    T_DESCRIPTOR,
+    T_DIRECTORY_ENTRY_STREAM,
     T_ERROR,
     T_INPUT_STREAM,
     T_OUTPUT_STREAM,
     T_POLLABLE,
     T_TERMINAL_INPUT,
     T_TERMINAL_OUTPUT,
-    T_DESCRIPTOR,
-    T_DIRECTORY_ENTRY_STREAM,
     BodyTooLarge,
     Error,
     InputStream,
@@ -52,14 +52,14 @@ from host.component.wasi_http.state import (
     current,
 )
 
+EXIT_OK = "component called wasi:cli/exit with ok"
 
 
-class Exit(Exception):  # noqa: N818 (not an error: the guest asked to stop)
-    """``wasi:cli/exit`` was called; ``ok`` is its status."""
+class Exit(HostTrap):
+    """``wasi:cli/exit`` was called: the guest stops here (a trap, without the host logging an error)."""
 
     def __init__(self, ok: bool) -> None:
-        super().__init__(f"component called wasi:cli/exit with {'ok' if ok else 'err'}")
-        self.ok = ok
+        super().__init__(EXIT_OK if ok else "component called wasi:cli/exit with err")
 
 
 Resources = dict[str, tuple[int, Callable[[int], None]]]
@@ -71,9 +71,7 @@ def drop(rep: int) -> None:
     state.table.pop(rep)
 
 
-def define_interface(
-    root: LinkerInstance, full: str, resources: Resources, funcs: dict[str, HostFunc]
-) -> None:
+def define_interface(root: LinkerInstance, full: str, resources: Resources, funcs: dict[str, HostFunc]) -> None:
     """Interface ``full`` (``name@version``) with its resources and functions.
 
     Defined at the exact version the component imports: wasmtime matches 0.2.x versions when
