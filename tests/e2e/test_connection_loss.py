@@ -32,16 +32,22 @@ def port_free(port: int) -> bool:
     return True
 
 
-async def test_a_4kb_url_is_counted_and_the_lattice_keeps_serving(
-    host_factory: Any, control_plane_factory: Any
-) -> None:
-    """The issue's first report: one long URL made nats-server close the host's connection for good."""
+async def kvcounter_on_one_host(host_factory: Any, control_plane_factory: Any) -> tuple[Any, Any, int]:
+    """One host and a control plane serving the demo on a free port: ``(host, control plane, port)``."""
     host = await host_factory()
     cp, client = await control_plane_factory()
     await wait_for(lambda: len(cp.hosts()) == 1)
     port = free_port()
     await deploy_kvcounter(client, port, replicas=1)
     await wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/hello"), timeout=20)
+    return host, cp, port
+
+
+async def test_a_4kb_url_is_counted_and_the_lattice_keeps_serving(
+    host_factory: Any, control_plane_factory: Any
+) -> None:
+    """The issue's first report: one long URL made nats-server close the host's connection for good."""
+    host, cp, port = await kvcounter_on_one_host(host_factory, control_plane_factory)
     long_path = "/" + "x" * 4100
     async with httpx.AsyncClient(timeout=10) as c:
         first = await c.get(f"http://127.0.0.1:{port}{long_path}")
@@ -68,12 +74,7 @@ async def test_an_actor_id_too_long_for_a_subject_is_a_400_and_the_control_plane
 async def test_host_whose_connection_the_server_closes_stops_serving_and_frees_its_port(
     host_factory: Any, control_plane_factory: Any
 ) -> None:
-    host = await host_factory()
-    cp, client = await control_plane_factory()
-    await wait_for(lambda: len(cp.hosts()) == 1)
-    port = free_port()
-    await deploy_kvcounter(client, port, replicas=1)
-    await wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/hello"), timeout=20)
+    host, _, port = await kvcounter_on_one_host(host_factory, control_plane_factory)
     serving = asyncio.create_task(host.serve())
     # what an unchecked subject did: nats-server answers "maximum control line exceeded" and closes
     await host.nc.publish("x" * 5000, b"")
