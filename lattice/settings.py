@@ -109,6 +109,9 @@ class Settings:
     gives up, stops serving and exits non-zero for its supervisor to restart it (0: never gives up).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
+    ``oci_insecure``: registries (``host:port``) the control plane reaches over plain HTTP besides those on
+    loopback (``LATTICE_OCI_INSECURE``, comma-separated); ``oci_auth_file``: the Docker config file naming
+    registry logins (``LATTICE_OCI_AUTH_FILE``, default ``~/.docker/config.json``).
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -137,6 +140,8 @@ class Settings:
     drain_timeout_s: float | None = None
     files_root: Path | None = None
     nats_give_up_s: float = 60.0
+    oci_insecure: frozenset[str] = frozenset()
+    oci_auth_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -177,6 +182,8 @@ class Settings:
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
             nats_give_up_s=_or(_seconds(env.get("LATTICE_NATS_GIVE_UP"), "LATTICE_NATS_GIVE_UP"), 60.0),
             files_root=Path(env["LATTICE_FILES_ROOT"]) if env.get("LATTICE_FILES_ROOT") else None,
+            oci_insecure=frozenset(s for s in env.get("LATTICE_OCI_INSECURE", "").replace(" ", "").split(",") if s),
+            oci_auth_file=Path(env["LATTICE_OCI_AUTH_FILE"]) if env.get("LATTICE_OCI_AUTH_FILE") else None,
             metrics=_address(env, "LATTICE_METRICS"),
             otlp_endpoint=_otlp_endpoint(env),
         )

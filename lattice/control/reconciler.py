@@ -38,6 +38,7 @@ from lattice.control.model import (
 from lattice.control.observer import Observer
 from lattice.control.scheduler import plan, unplaceable
 from lattice.control.state import AppRecord, AppVersion, ControlState
+from lattice.control.wadm import annotate, map_link_values
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.telemetry import ControlPlaneMetrics
@@ -93,7 +94,9 @@ def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
                         provider_id=provider_id_of(target.image),
                         contract_id=target.contract,
                         link_name=link.link_name or target.link_name,
-                        values=dict(link.values),
+                        values=map_link_values(target.contract, link.values)[0]
+                        if target.substituted
+                        else dict(link.values),
                     )
                 )
                 out.app_links.setdefault(app.name, []).append(link_definition)
@@ -139,6 +142,9 @@ def app_status(
     """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
     if record.deployed is None:
         return {"type": "undeployed", "message": "not deployed", "components": []}
+    version = record.version(record.deployed)
+    if version is not None and version.problems:  # nothing of it runs (images, unsupported capabilities)
+        return {"type": "failed", "message": " | ".join(version.problems), "components": []}
     components, problems, moving = [], [], False
     everything: list[DesiredActor | DesiredProvider] = [*desired.providers, *desired.actors]
     mine = [c for c in everything if c.app == record.name]
@@ -259,7 +265,7 @@ class Reconciler:
         deployed = []
         for record in records:
             version = record.version(record.deployed)
-            if version is not None:
+            if version is not None and not version.problems:  # a version that cannot run runs not at all
                 deployed.append((self.application(record, version), version))
         return records, desired_state(deployed)
 
@@ -284,7 +290,11 @@ class Reconciler:
         _, desired = await self.desired()
         hosts = self.observer.views()
         unplaced = unplaceable(desired.actors, desired.providers, hosts)
-        return app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        status = app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        version = record.version(record.deployed)
+        if version is not None:
+            annotate(status, self.application(record, version), hosts)
+        return status
 
     async def tick(self) -> list[Command]:
         """One reconcile pass; returns the commands it issued."""
