@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ import wasmtime
 from wasmtime import component as cm
 
 from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
-from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants, _LiveCount, _no_host_calls
+from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
 
 ConfigSource = Callable[[], dict[str, str]]
@@ -98,31 +97,13 @@ class ComponentPool(ActorPool):
         config: ConfigSource | None = None,
         name: str | None = None,
     ) -> None:
-        # the waPC pool's state, set here: its __init__ would look for a core module's exports
+        # the waPC pool's state; its __init__ would look for a core module's exports
         self.runtime = runtime  # type: ignore[assignment]  # only epoch_tick_s is read by the base
         self.components = runtime
         self.compiled = compiled  # type: ignore[assignment]
         self.component = compiled
-        self.actor_id = compiled.actor_id
-        self.name = name or compiled.actor_id
-        self.limits = limits or ActorLimits()
-        self.wasi = wasi or WasiGrants()
-        self.host_call: HostCall = host_call or _no_host_calls
-        self.log_sink: LogSink = log_sink or (lambda stream, text: None)
+        self._init_state(compiled.actor_id, name, limits, wasi, host_call, log_sink)
         self.config: ConfigSource = config or dict
-        self.api_version = 0
-        self._idle: deque[Any] = deque()
-        self._slots = threading.BoundedSemaphore(self.limits.max_instances)
-        self._waiting = 0
-        self._in_flight = 0
-        self._instances = 0
-        self._lock = threading.Lock()
-        self._outputs = _LiveCount()
-        self._closed = False
-        self.inline_eligible = True
-        self._inline_strikes = 0
-        self.calls = 0
-        self.failures = 0
         self._indexes: dict[str, Any] = {}
         if compiled.kind != "actor" and compiled.kind not in _CALLERS:
             raise InvalidActor(f"this host cannot call {compiled.kind} components")
