@@ -22,10 +22,11 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from host.actors import RunningActor, limits_from, wasi_from
+from host.actors import RunningActor, actor_config, limits_from, wasi_from
+from host.component import compile_actor, new_pool
 from host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from host.router import Router
-from host.runtime import ActorPool, CompiledActor, Runtime
+from host.runtime import Runtime
 from lattice import claims as claims_mod
 from lattice import events, keys, subjects, tracing
 from lattice.capability import builtin_provider_id, provider_class
@@ -308,7 +309,8 @@ class Host:
     async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
         wasm = await self.fetch_actor(image_ref)
         self.admit(wasm)
-        compiled: CompiledActor = await asyncio.to_thread(self.runtime.compile, wasm)
+        # a component's first compile takes seconds (then it is mapped from the disk cache): off the loop
+        compiled = await asyncio.to_thread(compile_actor, self.runtime, wasm)
         if compiled.actor_id in self.actors:
             raise ConfigError(f"actor {compiled.actor_id} already runs on this host from another image")
         actor_log = self.log.bind(actor_id=compiled.actor_id)
@@ -319,14 +321,18 @@ class Host:
         def host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
             return self.router.host_call(compiled.actor_id, binding, namespace, operation, payload)
 
+        def config() -> dict[str, str]:
+            return actor_config(compiled.actor_id, list(self.data.links.values()), properties)
+
         pool = await asyncio.to_thread(
-            ActorPool,
+            new_pool,
             self.runtime,
             compiled,
             limits=limits_from(properties, count),
             wasi=wasi_from(properties),
             host_call=host_call,
             log_sink=log_sink,
+            config=config,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors[compiled.actor_id] = running
