@@ -21,7 +21,6 @@ from host.component.wasi_http.cabi import Ctx, HostFunc, Vals
 from host.component.wasi_http.state import (
     T_FIELDS,
     T_FUTURE_INCOMING_RESPONSE,
-    T_INCOMING_BODY,
     T_INCOMING_RESPONSE,
     T_OUTGOING_BODY,
     T_OUTGOING_REQUEST,
@@ -30,15 +29,18 @@ from host.component.wasi_http.state import (
     Fields,
     FutureIncomingResponse,
     Grants,
-    IncomingBody,
     IncomingResponse,
     OutgoingBody,
     OutgoingRequest,
     Pollable,
     RequestOptions,
     current,
+    may_block,
 )
 from host.component.wasi_http.types import (
+    consume_of,
+    get,
+    headers_of,
     put_method,
     put_opt_string,
     put_scheme,
@@ -103,10 +105,6 @@ def fetch(request: OutgoingRequest, grants: Grants, actor: str) -> tuple[bool, A
 # --- outgoing-request, request-options -----------------------------------------------------------------
 
 
-def _get(ctx: Ctx, val: Any, kind: type[Any]) -> Any:
-    return current().table.get(cabi.rep(ctx, val), kind)
-
-
 def _req_new(ctx: Ctx, args: Vals, results: Vals) -> None:
     headers = take(ctx, args[0], Fields)
     headers.immutable = True
@@ -114,7 +112,7 @@ def _req_new(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _req_body(ctx: Ctx, args: Vals, results: Vals) -> None:
-    request = _get(ctx, args[0], OutgoingRequest)
+    request = get(ctx, args[0], OutgoingRequest)
     if request.body is not None:
         cabi.put_result(results[0], False)
         return
@@ -123,25 +121,25 @@ def _req_body(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _req_method(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_method(results[0], _get(ctx, args[0], OutgoingRequest).method)
+    put_method(results[0], get(ctx, args[0], OutgoingRequest).method)
 
 
 def _req_set_method(ctx: Ctx, args: Vals, results: Vals) -> None:
-    _get(ctx, args[0], OutgoingRequest).method = read_method(args[1])
+    get(ctx, args[0], OutgoingRequest).method = read_method(args[1])
     cabi.put_result(results[0], True)
 
 
 def _req_path(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_opt_string(results[0], _get(ctx, args[0], OutgoingRequest).path_with_query)
+    put_opt_string(results[0], get(ctx, args[0], OutgoingRequest).path_with_query)
 
 
 def _req_set_path(ctx: Ctx, args: Vals, results: Vals) -> None:
-    _get(ctx, args[0], OutgoingRequest).path_with_query = read_opt_string(args[1])
+    get(ctx, args[0], OutgoingRequest).path_with_query = read_opt_string(args[1])
     cabi.put_result(results[0], True)
 
 
 def _req_scheme(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_scheme(results[0], _get(ctx, args[0], OutgoingRequest).scheme)
+    put_scheme(results[0], get(ctx, args[0], OutgoingRequest).scheme)
 
 
 def _req_set_scheme(ctx: Ctx, args: Vals, results: Vals) -> None:
@@ -149,21 +147,21 @@ def _req_set_scheme(ctx: Ctx, args: Vals, results: Vals) -> None:
     if scheme not in (None, "http", "https"):
         cabi.put_result(results[0], False)
         return
-    _get(ctx, args[0], OutgoingRequest).scheme = scheme
+    get(ctx, args[0], OutgoingRequest).scheme = scheme
     cabi.put_result(results[0], True)
 
 
 def _req_authority(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_opt_string(results[0], _get(ctx, args[0], OutgoingRequest).authority)
+    put_opt_string(results[0], get(ctx, args[0], OutgoingRequest).authority)
 
 
 def _req_set_authority(ctx: Ctx, args: Vals, results: Vals) -> None:
-    _get(ctx, args[0], OutgoingRequest).authority = read_opt_string(args[1])
+    get(ctx, args[0], OutgoingRequest).authority = read_opt_string(args[1])
     cabi.put_result(results[0], True)
 
 
 def _req_headers(ctx: Ctx, args: Vals, results: Vals) -> None:
-    request = _get(ctx, args[0], OutgoingRequest)
+    request = get(ctx, args[0], OutgoingRequest)
     new(ctx, results[0], T_FIELDS, Fields(list(request.headers.entries), immutable=True))
 
 
@@ -183,21 +181,7 @@ def _options_set(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _resp_status(ctx: Ctx, args: Vals, results: Vals) -> None:
-    cabi.put_u16(results[0], _get(ctx, args[0], IncomingResponse).status)
-
-
-def _resp_headers(ctx: Ctx, args: Vals, results: Vals) -> None:
-    response = _get(ctx, args[0], IncomingResponse)
-    new(ctx, results[0], T_FIELDS, Fields(list(response.headers), immutable=True))
-
-
-def _resp_consume(ctx: Ctx, args: Vals, results: Vals) -> None:
-    response = _get(ctx, args[0], IncomingResponse)
-    if response.consumed:
-        cabi.put_result(results[0], False)
-        return
-    response.consumed = True
-    cabi.put_result(results[0], True, lambda v: new(ctx, v, T_INCOMING_BODY, IncomingBody(response.body)))
+    cabi.put_u16(results[0], get(ctx, args[0], IncomingResponse).status)
 
 
 def _future_subscribe(ctx: Ctx, args: Vals, results: Vals) -> None:
@@ -205,7 +189,7 @@ def _future_subscribe(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _future_get(ctx: Ctx, args: Vals, results: Vals) -> None:
-    future = _get(ctx, args[0], FutureIncomingResponse)
+    future = get(ctx, args[0], FutureIncomingResponse)
     if future.taken:
         cabi.put_option(results[0], lambda v: cabi.put_result(v, False))
         return
@@ -215,6 +199,7 @@ def _future_get(ctx: Ctx, args: Vals, results: Vals) -> None:
         if body is not None and not (body.finished or body.dropped):
             cabi.put_option(results[0], None)  # the component is still writing the body
             return
+        may_block()
         state = current()
         future.result = fetch(request, state.grants, state.name)
     future.taken = True
@@ -261,8 +246,8 @@ FUNCS = {
     "[method]request-options.between-bytes-timeout": _options_get,
     "[method]request-options.set-between-bytes-timeout": _options_set,
     "[method]incoming-response.status": _resp_status,
-    "[method]incoming-response.headers": _resp_headers,
-    "[method]incoming-response.consume": _resp_consume,
+    "[method]incoming-response.headers": headers_of(IncomingResponse),
+    "[method]incoming-response.consume": consume_of(IncomingResponse),
     "[method]future-incoming-response.subscribe": _future_subscribe,
     "[method]future-incoming-response.get": _future_get,
 }

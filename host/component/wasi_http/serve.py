@@ -32,7 +32,8 @@ from host.component.wasi_http.state import (
     Outparam,
     enter,
 )
-from lattice.errors import InvalidActor
+from host.runtime import NotInline
+from lattice.errors import DeadlineExceeded, InvalidActor
 
 HANDLER = "wasi:http/incoming-handler@0.2"
 # WASI 0.2 packages a component may import: defined here, or trapping if called (``wasi.py``)
@@ -148,7 +149,13 @@ class Handler:
             _val_delete(ctypes.byref(args[1]))
         if error:
             exc = wasmtime.WasmtimeError._from_ptr(error)
-            if wasi.EXIT_OK in str(exc) and outparam.set:  # exited after answering: the answer stands
+            if state.not_inline:
+                state.not_inline = False
+                raise NotInline  # nothing left the instance: the pool runs the call again elsewhere
+            if "wasm trap: interrupt" in str(exc):
+                raise DeadlineExceeded(f"{state.name} ran past its deadline and was interrupted")
+            over = outparam.response is not None and outparam.response.body is not None and outparam.response.body.over
+            if over or (wasi.EXIT_OK in str(exc) and outparam.set):  # the answer (or its limit) says it all
                 done = answer(outparam, state)
                 done.discard = True
                 return done

@@ -134,6 +134,14 @@ class OutgoingBody:
         self.size += len(data)
 
 
+def may_block() -> None:
+    """Called before anything that blocks (outgoing HTTP, sleeping): unwinds an inline call."""
+    state = current()
+    if state.inline:
+        state.not_inline = True
+        raise HostTrap("blocking in an inline call: run again on a worker thread")
+
+
 class BodyTooLarge(Exception):
     """A write would take a body past its limit."""
 
@@ -225,7 +233,7 @@ class Grants:
 class InstanceState:
     """The host side of one component instance: its resource table, grants and log sink."""
 
-    __slots__ = ("_partial", "grants", "log_sink", "name", "stderr_tail", "table")
+    __slots__ = ("_partial", "grants", "inline", "log_sink", "name", "not_inline", "stderr_tail", "table")
 
     def __init__(self, name: str, grants: Grants, log_sink: LogSink) -> None:
         self.name = name
@@ -233,6 +241,8 @@ class InstanceState:
         self.log_sink = log_sink
         self.table = Table()
         self.stderr_tail = ""  # the end of what the guest wrote to stderr in this call
+        self.inline = False  # this call runs on the event loop: nothing may block
+        self.not_inline = False  # the guest tried to block in an inline call: run it again elsewhere
         self._partial: dict[str, str] = {}
 
     def write_log(self, stream: str, data: bytes) -> None:

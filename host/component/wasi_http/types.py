@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from host.component.wasi_http import cabi
-from host.component.wasi_http.cabi import Ctx, HostTrap, Vals
+from host.component.wasi_http.cabi import Ctx, HostFunc, HostTrap, Vals
 from host.component.wasi_http.state import (
     T_FIELDS,
     T_FUTURE_TRAILERS,
@@ -28,6 +28,7 @@ from host.component.wasi_http.state import (
     Fields,
     IncomingBody,
     IncomingRequest,
+    IncomingResponse,
     InputStream,
     OutgoingBody,
     OutgoingResponse,
@@ -42,7 +43,7 @@ METHODS = ("get", "head", "post", "put", "delete", "connect", "options", "trace"
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
-def _get(ctx: Ctx, val: Any, kind: type[Any]) -> Any:
+def get(ctx: Ctx, val: Any, kind: type[Any]) -> Any:
     return current().table.get(cabi.rep(ctx, val), kind)
 
 
@@ -134,19 +135,19 @@ def _fields_from_list(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _fields_get(ctx: Ctx, args: Vals, results: Vals) -> None:
-    fields = _get(ctx, args[0], Fields)
+    fields = get(ctx, args[0], Fields)
     name = cabi.string(args[1]).lower()
     cabi.put_list(results[0], [v for k, v in fields.entries if k.lower() == name], cabi.put_blob)
 
 
 def _fields_has(ctx: Ctx, args: Vals, results: Vals) -> None:
-    fields = _get(ctx, args[0], Fields)
+    fields = get(ctx, args[0], Fields)
     name = cabi.string(args[1]).lower()
     cabi.put_bool(results[0], any(k.lower() == name for k, _ in fields.entries))
 
 
 def _mutable(ctx: Ctx, args: Vals, results: Vals) -> tuple[Fields, str] | None:
-    fields = _get(ctx, args[0], Fields)
+    fields = get(ctx, args[0], Fields)
     name = cabi.string(args[1])
     if fields.immutable:
         _header_error(results[0], "immutable")
@@ -184,22 +185,22 @@ def _fields_append(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _fields_entries(ctx: Ctx, args: Vals, results: Vals) -> None:
-    cabi.put_list(results[0], _get(ctx, args[0], Fields).entries, _entry)
+    cabi.put_list(results[0], get(ctx, args[0], Fields).entries, _entry)
 
 
 def _fields_clone(ctx: Ctx, args: Vals, results: Vals) -> None:
-    new(ctx, results[0], T_FIELDS, Fields(list(_get(ctx, args[0], Fields).entries)))
+    new(ctx, results[0], T_FIELDS, Fields(list(get(ctx, args[0], Fields).entries)))
 
 
 # --- incoming request, body, trailers ------------------------------------------------------------------
 
 
 def _req_method(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_method(results[0], _get(ctx, args[0], IncomingRequest).method)
+    put_method(results[0], get(ctx, args[0], IncomingRequest).method)
 
 
 def _req_path(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_opt_string(results[0], _get(ctx, args[0], IncomingRequest).path_with_query)
+    put_opt_string(results[0], get(ctx, args[0], IncomingRequest).path_with_query)
 
 
 def _req_scheme(ctx: Ctx, args: Vals, results: Vals) -> None:
@@ -207,25 +208,35 @@ def _req_scheme(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _req_authority(ctx: Ctx, args: Vals, results: Vals) -> None:
-    put_opt_string(results[0], _get(ctx, args[0], IncomingRequest).authority)
+    put_opt_string(results[0], get(ctx, args[0], IncomingRequest).authority)
 
 
-def _req_headers(ctx: Ctx, args: Vals, results: Vals) -> None:
-    request = _get(ctx, args[0], IncomingRequest)
-    new(ctx, results[0], T_FIELDS, Fields(list(request.headers), immutable=True))
+def headers_of(kind: type[IncomingRequest | IncomingResponse]) -> HostFunc:
+    """``headers`` of an incoming request or response: an immutable copy."""
+
+    def headers(ctx: Ctx, args: Vals, results: Vals) -> None:
+        message = get(ctx, args[0], kind)
+        new(ctx, results[0], T_FIELDS, Fields(list(message.headers), immutable=True))
+
+    return headers
 
 
-def _req_consume(ctx: Ctx, args: Vals, results: Vals) -> None:
-    request = _get(ctx, args[0], IncomingRequest)
-    if request.consumed:
-        cabi.put_result(results[0], False)
-        return
-    request.consumed = True
-    cabi.put_result(results[0], True, lambda v: new(ctx, v, T_INCOMING_BODY, IncomingBody(request.body)))
+def consume_of(kind: type[IncomingRequest | IncomingResponse]) -> HostFunc:
+    """``consume`` of an incoming request or response: its body, once."""
+
+    def consume(ctx: Ctx, args: Vals, results: Vals) -> None:
+        message = get(ctx, args[0], kind)
+        if message.consumed:
+            cabi.put_result(results[0], False)
+            return
+        message.consumed = True
+        cabi.put_result(results[0], True, lambda v: new(ctx, v, T_INCOMING_BODY, IncomingBody(message.body)))
+
+    return consume
 
 
 def _body_stream(ctx: Ctx, args: Vals, results: Vals) -> None:
-    body = _get(ctx, args[0], IncomingBody)
+    body = get(ctx, args[0], IncomingBody)
     if body.stream_taken:
         cabi.put_result(results[0], False)
         return
@@ -260,11 +271,11 @@ def _resp_new(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _resp_status(ctx: Ctx, args: Vals, results: Vals) -> None:
-    cabi.put_u16(results[0], _get(ctx, args[0], OutgoingResponse).status)
+    cabi.put_u16(results[0], get(ctx, args[0], OutgoingResponse).status)
 
 
 def _resp_set_status(ctx: Ctx, args: Vals, results: Vals) -> None:
-    response = _get(ctx, args[0], OutgoingResponse)
+    response = get(ctx, args[0], OutgoingResponse)
     status = args[1].of.u16
     if not 100 <= status <= 999:
         cabi.put_result(results[0], False)
@@ -274,12 +285,12 @@ def _resp_set_status(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _resp_headers(ctx: Ctx, args: Vals, results: Vals) -> None:
-    response = _get(ctx, args[0], OutgoingResponse)
+    response = get(ctx, args[0], OutgoingResponse)
     new(ctx, results[0], T_FIELDS, Fields(list(response.headers.entries), immutable=True))
 
 
 def _resp_body(ctx: Ctx, args: Vals, results: Vals) -> None:
-    response = _get(ctx, args[0], OutgoingResponse)
+    response = get(ctx, args[0], OutgoingResponse)
     if response.body is not None:
         cabi.put_result(results[0], False)
         return
@@ -289,7 +300,7 @@ def _resp_body(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _out_body_write(ctx: Ctx, args: Vals, results: Vals) -> None:
-    body = _get(ctx, args[0], OutgoingBody)
+    body = get(ctx, args[0], OutgoingBody)
     if body.stream_taken:
         cabi.put_result(results[0], False)
         return
@@ -336,7 +347,7 @@ def _outparam_set(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 
 def _http_error_code(ctx: Ctx, args: Vals, results: Vals) -> None:
-    error = _get(ctx, args[0], Error)
+    error = get(ctx, args[0], Error)
     code = error.http_code
     if code is None:
         cabi.put_option(results[0], None)
@@ -367,8 +378,8 @@ FUNCS = {
     "[method]incoming-request.path-with-query": _req_path,
     "[method]incoming-request.scheme": _req_scheme,
     "[method]incoming-request.authority": _req_authority,
-    "[method]incoming-request.headers": _req_headers,
-    "[method]incoming-request.consume": _req_consume,
+    "[method]incoming-request.headers": headers_of(IncomingRequest),
+    "[method]incoming-request.consume": consume_of(IncomingRequest),
     "[method]incoming-body.stream": _body_stream,
     "[static]incoming-body.finish": _body_finish,
     "[method]future-trailers.subscribe": _trailers_subscribe,

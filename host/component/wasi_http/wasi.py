@@ -50,6 +50,7 @@ from host.component.wasi_http.state import (
     OutputStream,
     Pollable,
     current,
+    may_block,
 )
 
 EXIT_OK = "component called wasi:cli/exit with ok"
@@ -120,6 +121,7 @@ def _wait(pollables: list[Pollable]) -> None:
     soonest = min(p.ready_at for p in pollables)
     delay = soonest - time.monotonic()
     if delay > 0:
+        may_block()
         time.sleep(delay)
 
 

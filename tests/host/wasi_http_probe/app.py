@@ -6,9 +6,9 @@ Built by tests/host/test_wasi_http.py (cached under ~/.cache/lattice, keyed by t
 import json
 from urllib.parse import parse_qs
 
+from componentize_py_types import Err, Ok
 from wit_world import exports
 from wit_world.imports import outgoing_handler, poll, types
-from componentize_py_types import Err, Ok
 
 CHUNK = 4096
 
