@@ -109,7 +109,7 @@ def test_replicas_is_the_same_as_instances_and_both_is_an_error() -> None:
     renamed = parse_manifest(WADM.replace("instances: 4", "replicas: 4"))
     assert renamed.components[0].scaler.replicas == 4
     both = WADM.replace("instances: 4", "instances: 4\n            replicas: 4")
-    with pytest.raises(ManifestError, match="'replicas' or 'instances'.*not both") as caught:
+    with pytest.raises(ManifestError, match=r"'replicas' or 'instances'.*not both") as caught:
         parse_manifest(both)
     assert caught.value.field == "spec.components[0].traits[0].properties.replicas" and caught.value.line == 18
 

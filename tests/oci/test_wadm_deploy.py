@@ -1,4 +1,4 @@
-"""A wadm 0.x application as written (registry images for actors *and* providers) through ``lattice apply`` and the API."""
+"""A wadm 0.x application as written (registry images for actors and providers) via ``lattice apply`` and the API."""
 
 from __future__ import annotations
 
