@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ from lattice import oci
 from lattice.natsserver import free_port
 from tests.conftest import wait_for
 from tests.oci.registry import Registry
+from tests.oci.test_cli import lattice
 
 KVCOUNTER = Path(__file__).parents[2] / "actors" / "kvcounter" / "kvcounter.wasm"
 
@@ -81,16 +79,8 @@ async def test_a_wadm_application_deploys_through_lattice_apply(
     port = free_port()
     path = tmp_path / "wadm.yaml"
     path.write_text(WADM_APP.format(name="counter", image=image, port=port, kv_contract="wasmcloud:keyvalue"))
-    env = {**os.environ, "LATTICE_API_URL": f"http://{cp.listen}", "COLUMNS": "400"}
-    applied = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "lattice", "apply", str(path), "--wait", "--timeout", "30"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"LATTICE_API_URL": f"http://{cp.listen}"}
+    applied = await asyncio.to_thread(lattice, "apply", str(path), "--wait", "--timeout", "30", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "deployed" in applied.stdout
     async with httpx.AsyncClient() as http:
@@ -108,15 +98,7 @@ async def test_a_wadm_application_deploys_through_lattice_apply(
     }
     assert components["keyvalue"]["substituted"]["link_values_ignored"] == ["URL"]
     assert len(app["version"]) == 12  # no version in the manifest: named by its content
-    again = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "lattice", "apply", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = await asyncio.to_thread(lattice, "apply", str(path), cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stdout
     assert len((await client.get("/v1/applications/counter")).json()["versions"]) == 1  # the same content: no new one
 
