@@ -258,7 +258,7 @@ def _spread(node: _Node, path: str) -> Spread:
     requirements_node = _opt(node, "requirements")
     requirements = {} if requirements_node is None else _str_map(requirements_node, f"{path}.requirements")
     weight_node = _opt(node, "weight")
-    weight = 100 if weight_node is None else _int(weight_node, f"{path}.weight", 1)
+    weight = 100 if weight_node is None else _int(weight_node, f"{path}.weight", 0)  # 0: no share (as wadm)
     return Spread(name, requirements, weight)
 
 

@@ -105,6 +105,11 @@ def test_a_wadm_010_manifest_is_accepted_as_written() -> None:
     ]
 
 
+def test_a_spread_of_weight_zero_gets_no_share() -> None:
+    app = parse_manifest(WADM.replace("weight: 20", "weight: 0"))
+    assert [s.weight for s in app.components[0].scaler.spread] == [80, 0]
+
+
 def test_replicas_is_the_same_as_instances_and_both_is_an_error() -> None:
     renamed = parse_manifest(WADM.replace("instances: 4", "replicas: 4"))
     assert renamed.components[0].scaler.replicas == 4
