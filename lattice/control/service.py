@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import Request
 
 from lattice import keys
-from lattice.connection import cancel_and_wait, connect
+from lattice.connection import cancel_and_wait, connect, drain
 from lattice.control.api import create_app
 from lattice.control.artifacts import inspect_actor
 from lattice.control.images import ImageResolver
@@ -27,7 +27,7 @@ from lattice.control.manifest import parse_manifest
 from lattice.control.observer import Observer
 from lattice.control.reconciler import Reconciler
 from lattice.control.state import AppRecord, AppVersion, ControlState
-from lattice.errors import LimitExceeded, ManifestError, NotFound
+from lattice.errors import ConnectionLost, LimitExceeded, ManifestError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.rpc import Rpc
@@ -63,13 +63,16 @@ class ControlPlane:
         self._leader = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.server: uvicorn.Server | None = None
+        self.lost: ConnectionLost | None = None
         self.metrics = ControlPlaneMetrics()
 
     def is_leader(self) -> bool:
         return self._leader
 
     async def __aenter__(self) -> ControlPlane:
-        self.nc = await connect(self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.nc = await connect(
+            self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
+        )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
@@ -102,20 +105,27 @@ class ControlPlane:
         with contextlib.suppress(Exception):
             await self.state.release(self.id)
         await self.data.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.nc.drain(), 5)
+        await drain(self.nc)
+
+    def _on_lost(self, reason: str) -> None:
+        self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")
+        self.stop()
 
     async def _on_reconnect(self) -> None:
         self.metrics.nats_reconnects.inc()
         await self.data.restart()
 
     async def serve(self) -> None:
-        """Serve the HTTP API on ``listen`` until cancelled or ``stop()``."""
+        """Serve the HTTP API on ``listen`` until cancelled or ``stop()``; raises ``ConnectionLost`` (after
+        closing the listener) when the NATS connection is gone for good."""
         host, port = split_listen(self.listen)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
         self.server = QuietServer(config)
-        log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
-        await self.server.serve()
+        if self.lost is None:
+            log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
+            await self.server.serve()
+        if self.lost is not None:
+            raise self.lost
 
     def stop(self) -> None:
         if self.server is not None:
