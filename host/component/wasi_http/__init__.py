@@ -10,10 +10,3 @@ linked to the HTTP server provider serves HTTP, over the unchanged ``HttpServer.
 """
 
 from __future__ import annotations
-
-
-def load() -> None:
-    """Register the ``http`` component kind with the engine and the pool."""
-    from host.component.wasi_http import caller
-
-    caller.register()

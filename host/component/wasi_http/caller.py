@@ -74,3 +74,6 @@ def call(pool: pool_mod.ComponentPool, inst: pool_mod.ComponentInstance, operati
         failed = failure(502, reason)
         return pack({"statusCode": failed.status, "header": failed.headers, "body": failed.body})
     return response
+
+
+register()
