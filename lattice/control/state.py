@@ -25,6 +25,14 @@ from lattice.connection import key_value, object_store, retrying
 LEASE_KEY = "leader"
 
 
+def _app_key(name: str) -> str:
+    return subjects.kv_key(f"app.{name}", f"application name {name[:80]!r}")
+
+
+def _artifact_key(digest: str) -> str:
+    return subjects.kv_key(f"artifact.{digest.removeprefix('sha256:')}", f"artifact digest {digest[:80]!r}")
+
+
 @dataclass(slots=True)
 class AppVersion:
     """One stored version: the manifest text, what its images resolved to, and why it cannot run (if so)."""
@@ -91,17 +99,18 @@ class ControlState:
     # --- applications ----------------------------------------------------------------------------
 
     async def get_app(self, name: str) -> AppRecord | None:
+        key = _app_key(name)
         try:
-            entry = await retrying(lambda: self.kv.get(f"app.{name}"), self.bucket)
+            entry = await retrying(lambda: self.kv.get(key), self.bucket)
         except KeyNotFoundError:
             return None
         return AppRecord.from_json(entry.value) if entry.value else None
 
     async def put_app(self, record: AppRecord) -> None:
-        await self.kv.put(f"app.{record.name}", record.to_json())
+        await self.kv.put(_app_key(record.name), record.to_json())
 
     async def delete_app(self, name: str) -> None:
-        await self.kv.delete(f"app.{name}")
+        await self.kv.delete(_app_key(name))
 
     async def apps(self) -> list[AppRecord]:
         records = []
@@ -115,11 +124,11 @@ class ControlState:
 
     async def put_artifact(self, digest: str, wasm: bytes, meta: dict[str, Any]) -> None:
         await self.artifacts.put(digest, wasm)
-        await self.kv.put(f"artifact.{digest.removeprefix('sha256:')}", json.dumps(meta).encode())
+        await self.kv.put(_artifact_key(digest), json.dumps(meta).encode())
 
     async def artifact(self, digest: str) -> dict[str, Any] | None:
         try:
-            entry = await self.kv.get(f"artifact.{digest.removeprefix('sha256:')}")
+            entry = await self.kv.get(_artifact_key(digest))
         except KeyNotFoundError:
             return None
         meta: dict[str, Any] = json.loads(entry.value or b"{}")
