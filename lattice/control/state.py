@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from lattice import subjects
-from lattice.connection import key_value, object_store, retrying
+from lattice.connection import key_value, lost_race, object_store, retrying
 
 LEASE_KEY = "leader"
 
@@ -99,15 +99,35 @@ class ControlState:
     # --- applications ----------------------------------------------------------------------------
 
     async def get_app(self, name: str) -> AppRecord | None:
+        return (await self.get_app_revision(name))[0]
+
+    async def get_app_revision(self, name: str) -> tuple[AppRecord | None, int]:
+        """The record and its KV revision (0 when there is none), for ``put_app(..., revision=)``."""
         key = _app_key(name)
         try:
             entry = await retrying(lambda: self.kv.get(key), self.bucket)
         except KeyNotFoundError:
-            return None
-        return AppRecord.from_json(entry.value) if entry.value else None
+            return None, 0
+        record = AppRecord.from_json(entry.value) if entry.value else None
+        return record, (entry.revision or 0) if record is not None else 0
 
-    async def put_app(self, record: AppRecord) -> None:
-        await self.kv.put(_app_key(record.name), record.to_json())
+    async def put_app(self, record: AppRecord, *, revision: int | None = None) -> bool:
+        """Store ``record``. With ``revision`` it is a compare-and-set: written only if the stored
+        record is still that revision (0: only if there is none); ``False`` when another writer won."""
+        key = _app_key(record.name)
+        if revision is None:
+            await self.kv.put(key, record.to_json())
+            return True
+        try:
+            if revision:
+                await self.kv.update(key, record.to_json(), last=revision)
+            else:
+                await self.kv.create(key, record.to_json())
+        except APIError as exc:
+            if not lost_race(exc):
+                raise
+            return False
+        return True
 
     async def delete_app(self, name: str) -> None:
         await self.kv.delete(_app_key(name))
