@@ -206,7 +206,7 @@ class ControlPlane:
 
     async def upload_artifact(self, wasm: bytes) -> dict[str, Any]:
         """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5)."""
-        meta = await asyncio.to_thread(inspect_actor, wasm)
+        meta = await asyncio.to_thread(inspect_actor, wasm, self.settings.state_dir / "cache")
         if await self.state.artifact(meta["digest"]) is None:
             await self.state.put_artifact(meta["digest"], wasm, meta)
         return meta
