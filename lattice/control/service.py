@@ -218,8 +218,8 @@ class ControlPlane:
         app = parse_manifest(body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
-        images, problems = await self.images.resolve(app)
         text = body.decode("utf-8", "replace")
+        resolved: tuple[dict[str, dict[str, Any]], list[str]] | None = None
         for _ in range(STORE_ATTEMPTS):  # versions are immutable: every write is a compare-and-set
             stored, revision = await self.state.get_app_revision(name)
             record = stored or AppRecord(name)
@@ -230,15 +230,20 @@ class ControlPlane:
                     "give the new content a new version",
                     field="metadata.annotations.version",
                 )
-            if existing is None:
-                record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
-            elif existing.problems:  # the same content again: a retry (the registry may be back)
-                existing.images, existing.problems = images, problems
+            # a stored version keeps the images it resolved to (a moved tag does not change it); one that failed
+            # retries
+            if existing is None or existing.problems:
+                resolved = resolved or await self.images.resolve(app)
+                if existing is None:
+                    record.versions.append(AppVersion(app.version, text, time.time(), *resolved))
+                else:  # the same content again: a retry (the registry may be back)
+                    existing.images, existing.problems = resolved
             record.deployed = app.version
             if await self.state.put_app(record, revision=revision):
                 break
         else:
             raise Busy(f"application {name} is being changed by others right now: retry")
+        problems = resolved[1] if resolved else []
         self.reconciler.wake.set()
         log.info("application stored", app=name, version=app.version, problems=problems or None)
         return await self._describe(record)
