@@ -217,7 +217,6 @@ class ControlPlane:
         app = parse_manifest(body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
-        images, problems = await self.images.resolve(app)
         text = body.decode("utf-8", "replace")
         record = await self.state.get_app(name) or AppRecord(name)
         existing = record.version(app.version)
@@ -226,6 +225,8 @@ class ControlPlane:
                 f"version {app.version} of {name} already exists with other content: bump metadata.annotations.version",
                 field="metadata.annotations.version",
             )
+        # a stored version keeps the images it resolved to (a moved tag does not change it); one that failed retries
+        images, problems = ({}, []) if existing and not existing.problems else await self.images.resolve(app)
         if existing is None:
             record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
         elif existing.problems:  # the same content again: a retry (the registry may be back)
