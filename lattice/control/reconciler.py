@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +39,7 @@ from lattice.control.model import (
 from lattice.control.observer import Observer
 from lattice.control.scheduler import plan, unplaceable
 from lattice.control.state import AppRecord, AppVersion, ControlState
+from lattice.control.wadm import annotate, map_link_values
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.telemetry import ControlPlaneMetrics
@@ -46,6 +48,7 @@ log = structlog.get_logger("lattice.control.reconciler")
 
 REISSUE_AFTER_S = 5.0
 REFUSAL_TTL_S = 30.0
+PARSED_CACHE_SIZE = 256
 
 
 @dataclass(slots=True)
@@ -93,7 +96,9 @@ def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
                         provider_id=provider_id_of(target.image),
                         contract_id=target.contract,
                         link_name=link.link_name or target.link_name,
-                        values=dict(link.values),
+                        values=map_link_values(target.contract, link.values)[0]
+                        if target.substituted
+                        else dict(link.values),
                     )
                 )
                 out.app_links.setdefault(app.name, []).append(link_definition)
@@ -139,6 +144,9 @@ def app_status(
     """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
     if record.deployed is None:
         return {"type": "undeployed", "message": "not deployed", "components": []}
+    version = record.version(record.deployed)
+    if version is not None and version.problems:  # nothing of it runs (images, unsupported capabilities)
+        return {"type": "failed", "message": " | ".join(version.problems), "components": []}
     components, problems, moving = [], [], False
     everything: list[DesiredActor | DesiredProvider] = [*desired.providers, *desired.actors]
     mine = [c for c in everything if c.app == record.name]
@@ -241,7 +249,7 @@ class Reconciler:
         self.observer = observer
         self.data = data
         self.lattice = lattice
-        self._parsed: dict[tuple[str, str], Application] = {}
+        self._parsed: dict[str, Application] = {}
         self._issued: dict[str, float] = {}
         self.refusals: dict[ComponentKey, dict[str, tuple[str, float]]] = {}
         self.link_failures: dict[tuple[str, str, str], str] = {}
@@ -249,17 +257,22 @@ class Reconciler:
         self.wake = asyncio.Event()
 
     def application(self, record: AppRecord, version: AppVersion) -> Application:
-        key = (record.name, version.version)
-        if key not in self._parsed:
-            self._parsed[key] = parse_manifest(version.manifest)
-        return self._parsed[key]
+        """``version``'s manifest, parsed once per content: keyed by the text itself, not by name and
+        version, which a delete and re-apply reuse for other content."""
+        key = hashlib.sha256(version.manifest.encode()).hexdigest()
+        app = self._parsed.get(key)
+        if app is None:
+            if len(self._parsed) >= PARSED_CACHE_SIZE:
+                self._parsed.pop(next(iter(self._parsed)))  # the oldest entry
+            app = self._parsed[key] = parse_manifest(version.manifest)
+        return app
 
     async def desired(self) -> tuple[list[AppRecord], Desired]:
         records = await self.state.apps()
         deployed = []
         for record in records:
             version = record.version(record.deployed)
-            if version is not None:
+            if version is not None and not version.problems:  # a version that cannot run runs not at all
                 deployed.append((self.application(record, version), version))
         return records, desired_state(deployed)
 
@@ -284,7 +297,11 @@ class Reconciler:
         _, desired = await self.desired()
         hosts = self.observer.views()
         unplaced = unplaceable(desired.actors, desired.providers, hosts)
-        return app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        status = app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        version = record.version(record.deployed)
+        if version is not None:
+            annotate(status, self.application(record, version), hosts)
+        return status
 
     async def tick(self) -> list[Command]:
         """One reconcile pass; returns the commands it issued."""
