@@ -140,8 +140,10 @@ def msgpack_pure() -> dict[str, Path]:
 
 
 def python_inputs(app: Path, wit: Path = WIT_DIR) -> dict[str, Path]:
-    """What goes into a Python actor: the app folder, lattice_actor, msgpack (pure) and the WIT."""
-    files = source_files(wit, "wit/") | source_files(app, "app/")
+    """What goes into a Python actor: the app folder, lattice_actor, msgpack (pure) and the WIT (a folder
+    or one file)."""
+    wit_files = {f"wit/{wit.name}": wit} if wit.is_file() else source_files(wit, "wit/")
+    files = wit_files | source_files(app, "app/")
     if "app/lattice_actor/__init__.py" not in files:  # a project may carry its own copy
         files |= source_files(PY_SDK_DIR, "app/")
     if "app/msgpack/__init__.py" not in files:
@@ -172,7 +174,8 @@ def build_python(
         command = componentize_py()
         with tempfile.TemporaryDirectory(prefix="lattice-py-") as tmp:
             work = _materialise(files, Path(tmp))
-            args = ["-d", str(work / "wit"), "-w", world, "componentize", module, "-p", "app", "-o", str(target)]
+            wit_arg = work / "wit" / wit.name if wit.is_file() else work / "wit"
+            args = ["-d", str(wit_arg), "-w", world, "componentize", module, "-p", "app", "-o", str(target)]
             _run_tool([*command, *args], work, f"{app.name}: componentize-py")
 
     return _cached(key, output, build, cache)
@@ -220,3 +223,29 @@ def build_js(project: Path, output: Path | None = None, *, cache: Path | None = 
             shutil.copyfile(work / "actor.wasm", target)
 
     return _cached(key, output, build, cache)
+
+
+# ---- wasi:http (the proxy world) -----------------------------------------------------------------------
+
+# The wasi:http 0.2.3 WIT with its wasi:io/clocks/random/cli dependencies in one file, from npm.
+WASI_HTTP_WIT_PACKAGE = "@spinframework/wasi-http-proxy@1.0.1"
+WASI_HTTP_WIT_FILE = "package/wit/wasi-http@0.2.3.wit"
+WASI_HTTP_WORLD = "wasi:http/proxy@0.2.3"
+
+
+def wasi_http_wit(cache: Path | None = None) -> Path:
+    """The wasi:http 0.2.3 WIT file, fetched once with ``npm pack`` into the cache."""
+    target = (cache or cache_root()) / "wit" / Path(WASI_HTTP_WIT_FILE).name
+    if target.is_file():
+        return target
+    npm_exe = npm()
+    if npm_exe is None:
+        raise BuildError(f"the wasi:http WIT comes from npm ({WASI_HTTP_WIT_PACKAGE}): install Node.js 18+")
+    with tempfile.TemporaryDirectory(prefix="lattice-wit-") as tmp:
+        work = Path(tmp)
+        _run_tool([npm_exe, "pack", "--silent", WASI_HTTP_WIT_PACKAGE], work, f"npm pack {WASI_HTTP_WIT_PACKAGE}")
+        tarball = next(work.glob("*.tgz"))
+        _run_tool(["tar", "xzf", str(tarball), WASI_HTTP_WIT_FILE], work, "tar")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / WASI_HTTP_WIT_FILE, target)
+    return target
