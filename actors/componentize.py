@@ -46,6 +46,10 @@ RUN_COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[
 SKIP = ("__pycache__", "node_modules", ".git", "dist")
 
 
+class ToolMissing(BuildError, FileNotFoundError):
+    """A toolchain this build needs is not installed (npm); the message says which and how to get it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Built:
     """One component build: where it is, its size, how long it took and whether the cache had it."""
@@ -139,14 +143,14 @@ def msgpack_pure() -> dict[str, Path]:
     return {f"msgpack/{name}": folder / name for name in MSGPACK_PURE}
 
 
-def python_inputs(app: Path, wit: Path = WIT_DIR) -> dict[str, Path]:
+def python_inputs(app: Path, wit: Path = WIT_DIR, sdk: bool = True) -> dict[str, Path]:
     """What goes into a Python actor: the app folder, lattice_actor, msgpack (pure) and the WIT (a folder
     or one file)."""
     wit_files = {f"wit/{wit.name}": wit} if wit.is_file() else source_files(wit, "wit/")
     files = wit_files | source_files(app, "app/")
-    if "app/lattice_actor/__init__.py" not in files:  # a project may carry its own copy
+    if sdk and "app/lattice_actor/__init__.py" not in files:  # a project may carry its own copy
         files |= source_files(PY_SDK_DIR, "app/")
-    if "app/msgpack/__init__.py" not in files:
+    if sdk and "app/msgpack/__init__.py" not in files:
         files |= {f"app/{rel}": path for rel, path in msgpack_pure().items()}
     return files
 
@@ -167,7 +171,8 @@ def build_python(
     """
     if not (app / f"{module}.py").is_file():
         raise BuildError(f"{app}: no {module}.py (the module componentize-py loads)")
-    files = python_inputs(app, wit)
+    # lattice_actor (and msgpack) for the lattice world; a wasi:http app has no use for them
+    files = python_inputs(app, wit, sdk=world.startswith("lattice:"))
     key = input_key("python", files, (world, module, COMPONENTIZE_PY_VERSION))
 
     def build(target: Path) -> None:
@@ -208,7 +213,7 @@ def build_js(project: Path, output: Path | None = None, *, cache: Path | None = 
     """
     npm_exe = npm()
     if npm_exe is None:
-        raise BuildError(f"{project}: JavaScript actors need npm (Node.js 18+) on PATH")
+        raise ToolMissing(f"{project}: JavaScript actors need npm (Node.js 18+) on PATH")
     files = source_files(project)
     files.setdefault("lattice-actor.js", JS_SDK_DIR / "lattice-actor.js")
     if not any(rel.startswith("wit/") for rel in files):
@@ -240,7 +245,7 @@ def wasi_http_wit(cache: Path | None = None) -> Path:
         return target
     npm_exe = npm()
     if npm_exe is None:
-        raise BuildError(f"the wasi:http WIT comes from npm ({WASI_HTTP_WIT_PACKAGE}): install Node.js 18+")
+        raise ToolMissing(f"the wasi:http WIT comes from npm ({WASI_HTTP_WIT_PACKAGE}): install Node.js 18+")
     with tempfile.TemporaryDirectory(prefix="lattice-wit-") as tmp:
         work = Path(tmp)
         _run_tool([npm_exe, "pack", "--silent", WASI_HTTP_WIT_PACKAGE], work, f"npm pack {WASI_HTTP_WIT_PACKAGE}")
