@@ -21,6 +21,7 @@ from typing import Any
 import wasmtime
 from wasmtime import component as cm
 
+from host.component.binary import FAST_HANDLE
 from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
 from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
@@ -62,8 +63,9 @@ class ComponentInstance:
         self.resources: dict[int, Any] = {}
         self._next_rep = 1
 
-    def func(self, interface: str, name: str) -> cm.Func:
-        """An export function (looked up once per instance); ``InvalidActor`` if absent."""
+    def func(self, interface: str | None, name: str) -> cm.Func:
+        """An export function (looked up once per instance; ``interface`` None: a top-level one);
+        ``InvalidActor`` if absent."""
         key = f"{interface}#{name}"
         found = self.funcs.get(key)
         if found is None:
@@ -109,12 +111,15 @@ class ComponentPool(ActorPool):
             raise InvalidActor(f"this host cannot call {compiled.kind} components")
         self._idle.append(self._new_instance())  # fail fast: a missing import shows now
 
-    def export_index(self, interface: str, name: str) -> Any:
+    def export_index(self, interface: str | None, name: str) -> Any:
         key = f"{interface}#{name}"
         if key not in self._indexes:
             component = self.component.component
-            parent = component.get_export_index(interface)
-            self._indexes[key] = component.get_export_index(name, parent) if parent is not None else None
+            if interface is None:
+                self._indexes[key] = component.get_export_index(name)
+            else:
+                parent = component.get_export_index(interface)
+                self._indexes[key] = component.get_export_index(name, parent) if parent is not None else None
         return self._indexes[key]
 
     # --- instances ---------------------------------------------------------------------------------
@@ -190,6 +195,12 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
+    if plan.fast is not None and operation.isascii():
+        # the same core function, the payload in as one latin-1 block (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
+        if fast.tag == "ok":
+            return bytes(fast.payload)
+        raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
     result = plan.call(inst.store, inst.func(GUEST, "handle"), operation, payload)
     if isinstance(result, str):
         raise ActorError(result)
