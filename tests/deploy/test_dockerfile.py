@@ -95,6 +95,13 @@ def test_the_image_gets_every_package_the_wheel_has() -> None:
     packages = {p.split(".")[0] for p in setuptools.find_packages(str(ROOT), include=include)}
     missing = packages - set(copied_sources())
     assert not missing, f"the Dockerfile does not COPY {sorted(missing)} (and .dockerignore must let it through)"
+    # a symlink inside what is copied (a room mounted into the package) needs its target copied as well
+    copied = [(ROOT / source).resolve() for source in copied_sources()]
+    for source in copied_sources():
+        for path in (ROOT / source).rglob("*"):
+            if path.is_symlink():
+                target = path.resolve()
+                assert any(target.is_relative_to(c) for c in copied), f"{path.relative_to(ROOT)} -> {target}"
 
 
 def test_every_copy_source_is_in_the_build_context() -> None:
