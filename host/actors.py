@@ -8,7 +8,9 @@ into ``ActorLimits`` and ``WasiGrants`` here (SPEC §1, issue limits).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nats.aio.subscription import Subscription
@@ -55,14 +57,24 @@ def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
     )
 
 
-def wasi_from(properties: dict[str, Any]) -> WasiGrants:
-    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default)."""
+def wasi_from(properties: dict[str, Any], allowed_dirs: Sequence[Path] = ()) -> WasiGrants:
+    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default).
+
+    Every granted host directory must lie under one of ``allowed_dirs`` (the host operator's
+    ``--allow-dir``), whatever the manifest asks: ``ConfigError`` otherwise.
+    """
     raw = properties.get("wasi") or {}
     if not isinstance(raw, dict):
         raise ConfigError("properties.wasi must be a map")
     dirs, env, args = raw.get("dirs") or {}, raw.get("env") or {}, raw.get("args") or []
     if not isinstance(dirs, dict) or not isinstance(env, dict) or not isinstance(args, list):
         raise ConfigError("properties.wasi.dirs and .env must be maps and .args a list")
+    roots = [Path(d).resolve() for d in allowed_dirs]
+    for host_path in dirs.values():
+        text = str(host_path)
+        if "\0" in text or not any(Path(text).resolve().is_relative_to(r) for r in roots):
+            allowed = f"({', '.join(map(str, roots))})" if roots else "(none; its operator may allow one: --allow-dir)"
+            raise ConfigError(f"properties.wasi.dirs: {text!r} is not under a directory this host allows {allowed}")
     return WasiGrants(
         dirs={str(k): str(v) for k, v in dirs.items()},
         readonly=bool(raw.get("readonly", False)),

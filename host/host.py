@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
+import hashlib
 import platform
 import time
 from pathlib import Path
@@ -32,9 +34,9 @@ from lattice.capability import builtin_provider_id, provider_class
 from lattice.connection import cancel_and_wait, connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.links import LatticeData
-from lattice.messages import Entity, LinkDefinition
+from lattice.messages import Entity, Invocation, LinkDefinition
 from lattice.provider_server import ProviderServer
-from lattice.rpc import Rpc
+from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
 from lattice.telemetry import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
 
@@ -81,11 +83,16 @@ class Host:
         self.nc = await connect(self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect)
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
+        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
         self.data = await LatticeData(
-            self.js, self.settings.lattice, replicas=self.settings.js_replicas, nc=self.nc, source=self.id
+            self.js,
+            self.settings.lattice,
+            sealer=self.rpc.sealer,
+            replicas=self.settings.js_replicas,
+            nc=self.nc,
+            source=self.id,
         ).start()
         self.data.on_link(self._on_link)
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
         self.router = Router(
             settings=self.settings,
             host_id=self.id,
@@ -243,22 +250,37 @@ class Host:
                 result = await store.get(image_ref)
             except (ObjectNotFoundError, NotFoundError) as exc:
                 raise NotFound(f"no artifact {image_ref} in the lattice: upload it with POST /v1/artifacts") from exc
-            return bytes(result.data or b"")
+            data = bytes(result.data or b"")
+            if "sha256:" + hashlib.sha256(data).hexdigest() != image_ref.lower():
+                # the object store is writable by whoever NATS lets write it: trust the digest, not the store
+                raise ClaimsError(f"artifact {image_ref} in the object store does not match its digest: refused")
+            return data
         if image_ref.startswith("file://"):
             path = Path(image_ref.removeprefix("file://"))
             try:
-                return await asyncio.to_thread(path.read_bytes)
+                return await asyncio.to_thread(_read_regular_file, path)
             except OSError as exc:
                 raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
         raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest> or file://<path>")
 
     def admit(self, wasm: bytes) -> None:
-        """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``."""
-        if claims_mod.extract_claims(wasm) is None:
+        """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``.
+
+        A signed actor needs an issuer in ``trusted_issuers``; with none configured it is refused
+        unless the operator opted out with ``allow_any_issuer``.
+        """
+        claims = claims_mod.extract_claims(wasm)
+        if claims is None:
             if not self.settings.allow_unsigned:
                 raise ClaimsError("unsigned actors are not allowed on this host (start it with --allow-unsigned)")
             return
-        claims_mod.verify_actor(wasm, trusted_issuers=set(self.settings.trusted_issuers) or None)
+        trusted = set(self.settings.trusted_issuers)
+        if not trusted and not self.settings.allow_any_issuer:
+            raise ClaimsError(
+                f"actor signed by {claims.iss}, and this host trusts no issuer: start it with "
+                "--trusted-issuers (or --allow-any-issuer to run actors of any issuer)"
+            )
+        claims_mod.verify_actor(wasm, trusted_issuers=trusted or None)
 
     async def scale_actor(
         self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
@@ -290,6 +312,7 @@ class Host:
             return running
 
     async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
+        limits, wasi = limits_from(properties, count), wasi_from(properties, self.settings.allow_dirs)
         wasm = await self.fetch_actor(image_ref)
         self.admit(wasm)
         compiled: CompiledActor = await asyncio.to_thread(self.runtime.compile, wasm)
@@ -307,8 +330,8 @@ class Host:
             ActorPool,
             self.runtime,
             compiled,
-            limits=limits_from(properties, count),
-            wasi=wasi_from(properties),
+            limits=limits,
+            wasi=wasi,
             host_call=host_call,
             log_sink=log_sink,
         )
@@ -358,8 +381,11 @@ class Host:
         actor_id = subjects.last_segment(msg.subject)
         invocation_id = ""
         try:
-            inv = await self.rpc.receive(msg.data, target=Entity(actor_id))
-            invocation_id = inv.id
+            inv = Invocation.from_msgpack(msg.data)
+            invocation_id = inv.id  # known before verification, so that even a refusal is answered
+            running = self.actors.get(actor_id)
+            limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
+            inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
             # this task's own context: the bindings reach every log line of the call, here and on the worker
             structlog.contextvars.bind_contextvars(
                 invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
@@ -377,7 +403,7 @@ class Host:
         except Exception as exc:  # never leave a caller without an answer
             self.log.exception("invocation crashed", actor_id=actor_id)
             result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result)
+        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id))
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
@@ -514,6 +540,13 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or a device (which could block forever) is refused."""
+    if not path.is_file():
+        raise OSError(errno.EINVAL, "not a regular file")
+    return path.read_bytes()
 
 
 def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:

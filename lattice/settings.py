@@ -101,6 +101,11 @@ class Settings:
     ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
+    ``allow_any_issuer``: a host runs signed actors of any issuer when no ``trusted_issuers`` are set
+    (an explicit opt-out; by default such a host refuses every signed actor, naming the fix).
+    ``allow_dirs``: the host directories a host lets actors' WASI ``dirs`` grants reach (none by
+    default: whatever a manifest asks, a grant outside them is refused). A host also reads ``file://``
+    images sent over the lattice only under its ``files_root``.
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -128,6 +133,8 @@ class Settings:
     js_replicas: int = 1
     drain_timeout_s: float | None = None
     files_root: Path | None = None
+    allow_any_issuer: bool = False
+    allow_dirs: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -167,6 +174,8 @@ class Settings:
             js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
             files_root=Path(env["LATTICE_FILES_ROOT"]) if env.get("LATTICE_FILES_ROOT") else None,
+            allow_any_issuer=_bool(env.get("LATTICE_ALLOW_ANY_ISSUER")),
+            allow_dirs=tuple(Path(p) for p in env.get("LATTICE_ALLOW_DIRS", "").split(os.pathsep) if p),
             metrics=_address(env, "LATTICE_METRICS"),
             otlp_endpoint=_otlp_endpoint(env),
         )
