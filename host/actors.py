@@ -11,12 +11,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.aio.subscription import Subscription
 
 from host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
 from lattice.errors import ConfigError
+from lattice.messages import LinkDefinition
+
+if TYPE_CHECKING:
+    from host.component.engine import CompiledComponent
 
 DEFAULT_MAX_INSTANCES = 16
 
@@ -83,11 +87,27 @@ def wasi_from(properties: dict[str, Any], allowed_dirs: Sequence[Path] = ()) -> 
     )
 
 
+def actor_config(actor_id: str, links: list[LinkDefinition], properties: dict[str, Any]) -> dict[str, str]:
+    """A component's ``wasi:config`` (SPEC §7): the values of its links, then the manifest's ``config``
+    (a map, or wadm's list of ``{name, properties}``) over them."""
+    config: dict[str, str] = {}
+    for link in links:
+        if link.actor_id == actor_id:
+            config.update({str(k): str(v) for k, v in link.values.items()})
+    raw = properties.get("config") or {}
+    entries = raw if isinstance(raw, list) else [{"properties": raw}]
+    for entry in entries:
+        values = entry.get("properties") if isinstance(entry, dict) else None
+        if isinstance(values, dict):
+            config.update({str(k): str(v) for k, v in values.items()})
+    return config
+
+
 @dataclass(slots=True)
 class RunningActor:
     """One actor on this host: its pool, its owners' counts and its NATS subscription."""
 
-    compiled: CompiledActor
+    compiled: CompiledActor | CompiledComponent
     pool: ActorPool
     image_ref: str
     properties: dict[str, Any]
@@ -121,6 +141,7 @@ class RunningActor:
             "name": claims.name if claims else None,
             "call_alias": claims.call_alias if claims else None,
             "api_version": self.pool.api_version,
+            "abi": self.compiled.abi,  # wapc (a core module) or component (SPEC §7)
             "instances": [{"annotations": self.owners[k], "count": c} for k, c in self.counts.items()],
             "count": self.count,
             "in_flight": stats["in_flight"],

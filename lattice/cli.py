@@ -447,7 +447,7 @@ def _actor_id(client: Any, name: str) -> str:
 
 
 def main() -> None:
-    from lattice import cli_security, scaffold  # noqa: F401  (cli_security registers keys/claims commands)
+    from lattice import cli_oci, cli_security, scaffold  # noqa: F401  (they register their commands)
 
     scaffold.register(app)
     app()

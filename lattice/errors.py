@@ -6,6 +6,8 @@
     ├── ClaimsError                   bad, tampered, expired or untrusted claims (SPEC §3)
     ├── InvalidActor                  not Wasm, or not a waPC actor (SPEC §1)
     ├── NotFound                      an unknown actor, host, application or artifact
+    ├── InvalidName                   a name or id that cannot be a NATS subject token (too long, '.', ...)
+    ├── ConnectionLost                the NATS connection is gone for good: the process must exit
     ├── InvocationError               a call that did not produce a result (SPEC §4)
     │   ├── ActorError                the guest answered with __guest_error / env.abort
     │   ├── ActorTrap                 the guest trapped (unreachable, out of bounds, ...)
@@ -17,6 +19,7 @@
     │   ├── Unreachable               nobody answered within the timeout (dead host/provider)
     │   │   └── NoResponders          nobody serves the target at all (not running anywhere)
     │   └── RemoteError               the far end answered an InvocationResponse with `error`
+    ├── RegistryError                 an OCI push/pull failed (unreachable, unknown tag, wrong digest, not Wasm)
     └── ProviderError                 a capability provider failed to serve a call
 
 Every message names what failed and, where there is one, the fix.
@@ -62,6 +65,18 @@ class InvalidActor(LatticeError):
 
 class NotFound(LatticeError):
     """An unknown actor, host, application, link or artifact."""
+
+
+class InvalidName(LatticeError):
+    """A name, id or key that cannot become part of a NATS subject (empty, too long, separators)."""
+
+
+class ConnectionLost(LatticeError):
+    """The NATS connection closed without being asked to, or stayed down past the give-up time.
+
+    A participant that raises it has stopped serving and released its ports; its process exits
+    non-zero so that its supervisor starts it again.
+    """
 
 
 class InvocationError(LatticeError):
@@ -114,6 +129,10 @@ class NoResponders(Unreachable):
 
 class RemoteError(InvocationError):
     """The far end answered with an error string."""
+
+
+class RegistryError(LatticeError):
+    """An OCI reference that is malformed, or a push/pull the registry could not complete; says why."""
 
 
 class ProviderError(LatticeError):

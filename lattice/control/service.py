@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -20,15 +19,15 @@ import uvicorn
 from fastapi import Request
 
 from lattice import keys
-from lattice.connection import cancel_and_wait, connect
+from lattice.connection import cancel_and_wait, connect, drain
 from lattice.control.api import create_app
 from lattice.control.artifacts import inspect_actor
-from lattice.control.manifest import parse_manifest, resolve_file_image
-from lattice.control.model import ActorComponent
+from lattice.control.images import ImageResolver
+from lattice.control.manifest import parse_manifest
 from lattice.control.observer import Observer
 from lattice.control.reconciler import Reconciler
 from lattice.control.state import AppRecord, AppVersion, ControlState
-from lattice.errors import LatticeError, LimitExceeded, ManifestError, NotFound
+from lattice.errors import ConnectionLost, LimitExceeded, ManifestError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.rpc import Rpc
@@ -64,13 +63,16 @@ class ControlPlane:
         self._leader = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.server: uvicorn.Server | None = None
+        self.lost: ConnectionLost | None = None
         self.metrics = ControlPlaneMetrics()
 
     def is_leader(self) -> bool:
         return self._leader
 
     async def __aenter__(self) -> ControlPlane:
-        self.nc = await connect(self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.nc = await connect(
+            self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
+        )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
@@ -97,6 +99,7 @@ class ControlPlane:
             asyncio.create_task(self._lead(), name="lease"),
             asyncio.create_task(self.reconciler.run(self.is_leader), name="reconcile"),
         ]
+        self.images = ImageResolver(self.settings, self.state, self.upload_artifact)
         self.app = create_app(self)
         return self
 
@@ -107,20 +110,27 @@ class ControlPlane:
         with contextlib.suppress(Exception):
             await self.state.release(self.id)
         await self.data.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.nc.drain(), 5)
+        await drain(self.nc)
+
+    def _on_lost(self, reason: str) -> None:
+        self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")
+        self.stop()
 
     async def _on_reconnect(self) -> None:
         self.metrics.nats_reconnects.inc()
         await self.data.restart()
 
     async def serve(self) -> None:
-        """Serve the HTTP API on ``listen`` until cancelled or ``stop()``."""
+        """Serve the HTTP API on ``listen`` until cancelled or ``stop()``; raises ``ConnectionLost`` (after
+        closing the listener) when the NATS connection is gone for good."""
         host, port = split_listen(self.listen)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
         self.server = QuietServer(config)
-        log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
-        await self.server.serve()
+        if self.lost is None:
+            log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
+            await self.server.serve()
+        if self.lost is not None:
+            raise self.lost
 
     def stop(self) -> None:
         if self.server is not None:
@@ -207,50 +217,12 @@ class ControlPlane:
 
     # --- applications ----------------------------------------------------------------------------
 
-    async def _resolve_images(self, manifest_app: Any) -> dict[str, dict[str, Any]]:
-        images: dict[str, dict[str, Any]] = {}
-        for index, comp in enumerate(manifest_app.components):
-            if not isinstance(comp, ActorComponent):
-                continue
-            field = f"spec.components[{index}].properties.image"
-            if comp.image.startswith("sha256:"):
-                meta = await self.state.artifact(comp.image)
-                if meta is None:
-                    raise ManifestError(f"no artifact {comp.image}: upload it first (POST /v1/artifacts)", field=field)
-            else:
-                path = self._file_image(comp.image, field)
-                try:
-                    wasm = await asyncio.to_thread(Path.read_bytes, path)
-                except OSError as exc:
-                    raise ManifestError(f"cannot read {path}: {exc.strerror}", field=field) from exc
-                try:
-                    meta = await self.upload_artifact(wasm)
-                except LatticeError as exc:
-                    raise ManifestError(f"{path} is not a usable actor: {exc}", field=field) from exc
-            images[comp.name] = {"image_ref": meta["digest"], "actor_id": meta["actor_id"]}
-        return images
-
-    def _file_image(self, image: str, field: str) -> Path:
-        """The file behind a ``file://`` image, read only under ``settings.files_root``: a manifest PUT
-        over HTTP must not make the control plane read whatever path it names."""
-        root = self.settings.files_root
-        if root is None:
-            raise ManifestError(
-                "file:// images are read by the control plane only when it runs with --files-root "
-                "(LATTICE_FILES_ROOT); upload the module (POST /v1/artifacts), or use `lattice apply`, which does",
-                field=field,
-            )
-        path = resolve_file_image(image, root).resolve()
-        if not path.is_relative_to(root.resolve()):
-            raise ManifestError(f"{image} is outside the control plane's files root {root}", field=field)
-        return path
-
     async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Store a new version of ``name`` and deploy it. Raises ``ManifestError`` (→ 400) on bad input."""
         app = parse_manifest(body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
-        images = await self._resolve_images(app)
+        images, problems = await self.images.resolve(app)
         text = body.decode("utf-8", "replace")
         record = await self.state.get_app(name) or AppRecord(name)
         existing = record.version(app.version)
@@ -260,11 +232,13 @@ class ControlPlane:
                 field="metadata.annotations.version",
             )
         if existing is None:
-            record.versions.append(AppVersion(app.version, text, time.time(), images))
+            record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
+        elif existing.problems:  # the same content again: a retry (the registry may be back)
+            existing.images, existing.problems = images, problems
         record.deployed = app.version
         await self.state.put_app(record)
         self.reconciler.wake.set()
-        log.info("application stored", app=name, version=app.version)
+        log.info("application stored", app=name, version=app.version, problems=problems or None)
         return await self._describe(record)
 
     async def _describe(self, record: AppRecord) -> dict[str, Any]:
