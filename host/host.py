@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from host.actors import RunningActor, actor_config, limits_from, wasi_from
 from host.component import compile_actor, new_pool
+from host.limits import WorkerQuota
 from host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from host.router import Router
 from host.runtime import Runtime
@@ -44,6 +45,7 @@ from lattice.telemetry import ActorSample, CallMetrics, MetricsServer, ProviderS
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
 HEALTH_INTERVAL_S = 5.0
+WORKER_SHARE = 4  # one actor holds at most a quarter of the worker threads (host.limits.WorkerQuota)
 
 
 class Host:
@@ -56,6 +58,7 @@ class Host:
         self.cluster_key = keys.from_seed(settings.cluster_seed) if settings.cluster_seed else keys.generate("cluster")
         self.runtime = runtime or Runtime(settings.state_dir / "cache")
         self._own_runtime = runtime is None
+        self.workers = workers
         self.executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="wasm")
         self.actors: dict[str, RunningActor] = {}
         self.providers: dict[tuple[str, str], LocalProvider] = {}
@@ -108,6 +111,7 @@ class Host:
             loop=self.loop,
             executor=self.executor,
             metrics=self.metrics,
+            quota=WorkerQuota(self.workers // WORKER_SHARE),
         )
         from host.control import ControlInterface
 
