@@ -16,6 +16,7 @@ another type, or an import the host does not provide (or provides with another t
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 import weakref
 from collections.abc import Callable
@@ -41,6 +42,9 @@ HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 #: WASI 0.2 packages wasmtime's ``add_wasip2`` defines (grants per store decide what they reach)
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
 
+#: modules that ``register_interfaces`` when imported; every ``ComponentRuntime`` imports them first
+INTERFACE_MODULES = ["host.component.interfaces"]
+
 Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, values.HostFunc]]
 """Defines interfaces on the root linker instance; returns ``{"iface#func": HostFunc}`` it defined."""
 
@@ -48,7 +52,8 @@ _DEFINERS: list[tuple[str, Definer]] = []
 
 
 def register_interfaces(name: str, definer: Definer) -> None:
-    """Add interfaces to every ``ComponentRuntime`` made from now on (call at import time)."""
+    """Add interfaces to every ``ComponentRuntime`` made from now on (call at import time of a module
+    listed in ``INTERFACE_MODULES``)."""
     if all(n != name for n, _ in _DEFINERS):
         _DEFINERS.append((name, definer))
 
@@ -84,9 +89,8 @@ class ComponentRuntime:
         self.linker.allow_shadowing = True
         self.linker.add_wasip2()
         self.host_funcs: dict[str, values.HostFunc] = {}
-        from host.component import interfaces  # registers the standard interfaces
-
-        interfaces.load()
+        for module in INTERFACE_MODULES:  # each registers its interfaces when imported
+            importlib.import_module(module)
         with self.linker.root() as root:
             for _, definer in _DEFINERS:
                 self.host_funcs.update(definer(self, root))

@@ -46,10 +46,6 @@ _LEVELS = {
 }
 
 
-def load() -> None:
-    """Registers these interfaces (importing the module does; this names the intent)."""
-
-
 def _host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
     inst = current()
     if inst.inline:

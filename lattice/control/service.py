@@ -210,7 +210,7 @@ class ControlPlane:
 
     async def upload_artifact(self, wasm: bytes) -> dict[str, Any]:
         """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5)."""
-        meta = await asyncio.to_thread(inspect_actor, wasm)
+        meta = await asyncio.to_thread(inspect_actor, wasm, self.settings.state_dir / "cache")
         if await self.state.artifact(meta["digest"]) is None:
             await self.state.put_artifact(meta["digest"], wasm, meta)
         return meta
@@ -222,7 +222,6 @@ class ControlPlane:
         app = parse_manifest(body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
-        images, problems = await self.images.resolve(app)
         text = body.decode("utf-8", "replace")
         record = await self.state.get_app(name) or AppRecord(name)
         existing = record.version(app.version)
@@ -231,6 +230,8 @@ class ControlPlane:
                 f"version {app.version} of {name} already exists with other content: bump metadata.annotations.version",
                 field="metadata.annotations.version",
             )
+        # a stored version keeps the images it resolved to (a moved tag does not change it); one that failed retries
+        images, problems = ({}, []) if existing and not existing.problems else await self.images.resolve(app)
         if existing is None:
             record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
         elif existing.problems:  # the same content again: a retry (the registry may be back)

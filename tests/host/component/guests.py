@@ -21,3 +21,9 @@ def frame(binding: str, namespace: str, operation: str, data: bytes = b"") -> by
         raw = part.encode()
         out += bytes([len(raw)]) + raw
     return out + data
+
+
+def probe_importing(name: str) -> bytes:
+    """The probe, also importing an (empty) instance ``name``."""
+    text = (HERE / "probe.wat").read_text().replace("(component\n", f'(component\n  (import "{name}" (instance))\n', 1)
+    return bytes(wasmtime.wat2wasm(text))

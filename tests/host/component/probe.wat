@@ -3,6 +3,7 @@
 ;;   E… echo the payload          F… fail: err(payload as text)     T… trap (unreachable)
 ;;   L… loop forever              G… grow memory until refused, then trap
 ;;   C… host.call: payload = [n]binding [n]namespace [n]operation data…; its result is returned as is
+;;   H… (HttpServer.HandleRequest) answer 200 "hello from a component"   P… (PingPong.Ping) echo
 (component
   (import "lattice:actor/host@0.1.0" (instance $host
     (export "call" (func (param "binding" string) (param "namespace" string) (param "operation" string)
@@ -31,6 +32,8 @@
   (core module $main
     (import "host" "call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32)))
     (import "libc" "memory" (memory 1))
+    ;; an HttpResponse (SPEC §2): {statusCode: 200, header: {content-type: [text/plain]}, body: "hello from a component"}
+    (data (i32.const 512) "\83\aa\73\74\61\74\75\73\43\6f\64\65\cc\c8\a6\68\65\61\64\65\72\81\ac\63\6f\6e\74\65\6e\74\2d\74\79\70\65\91\aa\74\65\78\74\2f\70\6c\61\69\6e\a4\62\6f\64\79\c4\16\68\65\6c\6c\6f\20\66\72\6f\6d\20\61\20\63\6f\6d\70\6f\6e\65\6e\74")
     (func $ok (param $ptr i32) (param $len i32) (param $tag i32) (result i32)
       (i32.store8 (i32.const 16) (local.get $tag))
       (i32.store (i32.const 20) (local.get $ptr))
@@ -40,8 +43,10 @@
       (local $c i32) (local $b i32) (local $bl i32) (local $n i32) (local $nl i32) (local $o i32) (local $ol i32)
       (if (i32.eqz (local.get $oplen)) (then (return (call $ok (local.get $op) (i32.const 0) (i32.const 1)))))
       (local.set $c (i32.load8_u (local.get $op)))
-      (if (i32.eq (local.get $c) (i32.const 69))  ;; E
+      (if (i32.or (i32.eq (local.get $c) (i32.const 69)) (i32.eq (local.get $c) (i32.const 80)))  ;; E, P
         (then (return (call $ok (local.get $p) (local.get $plen) (i32.const 0)))))
+      (if (i32.eq (local.get $c) (i32.const 72))  ;; H
+        (then (return (call $ok (i32.const 512) (i32.const 76) (i32.const 0)))))
       (if (i32.eq (local.get $c) (i32.const 70))  ;; F
         (then (return (call $ok (local.get $p) (local.get $plen) (i32.const 1)))))
       (if (i32.eq (local.get $c) (i32.const 84)) (then unreachable))  ;; T

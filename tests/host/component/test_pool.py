@@ -135,3 +135,11 @@ def test_not_a_component_or_not_an_actor(components: ComponentRuntime) -> None:
         components.compile(ECHO)
     with pytest.raises(InvalidActor, match=r"exports neither lattice:actor/guest@0\.1\.0"):
         components.compile(bytes(wasmtime.wat2wasm("(component)")))
+
+
+def test_an_import_the_host_cannot_provide_is_named(components: ComponentRuntime) -> None:
+    from tests.host.component.guests import probe_importing
+
+    with pytest.raises(InvalidActor, match=r"imports evil:thing/api@1\.0\.0, which the host does not provide"):
+        components.compile(probe_importing("evil:thing/api@1.0.0"))
+    assert components.compile(probe_importing("wasi:random/random@0.2.0")).kind == "actor"
