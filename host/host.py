@@ -91,14 +91,7 @@ class Host:
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
-        self.data = await LatticeData(
-            self.js,
-            self.settings.lattice,
-            sealer=self.rpc.sealer,
-            replicas=self.settings.js_replicas,
-            nc=self.nc,
-            source=self.id,
-        ).start()
+        self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.data.on_link(self._on_link)
         self.router = Router(
             settings=self.settings,

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -29,6 +29,9 @@ from lattice.connection import cancel_and_wait, key_value
 from lattice.errors import ClaimsError, LatticeError
 from lattice.messages import LinkDefinition
 from lattice.seal import Sealer
+
+if TYPE_CHECKING:
+    from lattice.rpc import Rpc
 
 log = structlog.get_logger("lattice.links")
 
@@ -68,6 +71,12 @@ class LatticeData:
         self._listeners: list[LinkListener] = []
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+
+    @classmethod
+    async def of(cls, rpc: Rpc, js: JetStreamContext, *, source: str) -> LatticeData:
+        """The started mirror of a participant that writes as ``source`` and seals with ``rpc``'s key."""
+        data = cls(js, rpc.lattice, sealer=rpc.sealer, replicas=rpc.js_replicas, nc=rpc.nc, source=source)
+        return await data.start()
 
     def on_link(self, listener: LinkListener) -> None:
         """Call ``listener`` for every link put or deleted from now on (and for those loaded)."""

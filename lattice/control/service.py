@@ -77,14 +77,7 @@ class ControlPlane:
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
         self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
-        self.data = await LatticeData(
-            self.js,
-            self.settings.lattice,
-            sealer=self.rpc.sealer,
-            replicas=self.settings.js_replicas,
-            nc=self.nc,
-            source=self.id,
-        ).start()
+        self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.observer = Observer(
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
         )
