@@ -68,7 +68,8 @@ def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
 
 
 def wasi_from(properties: dict[str, Any], allowed_dirs: Sequence[Path] = ()) -> WasiGrants:
-    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default).
+    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} and ``properties.allowed_hosts``
+    (where a wasi:http component's outgoing HTTP may go) → WasiGrants (nothing by default).
 
     Every granted host directory must lie under one of ``allowed_dirs`` (the host operator's
     ``--allow-dir``), whatever the manifest asks: ``ConfigError`` otherwise.
@@ -85,11 +86,15 @@ def wasi_from(properties: dict[str, Any], allowed_dirs: Sequence[Path] = ()) -> 
         if "\0" in text or not any(Path(text).resolve().is_relative_to(r) for r in roots):
             allowed = f"({', '.join(map(str, roots))})" if roots else "(none; its operator may allow one: --allow-dir)"
             raise ConfigError(f"properties.wasi.dirs: {text!r} is not under a directory this host allows {allowed}")
+    hosts = properties.get("allowed_hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError("properties.allowed_hosts must be a list of host names, e.g. [api.example.com]")
     return WasiGrants(
         dirs={str(k): str(v) for k, v in dirs.items()},
         readonly=bool(raw.get("readonly", False)),
         env={str(k): str(v) for k, v in env.items()},
         args=tuple(str(a) for a in args),
+        allowed_hosts=tuple(hosts),
     )
 
 

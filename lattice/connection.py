@@ -23,7 +23,13 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
-from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -263,6 +269,12 @@ async def object_store(js: JetStreamContext, bucket: str, *, replicas: int = 1) 
 
 
 OPEN_TIMEOUT_S = 30.0
+
+
+def lost_race(exc: Exception) -> bool:
+    """Whether a KV compare-and-set (``create``, ``update``/``delete`` with ``last=``) failed because
+    another writer changed the key first (JetStream's "wrong last sequence", 10071/10164)."""
+    return isinstance(exc, KeyWrongLastSequenceError) or (isinstance(exc, APIError) and exc.err_code in (10071, 10164))
 
 
 #: what JetStream answers while it is not ready (a server restarting, a cluster electing stream leaders)

@@ -3,6 +3,7 @@
     LatticeError                      anything lattice raises on purpose
     ├── ConfigError                   bad flags, env or settings
     ├── ManifestError                 a bad application manifest (field, line)
+    │   └── VersionConflict           a version that exists with other content (versions are immutable)
     ├── ClaimsError                   bad, tampered, expired or untrusted claims (SPEC §3)
     ├── InvalidActor                  not Wasm, or not a waPC actor (SPEC §1)
     ├── NotFound                      an unknown actor, host, application or artifact
@@ -53,6 +54,10 @@ class ManifestError(LatticeError):
         self.reason = message
         self.field = field
         self.line = line
+
+
+class VersionConflict(ManifestError):
+    """A manifest whose version is already stored with other content: versions never change."""
 
 
 class ClaimsError(LatticeError):

@@ -55,6 +55,24 @@ def check_subject(subject: str, what: str = "subject") -> str:
     return subject
 
 
+#: JetStream KV's own key rule (as nats-py and nats.go check it), and the longest key lattice writes
+_KV_KEY: Final = re.compile(r"[-/_=.a-zA-Z0-9]+")
+MAX_KV_KEY: Final = 512
+
+
+def kv_key(key: str, what: str = "key") -> str:
+    """``key`` if it is a JetStream KV key (``[-/_=.a-zA-Z0-9]``, no ``.`` at either end, no empty
+    token) of at most ``MAX_KV_KEY`` characters; ``InvalidName`` naming ``what`` otherwise. The key
+    becomes the subject ``$KV.<bucket>.<key>``, so the same control-line reasoning as ``token`` applies."""
+    if len(key) > MAX_KV_KEY:
+        raise InvalidName(f"{what} is too long to store: {len(key)} characters, at most {MAX_KV_KEY}")
+    if not _KV_KEY.fullmatch(key) or key.startswith(".") or key.endswith(".") or ".." in key:
+        raise InvalidName(
+            f"{what} {_show(key)} cannot be stored: use ASCII letters, digits, '-', '_', '/', '=' and '.'"
+        )
+    return key
+
+
 def _show(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:57] + "...")
 

@@ -4,9 +4,10 @@ One ``ComponentRuntime`` per host runtime (``components_of(runtime)``) shares th
 engine and epoch ticker and owns the component ``Linker``: WASI 0.2 (``add_wasip2``; what it may touch
 is granted per store, nothing by default), ``lattice:actor/host`` and the standard interfaces
 (``host.component.interfaces``), plus whatever other modules register with ``register_interfaces``
-(e.g. wasi:http). Compiling an 18 MB componentize-py component takes 8–13 s, so compiled components
-are serialized to ``<cache>/<sha256>.component.cwasm`` and mapped back from there (~50 ms); callers
-compile on load or upload, off the event loop, never on a call.
+(e.g. wasi:http). Compiling an 18 MB componentize-py component takes 8–13 s, so compiled
+components (with the block-copy entry ``host.component.binary`` adds) are serialized to
+``<cache>/<sha256>.component.cwasm`` and mapped back from there (~50 ms); callers compile on load
+or upload, off the event loop, never on a call.
 
 The check at load names the reason a component cannot run: not a component, an export that is
 neither ``lattice:actor/guest@0.1.0`` nor ``wasi:http/incoming-handler@0.2.x``, a ``handle`` of
@@ -28,7 +29,7 @@ import structlog
 import wasmtime
 from wasmtime import component as cm
 
-from host.component import values
+from host.component import binary, values
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
 from lattice.wasm import is_component
@@ -38,17 +39,35 @@ log = structlog.get_logger("host.component")
 GUEST = "lattice:actor/guest@0.1.0"
 HOST = "lattice:actor/host@0.1.0"
 HANDLE_TYPE = "(string,list<u8>)->result{ok:list<u8>,err:string}"
+FAST_HANDLE_TYPE = "(string,string)->result{ok:list<u8>,err:list<u8>}"  # see host.component.binary
 HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 #: WASI 0.2 packages wasmtime's ``add_wasip2`` defines (grants per store decide what they reach)
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
 
 #: modules that ``register_interfaces`` when imported; every ``ComponentRuntime`` imports them first
-INTERFACE_MODULES = ["host.component.interfaces"]
+INTERFACE_MODULES = ["host.component.interfaces", "host.component.wasi_http.caller"]
 
 Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, values.HostFunc]]
 """Defines interfaces on the root linker instance; returns ``{"iface#func": HostFunc}`` it defined."""
 
 _DEFINERS: list[tuple[str, Definer]] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A component kind with its own WASI (e.g. ``http``): how its imports are checked at load and the
+    linker an instance is made with (built once per component), instead of the shared one."""
+
+    check_imports: Callable[[cm.Component, wasmtime.Engine], None]
+    linker: Callable[[wasmtime.Engine, cm.Component], cm.Linker]
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, kind: Kind) -> None:
+    """Components of kind ``name`` are checked and linked by ``kind`` (call at import time)."""
+    _KINDS[name] = kind
 
 
 def register_interfaces(name: str, definer: Definer) -> None:
@@ -126,10 +145,7 @@ class ComponentRuntime:
                 return cm.Component.deserialize_file(self.engine, str(path))
             except Exception as exc:  # a stale or foreign cache entry: compile again
                 log.warning("cached component unusable; compiling", path=str(path), error=_first_line(exc))
-        try:
-            component = cm.Component(self.engine, wasm)
-        except Exception as exc:
-            raise InvalidActor(f"invalid WebAssembly component: {_first_line(exc)}") from exc
+        component = self._compile(wasm)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,12 +158,25 @@ class ComponentRuntime:
                 log.warning("cannot cache compiled component", path=str(path), error=str(exc))
         return component
 
+    def _compile(self, wasm: bytes) -> cm.Component:
+        fast = binary.add_fast_handle(wasm)
+        if fast is not None:
+            try:
+                return cm.Component(self.engine, fast)
+            except Exception as exc:  # never the reason to refuse: the component as given decides
+                log.info("no fast handle for this component", error=_first_line(exc))
+        try:
+            return cm.Component(self.engine, wasm)
+        except Exception as exc:
+            raise InvalidActor(f"invalid WebAssembly component: {_first_line(exc)}") from exc
+
     def check(self, component: cm.Component) -> tuple[str, values.FuncPlan | None, tuple[str, ...], tuple[str, ...]]:
         """``(kind, handle plan, export names, import names)``; raises ``InvalidActor`` naming the reason."""
         ctype = component.type
         exports = ctype.exports(self.engine)
         imports = ctype.imports(self.engine)
         handle: values.FuncPlan | None = None
+        fast = exports.pop(binary.FAST_HANDLE, None)
         if GUEST in exports:
             kind = "actor"
             func = _instance_funcs(exports[GUEST], self.engine).get("handle")
@@ -156,6 +185,10 @@ class ComponentRuntime:
             handle = values.FuncPlan(func)
             if handle.text != HANDLE_TYPE:
                 raise InvalidActor(f"{GUEST}#handle must be {HANDLE_TYPE} (SPEC §7), not {handle.text}")
+            if fast is not None and isinstance(fast.ty, cm.FuncType):
+                handle.fast = values.FuncPlan(fast.ty)
+                if handle.fast.text != FAST_HANDLE_TYPE:
+                    handle.fast = None
         elif any(name.startswith(HTTP_HANDLER) for name in exports):
             kind = "http"
         else:
@@ -163,9 +196,25 @@ class ComponentRuntime:
                 f"not a lattice actor component: it exports neither {GUEST} nor wasi:http/incoming-handler@0.2.x "
                 f"(SPEC §7); it exports: {', '.join(sorted(exports)) or 'nothing'}"
             )
-        for name, item in imports.items():
-            self._check_import(name, item)
+        if kind in _KINDS:
+            _KINDS[kind].check_imports(component, self.engine)
+        else:
+            for name, item in imports.items():
+                self._check_import(name, item)
         return kind, handle, tuple(sorted(exports)), tuple(sorted(imports))
+
+    def linker_for(self, compiled: CompiledComponent) -> cm.Linker:
+        """The linker for instances of ``compiled``: its kind's (made once), else the shared one."""
+        kind = _KINDS.get(compiled.kind)
+        if kind is None:
+            return self.linker
+        linker = compiled.extra.get("linker")
+        if linker is None:
+            with self._lock:
+                linker = compiled.extra.get("linker")
+                if linker is None:
+                    linker = compiled.extra["linker"] = kind.linker(self.engine, compiled.component)
+        return linker  # type: ignore[no-any-return]
 
     def _check_import(self, name: str, item: Any) -> None:
         if name.startswith(WASIP2_PACKAGES):

@@ -21,6 +21,7 @@ from typing import Any
 import wasmtime
 from wasmtime import component as cm
 
+from host.component.binary import FAST_HANDLE
 from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
 from host.limits import apply_store_limits
 from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
@@ -52,7 +53,7 @@ def current() -> ComponentInstance:
 class ComponentInstance:
     """One instance: its Store, the instance, its export functions and its host resources."""
 
-    __slots__ = ("_next_rep", "funcs", "inline", "instance", "pool", "resources", "store")
+    __slots__ = ("_next_rep", "broken", "funcs", "inline", "instance", "kind_state", "pool", "resources", "store")
 
     def __init__(self, pool: ComponentPool, store: wasmtime.Store, instance: cm.Instance) -> None:
         self.pool = pool
@@ -62,9 +63,12 @@ class ComponentInstance:
         self.funcs: dict[str, cm.Func] = {}
         self.resources: dict[int, Any] = {}
         self._next_rep = 1
+        self.kind_state: Any = None  # what the caller of this component's kind keeps per instance
+        self.broken = False  # set by a caller that answered a trap: the instance must not serve again
 
-    def func(self, interface: str, name: str) -> cm.Func:
-        """An export function (looked up once per instance); ``InvalidActor`` if absent."""
+    def func(self, interface: str | None, name: str) -> cm.Func:
+        """An export function (looked up once per instance; ``interface`` None: a top-level one);
+        ``InvalidActor`` if absent."""
         key = f"{interface}#{name}"
         found = self.funcs.get(key)
         if found is None:
@@ -110,12 +114,15 @@ class ComponentPool(ActorPool):
             raise InvalidActor(f"this host cannot call {compiled.kind} components")
         self._idle.append(self._new_instance())  # fail fast: a missing import shows now
 
-    def export_index(self, interface: str, name: str) -> Any:
+    def export_index(self, interface: str | None, name: str) -> Any:
         key = f"{interface}#{name}"
         if key not in self._indexes:
             component = self.component.component
-            parent = component.get_export_index(interface)
-            self._indexes[key] = component.get_export_index(name, parent) if parent is not None else None
+            if interface is None:
+                self._indexes[key] = component.get_export_index(name)
+            else:
+                parent = component.get_export_index(interface)
+                self._indexes[key] = component.get_export_index(name, parent) if parent is not None else None
         return self._indexes[key]
 
     # --- instances ---------------------------------------------------------------------------------
@@ -126,7 +133,7 @@ class ComponentPool(ActorPool):
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
         store.set_epoch_deadline(self._deadline_ticks())
         try:
-            instance = self.components.linker.instantiate(store, self.component.component)
+            instance = self.components.linker_for(self.component).instantiate(store, self.component.component)
         except Exception as exc:
             store.close()
             raise InvalidActor(f"cannot instantiate {self.name}: {_reason(exc)}") from exc
@@ -134,6 +141,9 @@ class ComponentPool(ActorPool):
         with self._lock:
             self._instances += 1
         return inst
+
+    def _reusable(self, inst: Any) -> bool:
+        return not inst.broken
 
     def _discard(self, inst: Any) -> None:
         with self._lock:
@@ -190,6 +200,12 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
+    if plan.fast is not None and operation.isascii():
+        # the same core function, the payload in as one latin-1 block (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
+        if fast.tag == "ok":
+            return bytes(fast.payload)
+        raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
     result = plan.call(inst.store, inst.func(GUEST, "handle"), operation, payload)
     if isinstance(result, str):
         raise ActorError(result)

@@ -447,6 +447,7 @@ class FuncPlan:
     """The plans of one function type's parameters and result; ``call`` calls a component export."""
 
     def __init__(self, functype: cm.FuncType) -> None:
+        self.fast: FuncPlan | None = None  # a faster entry to the same function, if its owner has one
         self.params = [plan_of(t) for _, t in functype.params]
         result = functype.result
         self.result = plan_of(result) if result is not None else None

@@ -27,7 +27,7 @@ from lattice.control.manifest import parse_manifest
 from lattice.control.observer import Observer
 from lattice.control.reconciler import Reconciler
 from lattice.control.state import AppRecord, AppVersion, ControlState
-from lattice.errors import ConnectionLost, LimitExceeded, ManifestError, NotFound
+from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.rpc import Rpc
@@ -38,6 +38,7 @@ log = structlog.get_logger("lattice.control")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 LEASE_TTL_S = 3.0
+STORE_ATTEMPTS = 20
 
 
 class QuietServer(uvicorn.Server):
@@ -216,21 +217,31 @@ class ControlPlane:
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
         text = body.decode("utf-8", "replace")
-        record = await self.state.get_app(name) or AppRecord(name)
-        existing = record.version(app.version)
-        if existing is not None and existing.manifest != text:
-            raise ManifestError(
-                f"version {app.version} of {name} already exists with other content: bump metadata.annotations.version",
-                field="metadata.annotations.version",
-            )
-        # a stored version keeps the images it resolved to (a moved tag does not change it); one that failed retries
-        images, problems = ({}, []) if existing and not existing.problems else await self.images.resolve(app)
-        if existing is None:
-            record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
-        elif existing.problems:  # the same content again: a retry (the registry may be back)
-            existing.images, existing.problems = images, problems
-        record.deployed = app.version
-        await self.state.put_app(record)
+        resolved: tuple[dict[str, dict[str, Any]], list[str]] | None = None
+        for _ in range(STORE_ATTEMPTS):  # versions are immutable: every write is a compare-and-set
+            stored, revision = await self.state.get_app_revision(name)
+            record = stored or AppRecord(name)
+            existing = record.version(app.version)
+            if existing is not None and existing.manifest != text:
+                raise VersionConflict(
+                    f"version {app.version} of {name} already exists with other content: "
+                    "give the new content a new version",
+                    field="metadata.annotations.version",
+                )
+            # a stored version keeps the images it resolved to (a moved tag does not change it); one that failed
+            # retries
+            if existing is None or existing.problems:
+                resolved = resolved or await self.images.resolve(app)
+                if existing is None:
+                    record.versions.append(AppVersion(app.version, text, time.time(), *resolved))
+                else:  # the same content again: a retry (the registry may be back)
+                    existing.images, existing.problems = resolved
+            record.deployed = app.version
+            if await self.state.put_app(record, revision=revision):
+                break
+        else:
+            raise Busy(f"application {name} is being changed by others right now: retry")
+        problems = resolved[1] if resolved else []
         self.reconciler.wake.set()
         log.info("application stored", app=name, version=app.version, problems=problems or None)
         return await self._describe(record)

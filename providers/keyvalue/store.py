@@ -36,6 +36,7 @@ import msgpack
 import nats.js.errors
 from nats.js.kv import KeyValue
 
+from lattice.connection import lost_race
 from lattice.errors import InvocationError, ProviderError
 from lattice.messages import pack
 
@@ -46,7 +47,6 @@ LIST: Final = "list"
 SET: Final = "set"
 
 _SAFE: Final = frozenset(string.ascii_letters + string.digits + "_-/")
-_WRONG_LAST_SEQUENCE: Final = (10071, 10164)
 _MAX_ATTEMPTS: Final = 200
 #: the longest user key, in UTF-8 bytes (Redis allows more; a JetStream record holds at most 1 MiB)
 MAX_KEY_BYTES: Final = 64 * 1024
@@ -188,10 +188,8 @@ class Store:
                 try:
                     await self._write(encoded, new, revision)
                     return result
-                except nats.js.errors.KeyWrongLastSequenceError:
-                    pass
                 except nats.js.errors.APIError as exc:
-                    if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                    if not lost_race(exc):
                         raise
                 # another writer won the race: back off a little, re-read, try again
                 await asyncio.sleep(random.uniform(0, 0.002) * min(attempt + 1, 10))

@@ -60,15 +60,30 @@ async def test_a_4kb_url_is_counted_and_the_lattice_keeps_serving(
     assert host.nc.is_connected and cp.nc.is_connected
 
 
-async def test_an_actor_id_too_long_for_a_subject_is_a_400_and_the_control_plane_stays_connected(
+async def test_names_too_long_for_a_subject_are_4xx_and_the_control_plane_stays_connected(
     control_plane_factory: Any,
 ) -> None:
     cp, client = await control_plane_factory()
     r = await client.post(f"/v1/actors/M{'A' * 5000}/invoke", json={"operation": "X.Y"})
     assert r.status_code == 400, r.text[:300]
     assert "actor id is 5001 bytes long" in r.json()["detail"]
+    long = "n" * 5000
+    for method, path, body in (
+        ("GET", f"/v1/applications/{long}", None),
+        ("DELETE", f"/v1/applications/{long}", None),
+        ("GET", f"/v1/artifacts/sha256:{long}", None),
+        ("GET", "/v1/applications/bad name", None),
+        (
+            "PUT",
+            "/v1/links",
+            {"actor_id": "M" + "A" * 55, "provider_id": "V" + "B" * 55, "contract_id": "a:b", "link_name": long},
+        ),
+    ):
+        r = await client.request(method, path, json=body)
+        assert r.status_code == 400, (method, path[:40], r.status_code, r.text[:300])
+        assert "long" in r.json()["detail"] or "cannot be stored" in r.json()["detail"], r.text[:300]
     assert cp.nc.is_connected
-    assert (await client.get("/v1/hosts")).status_code == 200
+    assert (await client.get("/v1/applications")).status_code == 200
 
 
 async def test_host_whose_connection_the_server_closes_stops_serving_and_frees_its_port(

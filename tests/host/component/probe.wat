@@ -22,8 +22,9 @@
                                                  (memory.size)))
                            (i32.const -1)))
         unreachable)
-      (if (local.get $old_size)
-        (then (memory.copy (local.get $p) (local.get $old) (local.get $old_size))))
+      (if (local.get $old_size)  ;; a reallocation keeps what fits
+        (then (memory.copy (local.get $p) (local.get $old)
+                (select (local.get $old_size) (local.get $size) (i32.lt_u (local.get $old_size) (local.get $size))))))
       (local.get $p))
     (func (export "reset") (param i32) (global.set $bump (i32.const 1024))))
   (core instance $libc (instantiate $libc))
