@@ -60,18 +60,23 @@ def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
 
 
 def wasi_from(properties: dict[str, Any]) -> WasiGrants:
-    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default)."""
+    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} and ``properties.allowed_hosts``
+    (where a wasi:http component's outgoing HTTP may go) → WasiGrants (nothing by default)."""
     raw = properties.get("wasi") or {}
     if not isinstance(raw, dict):
         raise ConfigError("properties.wasi must be a map")
     dirs, env, args = raw.get("dirs") or {}, raw.get("env") or {}, raw.get("args") or []
     if not isinstance(dirs, dict) or not isinstance(env, dict) or not isinstance(args, list):
         raise ConfigError("properties.wasi.dirs and .env must be maps and .args a list")
+    hosts = properties.get("allowed_hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError("properties.allowed_hosts must be a list of host names, e.g. [api.example.com]")
     return WasiGrants(
         dirs={str(k): str(v) for k, v in dirs.items()},
         readonly=bool(raw.get("readonly", False)),
         env={str(k): str(v) for k, v in env.items()},
         args=tuple(str(a) for a in args),
+        allowed_hosts=tuple(hosts),
     )
 
 

@@ -28,7 +28,7 @@ from host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from host.router import Router
 from host.runtime import Runtime
 from lattice import claims as claims_mod
-from lattice import events, keys, subjects, tracing
+from lattice import events, keys, oci, subjects, tracing
 from lattice.capability import builtin_provider_id, provider_class
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
@@ -248,7 +248,7 @@ class Host:
     # --- actors ----------------------------------------------------------------------------------
 
     async def fetch_actor(self, image_ref: str) -> bytes:
-        """Module bytes for ``sha256:<hex>`` (the artifact store) or ``file://<path>``.
+        """Module bytes for ``sha256:<hex>`` (the artifact store), ``file://<path>`` or an OCI reference.
 
         Raises ``NotFound`` when there is no such artifact or file.
         """
@@ -267,7 +267,9 @@ class Host:
                 return await asyncio.to_thread(path.read_bytes)
             except OSError as exc:
                 raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
-        raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest> or file://<path>")
+        if oci.is_reference(image_ref):  # told directly (not by the control plane, which stores it first)
+            return (await oci.pull_as(self.settings, image_ref)).wasm
+        raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest>, file://<path> or an OCI ref")
 
     def admit(self, wasm: bytes) -> None:
         """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``."""

@@ -82,12 +82,14 @@ class ActorLimits:
 
 @dataclass(frozen=True, slots=True)
 class WasiGrants:
-    """What a WASI actor may touch (SPEC §1): guest path → host path, env, args. Nothing by default."""
+    """What a WASI actor may touch (SPEC §1): guest path → host path, env, args; for wasi:http components
+    the hosts outgoing HTTP may reach (``allowed_hosts``). Nothing by default."""
 
     dirs: dict[str, str] = field(default_factory=dict)
     readonly: bool = False
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,7 +693,7 @@ class ActorPool:
             except IndexError:
                 inst = self._new_instance()
             yield inst
-            if self._closed:
+            if self._closed or not self._reusable(inst):
                 self._discard(inst)
             else:
                 self._idle.append(inst)
@@ -703,6 +705,11 @@ class ActorPool:
             with self._lock:
                 self._in_flight -= 1
             self._slots.release()
+
+    def _reusable(self, inst: Any) -> bool:
+        """Whether an instance whose call ended without an exception may serve again (a component
+        pool's caller may answer a trap as a response: that instance is not)."""
+        return True
 
     def _discard(self, inst: _Call) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ default ``~/.docker/config.json``), which names them per registry. Calls block: 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -36,6 +37,7 @@ import oras.provider
 import requests
 
 from lattice.errors import RegistryError
+from lattice.settings import Settings
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -344,3 +346,11 @@ def push(
     if response.status_code not in (200, 201):
         raise RegistryError(f"push {ref}: manifest: HTTP {response.status_code} ({_registry_errors(response)})")
     return str(response.headers.get("Docker-Content-Digest") or sha256_digest(json.dumps(manifest).encode()))
+
+
+async def pull_as(settings: Settings, image: str) -> Pulled:
+    """A lattice participant's pull of ``image`` (off the event loop): plain HTTP only for registries on
+    loopback or in ``settings.oci_insecure``, logins from ``settings.oci_auth_file``."""
+    ref = parse_reference(image)
+    insecure = ref.loopback or ref.registry in settings.oci_insecure
+    return await asyncio.to_thread(pull, ref, insecure=insecure, auth_file=settings.oci_auth_file)

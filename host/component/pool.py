@@ -52,7 +52,7 @@ def current() -> ComponentInstance:
 class ComponentInstance:
     """One instance: its Store, the instance, its export functions and its host resources."""
 
-    __slots__ = ("_next_rep", "funcs", "inline", "instance", "pool", "resources", "store")
+    __slots__ = ("_next_rep", "broken", "funcs", "inline", "instance", "kind_state", "pool", "resources", "store")
 
     def __init__(self, pool: ComponentPool, store: wasmtime.Store, instance: cm.Instance) -> None:
         self.pool = pool
@@ -62,6 +62,8 @@ class ComponentInstance:
         self.funcs: dict[str, cm.Func] = {}
         self.resources: dict[int, Any] = {}
         self._next_rep = 1
+        self.kind_state: Any = None  # what the caller of this component's kind keeps per instance
+        self.broken = False  # set by a caller that answered a trap: the instance must not serve again
 
     def func(self, interface: str | None, name: str) -> cm.Func:
         """An export function (looked up once per instance; ``interface`` None: a top-level one);
@@ -133,7 +135,7 @@ class ComponentPool(ActorPool):
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
         store.set_epoch_deadline(self._deadline_ticks())
         try:
-            instance = self.components.linker.instantiate(store, self.component.component)
+            instance = self.components.linker_for(self.component).instantiate(store, self.component.component)
         except Exception as exc:
             store.close()
             raise InvalidActor(f"cannot instantiate {self.name}: {_reason(exc)}") from exc
@@ -141,6 +143,9 @@ class ComponentPool(ActorPool):
         with self._lock:
             self._instances += 1
         return inst
+
+    def _reusable(self, inst: Any) -> bool:
+        return not inst.broken
 
     def _discard(self, inst: Any) -> None:
         with self._lock:

@@ -143,3 +143,17 @@ async def test_registry_logins_come_from_the_docker_config_file(
     config.write_text(json.dumps({"auths": {auth_registry.address: {"auth": auth}}}))
     assert (await client.put("/v1/applications/private", content=manifest("private", ref))).status_code == 200
     await wait_for(lambda: _is(client, "private", "deployed"))
+
+
+async def test_a_host_told_an_oci_reference_pulls_it_itself(registry: Registry, host_factory: Any) -> None:
+    """As ``wash ctl start actor REF`` does with a wasmCloud host: the control interface takes OCI references."""
+    from tests.host.test_host import command
+
+    host = await host_factory()
+    ref = f"{registry.address}/actors/echo:1"
+    oci.push(oci.parse_reference(ref), guests.ECHO, insecure=True)
+    reply = await command(host, "scale", {"actor_ref": f"oci://{ref}", "count": 1, "annotations": {"app": "t"}})
+    assert reply["accepted"], reply
+    assert await host.invoke(reply["actor_id"], "Echo.Echo", b"pulled by the host") == b"pulled by the host"
+    missing = await command(host, "scale", {"actor_ref": f"{registry.address}/actors/echo:2", "count": 1})
+    assert not missing["accepted"] and "no tag '2'" in missing["error"]
