@@ -506,6 +506,9 @@ def _trap_message(exc: BaseException) -> str:
     return _first_line(exc)
 
 
+LINE_BUFFER = 4096  # bytes of a WASI output line held back waiting for its end (``line_buffered``)
+
+
 class ActorPool:
     """The instances of one actor on one host, and the only way to call it.
 
@@ -515,6 +518,8 @@ class ActorPool:
     ABI, e.g. the plain functions of ``host.sandbox``) are synchronous and thread-safe. ``name`` is how
     errors name the actor (default: its id).
     """
+
+    line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``LINE_BUFFER``)
 
     def __init__(
         self,
@@ -633,9 +638,17 @@ class ActorPool:
         released while Python shuts down aborts that thread with a panic, so ``close`` waits for them.
         """
         log_sink = self.log_sink
+        pending = bytearray()
 
         def sink(data: bytes) -> None:
-            log_sink(stream, bytes(data).decode("utf-8", "replace"))
+            if not self.line_buffered:
+                log_sink(stream, bytes(data).decode("utf-8", "replace"))
+                return
+            pending.extend(data)  # whole lines only: some guests write a line in pieces
+            end = pending.rfind(b"\n") + 1 if len(pending) < LINE_BUFFER else len(pending)
+            if end:
+                log_sink(stream, bytes(pending[:end]).decode("utf-8", "replace"))
+                del pending[:end]
 
         self._outputs.add()
         weakref.finalize(sink, self._outputs.release)
