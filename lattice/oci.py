@@ -194,7 +194,7 @@ def _client(
     client = _Registry(hostname=ref.registry, insecure=insecure, auth_backend=backend)
     client.session = _Session(timeout_s)
     client.auth.session = client.session
-    container = client.get_container(f"{ref.registry}/{ref.repository}:{ref.tag or 'latest'}")
+    container = _container(ref)
     if credentials is not None:
         client.auth.set_basic_auth(credentials.username, credentials.password)
     else:
@@ -207,6 +207,15 @@ def _client(
     if backend == "basic":
         _call("log in to", ref, client.do_request, f"{scheme}://{ref.registry}/v2/", "GET")
     return client, container
+
+
+def _container(ref: Reference) -> oras.container.Container:
+    """oras' view of ``ref``, set field by field: its own parser takes ``localhost/x`` for a repository."""
+    container = oras.container.Container(f"{ref.registry}/{ref.repository}:{ref.tag or 'latest'}")
+    namespace, _, repository = ref.repository.rpartition("/")
+    container.registry, container.namespace, container.repository = ref.registry, namespace or None, repository
+    container.tag, container.digest = ref.tag or "latest", None
+    return container
 
 
 def _first_line(exc: BaseException) -> str:
@@ -260,16 +269,29 @@ def pull(
     if ref.digest and manifest_digest != ref.digest:
         raise RegistryError(f"pull {ref}: digest mismatch: the manifest the registry sent hashes to {manifest_digest}")
     layer = _wasm_layer(ref, response)
-    blob = _call("pull", ref, client.get_blob, container, layer["digest"])
-    if blob.status_code != 200:
-        raise RegistryError(f"pull {ref}: layer {layer['digest']}: HTTP {blob.status_code} ({_registry_errors(blob)})")
-    wasm = blob.content
+    blob = _call("pull", ref, client.get_blob, container, layer["digest"], stream=True)
+    with blob:
+        if blob.status_code != 200:
+            raise RegistryError(
+                f"pull {ref}: layer {layer['digest']}: HTTP {blob.status_code} ({_registry_errors(blob)})"
+            )
+        wasm = _read_capped(ref, blob)
     if sha256_digest(wasm) != layer["digest"]:
         raise RegistryError(
             f"pull {ref}: digest mismatch: layer {layer['digest']} arrived as {sha256_digest(wasm)} "
             f"({len(wasm)} bytes): refused"
         )
     return Pulled(wasm, layer["digest"], manifest_digest, ref, layer["mediaType"])
+
+
+def _read_capped(ref: Reference, response: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=1 << 16):
+        size += len(chunk)
+        if size > MAX_ARTIFACT_BYTES:
+            raise RegistryError(f"pull {ref}: the Wasm layer is over {MAX_ARTIFACT_BYTES // 2**20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _wasm_layer(ref: Reference, response: requests.Response) -> dict[str, Any]:

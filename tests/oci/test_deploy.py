@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from lattice import oci
+from lattice import claims, keys, oci
 from lattice.natsserver import free_port
 from tests.conftest import wait_for
 from tests.control.test_api import manifest, status
@@ -78,7 +78,11 @@ async def test_bad_registry_images_fail_the_application_whole(
     corrupt = f"{registry.address}/actors/corrupt:1"
     oci.push(oci.parse_reference(corrupt), guests.LOOPS, insecure=True)
     registry.blob_path(oci.sha256_digest(guests.LOOPS)).write_bytes(guests.TRAPS)
+    future = claims.sign_actor(guests.ECHO, keys.generate("account"), name="later", caps=(), not_before=9e9)
+    unripe = f"{registry.address}/actors/unripe:1"
+    oci.push(oci.parse_reference(unripe), future, insecure=True)
     cases = {
+        "bad-claims": (unripe, "is not a usable actor: actor claims not valid before"),
         "unknown-tag": (f"{registry.address}/actors/echo:9.9.9", "no tag '9.9.9'"),
         "registry-down": (f"oci://127.0.0.1:{free_port()}/actors/echo:1", "unreachable"),
         "digest-mismatch": (corrupt, "digest mismatch"),
