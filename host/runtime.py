@@ -33,6 +33,7 @@ from wasmtime import _func as _wasmtime_func
 from wasmtime._extern import wrap_extern as _wrap_extern
 from wasmtime._func import maybe_raise_last_exn as _maybe_raise_last_exn
 
+from host.limits import apply_store_limits
 from lattice import abi as abi_mod
 from lattice import claims as claims_mod
 from lattice.errors import (
@@ -578,8 +579,7 @@ class ActorPool:
 
     def _new_instance(self) -> _Call:
         store = wasmtime.Store(self.runtime.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits)
         if self.compiled.uses_wasi:
             store.set_wasi(self._wasi_config())
         store.set_epoch_deadline(self._deadline_ticks())
@@ -662,7 +662,7 @@ class ActorPool:
         if not wait:
             if self._closed or not self._slots.acquire(blocking=False):
                 raise NotInline("busy")
-            yield from self._hold_slot()
+            yield from self._hold_slot(create=False)
             return
         with self._lock:
             if self._closed:
@@ -682,8 +682,12 @@ class ActorPool:
             raise Busy(f"actor {self.name} is busy: no instance free within {self.limits.deadline_s:g} s")
         yield from self._hold_slot()
 
-    def _hold_slot(self) -> Iterator[_Call]:
-        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error."""
+    def _hold_slot(self, *, create: bool = True) -> Iterator[_Call]:
+        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error.
+
+        ``create=False`` (the event loop's inline calls): never instantiate here, since start functions
+        are guest code that may run up to the deadline; ``NotInline("busy")`` instead.
+        """
         with self._lock:
             self._in_flight += 1
         inst: _Call | None = None
@@ -691,6 +695,8 @@ class ActorPool:
             try:
                 inst = self._idle.popleft()
             except IndexError:
+                if not create:
+                    raise NotInline("busy") from None
                 inst = self._new_instance()
             yield inst
             if self._closed or not self._reusable(inst):

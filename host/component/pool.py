@@ -23,6 +23,7 @@ from wasmtime import component as cm
 
 from host.component.binary import FAST_HANDLE
 from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
+from host.limits import apply_store_limits
 from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
 
@@ -130,8 +131,7 @@ class ComponentPool(ActorPool):
 
     def _new_instance(self) -> ComponentInstance:  # type: ignore[override]
         store = wasmtime.Store(self.components.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits, component=True)
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
         store.set_epoch_deadline(self._deadline_ticks())
         try:
