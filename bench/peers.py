@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.cluster import http_status, wait_until
 from bench.http import LoadPlan, measure
-from lattice.natsserver import free_port, spawn
+from lattice.cli.natsserver import free_port, spawn
 
 HERE = Path(__file__).resolve().parent / "peer_hello"
 COMPONENT = HERE / "hello.component.wasm"

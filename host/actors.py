@@ -13,8 +13,8 @@ from typing import Any
 
 from nats.aio.subscription import Subscription
 
-from host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
 from lattice.errors import ConfigError
+from lattice.host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
 
 DEFAULT_MAX_INSTANCES = 16
 

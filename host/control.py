@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from nats.aio.msg import Msg
 
-from host.actors import annotations_key
 from lattice import subjects
 from lattice.errors import ConfigError, LatticeError
+from lattice.host.actors import annotations_key
 from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
-    from host.host import Host
+    from lattice.host.host import Host
 
-log = structlog.get_logger("host.control")
+log = structlog.get_logger("lattice.host.control")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 

@@ -22,21 +22,22 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from host.actors import RunningActor, limits_from, wasi_from
-from host.providers import HostProviderContext, LocalProvider, ProviderProcess
-from host.router import Router
-from host.runtime import ActorPool, CompiledActor, Runtime
 from lattice import claims as claims_mod
-from lattice import events, keys, subjects, tracing
-from lattice.capability import builtin_provider_id, provider_class
+from lattice import events, keys, subjects
 from lattice.connection import cancel_and_wait, connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
+from lattice.host.actors import RunningActor, limits_from, wasi_from
+from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
+from lattice.host.router import Router
+from lattice.host.runtime import ActorPool, CompiledActor, Runtime
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition
-from lattice.provider_server import ProviderServer
+from lattice.observability import tracing
+from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
+from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import Rpc
 from lattice.settings import Settings
-from lattice.telemetry import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
 
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
@@ -98,7 +99,7 @@ class Host:
             executor=self.executor,
             metrics=self.metrics,
         )
-        from host.control import ControlInterface
+        from lattice.host.control import ControlInterface
 
         self.control = ControlInterface(self)
         await self.control.subscribe()

@@ -2,7 +2,7 @@
 
 Owns SPEC §1 (the waPC ABI and WASI grants) and the per-actor limits. It knows nothing of NATS: a
 host call leaves through the ``HostCall`` callback the pool is given, so the same runtime serves the
-lattice host and embedding programs (``host.sandbox``, which also runs modules that are not waPC
+lattice host and embedding programs (``lattice.host.sandbox``, which also runs modules that are not waPC
 actors — ``abi="function"`` — through ``ActorPool.run`` and owns their plain-function ABI).
 
 Costs paid for here, measured on this machine: compiling a small module 1.4–2 ms (so compiled modules
@@ -45,7 +45,7 @@ from lattice.errors import (
     LimitExceeded,
 )
 
-log = structlog.get_logger("host.runtime")
+log = structlog.get_logger("lattice.host.runtime")
 
 WAPC_MODULES = abi_mod.WAPC_MODULES
 # SPEC §1 order; a WASI reactor (`-mexec-model=reactor`) needs `_initialize` first, as WASI prescribes.
@@ -509,7 +509,7 @@ class ActorPool:
     At most ``limits.max_instances`` calls run at once (one per instance); up to ``limits.max_waiting``
     more wait for an instance, later ones fail with ``Busy``. An instance that traps, aborts or runs
     past its deadline is discarded; the others keep serving. ``call`` (waPC) and ``run`` (any other
-    ABI, e.g. the plain functions of ``host.sandbox``) are synchronous and thread-safe. ``name`` is how
+    ABI, e.g. the plain functions of ``lattice.host.sandbox``) are synchronous and thread-safe. ``name`` is how
     errors name the actor (default: its id).
     """
 
@@ -761,7 +761,7 @@ class ActorPool:
     def run(self, operation: str, fn: Callable[[wasmtime.Store, wasmtime.Memory, Any], _T]) -> _T:
         """Runs ``fn(store, memory, exports)`` on an instance, as one call under the pool's limits.
 
-        The path for ABIs other than waPC (``host.sandbox``'s plain functions): ``fn`` calls the guest's
+        The path for ABIs other than waPC (``lattice.host.sandbox``'s plain functions): ``fn`` calls the guest's
         exports; the deadline covers all of them; traps, aborts and the deadline raise as in ``call`` and
         discard the instance, as does any exception ``fn`` raises. ``operation`` names the call in errors.
         """

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.build import ACTORS_DIR, compile_actor
-from actors.toolchains import compile_zig
+from lattice.actors.build import ACTORS_DIR, compile_actor
+from lattice.actors.toolchains import compile_zig
 
 from .wapc_harness import HostFake, WapcGuest
 

@@ -20,9 +20,8 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from lattice import events, subjects
-from lattice.capability import builtin_provider_id
-from lattice.control.manifest import parse_manifest
-from lattice.control.model import (
+from lattice.controlplane.manifest import parse_manifest
+from lattice.controlplane.model import (
     ActorComponent,
     Application,
     Command,
@@ -35,14 +34,15 @@ from lattice.control.model import (
     StartProvider,
     owner_of,
 )
-from lattice.control.observer import Observer
-from lattice.control.scheduler import plan, unplaceable
-from lattice.control.state import AppRecord, AppVersion, ControlState
+from lattice.controlplane.observer import Observer
+from lattice.controlplane.scheduler import plan, unplaceable
+from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
-from lattice.telemetry import ControlPlaneMetrics
+from lattice.observability.metrics import ControlPlaneMetrics
+from lattice.providers.sdk.capability import builtin_provider_id
 
-log = structlog.get_logger("lattice.control.reconciler")
+log = structlog.get_logger("lattice.controlplane.reconciler")
 
 REISSUE_AFTER_S = 5.0
 REFUSAL_TTL_S = 30.0

@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from lattice.control.model import (
+from lattice.controlplane.model import (
     ActorInstances,
     Command,
     ComponentKey,

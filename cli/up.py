@@ -24,10 +24,11 @@ from rich.console import Console
 from rich.table import Table
 
 from lattice import keys
-from lattice.client import Client
-from lattice.control.service import ControlPlane
+from lattice.cli.client import Client
+from lattice.cli.natsserver import NatsServer
+from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
-from lattice.natsserver import NatsServer, spawn
+from lattice.host.children import spawn
 from lattice.settings import Settings
 
 STOP_GRACE_S = 15.0

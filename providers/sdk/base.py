@@ -13,8 +13,8 @@ marks the contract operations it serves; the NATS plumbing lives elsewhere, so a
 Driving a provider in process (what a host does): ``await provider.init(ctx)``, then
 ``await provider.put_link(link)`` / ``del_link(link)`` as links come and go, ``await
 provider.handle(actor_id, operation, payload)`` per host call, ``await provider.shutdown()`` at the
-end; ``lattice.provider_server.ProviderServer`` serves it to remote actors over NATS. On its own, as
-a process: ``providers.runner``.
+end; ``lattice.providers.sdk.server.ProviderServer`` serves it to remote actors over NATS. On its own, as
+a process: ``lattice.providers.sdk.runner``.
 
 This module does not know any particular provider; providers never import ``host``.
 """
@@ -28,11 +28,11 @@ from typing import Any, ClassVar, TypeVar
 
 import structlog
 
-from lattice.capability import ENTRY_POINT_GROUP, ProviderContext, builtin_provider_id
 from lattice.errors import ConfigError, InvocationError, LinkNotFound, ProviderError
 from lattice.messages import LinkDefinition, pack, unpack
+from lattice.providers.sdk.capability import ENTRY_POINT_GROUP, ProviderContext, builtin_provider_id
 
-log = structlog.get_logger("providers")
+log = structlog.get_logger("lattice.providers")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 _OPERATION_ATTR = "__lattice_operation__"
@@ -235,5 +235,5 @@ def load_provider_class(name: str) -> type[Provider]:
         raise ConfigError(f"unknown provider {name!r}; bundled: {', '.join(sorted(found)) or 'none installed'}")
     cls = found[name].load()
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
-        raise ConfigError(f"entry point {name!r} is not a providers.sdk.Provider")
+        raise ConfigError(f"entry point {name!r} is not a lattice.providers.sdk.Provider")
     return cls

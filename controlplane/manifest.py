@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from lattice.control.model import (
+from lattice.controlplane.model import (
     BUILTIN_CONTRACTS,
     DEFAULT_LINK_NAME,
     DEFAULT_SCALER,

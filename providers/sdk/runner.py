@@ -1,13 +1,13 @@
 """A capability provider as its own process on the lattice: the NATS half of the provider SDK.
 
     NatsProviderContext   ``ProviderContext`` over NATS: ``invoke_actor`` is a signed ``Rpc`` invocation
-    ProviderRunner        connect, context, ``init``, serve (``lattice.provider_server``), drain on stop;
+    ProviderRunner        connect, context, ``init``, serve (``lattice.providers.sdk.server``), drain on stop;
                           Prometheus metrics on ``settings.metrics`` (HOST:PORT) when set
     run_standalone        ``ProviderRunner`` until SIGTERM/SIGINT or a ``shutdown`` request
 
 Hosts refuse unsigned invocations and providers refuse them too, so a standalone provider needs the
 lattice's cluster seed: the same one its hosts were given. Signing, verifying and error mapping are
-``lattice.rpc``'s; serving the provider's subjects is ``lattice.provider_server``'s.
+``lattice.rpc``'s; serving the provider's subjects is ``lattice.providers.sdk.server``'s.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from lattice import events, keys
 from lattice.connection import connect
 from lattice.errors import ConfigError
 from lattice.messages import Entity
-from lattice.provider_server import ProviderServer
+from lattice.observability.metrics import CallMetrics, MetricsServer, provider_sample
+from lattice.providers.sdk import Provider
+from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import Rpc
 from lattice.settings import Settings
-from lattice.telemetry import CallMetrics, MetricsServer, provider_sample
-from providers.sdk import Provider
 
-log = structlog.get_logger("providers")
+log = structlog.get_logger("lattice.providers")
 
 
 class NatsProviderContext:

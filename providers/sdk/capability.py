@@ -1,9 +1,9 @@
 """The seam between capability providers and whatever runs them (SPEC §2, §4).
 
 A provider is written once against ``ProviderContext`` and runs either as its own process on the
-lattice (``providers.runner.run_standalone``) or inside a host, which hands it a context whose
+lattice (``lattice.providers.sdk.runner.run_standalone``) or inside a host, which hands it a context whose
 ``invoke_actor`` calls local actor instances directly and takes the NATS hop only for remote ones.
-Either way ``lattice.provider_server.ProviderServer`` serves it on NATS, needing no more of it than
+Either way ``lattice.providers.sdk.server.ProviderServer`` serves it on NATS, needing no more of it than
 ``CapabilityProvider``. Hosts find bundled providers through the ``lattice.providers`` entry points,
 so ``host`` never imports ``providers``.
 """
@@ -69,7 +69,7 @@ class ProviderContext(Protocol):
 
 
 class CapabilityProvider(Protocol):
-    """What runs a provider (a host, ``ProviderServer``) needs of it; ``providers.sdk.Provider`` has it.
+    """What runs a provider (a host, ``ProviderServer``) needs of it; ``lattice.providers.sdk.Provider`` has it.
 
     ``links`` maps actor id → the link it is served under; ``put_link``/``del_link`` return ``False``
     when nothing changed and raise ``ProviderError`` for a refused link; ``handle`` raises

@@ -3,7 +3,7 @@
 Owns turning a template (``actors/templates/<lang>/`` and the shared ``manifest.yaml``/``README.md``) plus a
 copy of the guest SDK into a folder with everything needed to build and deploy: the source, ``sdk/`` (C
 and Zig), ``package.json`` + ``package-lock.json`` (AssemblyScript), ``build.py`` and ``manifest.yaml``.
-Compiler flags and package versions are rendered from ``actors.toolchains`` and the AssemblyScript
+Compiler flags and package versions are rendered from ``lattice.actors.toolchains`` and the AssemblyScript
 example's lock file, so a scaffold builds exactly like the examples do.
 
 ``register(app)`` adds the ``new`` command group to a Typer app; ``scaffold_actor()`` does the work.
@@ -105,7 +105,7 @@ def _npm_files(name: str) -> dict[str, str]:
 
 
 def _values(name: str, lang: Lang, port: int) -> dict[str, str]:
-    from actors import toolchains
+    from lattice.actors import toolchains
 
     try:
         zig_version = metadata.version("ziglang")

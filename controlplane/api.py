@@ -3,7 +3,7 @@
 Errors are JSON ``{"detail": ...}``: 400/404/409/422 for the caller's mistakes, 502/504 when the
 lattice fails a call, never a 500 for bad input. Bearer-token auth applies when a token is configured.
 Also: ``/metrics`` (Prometheus, same auth) and ``/ui``, the live dashboard (static files from
-``lattice/control/ui``; the page asks for the token when the API needs one).
+``controlplane/ui``; the page asks for the token when the API needs one).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from lattice.errors import (
 from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
-    from lattice.control.service import ControlPlane
+    from lattice.controlplane.service import ControlPlane
 
 UI_ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
@@ -46,7 +46,7 @@ UI_ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css;
 @functools.cache
 def ui_file(name: str) -> bytes:
     """A file of the dashboard, shipped as package data."""
-    return (resources.files("lattice.control.ui") / name).read_bytes()
+    return (resources.files("lattice.controlplane.ui") / name).read_bytes()
 
 
 class InvokeRequest(BaseModel):

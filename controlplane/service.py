@@ -21,21 +21,21 @@ from fastapi import Request
 
 from lattice import keys
 from lattice.connection import cancel_and_wait, connect
-from lattice.control.api import create_app
-from lattice.control.artifacts import inspect_actor
-from lattice.control.manifest import parse_manifest, resolve_file_image
-from lattice.control.model import ActorComponent
-from lattice.control.observer import Observer
-from lattice.control.reconciler import Reconciler
-from lattice.control.state import AppRecord, AppVersion, ControlState
+from lattice.controlplane.api import create_app
+from lattice.controlplane.artifacts import inspect_actor
+from lattice.controlplane.manifest import parse_manifest, resolve_file_image
+from lattice.controlplane.model import ActorComponent
+from lattice.controlplane.observer import Observer
+from lattice.controlplane.reconciler import Reconciler
+from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.errors import LatticeError, LimitExceeded, ManifestError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity
+from lattice.observability.metrics import ControlPlaneMetrics
 from lattice.rpc import Rpc
 from lattice.settings import Settings
-from lattice.telemetry import ControlPlaneMetrics
 
-log = structlog.get_logger("lattice.control")
+log = structlog.get_logger("lattice.controlplane")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 LEASE_TTL_S = 3.0

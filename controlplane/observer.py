@@ -21,9 +21,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import events, subjects
-from lattice.control.model import ActorInstances, HostView, ProviderRunning
+from lattice.controlplane.model import ActorInstances, HostView, ProviderRunning
 
-log = structlog.get_logger("lattice.control.observer")
+log = structlog.get_logger("lattice.controlplane.observer")
 
 PING_WINDOW_S = 0.3  # the longest a refresh gathers ping answers
 PING_QUIET_S = 0.03  # answers have stopped once none came for this long

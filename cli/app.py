@@ -21,8 +21,8 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from lattice import logs, tracing
 from lattice.errors import LatticeError
+from lattice.observability import logs, tracing
 from lattice.settings import Settings
 
 app = typer.Typer(
@@ -121,7 +121,7 @@ def up(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the control plane's log.")] = False,
 ) -> None:
     """Run a whole lattice on this machine: nats-server, hosts, control plane and a demo app."""
-    from lattice.up import Up
+    from lattice.cli.up import Up
 
     settings = _settings(lattice=lattice)
     if not verbose:  # hosts log to files; keep this terminal for what runs where
@@ -156,7 +156,7 @@ def host(
     metrics: Metrics = None,
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
-    from host.host import Host
+    from lattice.host.host import Host
 
     seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
     if not seed:
@@ -204,7 +204,7 @@ def control_plane(
     ] = None,
 ) -> None:
     """Run the control plane (the HTTP API, the scheduler and the reconciler)."""
-    from lattice.control.service import ControlPlane
+    from lattice.controlplane.service import ControlPlane
 
     if not cluster_seed:
         _fail(NO_SEED)
@@ -229,12 +229,12 @@ def provider(
     metrics: Metrics = None,
 ) -> None:
     """Run one bundled capability provider as its own process on the lattice."""
-    from lattice.capability import provider_class
+    from lattice.providers.sdk.capability import provider_class
 
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed, metrics=metrics)
     try:
         cls = provider_class(f"builtin:{name}")
-        run_standalone = importlib.import_module("providers.runner").run_standalone
+        run_standalone = importlib.import_module("lattice.providers.sdk.runner").run_standalone
         asyncio.run(run_standalone(cls(), settings, link_name=link_name))
     except LatticeError as exc:
         _fail(str(exc))
@@ -244,7 +244,7 @@ def provider(
 
 
 def _client(api_url: str, token: str | None) -> Any:
-    from lattice.client import Client
+    from lattice.cli.client import Client
 
     return Client(api_url, token)
 
@@ -421,7 +421,7 @@ def _actor_id(client: Any, name: str) -> str:
 
 
 def main() -> None:
-    from lattice import cli_security, scaffold  # noqa: F401  (cli_security registers keys/claims commands)
+    from lattice.cli import scaffold, security  # noqa: F401  (security registers keys/claims commands)
 
     scaffold.register(app)
     app()

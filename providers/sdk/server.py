@@ -5,7 +5,7 @@ owns the provider's subjects: the RPC queue group (every ``Invocation`` verified
 answered, errors included), health requests, and optionally link learning (``LATTICEDATA`` plus the
 ``linkdefs.put|del`` subjects), ``shutdown`` requests and periodic health events.
 
-It knows no particular provider and no particular runner: hosts and ``providers.runner`` both use it,
+It knows no particular provider and no particular runner: hosts and ``lattice.providers.sdk.runner`` both use it,
 so neither imports the other.
 """
 
@@ -22,15 +22,15 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from lattice import events, subjects
-from lattice.capability import CapabilityProvider, ProviderContext
 from lattice.connection import cancel_and_wait, settle
 from lattice.errors import InvocationError, LatticeError, ProviderError
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition, pack, unpack
+from lattice.observability.metrics import CallMetrics
+from lattice.providers.sdk.capability import CapabilityProvider, ProviderContext
 from lattice.rpc import Rpc
-from lattice.telemetry import CallMetrics
 
-log = structlog.get_logger("lattice.provider_server")
+log = structlog.get_logger("lattice.providers.sdk.server")
 
 
 class ProviderServer:
