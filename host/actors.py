@@ -14,7 +14,8 @@ from typing import Any
 from nats.aio.subscription import Subscription
 
 from lattice.errors import ConfigError
-from lattice.host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
 
 DEFAULT_MAX_INSTANCES = 16
 

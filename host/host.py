@@ -27,9 +27,10 @@ from lattice import events, keys, subjects
 from lattice.connection import cancel_and_wait, connect, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
 from lattice.host.actors import RunningActor, limits_from, wasi_from
+from lattice.host.pool import ActorPool
 from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from lattice.host.router import Router
-from lattice.host.runtime import ActorPool, CompiledActor, Runtime
+from lattice.host.runtime import CompiledActor, Runtime
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition
 from lattice.observability import tracing

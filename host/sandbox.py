@@ -36,7 +36,8 @@ import structlog
 import wasmtime
 
 from lattice.errors import ActorError, ActorTrap, Busy, CapabilityDenied, InvalidActor, LimitExceeded, NotFound
-from lattice.host.runtime import ActorLimits, ActorPool, CompiledActor, LogSink, Runtime, WasiGrants
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, CompiledActor, LogSink, Runtime, WasiGrants
 
 __all__ = ["ActorLimits", "Handler", "Runtime", "Sandbox", "Source", "WasiGrants"]
 
