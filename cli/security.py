@@ -12,7 +12,7 @@ from rich.table import Table
 
 from lattice import claims as claims_mod
 from lattice import keys
-from lattice.cli.app import Output, OutputOpt, _fail, claims_app, console, keys_app
+from lattice.cli.common import Output, OutputOpt, _fail, claims_app, console, keys_app
 from lattice.errors import LatticeError
 
 KINDS = ("account", "module", "cluster", "service", "server", "user", "operator")

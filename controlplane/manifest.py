@@ -30,21 +30,23 @@ from lattice.controlplane.model import (
     ScalerKind,
     Spread,
 )
-from lattice.errors import ManifestError
+from lattice.controlplane.wadm import substitute
+from lattice.errors import LatticeError, ManifestError
+from lattice.oci import is_reference, parse_reference
 
 API_VERSION = "core.oam.dev/v1beta1"
 KIND = "Application"
 
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
+_APP_NAME = re.compile(r"[-\w]{1,100}", re.ASCII)  # wadm's ^[-\w]+$ (ASCII: it becomes a NATS KV key)
 _LINK_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _CONTRACT = re.compile(r"[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)+")
 _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
-_REGISTRY_SCHEMES = ("http://", "https://", "oci://")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_NODES = 100_000  # after alias expansion: a billion-laughs document stops here
 _SCALERS: tuple[ScalerKind, ...] = ("spreadscaler", "daemonscaler")
+_KNOWN_TRAITS = (*_SCALERS, "linkdef")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_REGISTRY_REF = re.compile(r"[\w.-]+(?::\d+)?/\S+")  # ghcr.io/org/echo:0.3.4 and the like
 
 
 @dataclass(slots=True)
@@ -290,13 +292,24 @@ def _application(root: _Node, data: bytes) -> Application:
         if node.kind != "scalar" or node.value != expected:
             raise _fail(f"must be {expected!r}, not {_plain(node)!r}", node, key)
     metadata = _map(_req(root, "metadata", ""), "metadata")
-    name = _name(_req(metadata, "name", "metadata"), "metadata.name", "application name")
+    name_node = _req(metadata, "name", "metadata")
+    name = _text(name_node, "metadata.name").strip()
+    if not _APP_NAME.fullmatch(name):
+        raise _fail(
+            f"application name {name!r} may hold only letters, digits, '-' and '_' (wadm's ^[-\\w]+$, up to 100)",
+            name_node,
+            "metadata.name",
+        )
     version, description = hashlib.sha256(data).hexdigest()[:12], ""
     annotations = _opt(metadata, "annotations")
     if annotations is not None:
         _map(annotations, "metadata.annotations")
         if (version_node := _opt(annotations, "version")) is not None:
             version = _text(version_node, "metadata.annotations.version")
+            if version == "latest" or not version.strip():
+                raise _fail(
+                    f"{version!r} is not a version (wadm refuses it too)", version_node, "metadata.annotations.version"
+                )
         if (desc_node := _opt(annotations, "description")) is not None:
             description = _text(desc_node, "metadata.annotations.description")
     if "spec" not in root.entries:  # a misspelt `specs:` is named as such, not just reported missing
@@ -331,6 +344,7 @@ def _components(spec: _Node) -> tuple[Component, ...]:
                 kind_node,
                 f"{path}.type",
             )
+    _check_images(components, listing.items)
     _check_links(components, pending)
     return tuple(components)
 
@@ -355,15 +369,21 @@ def _traits(node: _Node, path: str, allowed: tuple[str, ...]) -> list[_Trait]:
         _map(trait, trait_path)
         kind_node = _req(trait, "type", trait_path)
         kind = _str(kind_node, f"{trait_path}.type")
-        if kind not in allowed:
+        if kind in _KNOWN_TRAITS and kind not in allowed:
             raise _fail(
-                f"unknown trait type {kind!r} here (expected one of: {', '.join(allowed)})",
+                f"trait {kind!r} does not apply here (expected one of: {', '.join(allowed)})",
                 kind_node,
                 f"{trait_path}.type",
             )
         props = _opt(trait, "properties") or _Node("map", trait.line)
-        out.append(_Trait(kind, kind_node, _map(props, f"{trait_path}.properties"), trait_path))
+        if kind in _KNOWN_TRAITS:
+            props = _map(props, f"{trait_path}.properties")
+        out.append(_Trait(kind, kind_node, props, trait_path))  # another type: a custom trait, kept (as wadm)
     return out
+
+
+def _custom(traits: list[_Trait]) -> tuple[str, ...]:
+    return tuple(t.kind for t in traits if t.kind not in _KNOWN_TRAITS)
 
 
 def _scaler_from(traits: list[_Trait]) -> Scaler:
@@ -375,11 +395,19 @@ def _scaler_from(traits: list[_Trait]) -> Scaler:
 
 def _scaler(trait: _Trait) -> Scaler:
     path = f"{trait.path}.properties"
-    props = _map(trait.props, path, allowed=("replicas", "spread"))
-    replicas_node = _opt(props, "replicas")
-    if replicas_node is None and trait.kind == "spreadscaler":
-        replicas_node = _req(props, "replicas", path)
-    replicas = 1 if replicas_node is None else _int(replicas_node, f"{path}.replicas", 0)
+    props = _map(trait.props, path, allowed=("replicas", "instances", "spread"))
+    given = [key for key in ("instances", "replicas") if _opt(props, key) is not None]
+    if len(given) == 2:
+        raise _fail(
+            "give 'replicas' or 'instances' (wadm 0.10's name for it), not both",
+            props.entries["replicas"],
+            f"{path}.replicas",
+            props.key_lines["replicas"],
+        )
+    if not given and trait.kind == "spreadscaler":
+        raise _fail("missing required field 'replicas' (or wadm 0.10's 'instances')", props, f"{path}.replicas")
+    key = given[0] if given else "replicas"
+    replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0)
     spreads: list[Spread] = []
     if (spread_node := _opt(props, "spread")) is not None:
         if spread_node.kind != "seq":
@@ -414,14 +442,15 @@ def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tupl
         lpath = f"{props_path}.limits"
         _map(limits, lpath, allowed=("deadline_ms", "max_memory_mb", "max_instances"))
         properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1) for k, v in limits.entries.items()}
-    traits = _traits(node, path, (*_SCALERS, "linkdef"))
+    traits = _traits(node, path, _KNOWN_TRAITS)
     links = [
         (_linkdef(t.props, f"{t.path}.properties"), t.props, f"{t.path}.properties")
         for t in traits
         if t.kind == "linkdef"
     ]
     scaler = _scaler_from(traits)
-    return ActorComponent(name, image, scaler, tuple(link for link, _, _ in links), properties), links
+    actor = ActorComponent(name, image, scaler, tuple(link for link, _, _ in links), properties, _custom(traits))
+    return actor, links
 
 
 def _wasi(node: _Node, path: str) -> dict[str, Any]:
@@ -462,23 +491,52 @@ def _capability(node: _Node, name: str, path: str) -> ProviderComponent:
     props_path = f"{path}.properties"
     allowed = ("image", "contract", "link_name", "config")
     props = _map(_req(node, "properties", path), props_path, allowed=allowed)
-    image = _image(_req(props, "image", props_path), f"{props_path}.image", actor=False)
-    serves = BUILTIN_CONTRACTS[image.removeprefix("builtin:")]
-    contract = serves
-    if (contract_node := _opt(props, "contract")) is not None:
-        contract = _str(contract_node, f"{props_path}.contract")
-        if contract != serves:
+    image_node = _req(props, "image", props_path)
+    requested = _image(image_node, f"{props_path}.image", actor=False)
+    contract_node = _opt(props, "contract")
+    contract = None if contract_node is None else _str(contract_node, f"{props_path}.contract")
+    if requested.startswith("builtin:"):
+        image, serves = requested, BUILTIN_CONTRACTS[requested.removeprefix("builtin:")]
+        if contract is not None and contract != serves:
             raise _fail(
-                f"{image} serves the contract {serves!r}, not {contract!r}",
-                contract_node,
-                f"{props_path}.contract",
+                f"{image} serves the contract {serves!r}, not {contract!r}", contract_node, f"{props_path}.contract"
             )
+        contract = serves
+    elif contract is None:
+        raise _fail(
+            "missing required field 'contract' (the capability a registry provider serves)",
+            props,
+            f"{props_path}.contract",
+        )
+    else:
+        image = substitute(contract) or requested
+    unsupported = None
+    if not image.startswith("builtin:"):
+        bundled = ", ".join(sorted(BUILTIN_CONTRACTS.values()))
+        unsupported = (
+            f"contract {contract} ({requested}) has no bundled provider: lattice runs no provider archives, "
+            f"only the bundled providers ({bundled})"
+        )
     link_node = _opt(props, "link_name")
     link_name = DEFAULT_LINK_NAME if link_node is None else _link_name(link_node, f"{props_path}.link_name")
     config_node = _opt(props, "config")
-    config = {} if config_node is None else _plain(_map(config_node, f"{props_path}.config"))
-    scaler = _scaler_from(_traits(node, path, _SCALERS))
-    return ProviderComponent(name, image, contract, link_name, config, scaler)
+    config: dict[str, Any] = {}
+    if config_node is not None and config_node.kind == "scalar" and isinstance(config_node.value, str):
+        config = {"config_json": config_node.value}  # opaque (wadm's string form): handed on as is
+    elif config_node is not None:
+        config = _plain(_map(config_node, f"{props_path}.config"))
+    traits = _traits(node, path, _SCALERS)
+    return ProviderComponent(
+        name,
+        image,
+        contract,
+        link_name,
+        config,
+        _scaler_from(traits),
+        requested if requested != image else "",
+        unsupported,
+        _custom(traits),
+    )
 
 
 def _image(node: _Node, path: str, *, actor: bool) -> str:
@@ -490,41 +548,88 @@ def _image(node: _Node, path: str, *, actor: bool) -> str:
         if image == "file://":
             raise _fail("file:// needs a path (file://./echo.wasm, file:///abs/echo.wasm)", node, path)
         if not actor:
-            raise _fail(f"{image!r}: a capability provider must be one of {builtins}", node, path)
+            raise _fail(f"{image!r}: a capability provider is builtin:<name> or a registry reference", node, path)
         return image.lower() if image.startswith("sha256:") else image
     if image.startswith("builtin:"):
         if image.removeprefix("builtin:") not in BUILTIN_CONTRACTS:
             raise _fail(f"unknown bundled provider {image!r} (expected one of: {builtins})", node, path)
         if actor:
-            raise _fail(f"{image} is a capability provider; an actor needs sha256: or file://", node, path)
+            raise _fail(
+                f"{image} is a capability provider; an actor needs sha256:, file:// or an OCI reference", node, path
+            )
         return image
-    if image.lower().startswith(_REGISTRY_SCHEMES) or _REGISTRY_REF.fullmatch(image):
+    if is_reference(image):
+        return image
+    if image.lower().startswith(("http://", "https://")):
         raise _fail(
-            f"registry images ({image!r}) are not supported yet: upload the module with POST /v1/artifacts "
-            "and use its sha256:<digest>, or use file://<path>",
+            f"{image!r}: a URL is not an image; push the module to a registry (lattice push FILE REF) and name "
+            "it as registry[:port]/repo:tag, or upload it (POST /v1/artifacts) and use its sha256:<digest>",
             node,
             path,
         )
+    if image.lower().startswith("oci://") or "/" in image:
+        try:
+            parse_reference(image)
+        except LatticeError as exc:
+            raise _fail(str(exc), node, path) from None
     raise _fail(
-        f"unrecognised image {image!r}: expected sha256:<64 hex>, file://<path> or builtin:<provider>",
+        f"unrecognised image {image!r}: expected sha256:<64 hex>, file://<path>, an OCI reference "
+        "(registry[:port]/repo:tag, oci://…, …@sha256:<hex>) or builtin:<provider>",
         node,
         path,
     )
 
 
+def _repository(image: str) -> str:
+    """wadm's identity of an image for its duplicate checks: the reference without tag or digest."""
+    if image.startswith("builtin:") or not is_reference(image):
+        return image
+    ref = parse_reference(image)
+    return f"{ref.registry}/{ref.repository}"
+
+
+def _check_images(components: list[Component], nodes: list[_Node]) -> None:
+    """wadm's duplicate image rules: an actor image used twice; one provider image twice on one link name."""
+    actors: dict[str, str] = {}
+    providers: dict[tuple[str, str], str] = {}
+    for index, (comp, node) in enumerate(zip(components, nodes, strict=True)):
+        path = f"spec.components[{index}].properties.image"
+        image_node = node.entries["properties"].entries["image"]
+        if isinstance(comp, ActorComponent):
+            if comp.image in actors:
+                raise _fail(f"duplicate image reference {comp.image!r} (also {actors[comp.image]!r})", image_node, path)
+            actors[comp.image] = comp.name
+            continue
+        key = (_repository(comp.requested_image or comp.image), comp.link_name)
+        if key in providers:
+            raise _fail(
+                f"duplicate image reference {comp.requested_image or comp.image!r} on link name {comp.link_name!r} "
+                f"(also {providers[key]!r}): give one of them another link_name",
+                image_node,
+                path,
+            )
+        providers[key] = comp.name
+
+
 def _check_links(components: list[Component], pending: list[tuple[str, LinkTrait, _Node, str]]) -> None:
     capabilities = {c.name: c for c in components if isinstance(c, ProviderComponent)}
     seen: dict[tuple[str, str, str], str] = {}
+    targets: set[tuple[str, str]] = set()
     for actor, link, props, path in pending:
         target = capabilities.get(link.target)
         if target is None:
             names = ", ".join(sorted(capabilities)) or "none"
             raise _fail(
-                f"link target {link.target!r} is not a capability component of this manifest "
-                f"(capability components: {names})",
+                f"missing capability component: link target {link.target!r} is not a capability component of "
+                f"this manifest (capability components: {names})",
                 props.entries["target"],
                 f"{path}.target",
             )
+        if (actor, link.target) in targets:
+            raise _fail(
+                f"duplicate linkdef target {link.target!r} for {actor!r}", props.entries["target"], f"{path}.target"
+            )
+        targets.add((actor, link.target))
         if link.link_name is not None and link.link_name != target.link_name:
             raise _fail(
                 f"link name {link.link_name!r} does not match {target.name!r}, which runs as {target.link_name!r}",

@@ -80,18 +80,28 @@ class LinkTrait:
 
 @dataclass(frozen=True, slots=True)
 class ActorComponent:
-    """A ``type: actor`` component. ``properties`` holds ``wasi`` grants and ``limits`` as validated."""
+    """A ``type: actor`` component. ``properties`` holds ``wasi`` grants and ``limits`` as validated.
+
+    ``image``: ``sha256:<hex>``, ``file://<path>`` or an OCI reference (``oci://…`` or bare, as wadm writes).
+    ``custom_traits``: trait types lattice does not know (kept, ignored by the scheduler, shown in the status).
+    """
 
     name: str
     image: str
     scaler: Scaler = DEFAULT_SCALER
     links: tuple[LinkTrait, ...] = ()
     properties: dict[str, Any] = field(default_factory=dict)
+    custom_traits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderComponent:
-    """A ``type: capability`` component: a provider serving ``contract`` under ``link_name``."""
+    """A ``type: capability`` component: a provider serving ``contract`` under ``link_name``.
+
+    ``image`` is what runs (``builtin:<name>``); ``requested_image`` what the manifest named, which differs
+    when a registry provider is served by the bundled provider of its contract (wadm manifests), and
+    ``unsupported`` says why nothing can serve it (a contract lattice does not bundle).
+    """
 
     name: str
     image: str
@@ -99,6 +109,14 @@ class ProviderComponent:
     link_name: str = DEFAULT_LINK_NAME
     config: dict[str, Any] = field(default_factory=dict)
     scaler: Scaler = DEFAULT_SCALER
+    requested_image: str = ""
+    unsupported: str | None = None
+    custom_traits: tuple[str, ...] = ()
+
+    @property
+    def substituted(self) -> bool:
+        """True when a registry provider is served by a bundled one."""
+        return bool(self.requested_image) and self.requested_image != self.image and self.unsupported is None
 
 
 Component: TypeAlias = ActorComponent | ProviderComponent

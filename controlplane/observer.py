@@ -30,6 +30,15 @@ PING_QUIET_S = 0.03  # answers have stopped once none came for this long
 
 
 @dataclass(slots=True)
+class ProviderSeen:
+    """A provider known from its health events: when it last reported and how often it reports."""
+
+    contract_id: str
+    last_seen: float
+    interval_s: float
+
+
+@dataclass(slots=True)
 class HostState:
     inventory: dict[str, Any]
     last_seen: float
@@ -70,7 +79,9 @@ class Observer:
         self.nc = nc
         self.lattice = lattice
         self.expiry_s = heartbeat_s * misses
+        self.misses = misses
         self.hosts: dict[str, HostState] = {}
+        self.providers: dict[tuple[str, str], ProviderSeen] = {}  # (public_key, link_name)
         self.recent: deque[dict[str, Any]] = deque(maxlen=200)
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._listeners: list[Callable[[events.CloudEvent], None]] = []
@@ -124,6 +135,7 @@ class Observer:
             self._seen({**event.data, "host_id": event.source})
         elif event.name == events.HOST_STOPPED:
             self.hosts.pop(event.source, None)
+        self._track_provider(event)
         if event.name not in (events.HOST_HEARTBEAT, events.HEALTH_CHECK_PASSED):  # the routine ones
             self.recent.append(event.to_dict())
         for listener in self._listeners:
@@ -134,6 +146,27 @@ class Observer:
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
             queue.put_nowait(doc)
+
+    def _track_provider(self, event: events.CloudEvent) -> None:
+        key = (str(event.data.get("public_key", "")), str(event.data.get("link_name", "default")))
+        if not key[0]:
+            return
+        if event.name == events.PROVIDER_STOPPED:
+            self.providers.pop(key, None)
+        elif event.name in (events.HEALTH_CHECK_PASSED, events.HEALTH_CHECK_FAILED):
+            interval = event.data.get("interval_s")
+            interval_s = float(interval) if isinstance(interval, int | float) and interval > 0 else 5.0
+            self.providers[key] = ProviderSeen(str(event.data.get("contract_id", "")), time.monotonic(), interval_s)
+
+    def lost_providers(self) -> list[tuple[str, str, str]]:
+        """Providers whose health events stopped for ``misses`` intervals (killed, or cut off): forgotten
+        here and returned as ``(public_key, link_name, contract_id)`` so that the leader can say so."""
+        now = time.monotonic()
+        gone = [k for k, p in self.providers.items() if now - p.last_seen > p.interval_s * self.misses]
+        lost = [(pid, link, self.providers.pop((pid, link)).contract_id) for pid, link in gone]
+        for pid, link, _ in lost:
+            log.warning("provider lost: health checks stopped", provider_id=pid, link_name=link)
+        return lost
 
     def expire(self) -> list[str]:
         """Drop hosts whose heartbeats stopped; returns their ids."""

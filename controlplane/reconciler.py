@@ -37,6 +37,7 @@ from lattice.controlplane.model import (
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.scheduler import plan, unplaceable
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
+from lattice.controlplane.wadm import annotate, map_link_values
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.observability.metrics import ControlPlaneMetrics
@@ -93,7 +94,9 @@ def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
                         provider_id=provider_id_of(target.image),
                         contract_id=target.contract,
                         link_name=link.link_name or target.link_name,
-                        values=dict(link.values),
+                        values=map_link_values(target.contract, link.values)[0]
+                        if target.substituted
+                        else dict(link.values),
                     )
                 )
                 out.app_links.setdefault(app.name, []).append(link_definition)
@@ -107,14 +110,25 @@ def _eligible(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -
     return [h for h in hosts if any(all(h.labels.get(k) == v for k, v in s.requirements.items()) for s in spreads)]
 
 
-def _running(hosts: Sequence[HostView], key: ComponentKey) -> list[dict[str, Any]]:
-    placements = []
+def _running(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -> tuple[list[dict[str, Any]], int]:
+    """Where ``comp``'s current image runs, and how many of its instances still run another (older) one."""
+    placements, stale = [], 0
     for host in hosts:
-        count = sum(a.count for a in host.actors if owner_of(a.annotations) == key)
-        count += sum(1 for p in host.providers if owner_of(p.annotations) == key)
+        count = 0
+        for a in host.actors:
+            if owner_of(a.annotations) == comp.key:
+                current = isinstance(comp, DesiredActor) and a.actor_id == comp.actor_id
+                count, stale = (count + a.count, stale) if current else (count, stale + a.count)
+        for p in host.providers:
+            if owner_of(p.annotations) == comp.key:
+                current = isinstance(comp, DesiredProvider) and (p.provider_id, p.link_name) == (
+                    comp.provider_id,
+                    comp.link_name,
+                )
+                count, stale = (count + 1, stale) if current else (count, stale + 1)
         if count:
             placements.append({"host_id": host.id, "count": count})
-    return placements
+    return placements, stale
 
 
 def app_status(
@@ -128,6 +142,9 @@ def app_status(
     """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
     if record.deployed is None:
         return {"type": "undeployed", "message": "not deployed", "components": []}
+    version = record.version(record.deployed)
+    if version is not None and version.problems:  # nothing of it runs (images, unsupported capabilities)
+        return {"type": "failed", "message": " | ".join(version.problems), "components": []}
     components, problems, moving = [], [], False
     everything: list[DesiredActor | DesiredProvider] = [*desired.providers, *desired.actors]
     mine = [c for c in everything if c.app == record.name]
@@ -136,7 +153,9 @@ def app_status(
         want = comp.scaler.replicas * (len(eligible) if comp.scaler.kind == "daemonscaler" else 1)
         if isinstance(comp, DesiredProvider):
             want = min(want, len(eligible)) if comp.scaler.kind == "spreadscaler" else len(eligible)
-        placements = _running(hosts, comp.key)
+        # With no eligible host the capped count is 0: still at least one is wanted (wadm#346: never "0/0 deployed").
+        wanted_somewhere = want or comp.scaler.replicas
+        placements, stale = _running(hosts, comp)
         running = sum(p["count"] for p in placements)
         kind = "actor" if isinstance(comp, DesiredActor) else "capability"
         entry: dict[str, Any] = {
@@ -150,12 +169,12 @@ def app_status(
             entry["grants"] = {"wasi": comp.properties.get("wasi") or {}, "limits": comp.properties.get("limits") or {}}
         components.append(entry)
         refused = refusals.get(comp.key, {})
-        if comp.key in unplaced and running < want:
+        if comp.key in unplaced and running < wanted_somewhere:
             problems.append(f"{comp.component}: {unplaced[comp.key]}")
         elif refused and running < want and set(refused) >= {h.id for h in eligible}:
             reasons = "; ".join(f"host {h[:12]}…: {r}" for h, r in sorted(refused.items()))
             problems.append(f"{comp.component}: refused by every eligible host ({reasons})")
-        elif running != want:
+        elif running != want or stale:  # an older version still running is not deployed yet
             moving = True
     if problems:
         return {"type": "failed", "message": " | ".join(problems), "components": components}
@@ -246,7 +265,7 @@ class Reconciler:
         deployed = []
         for record in records:
             version = record.version(record.deployed)
-            if version is not None:
+            if version is not None and not version.problems:  # a version that cannot run runs not at all
                 deployed.append((self.application(record, version), version))
         return records, desired_state(deployed)
 
@@ -271,11 +290,18 @@ class Reconciler:
         _, desired = await self.desired()
         hosts = self.observer.views()
         unplaced = unplaceable(desired.actors, desired.providers, hosts)
-        return app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        status = app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        version = record.version(record.deployed)
+        if version is not None:
+            annotate(status, self.application(record, version), hosts)
+        return status
 
     async def tick(self) -> list[Command]:
         """One reconcile pass; returns the commands it issued."""
         self.observer.expire()
+        for public_key, link_name, contract_id in self.observer.lost_providers():
+            data = events.provider_data(public_key, link_name, contract_id, reason="health checks stopped")
+            await self.nc.publish(subjects.events(self.lattice), events.make(events.PROVIDER_STOPPED, public_key, data))
         _, desired = await self.desired()
         await self._sync_links(desired.links)
         hosts = self.observer.views()

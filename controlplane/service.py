@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -23,12 +22,12 @@ from lattice import keys
 from lattice.connection import cancel_and_wait, connect
 from lattice.controlplane.api import create_app
 from lattice.controlplane.artifacts import inspect_actor
-from lattice.controlplane.manifest import parse_manifest, resolve_file_image
-from lattice.controlplane.model import ActorComponent
+from lattice.controlplane.images import ImageResolver
+from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
-from lattice.errors import LatticeError, LimitExceeded, ManifestError, NotFound
+from lattice.errors import LimitExceeded, ManifestError, NotFound
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability.metrics import ControlPlaneMetrics
@@ -92,6 +91,7 @@ class ControlPlane:
             asyncio.create_task(self._lead(), name="lease"),
             asyncio.create_task(self.reconciler.run(self.is_leader), name="reconcile"),
         ]
+        self.images = ImageResolver(self.settings, self.state, self.upload_artifact)
         self.app = create_app(self)
         return self
 
@@ -202,50 +202,12 @@ class ControlPlane:
 
     # --- applications ----------------------------------------------------------------------------
 
-    async def _resolve_images(self, manifest_app: Any) -> dict[str, dict[str, Any]]:
-        images: dict[str, dict[str, Any]] = {}
-        for index, comp in enumerate(manifest_app.components):
-            if not isinstance(comp, ActorComponent):
-                continue
-            field = f"spec.components[{index}].properties.image"
-            if comp.image.startswith("sha256:"):
-                meta = await self.state.artifact(comp.image)
-                if meta is None:
-                    raise ManifestError(f"no artifact {comp.image}: upload it first (POST /v1/artifacts)", field=field)
-            else:
-                path = self._file_image(comp.image, field)
-                try:
-                    wasm = await asyncio.to_thread(Path.read_bytes, path)
-                except OSError as exc:
-                    raise ManifestError(f"cannot read {path}: {exc.strerror}", field=field) from exc
-                try:
-                    meta = await self.upload_artifact(wasm)
-                except LatticeError as exc:
-                    raise ManifestError(f"{path} is not a usable actor: {exc}", field=field) from exc
-            images[comp.name] = {"image_ref": meta["digest"], "actor_id": meta["actor_id"]}
-        return images
-
-    def _file_image(self, image: str, field: str) -> Path:
-        """The file behind a ``file://`` image, read only under ``settings.files_root``: a manifest PUT
-        over HTTP must not make the control plane read whatever path it names."""
-        root = self.settings.files_root
-        if root is None:
-            raise ManifestError(
-                "file:// images are read by the control plane only when it runs with --files-root "
-                "(LATTICE_FILES_ROOT); upload the module (POST /v1/artifacts), or use `lattice apply`, which does",
-                field=field,
-            )
-        path = resolve_file_image(image, root).resolve()
-        if not path.is_relative_to(root.resolve()):
-            raise ManifestError(f"{image} is outside the control plane's files root {root}", field=field)
-        return path
-
     async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]:
         """Store a new version of ``name`` and deploy it. Raises ``ManifestError`` (→ 400) on bad input."""
         app = parse_manifest(body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
-        images = await self._resolve_images(app)
+        images, problems = await self.images.resolve(app)
         text = body.decode("utf-8", "replace")
         record = await self.state.get_app(name) or AppRecord(name)
         existing = record.version(app.version)
@@ -255,11 +217,13 @@ class ControlPlane:
                 field="metadata.annotations.version",
             )
         if existing is None:
-            record.versions.append(AppVersion(app.version, text, time.time(), images))
+            record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
+        elif existing.problems:  # the same content again: a retry (the registry may be back)
+            existing.images, existing.problems = images, problems
         record.deployed = app.version
         await self.state.put_app(record)
         self.reconciler.wake.set()
-        log.info("application stored", app=name, version=app.version)
+        log.info("application stored", app=name, version=app.version, problems=problems or None)
         return await self._describe(record)
 
     async def _describe(self, record: AppRecord) -> dict[str, Any]:

@@ -8,6 +8,7 @@ resumes without redeploying.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,12 +27,13 @@ LEASE_KEY = "leader"
 
 @dataclass(slots=True)
 class AppVersion:
-    """One stored version: the manifest text and what its images resolved to."""
+    """One stored version: the manifest text, what its images resolved to, and why it cannot run (if so)."""
 
     version: str
     manifest: str
     created: float
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -130,6 +132,18 @@ class ControlState:
             if meta:
                 out.append(meta)
         return out
+
+    async def pinned_image(self, reference: str) -> dict[str, Any] | None:
+        """The artifact an OCI reference pinned by digest was stored as (pulled once, never again)."""
+        try:
+            entry = await self.kv.get(f"oci.{hashlib.sha256(reference.encode()).hexdigest()}")
+        except KeyNotFoundError:
+            return None
+        meta = json.loads(entry.value or b"{}")
+        return meta if meta and await self.artifact(meta["digest"]) is not None else None
+
+    async def pin_image(self, reference: str, meta: dict[str, Any]) -> None:
+        await self.kv.put(f"oci.{hashlib.sha256(reference.encode()).hexdigest()}", json.dumps(meta).encode())
 
     # --- leadership ------------------------------------------------------------------------------
 

@@ -429,12 +429,7 @@ class Host:
             await self._put_link_safely(local, link)
         await self.publish_event(
             events.PROVIDER_STARTED,
-            {
-                "public_key": provider_id,
-                "link_name": link_name,
-                "contract_id": cls.contract_id,
-                "image_ref": image_ref,
-            },
+            events.provider_data(provider_id, link_name, cls.contract_id, image_ref=image_ref),
         )
         self.log.info("provider started", provider_id=provider_id, image_ref=image_ref, link_name=link_name)
         return local
@@ -442,7 +437,9 @@ class Host:
     async def _start_provider_process(
         self, cls: Any, image_ref: str, provider_id: str, link_name: str, annotations: dict[str, str]
     ) -> LocalProvider:
-        process = ProviderProcess(cls.name, link_name, self.settings, self.publish_event)
+        process = ProviderProcess(
+            cls.name, link_name, self.settings, self.publish_event, provider_id=provider_id, contract_id=cls.contract_id
+        )
         await process.start()
         local = LocalProvider(None, provider_id, link_name, cls.contract_id, image_ref)
         local.add_owner(annotations)
@@ -475,7 +472,7 @@ class Host:
                 await local.provider.shutdown()
         await self.publish_event(
             events.PROVIDER_STOPPED,
-            {"public_key": provider_id, "link_name": link_name, "contract_id": local.contract_id},
+            events.provider_data(provider_id, link_name, local.contract_id),
         )
         return True
 

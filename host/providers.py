@@ -20,6 +20,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from lattice import events
 from lattice.connection import cancel_and_wait
 from lattice.host.actors import annotations_key
 from lattice.host.children import child_setup
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from lattice.providers.sdk.capability import CapabilityProvider
     from lattice.providers.sdk.server import ProviderServer
 
-log = structlog.get_logger("lattice.host.providers")
+log = structlog.get_logger("host.providers")
 
 
 @dataclass(slots=True)
@@ -120,9 +121,14 @@ class ProviderProcess:
         link_name: str,
         settings: Settings,
         on_event: Callable[[str, dict[str, Any]], Awaitable[None]],
+        *,
+        provider_id: str,
+        contract_id: str,
     ) -> None:
         self.name = name
         self.link_name = link_name
+        self.provider_id = provider_id
+        self.contract_id = contract_id
         self.settings = settings
         self.on_event = on_event
         self.proc: asyncio.subprocess.Process | None = None
@@ -181,13 +187,17 @@ class ProviderProcess:
             attempt = 0 if time.monotonic() - started > 30 else attempt + 1
             delay = self.BACKOFF_S[min(attempt, len(self.BACKOFF_S) - 1)]
             log.warning("provider process exited; restarting", provider=self.name, code=code, backoff_s=delay)
-            await self.on_event("provider_stopped", {"name": self.name, "link_name": self.link_name, "code": code})
+            await self.on_event(
+                "provider_stopped",
+                events.provider_data(self.provider_id, self.link_name, self.contract_id, name=self.name, code=code),
+            )
             await asyncio.sleep(delay)
             if self._stopping:
                 return
             await self._spawn()
             self.restarts += 1
-            await self.on_event("provider_restarted", {"name": self.name, "link_name": self.link_name})
+            data = events.provider_data(self.provider_id, self.link_name, self.contract_id, name=self.name)
+            await self.on_event("provider_restarted", data)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         self._stopping = True

@@ -220,13 +220,18 @@ def _actor_claims(claims: Mapping[str, Any]) -> ActorClaims:
 
 
 def _find_token(wasm: bytes) -> str | None:
-    for name, data in custom_sections(wasm):
-        if name in JWT_SECTIONS:
-            try:
-                return data.decode("ascii")
-            except UnicodeDecodeError:
-                raise ClaimsError(f"malformed claims: the {name!r} section is not a JWT") from None
-    return None
+    # Two sections would let an appended token hide behind an older one (wascap#41): refuse, never pick one.
+    found = [(name, data) for name, data in custom_sections(wasm) if name in JWT_SECTIONS]
+    if len(found) > 1:
+        names = ", ".join(name for name, _ in found)
+        raise ClaimsError(f"multiple claims sections ({names}): re-sign the actor with `lattice claims sign`")
+    if not found:
+        return None
+    name, data = found[0]
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ClaimsError(f"malformed claims: the {name!r} section is not a JWT") from None
 
 
 def sign_actor(

@@ -17,6 +17,7 @@
     │   ├── Unreachable               nobody answered within the timeout (dead host/provider)
     │   │   └── NoResponders          nobody serves the target at all (not running anywhere)
     │   └── RemoteError               the far end answered an InvocationResponse with `error`
+    ├── RegistryError                 an OCI push/pull failed (unreachable, unknown tag, wrong digest, not Wasm)
     └── ProviderError                 a capability provider failed to serve a call
 
 Every message names what failed and, where there is one, the fix.
@@ -114,6 +115,10 @@ class NoResponders(Unreachable):
 
 class RemoteError(InvocationError):
     """The far end answered with an error string."""
+
+
+class RegistryError(LatticeError):
+    """An OCI reference that is malformed, or a push/pull the registry could not complete; says why."""
 
 
 class ProviderError(LatticeError):

@@ -52,6 +52,11 @@ class CloudEvent:
         }
 
 
+def provider_data(public_key: str, link_name: str, contract_id: str, **extra: Any) -> dict[str, Any]:
+    """The one payload shape of provider events (provider_started/stopped, health): who, then details."""
+    return {"public_key": public_key, "link_name": link_name, "contract_id": contract_id, **extra}
+
+
 def make(name: str, source: str, data: dict[str, Any]) -> bytes:
     """Encode one event as CloudEvents JSON bytes."""
     event = CloudEvent(name, source, data, str(uuid.uuid4()), datetime.now(UTC).isoformat())

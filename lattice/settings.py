@@ -101,6 +101,9 @@ class Settings:
     ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
+    ``oci_insecure``: registries (``host:port``) the control plane reaches over plain HTTP besides those on
+    loopback (``LATTICE_OCI_INSECURE``, comma-separated); ``oci_auth_file``: the Docker config file naming
+    registry logins (``LATTICE_OCI_AUTH_FILE``, default ``~/.docker/config.json``).
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -128,6 +131,8 @@ class Settings:
     js_replicas: int = 1
     drain_timeout_s: float | None = None
     files_root: Path | None = None
+    oci_insecure: frozenset[str] = frozenset()
+    oci_auth_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -167,6 +172,8 @@ class Settings:
             js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
             files_root=Path(env["LATTICE_FILES_ROOT"]) if env.get("LATTICE_FILES_ROOT") else None,
+            oci_insecure=frozenset(s for s in env.get("LATTICE_OCI_INSECURE", "").replace(" ", "").split(",") if s),
+            oci_auth_file=Path(env["LATTICE_OCI_AUTH_FILE"]) if env.get("LATTICE_OCI_AUTH_FILE") else None,
             metrics=_address(env, "LATTICE_METRICS"),
             otlp_endpoint=_otlp_endpoint(env),
         )

@@ -148,7 +148,6 @@ KNOWN_UPWARD = {
     "lattice.observability.metrics (observability) -> lattice.providers.sdk.capability (providers.sdk)",
 }
 KNOWN_CYCLES: list[list[str]] = [
-    ["lattice.cli.app", "lattice.cli.security"],
     ["lattice.controlplane.api", "lattice.controlplane.service"],
     ["lattice.host.control", "lattice.host.host"],
     ["lattice.host.providers", "lattice.host.router"],

@@ -97,13 +97,15 @@ class ProviderRunner:
         *,
         link_name: str = "default",
         provider_id: str | None = None,
-        health_interval_s: float = 5.0,
+        health_interval_s: float | None = None,
     ) -> None:
         self.provider = provider
         self.settings = settings
         self.link_name = link_name
         self.provider_id = provider_id or provider.builtin_id()
-        self.health_interval_s = health_interval_s
+        # health events at the hosts' heartbeat cadence: observers call a provider lost (and publish
+        # provider_stopped for it, e.g. after kill -9) once ``heartbeat_misses`` of them are missing
+        self.health_interval_s = settings.heartbeat_s if health_interval_s is None else health_interval_s
         self.stopping = asyncio.Event()
         self.nc: NATS | None = None
         self.server: ProviderServer | None = None
@@ -199,7 +201,7 @@ async def run_standalone(
     *,
     link_name: str = "default",
     provider_id: str | None = None,
-    health_interval_s: float = 5.0,
+    health_interval_s: float | None = None,
 ) -> None:
     """Run ``provider`` on the lattice until SIGTERM/SIGINT or a ``shutdown`` request, then drain."""
     loop = asyncio.get_running_loop()

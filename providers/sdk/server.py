@@ -124,7 +124,7 @@ class ProviderServer:
         await cancel_and_wait(*self._background, *self._inflight)
 
     async def publish_event(self, name: str, data: dict[str, Any]) -> None:
-        body = {"public_key": self.provider_id, "link_name": self.link_name, "contract_id": self.contract_id}
+        body = events.provider_data(self.provider_id, self.link_name, self.contract_id)
         with contextlib.suppress(nats.errors.Error):
             await self.ctx.nc.publish(subjects.events(self.lattice), events.make(name, self.provider_id, body | data))
 
@@ -181,7 +181,8 @@ class ProviderServer:
         while True:
             healthy, message = await self._check_health()
             name = events.HEALTH_CHECK_PASSED if healthy else events.HEALTH_CHECK_FAILED
-            await self.publish_event(name, {"message": message})
+            # the cadence lets observers tell a provider that died (kill -9) from one that is quiet
+            await self.publish_event(name, {"message": message, "interval_s": interval})
             await asyncio.sleep(interval)
 
     async def _on_shutdown(self, msg: Msg) -> None:

@@ -1,0 +1,145 @@
+"""Manifest images from a real registry: pulled by the control plane, verified, cached, run; bad ones fail whole."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lattice import oci
+from lattice.cli.natsserver import free_port
+from tests.conftest import wait_for
+from tests.control.test_api import manifest, status
+from tests.host import guests
+from tests.oci.registry import Registry
+
+
+async def _state(client: httpx.AsyncClient, name: str) -> str:
+    return str((await status(client, name))["status"]["type"])
+
+
+async def _echo(client: httpx.AsyncClient, actor_id: str) -> bytes:
+    response = await client.post(
+        f"/v1/actors/{actor_id}/invoke",
+        json={"operation": "Echo.Echo", "payload_b64": base64.b64encode(b"from the registry").decode()},
+    )
+    assert response.status_code == 200, response.text
+    return base64.b64decode(response.json()["payload_b64"])
+
+
+async def test_oci_images_are_pulled_verified_cached_and_run(
+    registry: Registry, host_factory: Any, control_plane_factory: Any
+) -> None:
+    host = await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    digest = oci.push(oci.parse_reference(f"{registry.address}/actors/echo:0.1.0"), guests.ECHO, insecure=True)
+
+    put = await client.put(
+        "/v1/applications/echo", content=manifest("echo", f"oci://{registry.address}/actors/echo:0.1.0")
+    )
+    assert put.status_code == 200, put.text
+    await wait_for(lambda: _is(client, "echo", "deployed"))
+    artifacts = (await client.get("/v1/artifacts")).json()
+    stored = [a for a in artifacts if a["digest"] == oci.sha256_digest(guests.ECHO)]
+    assert len(stored) == 1  # the same store as uploads: hosts fetched it from there
+    assert await _echo(client, stored[0]["actor_id"]) == b"from the registry"
+
+    # a bare reference pinned by digest (as wadm manifests write them): pulled once, then from the cache
+    pinned = f"{registry.address}/actors/echo@{digest}"
+    assert (
+        await client.put("/v1/applications/echo", content=manifest("echo", pinned, version="v2"))
+    ).status_code == 200
+    await wait_for(lambda: _is(client, "echo", "deployed"))
+    registry.stop()  # the registry is gone: a pinned reference is still known, a tag is not
+    again = await client.put("/v1/applications/pinned", content=manifest("pinned", pinned))
+    assert again.status_code == 200
+    await wait_for(lambda: _is(client, "pinned", "deployed"))
+    assert host.actors[stored[0]["actor_id"]].count == 2
+
+
+async def _is(client: httpx.AsyncClient, name: str, kind: str) -> bool:
+    return await _state(client, name) == kind
+
+
+async def test_bad_registry_images_fail_the_application_whole(
+    registry: Registry, host_factory: Any, control_plane_factory: Any, tmp_path: Path
+) -> None:
+    host = await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    ref = f"{registry.address}/actors/echo:1"
+    oci.push(oci.parse_reference(ref), guests.ECHO, insecure=True)
+    not_wasm = f"{registry.address}/actors/notes:1"
+    _push_non_wasm(registry, not_wasm, tmp_path)
+    corrupt = f"{registry.address}/actors/corrupt:1"
+    oci.push(oci.parse_reference(corrupt), guests.LOOPS, insecure=True)
+    registry.blob_path(oci.sha256_digest(guests.LOOPS)).write_bytes(guests.TRAPS)
+    cases = {
+        "unknown-tag": (f"{registry.address}/actors/echo:9.9.9", "no tag '9.9.9'"),
+        "registry-down": (f"oci://127.0.0.1:{free_port()}/actors/echo:1", "unreachable"),
+        "digest-mismatch": (corrupt, "digest mismatch"),
+        "not-wasm": (not_wasm, "not a Wasm artifact"),
+    }
+    for name, (image, reason) in cases.items():
+        # a good actor next to the bad one: it must not start either (nothing half-deployed)
+        extra = f"""    - name: good
+      type: actor
+      properties:
+        image: {ref}
+"""
+        put = await client.put(f"/v1/applications/{name}", content=manifest(name, image, extra=extra))
+        assert put.status_code == 200, put.text  # stored...
+        body = put.json()
+        assert body["status"]["type"] == "failed" and reason in body["status"]["message"], body["status"]
+        assert "echo:" in body["status"]["message"]  # ...naming the component
+    got = (await client.get("/v1/applications")).json()
+    assert {a["name"] for a in got} == set(cases)
+    assert all(a["status"]["type"] == "failed" for a in got)
+    assert not host.actors  # nothing of any of them runs
+
+    # the registry serves the tag later: applying the same manifest again deploys it
+    oci.push(oci.parse_reference(f"{registry.address}/actors/echo:9.9.9"), guests.ECHO, insecure=True)
+    image = cases["unknown-tag"][0]
+    extra = f"    - name: good\n      type: actor\n      properties:\n        image: {ref}\n"
+    retry = await client.put("/v1/applications/unknown-tag", content=manifest("unknown-tag", image, extra=extra))
+    assert retry.status_code == 200
+    await wait_for(lambda: _is(client, "unknown-tag", "deployed"))
+
+
+def _push_non_wasm(registry: Registry, reference: str, tmp_path: Path) -> None:
+    ref = oci.parse_reference(reference)
+    client, container = oci._client(ref, insecure=True, credentials=None, auth_file=None, timeout_s=5)
+    for name, data, media in (
+        ("layer", b"\x1f\x8b not a tarball", "application/vnd.oci.image.layer.v1.tar+gzip"),
+        ("config", b"{}", "application/vnd.oci.image.config.v1+json"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        desc = {"mediaType": media, "digest": oci.sha256_digest(data), "size": len(data)}
+        client.upload_blob(str(tmp_path / name), container, desc)
+        if name == "layer":
+            layer = desc
+    doc = {"schemaVersion": 2, "mediaType": oci.MANIFEST_MEDIA_TYPE, "config": desc, "layers": [layer]}
+    assert client.upload_manifest(doc, container).status_code == 201
+
+
+async def test_registry_logins_come_from_the_docker_config_file(
+    auth_registry: Registry, host_factory: Any, control_plane_factory: Any, tmp_path: Path
+) -> None:
+    await host_factory()
+    ref = f"{auth_registry.address}/private/echo:1"
+    oci.push(
+        oci.parse_reference(ref), guests.ECHO, insecure=True, credentials=oci.Credentials("lattice", "s3cret-pass")
+    )
+    config = tmp_path / "docker-config.json"
+    config.write_text(json.dumps({"auths": {}}))
+    _, client = await control_plane_factory(oci_auth_file=config)
+    denied = await client.put("/v1/applications/private", content=manifest("private", ref))
+    assert denied.json()["status"]["type"] == "failed" and "wants credentials" in denied.json()["status"]["message"]
+    auth = base64.b64encode(b"lattice:s3cret-pass").decode()
+    config.write_text(json.dumps({"auths": {auth_registry.address: {"auth": auth}}}))
+    assert (await client.put("/v1/applications/private", content=manifest("private", ref))).status_code == 200
+    await wait_for(lambda: _is(client, "private", "deployed"))
