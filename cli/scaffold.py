@@ -48,7 +48,7 @@ FILE_NOTES = {
 
 
 def _actors() -> Traversable:
-    return resources.files("actors")
+    return resources.files("lattice.actors")
 
 
 def _render(text: str, values: dict[str, str]) -> str:

@@ -36,7 +36,7 @@ STOP_GRACE_S = 15.0
 
 def demo_manifest() -> Path:
     """The demo application's manifest (shipped with the ``actors`` package)."""
-    return Path(str(resources.files("actors") / "kvcounter" / "manifest.yaml"))
+    return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
 
 
 def _port_free(address: str, flag: str) -> bool:

@@ -182,6 +182,10 @@ def test_every_first_party_import_is_under_the_lattice_namespace() -> None:
             for name in _imports(path, _module_of(path) if d != "tests" else "tests.x"):
                 if name.split(".")[0] in {*ROOM_DIRS, "control"}:
                     offenders.append(f"{path.relative_to(ROOT)}: {name}")
+            # modules named in strings: importlib.resources.files("..."), importlib.import_module("...")
+            for name in re.findall(r"(?:files|import_module)\(\s*[\"']([\w.]+)[\"']", path.read_text()):
+                if name.split(".")[0] in {*ROOM_DIRS, "control"}:
+                    offenders.append(f"{path.relative_to(ROOT)}: {name!r}")
     assert offenders == []
 
 
