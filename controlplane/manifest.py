@@ -1,22 +1,56 @@
 """Parse wadm 0.x OAM manifests (YAML or JSON) into an ``Application``; every error names field and line.
 
-The document is composed with PyYAML into nodes that remember where they start, turned into ``_Node``s
-(typed scalars plus their source text and line), and then walked once. Nothing here reads files or talks
-to anyone: ``file://`` images are only checked for shape; ``resolve_file_image`` turns one into a path for
-the caller that does the reading. The only exception that leaves ``parse_manifest`` is ``ManifestError``.
+The text becomes ``Node``s that remember their lines (``manifest_nodes``) and is then walked once;
+the checks across components are wadm's (``manifest_checks``). Nothing here reads files or talks to
+anyone: ``file://`` and OCI images are only checked for shape; ``resolve_file_image`` turns a ``file://``
+one into a path for the caller that does the reading. Only ``ManifestError`` leaves ``parse_manifest``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from lattice.controlplane.manifest_checks import check_images, check_links
+from lattice.controlplane.manifest_nodes import (
+    Node as _Node,
+)
+from lattice.controlplane.manifest_nodes import (
+    as_int as _int,
+)
+from lattice.controlplane.manifest_nodes import (
+    as_map as _map,
+)
+from lattice.controlplane.manifest_nodes import (
+    as_str as _str,
+)
+from lattice.controlplane.manifest_nodes import (
+    fail as _fail,
+)
+from lattice.controlplane.manifest_nodes import (
+    load as _load,
+)
+from lattice.controlplane.manifest_nodes import (
+    looks_like_json as _looks_like_json,
+)
+from lattice.controlplane.manifest_nodes import (
+    opt as _opt,
+)
+from lattice.controlplane.manifest_nodes import (
+    plain as _plain,
+)
+from lattice.controlplane.manifest_nodes import (
+    req as _req,
+)
+from lattice.controlplane.manifest_nodes import (
+    str_map as _str_map,
+)
+from lattice.controlplane.manifest_nodes import (
+    text as _text,
+)
 from lattice.controlplane.model import (
     BUILTIN_CONTRACTS,
     DEFAULT_LINK_NAME,
@@ -42,25 +76,8 @@ _APP_NAME = re.compile(r"[-\w]{1,100}", re.ASCII)  # wadm's ^[-\w]+$ (ASCII: it 
 _LINK_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _CONTRACT = re.compile(r"[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)+")
 _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_MAX_NODES = 100_000  # after alias expansion: a billion-laughs document stops here
 _SCALERS: tuple[ScalerKind, ...] = ("spreadscaler", "daemonscaler")
 _KNOWN_TRAITS = (*_SCALERS, "linkdef")
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-@dataclass(slots=True)
-class _Node:
-    """One document value: ``kind`` map (``entries``), seq (``items``) or scalar (``value``, ``raw``)."""
-
-    kind: str
-    line: int | None
-    value: Any = None
-    raw: str = ""
-    entries: dict[str, _Node] = field(default_factory=dict)
-    key_lines: dict[str, int | None] = field(default_factory=dict)
-    items: list[_Node] = field(default_factory=list)
-    size: int = 1
 
 
 def parse_manifest(text: str | bytes, *, content_type: str | None = None) -> Application:
@@ -82,192 +99,6 @@ def resolve_file_image(image: str, base_dir: str | Path) -> Path:
     if not image.startswith("file://") or not image[len("file://") :]:
         raise ManifestError(f"{image!r} is not a file://<path> image")
     return Path(base_dir) / image[len("file://") :]
-
-
-# --- loading: text → _Node -----------------------------------------------------------------------------
-
-
-def _looks_like_json(source: str, content_type: str | None) -> bool:
-    if content_type is not None and "json" in content_type.lower():
-        return True
-    return content_type is None and source.lstrip().startswith("{")
-
-
-def _load(source: str, json_mode: bool) -> _Node:
-    if json_mode:
-        try:
-            json.loads(source)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"invalid JSON: {exc.msg}", line=exc.lineno) from None
-        except ValueError as exc:
-            raise ManifestError(f"invalid JSON: {exc}") from None
-        # Outside strings a tab is only whitespace in valid JSON, and PyYAML refuses tabs there.
-        source = source.replace("\t", " ")
-    try:
-        loader = yaml.SafeLoader(source)
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found while reading ahead
-        raise _reader_error(exc, source) from None
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ManifestError("the manifest is empty", line=1)
-        return _convert(node, loader, json_mode, {}, set())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = "JSON" if json_mode else "YAML"
-        raise ManifestError(
-            f"invalid {what}: {exc.problem or exc.context}", line=mark.line + 1 if mark else None
-        ) from None
-    except yaml.reader.ReaderError as exc:
-        raise _reader_error(exc, source) from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML: {str(exc).splitlines()[0]}") from None
-    finally:
-        loader.dispose()
-
-
-def _reader_error(exc: yaml.reader.ReaderError, source: str) -> ManifestError:
-    line = source[: exc.position].count("\n") + 1
-    return ManifestError(f"invalid YAML: character U+{exc.character:04X} is not allowed", line=line)
-
-
-def _convert(
-    node: yaml.Node, loader: yaml.SafeLoader, json_mode: bool, memo: dict[int, _Node], active: set[int]
-) -> _Node:
-    if id(node) in memo:
-        return memo[id(node)]  # an alias: shared, but counted again by the parent's size
-    if id(node) in active:
-        raise ManifestError("recursive YAML alias", line=node.start_mark.line + 1)
-    active.add(id(node))
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.ScalarNode):
-        out = _Node("scalar", line, value=_scalar(node, loader, json_mode), raw=str(node.value))
-    elif isinstance(node, yaml.SequenceNode):
-        out = _Node("seq", line)
-        for child in node.value:
-            out.items.append(_convert(child, loader, json_mode, memo, active))
-            out.size += out.items[-1].size
-    else:
-        out = _convert_mapping(node, loader, json_mode, memo, active)
-    if out.size > _MAX_NODES:
-        raise ManifestError(f"the manifest is too large (over {_MAX_NODES} values)", line=line)
-    active.discard(id(node))
-    memo[id(node)] = out
-    return out
-
-
-def _convert_mapping(
-    node: yaml.Node, loader: yaml.SafeLoader, json_mode: bool, memo: dict[int, _Node], active: set[int]
-) -> _Node:
-    merged = any(key.tag == _MERGE_TAG for key, _ in node.value)
-    if merged:
-        loader.flatten_mapping(node)  # type: ignore[arg-type]  # YAML `<<:` merge keys; later keys win
-    out = _Node("map", node.start_mark.line + 1)
-    for key_node, value_node in node.value:
-        key_line = key_node.start_mark.line + 1
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise ManifestError("mapping keys must be plain strings", line=key_line)
-        key = str(key_node.value)
-        if key in out.entries and not merged:
-            raise ManifestError(f"duplicate key {key!r}", line=key_line)
-        out.entries[key] = _convert(value_node, loader, json_mode, memo, active)
-        out.key_lines[key] = key_line
-        out.size += out.entries[key].size
-    return out
-
-
-def _scalar(node: yaml.ScalarNode, loader: yaml.SafeLoader, json_mode: bool) -> Any:
-    if json_mode and node.style is None:
-        # YAML 1.1 reads some JSON numbers (1e3) as strings: type plain JSON scalars the JSON way.
-        return json.loads(node.value)
-    value = node.value if json_mode else loader.construct_object(node)
-    if isinstance(value, str) and _SURROGATE.search(value):
-        # "\ud83d\ude00" escapes (json.dumps writes them) arrive as two halves: join them.
-        try:
-            return value.encode("utf-16", "surrogatepass").decode("utf-16")
-        except UnicodeDecodeError:
-            raise ManifestError("invalid \\u escape (a lone surrogate)", line=node.start_mark.line + 1) from None
-    return value
-
-
-def _plain(node: _Node) -> Any:
-    """The node as plain JSON-like Python data (scalars other than str/int/float/bool/None as source text)."""
-    if node.kind == "map":
-        return {key: _plain(child) for key, child in node.entries.items()}
-    if node.kind == "seq":
-        return [_plain(child) for child in node.items]
-    if node.value is None or isinstance(node.value, str | int | float | bool):
-        return node.value
-    return node.raw
-
-
-# --- field helpers ---------------------------------------------------------------------------------------
-
-
-def _fail(message: str, node: _Node | None, path: str, line: int | None = None) -> ManifestError:
-    if line is None and node is not None:
-        line = node.line
-    return ManifestError(message, field=path or None, line=line)
-
-
-def _map(node: _Node, path: str, *, allowed: tuple[str, ...] | None = None) -> _Node:
-    if node.kind != "map":
-        raise _fail("must be a mapping", node, path)
-    if allowed is not None:
-        for key in node.entries:
-            if key not in allowed:
-                raise _fail(
-                    f"unknown field {key!r} (expected one of: {', '.join(allowed)})",
-                    node,
-                    _join(path, key),
-                    node.key_lines[key],
-                )
-    return node
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _req(parent: _Node, key: str, path: str) -> _Node:
-    child = parent.entries.get(key)
-    if child is None:
-        raise _fail(f"missing required field {key!r}", parent, _join(path, key))
-    return child
-
-
-def _opt(parent: _Node, key: str) -> _Node | None:
-    """An optional field; an explicit null counts as absent."""
-    child = parent.entries.get(key)
-    if child is not None and child.kind == "scalar" and child.value is None:
-        return None
-    return child
-
-
-def _str(node: _Node, path: str) -> str:
-    if node.kind != "scalar" or not isinstance(node.value, str) or not node.value:
-        raise _fail("must be a non-empty string", node, path)
-    return node.value
-
-
-def _text(node: _Node, path: str) -> str:
-    """A scalar as the text it was written as (``port: 8080`` → ``"8080"``)."""
-    if node.kind != "scalar" or node.value is None:
-        raise _fail("must be a string", node, path)
-    return node.value if isinstance(node.value, str) else node.raw
-
-
-def _int(node: _Node, path: str, minimum: int) -> int:
-    if node.kind != "scalar" or isinstance(node.value, bool) or not isinstance(node.value, int):
-        raise _fail("must be an integer", node, path)
-    if node.value < minimum:
-        raise _fail(f"must be an integer >= {minimum}, not {node.value}", node, path)
-    return node.value
-
-
-def _str_map(node: _Node, path: str) -> dict[str, str]:
-    _map(node, path)
-    return {key: _text(child, _join(path, key)) for key, child in node.entries.items()}
 
 
 def _name(node: _Node, path: str, what: str) -> str:
@@ -344,8 +175,8 @@ def _components(spec: _Node) -> tuple[Component, ...]:
                 kind_node,
                 f"{path}.type",
             )
-    _check_images(components, listing.items)
-    _check_links(components, pending)
+    check_images(components, listing.items)
+    check_links(components, pending)
     return tuple(components)
 
 
@@ -427,7 +258,7 @@ def _spread(node: _Node, path: str) -> Spread:
     requirements_node = _opt(node, "requirements")
     requirements = {} if requirements_node is None else _str_map(requirements_node, f"{path}.requirements")
     weight_node = _opt(node, "weight")
-    weight = 100 if weight_node is None else _int(weight_node, f"{path}.weight", 1)
+    weight = 100 if weight_node is None else _int(weight_node, f"{path}.weight", 0)  # 0: no share (as wadm)
     return Spread(name, requirements, weight)
 
 
@@ -578,69 +409,3 @@ def _image(node: _Node, path: str, *, actor: bool) -> str:
         node,
         path,
     )
-
-
-def _repository(image: str) -> str:
-    """wadm's identity of an image for its duplicate checks: the reference without tag or digest."""
-    if image.startswith("builtin:") or not is_reference(image):
-        return image
-    ref = parse_reference(image)
-    return f"{ref.registry}/{ref.repository}"
-
-
-def _check_images(components: list[Component], nodes: list[_Node]) -> None:
-    """wadm's duplicate image rules: an actor image used twice; one provider image twice on one link name."""
-    actors: dict[str, str] = {}
-    providers: dict[tuple[str, str], str] = {}
-    for index, (comp, node) in enumerate(zip(components, nodes, strict=True)):
-        path = f"spec.components[{index}].properties.image"
-        image_node = node.entries["properties"].entries["image"]
-        if isinstance(comp, ActorComponent):
-            if comp.image in actors:
-                raise _fail(f"duplicate image reference {comp.image!r} (also {actors[comp.image]!r})", image_node, path)
-            actors[comp.image] = comp.name
-            continue
-        key = (_repository(comp.requested_image or comp.image), comp.link_name)
-        if key in providers:
-            raise _fail(
-                f"duplicate image reference {comp.requested_image or comp.image!r} on link name {comp.link_name!r} "
-                f"(also {providers[key]!r}): give one of them another link_name",
-                image_node,
-                path,
-            )
-        providers[key] = comp.name
-
-
-def _check_links(components: list[Component], pending: list[tuple[str, LinkTrait, _Node, str]]) -> None:
-    capabilities = {c.name: c for c in components if isinstance(c, ProviderComponent)}
-    seen: dict[tuple[str, str, str], str] = {}
-    targets: set[tuple[str, str]] = set()
-    for actor, link, props, path in pending:
-        target = capabilities.get(link.target)
-        if target is None:
-            names = ", ".join(sorted(capabilities)) or "none"
-            raise _fail(
-                f"missing capability component: link target {link.target!r} is not a capability component of "
-                f"this manifest (capability components: {names})",
-                props.entries["target"],
-                f"{path}.target",
-            )
-        if (actor, link.target) in targets:
-            raise _fail(
-                f"duplicate linkdef target {link.target!r} for {actor!r}", props.entries["target"], f"{path}.target"
-            )
-        targets.add((actor, link.target))
-        if link.link_name is not None and link.link_name != target.link_name:
-            raise _fail(
-                f"link name {link.link_name!r} does not match {target.name!r}, which runs as {target.link_name!r}",
-                props.entries["link_name"],
-                f"{path}.link_name",
-            )
-        key = (actor, target.contract, target.link_name)
-        if key in seen:
-            raise _fail(
-                f"{actor!r} already links {target.contract} ({target.link_name}) through {seen[key]!r}",
-                props,
-                path,
-            )
-        seen[key] = target.name

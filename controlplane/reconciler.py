@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +48,7 @@ log = structlog.get_logger("lattice.controlplane.reconciler")
 
 REISSUE_AFTER_S = 5.0
 REFUSAL_TTL_S = 30.0
+PARSED_CACHE_SIZE = 256
 
 
 @dataclass(slots=True)
@@ -247,7 +249,7 @@ class Reconciler:
         self.observer = observer
         self.data = data
         self.lattice = lattice
-        self._parsed: dict[tuple[str, str], Application] = {}
+        self._parsed: dict[str, Application] = {}
         self._issued: dict[str, float] = {}
         self.refusals: dict[ComponentKey, dict[str, tuple[str, float]]] = {}
         self.link_failures: dict[tuple[str, str, str], str] = {}
@@ -255,10 +257,15 @@ class Reconciler:
         self.wake = asyncio.Event()
 
     def application(self, record: AppRecord, version: AppVersion) -> Application:
-        key = (record.name, version.version)
-        if key not in self._parsed:
-            self._parsed[key] = parse_manifest(version.manifest)
-        return self._parsed[key]
+        """``version``'s manifest, parsed once per content: keyed by the text itself, not by name and
+        version, which a delete and re-apply reuse for other content."""
+        key = hashlib.sha256(version.manifest.encode()).hexdigest()
+        app = self._parsed.get(key)
+        if app is None:
+            if len(self._parsed) >= PARSED_CACHE_SIZE:
+                self._parsed.pop(next(iter(self._parsed)))  # the oldest entry
+            app = self._parsed[key] = parse_manifest(version.manifest)
+        return app
 
     async def desired(self) -> tuple[list[AppRecord], Desired]:
         records = await self.state.apps()

@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import Request
 
 from lattice import keys
-from lattice.connection import cancel_and_wait, connect
+from lattice.connection import cancel_and_wait, connect, drain
 from lattice.controlplane.api import create_app
 from lattice.controlplane.artifacts import inspect_actor
 from lattice.controlplane.images import ImageResolver
@@ -27,7 +27,7 @@ from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
-from lattice.errors import LimitExceeded, ManifestError, NotFound
+from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability.metrics import ControlPlaneMetrics
@@ -38,6 +38,7 @@ log = structlog.get_logger("lattice.controlplane")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 LEASE_TTL_S = 3.0
+STORE_ATTEMPTS = 20
 
 
 class QuietServer(uvicorn.Server):
@@ -63,13 +64,16 @@ class ControlPlane:
         self._leader = False
         self._tasks: list[asyncio.Task[Any]] = []
         self.server: uvicorn.Server | None = None
+        self.lost: ConnectionLost | None = None
         self.metrics = ControlPlaneMetrics()
 
     def is_leader(self) -> bool:
         return self._leader
 
     async def __aenter__(self) -> ControlPlane:
-        self.nc = await connect(self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.nc = await connect(
+            self.settings, f"control-plane-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
+        )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
@@ -102,20 +106,27 @@ class ControlPlane:
         with contextlib.suppress(Exception):
             await self.state.release(self.id)
         await self.data.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.nc.drain(), 5)
+        await drain(self.nc)
+
+    def _on_lost(self, reason: str) -> None:
+        self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")
+        self.stop()
 
     async def _on_reconnect(self) -> None:
         self.metrics.nats_reconnects.inc()
         await self.data.restart()
 
     async def serve(self) -> None:
-        """Serve the HTTP API on ``listen`` until cancelled or ``stop()``."""
+        """Serve the HTTP API on ``listen`` until cancelled or ``stop()``; raises ``ConnectionLost`` (after
+        closing the listener) when the NATS connection is gone for good."""
         host, port = split_listen(self.listen)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
         self.server = QuietServer(config)
-        log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
-        await self.server.serve()
+        if self.lost is None:
+            log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
+            await self.server.serve()
+        if self.lost is not None:
+            raise self.lost
 
     def stop(self) -> None:
         if self.server is not None:
@@ -195,7 +206,7 @@ class ControlPlane:
 
     async def upload_artifact(self, wasm: bytes) -> dict[str, Any]:
         """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5)."""
-        meta = await asyncio.to_thread(inspect_actor, wasm)
+        meta = await asyncio.to_thread(inspect_actor, wasm, self.settings.state_dir / "cache")
         if await self.state.artifact(meta["digest"]) is None:
             await self.state.put_artifact(meta["digest"], wasm, meta)
         return meta
@@ -207,21 +218,32 @@ class ControlPlane:
         app = parse_manifest(body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
-        images, problems = await self.images.resolve(app)
         text = body.decode("utf-8", "replace")
-        record = await self.state.get_app(name) or AppRecord(name)
-        existing = record.version(app.version)
-        if existing is not None and existing.manifest != text:
-            raise ManifestError(
-                f"version {app.version} of {name} already exists with other content: bump metadata.annotations.version",
-                field="metadata.annotations.version",
-            )
-        if existing is None:
-            record.versions.append(AppVersion(app.version, text, time.time(), images, problems))
-        elif existing.problems:  # the same content again: a retry (the registry may be back)
-            existing.images, existing.problems = images, problems
-        record.deployed = app.version
-        await self.state.put_app(record)
+        resolved: tuple[dict[str, dict[str, Any]], list[str]] | None = None
+        for _ in range(STORE_ATTEMPTS):  # versions are immutable: every write is a compare-and-set
+            stored, revision = await self.state.get_app_revision(name)
+            record = stored or AppRecord(name)
+            existing = record.version(app.version)
+            if existing is not None and existing.manifest != text:
+                raise VersionConflict(
+                    f"version {app.version} of {name} already exists with other content: "
+                    "give the new content a new version",
+                    field="metadata.annotations.version",
+                )
+            # a stored version keeps the images it resolved to (a moved tag does not change it); one that failed
+            # retries
+            if existing is None or existing.problems:
+                resolved = resolved or await self.images.resolve(app)
+                if existing is None:
+                    record.versions.append(AppVersion(app.version, text, time.time(), *resolved))
+                else:  # the same content again: a retry (the registry may be back)
+                    existing.images, existing.problems = resolved
+            record.deployed = app.version
+            if await self.state.put_app(record, revision=revision):
+                break
+        else:
+            raise Busy(f"application {name} is being changed by others right now: retry")
+        problems = resolved[1] if resolved else []
         self.reconciler.wake.set()
         log.info("application stored", app=name, version=app.version, problems=problems or None)
         return await self._describe(record)

@@ -15,14 +15,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from lattice import subjects
-from lattice.connection import key_value, object_store, retrying
+from lattice.connection import key_value, lost_race, object_store, retrying
 
 LEASE_KEY = "leader"
+
+
+def _app_key(name: str) -> str:
+    return subjects.kv_key(f"app.{name}", f"application name {name[:80]!r}")
+
+
+def _artifact_key(digest: str) -> str:
+    return subjects.kv_key(f"artifact.{digest.removeprefix('sha256:')}", f"artifact digest {digest[:80]!r}")
 
 
 @dataclass(slots=True)
@@ -91,17 +99,38 @@ class ControlState:
     # --- applications ----------------------------------------------------------------------------
 
     async def get_app(self, name: str) -> AppRecord | None:
-        try:
-            entry = await retrying(lambda: self.kv.get(f"app.{name}"), self.bucket)
-        except KeyNotFoundError:
-            return None
-        return AppRecord.from_json(entry.value) if entry.value else None
+        return (await self.get_app_revision(name))[0]
 
-    async def put_app(self, record: AppRecord) -> None:
-        await self.kv.put(f"app.{record.name}", record.to_json())
+    async def get_app_revision(self, name: str) -> tuple[AppRecord | None, int]:
+        """The record and its KV revision (0 when there is none), for ``put_app(..., revision=)``."""
+        key = _app_key(name)
+        try:
+            entry = await retrying(lambda: self.kv.get(key), self.bucket)
+        except KeyNotFoundError:
+            return None, 0
+        record = AppRecord.from_json(entry.value) if entry.value else None
+        return record, (entry.revision or 0) if record is not None else 0
+
+    async def put_app(self, record: AppRecord, *, revision: int | None = None) -> bool:
+        """Store ``record``. With ``revision`` it is a compare-and-set: written only if the stored
+        record is still that revision (0: only if there is none); ``False`` when another writer won."""
+        key = _app_key(record.name)
+        if revision is None:
+            await self.kv.put(key, record.to_json())
+            return True
+        try:
+            if revision:
+                await self.kv.update(key, record.to_json(), last=revision)
+            else:
+                await self.kv.create(key, record.to_json())
+        except APIError as exc:
+            if not lost_race(exc):
+                raise
+            return False
+        return True
 
     async def delete_app(self, name: str) -> None:
-        await self.kv.delete(f"app.{name}")
+        await self.kv.delete(_app_key(name))
 
     async def apps(self) -> list[AppRecord]:
         records = []
@@ -115,11 +144,11 @@ class ControlState:
 
     async def put_artifact(self, digest: str, wasm: bytes, meta: dict[str, Any]) -> None:
         await self.artifacts.put(digest, wasm)
-        await self.kv.put(f"artifact.{digest.removeprefix('sha256:')}", json.dumps(meta).encode())
+        await self.kv.put(_artifact_key(digest), json.dumps(meta).encode())
 
     async def artifact(self, digest: str) -> dict[str, Any] | None:
         try:
-            entry = await self.kv.get(f"artifact.{digest.removeprefix('sha256:')}")
+            entry = await self.kv.get(_artifact_key(digest))
         except KeyNotFoundError:
             return None
         meta: dict[str, Any] = json.loads(entry.value or b"{}")

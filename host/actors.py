@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.aio.subscription import Subscription
 
 from lattice.errors import ConfigError
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
+from lattice.messages import LinkDefinition
+
+if TYPE_CHECKING:
+    from lattice.host.component.engine import CompiledComponent
 
 DEFAULT_MAX_INSTANCES = 16
 
@@ -57,26 +61,47 @@ def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
 
 
 def wasi_from(properties: dict[str, Any]) -> WasiGrants:
-    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default)."""
+    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} and ``properties.allowed_hosts``
+    (where a wasi:http component's outgoing HTTP may go) → WasiGrants (nothing by default)."""
     raw = properties.get("wasi") or {}
     if not isinstance(raw, dict):
         raise ConfigError("properties.wasi must be a map")
     dirs, env, args = raw.get("dirs") or {}, raw.get("env") or {}, raw.get("args") or []
     if not isinstance(dirs, dict) or not isinstance(env, dict) or not isinstance(args, list):
         raise ConfigError("properties.wasi.dirs and .env must be maps and .args a list")
+    hosts = properties.get("allowed_hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError("properties.allowed_hosts must be a list of host names, e.g. [api.example.com]")
     return WasiGrants(
         dirs={str(k): str(v) for k, v in dirs.items()},
         readonly=bool(raw.get("readonly", False)),
         env={str(k): str(v) for k, v in env.items()},
         args=tuple(str(a) for a in args),
+        allowed_hosts=tuple(hosts),
     )
+
+
+def actor_config(actor_id: str, links: list[LinkDefinition], properties: dict[str, Any]) -> dict[str, str]:
+    """A component's ``wasi:config`` (SPEC §7): the values of its links, then the manifest's ``config``
+    (a map, or wadm's list of ``{name, properties}``) over them."""
+    config: dict[str, str] = {}
+    for link in links:
+        if link.actor_id == actor_id:
+            config.update({str(k): str(v) for k, v in link.values.items()})
+    raw = properties.get("config") or {}
+    entries = raw if isinstance(raw, list) else [{"properties": raw}]
+    for entry in entries:
+        values = entry.get("properties") if isinstance(entry, dict) else None
+        if isinstance(values, dict):
+            config.update({str(k): str(v) for k, v in values.items()})
+    return config
 
 
 @dataclass(slots=True)
 class RunningActor:
     """One actor on this host: its pool, its owners' counts and its NATS subscription."""
 
-    compiled: CompiledActor
+    compiled: CompiledActor | CompiledComponent
     pool: ActorPool
     image_ref: str
     properties: dict[str, Any]
@@ -110,6 +135,7 @@ class RunningActor:
             "name": claims.name if claims else None,
             "call_alias": claims.call_alias if claims else None,
             "api_version": self.pool.api_version,
+            "abi": self.compiled.abi,  # wapc (a core module) or component (SPEC §7)
             "instances": [{"annotations": self.owners[k], "count": c} for k, c in self.counts.items()],
             "count": self.count,
             "in_flight": stats["in_flight"],

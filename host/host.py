@@ -24,13 +24,13 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from lattice import claims as claims_mod
 from lattice import events, keys, subjects
-from lattice.connection import cancel_and_wait, connect, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, LatticeError, NotFound
-from lattice.host.actors import RunningActor, limits_from, wasi_from
-from lattice.host.pool import ActorPool
+from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
+from lattice.host.component import compile_actor, new_pool
 from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from lattice.host.router import Router
-from lattice.host.runtime import CompiledActor, Runtime
+from lattice.host.runtime import Runtime
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition
 from lattice.observability import tracing
@@ -68,6 +68,7 @@ class Host:
         self._stopped = asyncio.Event()
         self._drain_on_exit = False
         self.draining = False
+        self.lost: ConnectionLost | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = CallMetrics(context={"host_id": self.id})
@@ -80,7 +81,9 @@ class Host:
         self.loop = asyncio.get_running_loop()
         if self.settings.metrics:
             self.metrics_server = MetricsServer(self.metrics.registry, self.settings.metrics)
-        self.nc = await connect(self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect)
+        self.nc = await connect(
+            self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
+        )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.data = await LatticeData(
@@ -116,8 +119,14 @@ class Host:
         await self.shutdown()
 
     async def serve(self) -> None:
-        """Run until ``stop()`` (or a ``stop`` command) is called."""
+        """Run until ``stop()`` (or a ``stop`` command) is called.
+
+        Raises ``ConnectionLost`` when the NATS connection is gone for good: the host then stops serving
+        (its providers release their ports on exit) and its process should exit non-zero.
+        """
         await self._stopped.wait()
+        if self.lost is not None:
+            raise self.lost
 
     def stop(self, *, drain: bool = True) -> None:
         """Ask ``serve()`` to return; with ``drain`` the exit first lets the control plane move this
@@ -160,8 +169,7 @@ class Host:
             task.cancel()
         await cancel_and_wait(*self._tasks)
         await self.data.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.nc.drain(), 5)
+        await drain(self.nc)
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self._own_runtime:
             self.runtime.close()
@@ -175,6 +183,12 @@ class Host:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def _on_lost(self, reason: str) -> None:
+        if getattr(self, "_shut", False):
+            return
+        self.lost = ConnectionLost(f"host {self.id} lost its NATS connection: {reason}; it stops to be restarted")
+        self.stop(drain=False)
+
     async def _on_reconnect(self) -> None:
         self.metrics.nats_reconnects.inc()
         await self.data.restart()
@@ -182,6 +196,8 @@ class Host:
     # --- events and inventory --------------------------------------------------------------------
 
     async def publish_event(self, name: str, data: dict[str, Any]) -> None:
+        if self.nc.is_closed:
+            return  # the connection is gone (see ``serve``): there is nobody left to tell
         await self.nc.publish(subjects.events(self.settings.lattice), events.make(name, self.id, data))
 
     def inventory(self) -> dict[str, Any]:
@@ -294,7 +310,8 @@ class Host:
     async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
         wasm = await self.fetch_actor(image_ref)
         self.admit(wasm)
-        compiled: CompiledActor = await asyncio.to_thread(self.runtime.compile, wasm)
+        # a component's first compile takes seconds (then it is mapped from the disk cache): off the loop
+        compiled = await asyncio.to_thread(compile_actor, self.runtime, wasm)
         if compiled.actor_id in self.actors:
             raise ConfigError(f"actor {compiled.actor_id} already runs on this host from another image")
         actor_log = self.log.bind(actor_id=compiled.actor_id)
@@ -305,14 +322,18 @@ class Host:
         def host_call(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:
             return self.router.host_call(compiled.actor_id, binding, namespace, operation, payload)
 
+        def config() -> dict[str, str]:
+            return actor_config(compiled.actor_id, list(self.data.links.values()), properties)
+
         pool = await asyncio.to_thread(
-            ActorPool,
+            new_pool,
             self.runtime,
             compiled,
             limits=limits_from(properties, count),
             wasi=wasi_from(properties),
             host_call=host_call,
             log_sink=log_sink,
+            config=config,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors[compiled.actor_id] = running

@@ -78,14 +78,35 @@ class ActorPool:
     ) -> None:
         self.runtime = runtime
         self.compiled = compiled
-        self.actor_id = compiled.actor_id
-        self.name = name or compiled.actor_id
+        self._init_state(compiled.actor_id, name, limits, wasi, host_call, log_sink)
+        types = {e.name: e.type for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
+        functions = set(types)
+        starts = START_FUNCTIONS if compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS
+        # only () -> () exports are start functions: they run through the unchecked call (``wasmtime_shim.call_unit``)
+        self._starts = tuple(n for n in starts if n in types and not types[n].params and not types[n].results)
+        self._version_export = next(
+            (n for n in ("__wasmbus_rpc_version", "__actor_api_version") if n in functions), None
+        )
+        self._idle.append(self._new_instance())  # fail fast: start functions run now
+
+    def _init_state(
+        self,
+        actor_id: str,
+        name: str | None,
+        limits: ActorLimits | None,
+        wasi: WasiGrants | None,
+        host_call: HostCall | None,
+        log_sink: LogSink | None,
+    ) -> None:
+        """The pool's state whatever its instances are (also ``host.component.ComponentPool``'s)."""
+        self.actor_id = actor_id
+        self.name = name or actor_id
         self.limits = limits or ActorLimits()
         self.wasi = wasi or WasiGrants()
         self.host_call: HostCall = host_call or _no_host_calls
         self.log_sink: LogSink = log_sink or (lambda stream, text: None)
         self.api_version = 0
-        self._idle: deque[wapc.Instance] = deque()
+        self._idle: deque[Any] = deque()
         self._slots = threading.BoundedSemaphore(self.limits.max_instances)
         self._waiting = 0
         self._in_flight = 0
@@ -97,15 +118,6 @@ class ActorPool:
         self._inline_strikes = 0
         self.calls = 0
         self.failures = 0
-        types = {e.name: e.type for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
-        functions = set(types)
-        starts = START_FUNCTIONS if compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS
-        # only () -> () exports are start functions: they run through the unchecked call (``wasmtime_shim.call_unit``)
-        self._starts = tuple(n for n in starts if n in types and not types[n].params and not types[n].results)
-        self._version_export = next(
-            (n for n in ("__wasmbus_rpc_version", "__actor_api_version") if n in functions), None
-        )
-        self._idle.append(self._new_instance())  # fail fast: start functions run now
 
     # --- instances -------------------------------------------------------------------------------
 
@@ -218,7 +230,7 @@ class ActorPool:
             except IndexError:
                 inst = self._new_instance()
             yield inst
-            if self._closed:
+            if self._closed or not self._reusable(inst):
                 self._discard(inst)
             else:
                 self._idle.append(inst)
@@ -230,6 +242,11 @@ class ActorPool:
             with self._lock:
                 self._in_flight -= 1
             self._slots.release()
+
+    def _reusable(self, inst: Any) -> bool:
+        """Whether an instance whose call ended without an exception may serve again (a component
+        pool's caller may answer a trap as a response: that instance is not)."""
+        return True
 
     def _discard(self, inst: wapc.Instance) -> None:
         with self._lock:

@@ -57,12 +57,14 @@ class ActorLimits:
 
 @dataclass(frozen=True, slots=True)
 class WasiGrants:
-    """What a WASI actor may touch (SPEC §1): guest path → host path, env, args. Nothing by default."""
+    """What a WASI actor may touch (SPEC §1): guest path → host path, env, args; for wasi:http components
+    the hosts outgoing HTTP may reach (``allowed_hosts``). Nothing by default."""
 
     dirs: dict[str, str] = field(default_factory=dict)
     readonly: bool = False
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,18 @@
-"""Connecting to NATS (auth from settings, reconnect forever), settling fresh subscriptions, and opening
-JetStream KV / object stores.
+"""Connecting to NATS (auth from settings, reconnects, giving up), settling fresh subscriptions, and
+opening JetStream KV / object stores.
 
 SPEC §6 credentials: user/password, an nkey seed, or a creds file. Every participant connects through
-``connect`` so that auth, reconnect and naming behave the same everywhere.
+``connect`` so that auth, reconnect and naming behave the same everywhere, and closes through
+``drain``. A connection that is gone for good (closed by the server, or unreachable past
+``Settings.nats_give_up_s``) is reported to its participant, which stops and exits non-zero: nobody
+keeps serving, or holding ports, on a connection that will never come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -19,7 +23,13 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
-from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -43,29 +53,21 @@ async def connect(
     name: str,
     *,
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    on_lost: Callable[[str], None] | None = None,
     max_reconnect_attempts: int = -1,
     connect_timeout_s: float = 2.0,
 ) -> NATS:
-    """Connect to ``settings.nats_url`` as ``name``; reconnects forever by default.
+    """Connect to ``settings.nats_url`` as ``name``; reconnects on its own while the server is away.
 
-    Raises ``nats.errors.NoServersError`` (and auth errors) when the first connect fails.
+    ``on_lost(reason)`` is called once, on the event loop, when the connection is gone for good: the
+    server closed it (a protocol error such as an over-long subject: nats-py does not reconnect then),
+    or it stayed unreachable for ``settings.nats_give_up_s`` (the client is then closed). Not called for
+    a close this process asked for through ``drain``. Whoever passes it must stop serving and let its
+    process exit non-zero, so that its supervisor restarts it with a fresh connection.
+
+    Raises ``ConfigError`` when the first connect fails (unreachable, refused credentials).
     """
-
-    async def _error(exc: Exception) -> None:
-        log.warning("nats error", client=name, error=str(exc))
-
-    client: list[NATS] = []
-
-    async def _disconnected() -> None:
-        if client and (client[0].is_draining or client[0].is_closed):
-            return  # our own shutdown, not an outage
-        log.warning("nats disconnected", client=name)
-
-    async def _reconnected() -> None:
-        log.info("nats reconnected", client=name)
-        if on_reconnect is not None:
-            await on_reconnect()
-
+    watch = Watch(name, settings.nats_give_up_s, on_reconnect, on_lost)
     opts: dict[str, Any] = {
         "servers": settings.nats_url.split(","),
         "name": name,
@@ -73,9 +75,10 @@ async def connect(
         "reconnect_time_wait": 0.25,
         "connect_timeout": connect_timeout_s,
         "allow_reconnect": True,
-        "error_cb": _error,
-        "disconnected_cb": _disconnected,
-        "reconnected_cb": _reconnected,
+        "error_cb": watch.error,
+        "disconnected_cb": watch.disconnected,
+        "reconnected_cb": watch.reconnected,
+        "closed_cb": watch.closed,
         "pending_size": 64 * 1024 * 1024,
         # notice a server that went away (a cut network) in ~15 s, not nats-py's default 4 minutes
         "ping_interval": 5,
@@ -90,8 +93,104 @@ async def connect(
         opts["user_credentials"] = settings.nats_creds
     await _probe(opts)
     nc = await nats.connect(**opts)
-    client.append(nc)
+    watch.nc = nc
+    _WATCHES[nc] = watch
     return nc
+
+
+async def drain(nc: NATS, timeout_s: float = 5.0) -> None:
+    """Close ``nc`` on purpose (drain, then close; ``on_lost`` is not called). Never raises: a
+    connection that is already gone is logged and closed."""
+    watch = _WATCHES.get(nc)
+    if watch is not None:
+        watch.closing = True
+    if nc.is_closed:
+        return
+    try:
+        await asyncio.wait_for(nc.drain(), timeout_s)
+    except Exception as exc:  # reconnecting, timed out, or closed under us: close it hard
+        log.info("nats drain incomplete; closing", error=str(exc) or type(exc).__name__)
+        await close_quietly(nc)
+
+
+async def close_quietly(nc: NATS) -> None:
+    """``nc.close()``; a failure (nats-py may trip over a transport that is already gone) is logged."""
+    try:
+        await nc.close()
+    except Exception as exc:
+        log.info("nats close failed; the connection is gone anyway", error=str(exc) or type(exc).__name__)
+
+
+class Watch:
+    """One connection's outages: logged once each (failed attempts counted, not each printed), given up
+    on after ``give_up_s`` (0 = never), and reported through ``on_lost`` when the connection is gone."""
+
+    def __init__(
+        self,
+        name: str,
+        give_up_s: float,
+        on_reconnect: Callable[[], Awaitable[None]] | None,
+        on_lost: Callable[[str], None] | None,
+    ) -> None:
+        self.name = name
+        self.give_up_s = give_up_s
+        self.on_reconnect = on_reconnect
+        self.on_lost = on_lost
+        self.nc: NATS | None = None
+        self.closing = False
+        self.lost = False
+        self.failures = 0
+        self.down_since: float | None = None
+        self._give_up: asyncio.TimerHandle | None = None
+        self._closer: asyncio.Future[None] | None = None
+
+    async def error(self, exc: Exception) -> None:
+        if self.down_since is not None:
+            self.failures += 1  # one per failed reconnect attempt: counted, reported when the outage ends
+            return
+        log.warning("nats error", client=self.name, error=str(exc) or type(exc).__name__)
+
+    async def disconnected(self) -> None:
+        if self.closing or self.nc is None or self.nc.is_closed or self.down_since is not None:
+            return  # our own shutdown, a close (``closed`` reports it), or the same outage again
+        loop = asyncio.get_running_loop()
+        self.down_since, self.failures = loop.time(), 0
+        log.warning("nats disconnected; reconnecting", client=self.name, give_up_s=self.give_up_s or None)
+        if self.give_up_s > 0:
+            self._give_up = loop.call_later(self.give_up_s, self._check_give_up)
+
+    async def reconnected(self) -> None:
+        if self._give_up is not None:
+            self._give_up.cancel()
+        down = asyncio.get_running_loop().time() - self.down_since if self.down_since is not None else 0.0
+        log.info("nats reconnected", client=self.name, down_s=round(down, 2), failed_attempts=self.failures)
+        self.down_since, self.failures = None, 0
+        if self.on_reconnect is not None:
+            await self.on_reconnect()
+
+    async def closed(self) -> None:
+        if self._give_up is not None:
+            self._give_up.cancel()
+        error = self.nc.last_error if self.nc is not None else None
+        self._report(f"the server closed the connection ({error})" if error else "the connection closed")
+
+    def _check_give_up(self) -> None:
+        if self.nc is None or self.nc.is_connected or self.closing:
+            return
+        reason = f"NATS unreachable for {self.give_up_s:g} s ({self.failures} reconnect attempts failed)"
+        self._report(reason)
+        self._closer = asyncio.ensure_future(close_quietly(self.nc))  # stop reconnecting; ``closed`` finds it reported
+
+    def _report(self, reason: str) -> None:
+        if self.closing or self.lost:
+            return
+        self.lost = True
+        log.error("nats connection lost for good", client=self.name, reason=reason)
+        if self.on_lost is not None:
+            self.on_lost(reason)
+
+
+_WATCHES: weakref.WeakKeyDictionary[NATS, Watch] = weakref.WeakKeyDictionary()
 
 
 async def _quiet(exc: Exception) -> None:
@@ -115,6 +214,7 @@ async def _probe(opts: dict[str, Any]) -> None:
                 "error_cb": _quiet,
                 "disconnected_cb": _quiet_event,
                 "reconnected_cb": _quiet_event,
+                "closed_cb": _quiet_event,
             }
         )
     except nats.errors.NoServersError as exc:
@@ -169,6 +269,12 @@ async def object_store(js: JetStreamContext, bucket: str, *, replicas: int = 1) 
 
 
 OPEN_TIMEOUT_S = 30.0
+
+
+def lost_race(exc: Exception) -> bool:
+    """Whether a KV compare-and-set (``create``, ``update``/``delete`` with ``last=``) failed because
+    another writer changed the key first (JetStream's "wrong last sequence", 10071/10164)."""
+    return isinstance(exc, KeyWrongLastSequenceError) or (isinstance(exc, APIError) and exc.err_code in (10071, 10164))
 
 
 #: what JetStream answers while it is not ready (a server restarting, a cluster electing stream leaders)

@@ -3,9 +3,12 @@
     LatticeError                      anything lattice raises on purpose
     ├── ConfigError                   bad flags, env or settings
     ├── ManifestError                 a bad application manifest (field, line)
+    │   └── VersionConflict           a version that exists with other content (versions are immutable)
     ├── ClaimsError                   bad, tampered, expired or untrusted claims (SPEC §3)
     ├── InvalidActor                  not Wasm, or not a waPC actor (SPEC §1)
     ├── NotFound                      an unknown actor, host, application or artifact
+    ├── InvalidName                   a name or id that cannot be a NATS subject token (too long, '.', ...)
+    ├── ConnectionLost                the NATS connection is gone for good: the process must exit
     ├── InvocationError               a call that did not produce a result (SPEC §4)
     │   ├── ActorError                the guest answered with __guest_error / env.abort
     │   ├── ActorTrap                 the guest trapped (unreachable, out of bounds, ...)
@@ -53,6 +56,10 @@ class ManifestError(LatticeError):
         self.line = line
 
 
+class VersionConflict(ManifestError):
+    """A manifest whose version is already stored with other content: versions never change."""
+
+
 class ClaimsError(LatticeError):
     """Claims that fail parsing or verification; the message is the reason."""
 
@@ -63,6 +70,18 @@ class InvalidActor(LatticeError):
 
 class NotFound(LatticeError):
     """An unknown actor, host, application, link or artifact."""
+
+
+class InvalidName(LatticeError):
+    """A name, id or key that cannot become part of a NATS subject (empty, too long, separators)."""
+
+
+class ConnectionLost(LatticeError):
+    """The NATS connection closed without being asked to, or stayed down past the give-up time.
+
+    A participant that raises it has stopped serving and released its ports; its process exits
+    non-zero so that its supervisor starts it again.
+    """
 
 
 class InvocationError(LatticeError):

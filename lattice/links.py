@@ -163,8 +163,12 @@ class LatticeData:
         return self.aliases.get(name)
 
     async def put_link(self, link: LinkDefinition) -> None:
+        """Store ``link``; ``InvalidName`` when its link name could not be a subject token or its key
+        could not be stored (names, not ids, come from users)."""
         assert self.kv is not None
-        await self.kv.put(link.key, json.dumps(link.to_dict()).encode())
+        subjects.token(link.link_name, "link name")
+        key = subjects.kv_key(link.key, f"link {link.contract_id[:80]!r} ({link.link_name[:80]!r})")
+        await self.kv.put(key, json.dumps(link.to_dict()).encode())
         await self._announce(events.LINKDEF_SET, link.to_dict())
 
     async def _announce(self, name: str, data: dict[str, Any]) -> None:

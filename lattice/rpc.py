@@ -136,12 +136,13 @@ class Rpc:
 
     async def _invoke(self, origin: Entity, target: Entity, operation: str, payload: bytes, timeout_s: float) -> bytes:
         timeout = timeout_s
+        subject = target_subject(self.lattice, target)  # InvalidName before anything is signed or sent
         inv = self.sign(Invocation(origin, target, operation, payload, trace_context=tracing.carrier()))
         if len(payload) > self.inline_limit:
             await self._stash(inv.id, payload)
             inv = replace(inv, msg=b"", content_length=len(payload))
         try:
-            reply = await self.nc.request(target_subject(self.lattice, target), inv.to_msgpack(), timeout=timeout)
+            reply = await self.nc.request(subject, inv.to_msgpack(), timeout=timeout)
         except nats.errors.NoRespondersError as exc:
             raise NoResponders(f"nobody serves {describe(target)}: is it running?") from exc
         except (TimeoutError, nats.errors.TimeoutError) as exc:

@@ -6,6 +6,7 @@ No other module reads ``os.environ``: the CLI builds a ``Settings`` and passes i
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from lattice.errors import ConfigError
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_API_URL = "http://127.0.0.1:8081"
+_LATTICE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -45,6 +47,10 @@ def _seconds(raw: str | None, name: str) -> float | None:
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {raw!r}")
     return value
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _replicas(raw: str | None) -> int:
@@ -99,6 +105,8 @@ class Settings:
     ``drain_timeout_s``: how long a stopping host waits for its instances to be re-placed elsewhere
     (default ``heartbeat_s * heartbeat_misses * 3``; 0 leaves at once).
     ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
+    ``nats_give_up_s``: how long a participant keeps reconnecting to an unreachable NATS before it
+    gives up, stops serving and exits non-zero for its supervisor to restart it (0: never gives up).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
     ``oci_insecure``: registries (``host:port``) the control plane reaches over plain HTTP besides those on
@@ -131,6 +139,7 @@ class Settings:
     js_replicas: int = 1
     drain_timeout_s: float | None = None
     files_root: Path | None = None
+    nats_give_up_s: float = 60.0
     oci_insecure: frozenset[str] = frozenset()
     oci_auth_file: Path | None = None
 
@@ -171,6 +180,7 @@ class Settings:
             provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
             js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
+            nats_give_up_s=_or(_seconds(env.get("LATTICE_NATS_GIVE_UP"), "LATTICE_NATS_GIVE_UP"), 60.0),
             files_root=Path(env["LATTICE_FILES_ROOT"]) if env.get("LATTICE_FILES_ROOT") else None,
             oci_insecure=frozenset(s for s in env.get("LATTICE_OCI_INSECURE", "").replace(" ", "").split(",") if s),
             oci_auth_file=Path(env["LATTICE_OCI_AUTH_FILE"]) if env.get("LATTICE_OCI_AUTH_FILE") else None,
@@ -185,6 +195,9 @@ class Settings:
         if "labels" in given:
             given["labels"] = {**self.labels, **given["labels"]}
         result = replace(self, **given)
-        if not result.lattice.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(f"lattice name {result.lattice!r} may hold only letters, digits, '-' and '_'")
+        if not _LATTICE_NAME.fullmatch(result.lattice):
+            raise ConfigError(
+                f"lattice name {result.lattice[:80]!r} may hold only ASCII letters, digits, '-' and '_' "
+                "(1 to 64 of them)"
+            )
         return result

@@ -1,9 +1,10 @@
-"""Walking the sections of a core Wasm binary: custom sections, stripping, hashing (SPEC §3).
+"""Walking the sections of a Wasm binary: custom sections, stripping, hashing (SPEC §3, §7).
 
 Owns the byte-level layout of a module (``\\0asm``, version 1, then ``id ‖ LEB128 size ‖ contents``
-sections) and the two ids derived from module bytes. It does not validate code or instantiate
-anything; that is wasmtime's job in the host. Every failure is an ``InvalidActor`` naming the
-offset and what was wrong.
+sections) and of a component (SPEC §7: ``\\0asm``, version 0x0d and layer 1, then top-level
+sections in the same framing, custom sections included) and the two ids derived from module bytes.
+It does not validate code or instantiate anything; that is wasmtime's job in the host. Every
+failure is an ``InvalidActor`` naming the offset and what was wrong.
 
 Stripping follows wascap (wasmCloud 0.x): kept sections are re-emitted in order with their contents
 byte for byte and their size written as minimal LEB128. For the usual module (minimal sizes, as
@@ -23,6 +24,7 @@ __all__ = [
     "JWT_SECTIONS",
     "append_custom_section",
     "custom_sections",
+    "is_component",
     "module_hash",
     "strip_custom_sections",
     "unsigned_actor_id",
@@ -30,6 +32,7 @@ __all__ = [
 
 WASM_MAGIC: Final = b"\0asm"
 _MODULE_VERSION: Final = b"\x01\x00\x00\x00"
+_COMPONENT_LAYER: Final = b"\x01\x00"  # bytes 6..8 of a component's header (bytes 4..6: its version)
 _HEADER: Final = WASM_MAGIC + _MODULE_VERSION
 
 #: Custom sections that carry an actor's JWT: ``jwt`` (wascap < 0.9) and ``wasmcloud_jwt``.
@@ -76,15 +79,18 @@ def _check_header(wasm: bytes) -> None:
     if wasm[:4] != WASM_MAGIC:
         raise InvalidActor("not a Wasm module: missing the \\0asm magic number")
     version = wasm[4:8]
-    if version != _MODULE_VERSION:
-        if len(version) == 4 and version[2:] == b"\x01\x00":
-            raise InvalidActor("a Wasm component, not a core module: actors must be core waPC modules")
-        raise InvalidActor(f"unsupported Wasm version {version.hex()}: expected 01000000 (a core module)")
+    if version != _MODULE_VERSION and not is_component(wasm):
+        raise InvalidActor(f"unsupported Wasm version {version.hex()}: expected a core module or a component")
+
+
+def is_component(wasm: bytes) -> bool:
+    """A component (layer 1) rather than a core module (layer 0), by its header (SPEC §7)."""
+    return wasm[:4] == WASM_MAGIC and wasm[6:8] == _COMPONENT_LAYER and wasm[4:6] != b"\x01\x00"
 
 
 def _walk(wasm: bytes) -> Iterator[_Section]:
     _check_header(wasm)
-    pos, size = len(_HEADER), len(wasm)
+    pos, size = 8, len(wasm)
     while pos < size:
         section_id = wasm[pos]
         length, body = _read_u32(wasm, pos + 1, f"size of section {section_id}")
@@ -126,7 +132,7 @@ def custom_sections(wasm: bytes) -> list[tuple[str, bytes]]:
 def strip_custom_sections(wasm: bytes, names: Collection[str] = JWT_SECTIONS) -> bytes:
     """The module without the custom sections called ``names``; every other section kept, in order."""
     wasm = _as_bytes(wasm)
-    out = [_HEADER]
+    out = [wasm[:8]]
     for section in _walk(wasm):
         if section.id == 0 and section.name in names:
             continue

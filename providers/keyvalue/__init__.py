@@ -24,13 +24,14 @@ from typing import Any, Final
 from lattice.connection import key_value
 from lattice.errors import InvocationError, LinkNotFound, ProviderError
 from lattice.messages import LinkDefinition
-from lattice.providers.keyvalue.store import KEEP, LIST, SET, STRING, Keep, Record, Store
+from lattice.providers.keyvalue.store import KEEP, LIST, SET, STRING, Keep, Record, Store, shown
 from lattice.providers.sdk import Provider, arg_int, arg_list, arg_map, arg_str, describe_link, operation
 from lattice.providers.sdk.capability import KEYVALUE
 
 __all__ = ["KeyValueProvider", "redis_range"]
 
 _BUCKET_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_MAX_BUCKET: Final = 64  # JetStream names its stream KV_<bucket>; subjects carry it too
 _I32: Final = (-(2**31), 2**31 - 1)
 _U32_MAX: Final = 2**32 - 1
 
@@ -68,10 +69,10 @@ class KeyValueProvider(Provider):
     def bucket_of(self, link: LinkDefinition) -> str:
         values = {k.lower(): v for k, v in link.values.items()}
         bucket = values.get("bucket") or self.config.get("bucket") or f"LATTICE_KV_{self.ctx.settings.lattice}"
-        if not _BUCKET_RE.match(bucket):
+        if not _BUCKET_RE.match(bucket) or len(bucket) > _MAX_BUCKET:
             raise ProviderError(
-                f"keyvalue: link {describe_link(link)} refused: bucket {bucket!r} may hold only letters, "
-                "digits, '-' and '_'"
+                f"keyvalue: link {describe_link(link)} refused: bucket {bucket[:80]!r} may hold only letters, "
+                f"digits, '-' and '_' (1 to {_MAX_BUCKET} of them)"
             )
         return str(bucket)
 
@@ -135,10 +136,10 @@ class KeyValueProvider(Provider):
                 try:
                     number = int(text)
                 except ValueError:
-                    raise InvocationError(f"key {key!r} holds {text[:40]!r}, not an integer") from None
+                    raise InvocationError(f"key {shown(key)} holds {text[:40]!r}, not an integer") from None
             new = number + delta
             if not _I32[0] <= new <= _I32[1]:
-                raise InvocationError(f"incrementing {key!r} by {delta} overflows i32")
+                raise InvocationError(f"incrementing {shown(key)} by {delta} overflows i32")
             return Record(STRING, str(new), current.expires if current else 0.0), new
 
         return await self._store(actor_id).mutate(key, change)

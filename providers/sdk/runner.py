@@ -23,8 +23,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from lattice import events, keys
-from lattice.connection import connect
-from lattice.errors import ConfigError
+from lattice.connection import connect, drain
+from lattice.errors import ConfigError, ConnectionLost
 from lattice.messages import Entity
 from lattice.observability.metrics import CallMetrics, MetricsServer, provider_sample
 from lattice.providers.sdk import Provider
@@ -111,13 +111,25 @@ class ProviderRunner:
         self.server: ProviderServer | None = None
         self.metrics = CallMetrics(context={"provider_id": self.provider_id})
         self.metrics_server: MetricsServer | None = None
+        self.lost: ConnectionLost | None = None
 
     def stop(self) -> None:
         """Ask ``wait()`` to return (signal handlers and ``shutdown`` requests call this)."""
         self.stopping.set()
 
     async def wait(self) -> None:
+        """Until ``stop()``; raises ``ConnectionLost`` when the NATS connection is gone for good."""
         await self.stopping.wait()
+        if self.lost is not None:
+            raise self.lost
+
+    def _on_lost(self, reason: str) -> None:
+        if self.stopping.is_set():
+            return
+        self.lost = ConnectionLost(
+            f"provider {self.provider.name} lost its NATS connection: {reason}; it stops so that it can restart"
+        )
+        self.stop()
 
     async def __aenter__(self) -> ProviderRunner:
         s = self.settings
@@ -131,7 +143,7 @@ class ProviderRunner:
             self.metrics_server = MetricsServer(self.metrics.registry, s.metrics)
         name = f"provider-{self.provider.name}-{self.link_name}"
         try:
-            self.nc = await connect(s, name, on_reconnect=self._reconnected)
+            self.nc = await connect(s, name, on_reconnect=self._reconnected, on_lost=self._on_lost)
         except BaseException:
             if self.metrics_server is not None:
                 self.metrics_server.close()
@@ -186,9 +198,8 @@ class ProviderRunner:
         if self.server is not None:
             await self.server.publish_event(events.PROVIDER_STOPPED, {"name": self.provider.name})
             self.server = None
-        if self.nc is not None and not self.nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+        if self.nc is not None:
+            await drain(self.nc)
         self.nc = None
         if self.metrics_server is not None:
             self.metrics_server.close()

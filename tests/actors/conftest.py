@@ -47,3 +47,14 @@ def sdk_probe_zig_wasm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     output = tmp_path_factory.mktemp("probe-zig") / "sdk_probe_zig.wasm"
     compile_zig(Path(__file__).with_name("sdk_probe.zig"), output)
     yield output
+
+
+# ---- component actors (SPEC §7) -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def python_component() -> Callable[[Path], Path]:
+    """``python_component(app_dir)``: the app built with componentize-py, from the build cache when there."""
+    from lattice.actors.componentize import build_python
+
+    return lambda app: build_python(app).path

@@ -232,3 +232,16 @@ async def test_api_docs_are_served_without_internet(control_plane_factory: Any) 
     assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
     assert (await client.get("/docs-assets/swagger-ui-bundle.js")).status_code == 200
     assert (await client.get("/openapi.json")).json()["info"]["title"] == "lattice control plane"
+
+
+async def test_component_artifacts_are_checked_like_modules(control_plane_factory: Any) -> None:
+    from tests.host.component.guests import probe, probe_importing
+
+    _, client = await control_plane_factory()
+    accepted = await client.post("/v1/artifacts", content=probe())
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["actor_id"].startswith("MU") and accepted.json()["abi"] == "component"
+    evil = await client.post("/v1/artifacts", content=probe_importing("evil:thing/api@1.0.0"))
+    assert evil.status_code == 400 and "imports evil:thing/api@1.0.0" in evil.text, evil.text
+    empty = await client.post("/v1/artifacts", content=bytes(wasmtime.wat2wasm("(component)")))
+    assert empty.status_code == 400 and "exports neither lattice:actor/guest@0.1.0" in empty.text, empty.text

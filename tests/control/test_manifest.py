@@ -261,10 +261,10 @@ BAD: list[tuple[str, str, str | None, str | int, str]] = [
     ),
     (
         "weight: 1",
-        "weight: 0",
+        "weight: -1",
         "spec.components[0].traits[0].properties.spread[1].weight",
-        "weight: 0",
-        ">= 1",
+        "weight: -1",
+        ">= 0",
     ),
     (
         "- name: west",

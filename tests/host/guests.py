@@ -17,14 +17,15 @@ WAPC_IMPORTS = """
 """
 
 
-def guest(body: str, module: str = "wapc", extra: str = "") -> bytes:
-    """A waPC guest: the request lands at offset 1024 (op) and 2048 (msg); ``body`` is __guest_call's."""
+def guest(body: str, module: str = "wapc", extra: str = "", pages: int = 1) -> bytes:
+    """A waPC guest: the request lands at offset 1024 (op) and 2048 (msg); ``body`` is __guest_call's;
+    ``pages`` of 64 KiB of memory."""
     return bytes(
         wasmtime.wat2wasm(
             f"""(module
   {WAPC_IMPORTS.format(m=module)}
   {extra}
-  (memory (export "memory") 1)
+  (memory (export "memory") {pages})
   (global $started (mut i32) (i32.const 0))
   (func (export "__guest_call") (param $op_len i32) (param $msg_len i32) (result i32)
     (call $guest_request (i32.const 1024) (i32.const 2048))
@@ -36,6 +37,8 @@ def guest(body: str, module: str = "wapc", extra: str = "") -> bytes:
 
 # Echo the payload back.
 ECHO = guest("(call $guest_response (i32.const 2048) (local.get $msg_len)) (i32.const 1)")
+# The same with room for a 2 MiB payload.
+BIG_ECHO = guest("(call $guest_response (i32.const 2048) (local.get $msg_len)) (i32.const 1)", pages=33)
 
 # Echo, through the wasmbus import module (wasmCloud 0.50+ actors), with an rpc version export.
 ECHO_WASMBUS = guest(

@@ -65,7 +65,7 @@ def test_unsigned_actor_id_hashes_the_bytes_as_given() -> None:
         (b"", "magic"),
         (b"\x7fELF\x01\x00\x00\x00", "magic"),
         (b"\0asm\x02\x00\x00\x00", "unsupported Wasm version"),
-        (b"\0asm\x0d\x00\x01\x00", "component"),
+        (b"\0asm\x0d\x00\x01\x00\x00\x09", "claims 9 bytes"),  # a component's sections, truncated
         (b"\0asm\x01\x00\x00\x00\x01", "truncated size of section 1"),
         (b"\0asm\x01\x00\x00\x00\x01\x05\x00", "claims 5 bytes, only 1 remain"),
         (b"\0asm\x01\x00\x00\x00\x01\xff\xff\xff\xff\x7f", "not a valid u32"),
@@ -79,6 +79,16 @@ def test_malformed_modules_raise_invalid_actor_with_a_reason(blob: bytes, reason
             parse(blob)
     with pytest.raises(InvalidActor, match=reason):
         wasm.append_custom_section(blob, "jwt", b"")
+
+
+def test_components_carry_custom_sections_at_their_top_level() -> None:
+    component = b"\0asm\x0d\x00\x01\x00" + b"\x07\x01\x00"  # SPEC §7: layer 1, one (empty) type section
+    assert wasm.is_component(component) and not wasm.is_component(MODULE)
+    signed = wasm.append_custom_section(component, "jwt", b"token")
+    assert wasm.custom_sections(signed) == [("jwt", b"token")]
+    assert wasm.strip_custom_sections(signed) == component
+    assert wasm.module_hash(signed) == hashlib.sha256(component).hexdigest().upper()
+    assert wasm.unsigned_actor_id(component) == "MU" + hashlib.sha256(component).hexdigest().upper()[:54]
 
 
 @given(st.binary(max_size=64))

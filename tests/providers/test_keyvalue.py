@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lattice.errors import LatticeError, ProviderError
 from lattice.providers.keyvalue import KeyValueProvider, redis_range
-from lattice.providers.keyvalue.store import decode_key, encode_key
+from lattice.providers.keyvalue.store import MAX_KEY_BYTES, MAX_PLAIN_KEY, decode_key, encode_key, is_digest
 from tests.conftest import wait_for
 from tests.providers.conftest import Harness, HarnessFactory, actor_id, link_to
 
@@ -179,11 +179,38 @@ async def test_malformed_arguments_name_the_contract_and_operation(kv: Harness) 
     assert await kv.call(a, "KeyValue.Contains", "k") is False
 
 
-@given(st.text())
-def test_key_encoding_is_a_valid_nats_key_and_reversible(key: str) -> None:
+@given(st.text(max_size=300))
+def test_key_encoding_is_a_short_valid_nats_key_and_reversible_or_a_digest(key: str) -> None:
     encoded = encode_key(key)
     assert encoded and all(c.isascii() and (c.isalnum() or c in "_-/=") for c in encoded)
-    assert decode_key(encoded) == key
+    assert len(encoded) <= MAX_PLAIN_KEY
+    assert decode_key(encoded) == (None if is_digest(encoded) else key)
+
+
+async def test_a_4kb_key_works_and_the_connection_survives(kv: Harness) -> None:
+    """Issue 13: a 4 KB key (a long URL path in kvcounter) made nats-server close the provider's
+    connection for good ("maximum control line exceeded"). Long keys are stored under their digest."""
+    a = await kv.link()
+    long_key = "counter:/" + "x" * 4100
+    for expected in (1, 2):
+        assert await kv.call(a, "KeyValue.Increment", {"key": long_key, "value": 1}) == expected
+    near = long_key[:-1] + "y"  # same length, other key: another digest
+    await kv.call(a, "KeyValue.Set", {"key": near, "value": "other"})
+    assert await kv.call(a, "KeyValue.Get", long_key) == {"value": "2", "exists": True}
+    assert await kv.call(a, "KeyValue.Get", near) == {"value": "other", "exists": True}
+    assert await kv.call(a, "KeyValue.ListAdd", {"listName": "l" * 35000, "value": "v"}) == 1
+    biggest = "k" * MAX_KEY_BYTES
+    await kv.call(a, "KeyValue.Set", {"key": biggest, "value": "fits"})
+    assert await kv.call(a, "KeyValue.Get", biggest) == {"value": "fits", "exists": True}
+    with pytest.raises(LatticeError, match=r"key of 65537 bytes refused: keys may be at most 65536 bytes"):
+        await kv.call(a, "KeyValue.Set", {"key": biggest + "k", "value": "too long"})
+    assert await kv.call(a, "KeyValue.Del", long_key) is True
+    assert await kv.call(a, "KeyValue.Contains", "short") is False  # still connected, still serving
+
+
+async def test_a_bucket_name_too_long_for_jetstream_is_refused_on_the_link(kv: Harness) -> None:
+    with pytest.raises(LatticeError, match=r"bucket .* may hold only letters, digits, '-' and '_' \(1 to 64"):
+        await kv.link(bucket="b" * 65)
 
 
 @given(st.lists(st.text(max_size=2), max_size=8), st.integers(-10, 10), st.integers(-10, 10))
