@@ -29,6 +29,7 @@ from lattice.errors import (
 )
 from lattice.host import wapc
 from lattice.host import wasmtime_shim as shim
+from lattice.host.limits import apply_store_limits
 from lattice.host.runtime import (
     FUNCTION_START_FUNCTIONS,
     PAGE,
@@ -55,6 +56,9 @@ def _trap_message(exc: BaseException) -> str:
     return first_line(exc)
 
 
+LINE_BUFFER = 4096  # bytes of a WASI output line held back waiting for its end (``line_buffered``)
+
+
 class ActorPool:
     """The instances of one actor on one host, and the only way to call it.
 
@@ -64,6 +68,8 @@ class ActorPool:
     ABI, e.g. the plain functions of ``lattice.host.sandbox``) are synchronous and thread-safe. ``name`` is how
     errors name the actor (default: its id).
     """
+
+    line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``LINE_BUFFER``)
 
     def __init__(
         self,
@@ -123,8 +129,7 @@ class ActorPool:
 
     def _new_instance(self) -> wapc.Instance:
         store = wasmtime.Store(self.runtime.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits)
         if self.compiled.uses_wasi:
             store.set_wasi(self._wasi_config())
         store.set_epoch_deadline(self._deadline_ticks())
@@ -183,9 +188,17 @@ class ActorPool:
         released while Python shuts down aborts that thread with a panic, so ``close`` waits for them.
         """
         log_sink = self.log_sink
+        pending = bytearray()
 
         def sink(data: bytes) -> None:
-            log_sink(stream, bytes(data).decode("utf-8", "replace"))
+            if not self.line_buffered:
+                log_sink(stream, bytes(data).decode("utf-8", "replace"))
+                return
+            pending.extend(data)  # whole lines only: some guests write a line in pieces
+            end = pending.rfind(b"\n") + 1 if len(pending) < LINE_BUFFER else len(pending)
+            if end:
+                log_sink(stream, bytes(pending[:end]).decode("utf-8", "replace"))
+                del pending[:end]
 
         self._outputs.add()
         weakref.finalize(sink, self._outputs.release)
@@ -199,7 +212,7 @@ class ActorPool:
         if not wait:
             if self._closed or not self._slots.acquire(blocking=False):
                 raise wapc.NotInline("busy")
-            yield from self._hold_slot()
+            yield from self._hold_slot(create=False)
             return
         with self._lock:
             if self._closed:
@@ -219,8 +232,12 @@ class ActorPool:
             raise Busy(f"actor {self.name} is busy: no instance free within {self.limits.deadline_s:g} s")
         yield from self._hold_slot()
 
-    def _hold_slot(self) -> Iterator[wapc.Instance]:
-        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error."""
+    def _hold_slot(self, *, create: bool = True) -> Iterator[wapc.Instance]:
+        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error.
+
+        ``create=False`` (the event loop's inline calls): never instantiate here, since start functions
+        are guest code that may run up to the deadline; ``wapc.NotInline("busy")`` instead.
+        """
         with self._lock:
             self._in_flight += 1
         inst: wapc.Instance | None = None
@@ -228,6 +245,8 @@ class ActorPool:
             try:
                 inst = self._idle.popleft()
             except IndexError:
+                if not create:
+                    raise wapc.NotInline("busy") from None
                 inst = self._new_instance()
             yield inst
             if self._closed or not self._reusable(inst):

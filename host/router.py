@@ -27,6 +27,7 @@ import structlog
 
 from lattice import events
 from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
+from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability import tracing
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from lattice.host.actors import RunningActor
     from lattice.host.providers import LocalProvider
 
-log = structlog.get_logger("lattice.host.router")
+log = structlog.get_logger("host.router")
 T = TypeVar("T")
 
 
@@ -63,7 +64,9 @@ class Router:
         loop: asyncio.AbstractEventLoop,
         executor: concurrent.futures.Executor,
         metrics: CallMetrics | None = None,
+        quota: WorkerQuota | None = None,
     ) -> None:
+        """``quota``: how many of ``executor``'s threads one actor may hold (default: all of them)."""
         self.settings = settings
         self.host_id = host_id
         self.data = data
@@ -75,6 +78,7 @@ class Router:
         self.executor = executor
         self.timeout_s = settings.rpc_timeout_s
         self.metrics = metrics or CallMetrics(process=False)
+        self.quota = quota or WorkerQuota(1 << 30)
 
     # --- from the guest's worker thread ----------------------------------------------------------
 
@@ -193,7 +197,8 @@ class Router:
             parent=parent,
             invocation_id=invocation_id,
         )
-        return await self.loop.run_in_executor(self.executor, call)
+        async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
+            return await self.loop.run_in_executor(self.executor, call)
 
     async def invoke_actor(
         self,
