@@ -35,8 +35,8 @@ import yaml
 
 from bench.cluster import Cluster
 from bench.stats import summarize, time_each_us
-from host.component import components_of, new_pool
-from host.runtime import ActorLimits, Runtime
+from lattice.host.component import components_of, new_pool
+from lattice.host.runtime import ActorLimits, Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -44,7 +44,7 @@ MIB = 1 << 20
 
 def python_actor() -> Path:
     """The Python kvcounter component, built (or taken from the build cache)."""
-    from actors.componentize import build_python
+    from lattice.actors.componentize import build_python
 
     return build_python(ROOT / "actors" / "pykvcounter").path
 
@@ -87,7 +87,7 @@ def _rss_bytes() -> int:
 
 def measure_py_idle(instances: int = 20) -> dict[str, float]:
     """RSS before/after ``pool.warm(instances + 1)`` of the Python kvcounter (compiled code cached on disk)."""
-    from actors.componentize import cache_root
+    from lattice.actors.componentize import cache_root
 
     runtime = Runtime(cache_root() / "bench-compiled")
     try:
@@ -146,8 +146,9 @@ def _app(digest: str, port: int) -> dict[str, Any]:
 
 def py_cold_start(workdir: Path) -> dict[str, float]:
     """Upload + deploy → first HTTP 200, compile included, then again with the compiled code cached."""
-    from bench.lifecycle import _first_ok
     from lattice.natsserver import free_port
+
+    from bench.lifecycle import _first_ok
 
     wasm = python_actor().read_bytes()
     results: dict[str, float] = {}

@@ -21,10 +21,12 @@ from typing import Any
 import wasmtime
 from wasmtime import component as cm
 
-from host.component.binary import FAST_HANDLE
-from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
-from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
+from lattice.host.component.binary import FAST_HANDLE
+from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
+from lattice.host.limits import apply_store_limits
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, HostCall, LogSink, WasiGrants
 
 ConfigSource = Callable[[], dict[str, str]]
 """The actor's configuration for ``wasi:config``: link values and the manifest's ``config``."""
@@ -143,8 +145,7 @@ class ComponentPool(ActorPool):
 
     def _new_instance(self) -> ComponentInstance:  # type: ignore[override]
         store = wasmtime.Store(self.components.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits, component=True)
         stderr_tail = bytearray()
         _current.stderr_tail = stderr_tail  # picked up by _output below, on this thread
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
