@@ -146,9 +146,8 @@ def _app(digest: str, port: int) -> dict[str, Any]:
 
 def py_cold_start(workdir: Path) -> dict[str, float]:
     """Upload + deploy → first HTTP 200, compile included, then again with the compiled code cached."""
-    from lattice.natsserver import free_port
-
     from bench.lifecycle import _first_ok
+    from lattice.cli.natsserver import free_port
 
     wasm = python_actor().read_bytes()
     results: dict[str, float] = {}
