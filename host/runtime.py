@@ -33,6 +33,7 @@ from wasmtime import _func as _wasmtime_func
 from wasmtime._extern import wrap_extern as _wrap_extern
 from wasmtime._func import maybe_raise_last_exn as _maybe_raise_last_exn
 
+from host.limits import apply_store_limits
 from lattice import abi as abi_mod
 from lattice import claims as claims_mod
 from lattice.errors import (
@@ -505,6 +506,9 @@ def _trap_message(exc: BaseException) -> str:
     return _first_line(exc)
 
 
+LINE_BUFFER = 4096  # bytes of a WASI output line held back waiting for its end (``line_buffered``)
+
+
 class ActorPool:
     """The instances of one actor on one host, and the only way to call it.
 
@@ -514,6 +518,8 @@ class ActorPool:
     ABI, e.g. the plain functions of ``host.sandbox``) are synchronous and thread-safe. ``name`` is how
     errors name the actor (default: its id).
     """
+
+    line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``LINE_BUFFER``)
 
     def __init__(
         self,
@@ -573,8 +579,7 @@ class ActorPool:
 
     def _new_instance(self) -> _Call:
         store = wasmtime.Store(self.runtime.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits)
         if self.compiled.uses_wasi:
             store.set_wasi(self._wasi_config())
         store.set_epoch_deadline(self._deadline_ticks())
@@ -633,9 +638,17 @@ class ActorPool:
         released while Python shuts down aborts that thread with a panic, so ``close`` waits for them.
         """
         log_sink = self.log_sink
+        pending = bytearray()
 
         def sink(data: bytes) -> None:
-            log_sink(stream, bytes(data).decode("utf-8", "replace"))
+            if not self.line_buffered:
+                log_sink(stream, bytes(data).decode("utf-8", "replace"))
+                return
+            pending.extend(data)  # whole lines only: some guests write a line in pieces
+            end = pending.rfind(b"\n") + 1 if len(pending) < LINE_BUFFER else len(pending)
+            if end:
+                log_sink(stream, bytes(pending[:end]).decode("utf-8", "replace"))
+                del pending[:end]
 
         self._outputs.add()
         weakref.finalize(sink, self._outputs.release)
@@ -649,7 +662,7 @@ class ActorPool:
         if not wait:
             if self._closed or not self._slots.acquire(blocking=False):
                 raise NotInline("busy")
-            yield from self._hold_slot()
+            yield from self._hold_slot(create=False)
             return
         with self._lock:
             if self._closed:
@@ -669,8 +682,12 @@ class ActorPool:
             raise Busy(f"actor {self.name} is busy: no instance free within {self.limits.deadline_s:g} s")
         yield from self._hold_slot()
 
-    def _hold_slot(self) -> Iterator[_Call]:
-        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error."""
+    def _hold_slot(self, *, create: bool = True) -> Iterator[_Call]:
+        """With a slot held: an idle (or new) instance for the call, put back after, discarded on error.
+
+        ``create=False`` (the event loop's inline calls): never instantiate here, since start functions
+        are guest code that may run up to the deadline; ``NotInline("busy")`` instead.
+        """
         with self._lock:
             self._in_flight += 1
         inst: _Call | None = None
@@ -678,6 +695,8 @@ class ActorPool:
             try:
                 inst = self._idle.popleft()
             except IndexError:
+                if not create:
+                    raise NotInline("busy") from None
                 inst = self._new_instance()
             yield inst
             if self._closed or not self._reusable(inst):

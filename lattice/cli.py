@@ -154,6 +154,29 @@ def host(
         ),
     ] = None,
     metrics: Metrics = None,
+    allow_any_issuer: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-any-issuer",
+            envvar="LATTICE_ALLOW_ANY_ISSUER",
+            help="Run signed actors of any issuer when no --trusted-issuers are given (by default: refused).",
+        ),
+    ] = None,
+    allow_dir: Annotated[
+        list[Path],
+        typer.Option(
+            "--allow-dir",
+            help="A host directory actors' WASI grants may reach (repeatable; default none). LATTICE_ALLOW_DIRS.",
+        ),
+    ] = [],  # noqa: B006
+    files_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--files-root",
+            envvar="LATTICE_FILES_ROOT",
+            help="Read file:// actor images sent over the lattice only under this directory (default: none).",
+        ),
+    ] = None,
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from host.host import Host
@@ -171,6 +194,9 @@ def host(
         cluster_seed=seed,
         provider_processes=provider_processes,
         metrics=metrics,
+        allow_any_issuer=allow_any_issuer,
+        allow_dirs=tuple(allow_dir) or None,
+        files_root=files_root,
     )
     holder: dict[str, Host] = {}
 

@@ -21,12 +21,12 @@ import structlog
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from lattice import events, subjects
+from lattice import events, seal, subjects
 from lattice.capability import CapabilityProvider, ProviderContext
 from lattice.connection import cancel_and_wait, settle
-from lattice.errors import InvocationError, LatticeError, ProviderError
+from lattice.errors import ClaimsError, InvocationError, LatticeError, ProviderError
 from lattice.links import LatticeData
-from lattice.messages import Entity, LinkDefinition, pack, unpack
+from lattice.messages import Entity, Invocation, LinkDefinition, pack, unpack
 from lattice.rpc import Rpc
 from lattice.telemetry import CallMetrics
 
@@ -86,7 +86,7 @@ class ProviderServer:
     async def start(self) -> None:
         nc, lat, pid, link = self.ctx.nc, self.lattice, self.provider_id, self.link_name
         if self.learn_links:
-            self.data = LatticeData(self.ctx.js, lat, replicas=self.ctx.settings.js_replicas)
+            self.data = LatticeData(self.ctx.js, lat, sealer=self.rpc.sealer, replicas=self.ctx.settings.js_replicas)
             self.data.on_link(self._on_kv_link)
             await self.data.start()
             for action in ("put", "del"):
@@ -145,10 +145,14 @@ class ProviderServer:
         self._keep(self._serve_linkdef(msg), self._inflight)
 
     async def _serve_rpc(self, msg: Msg) -> None:
+        invocation_id = ""
         try:
-            inv = await self.rpc.receive(msg.data, target=self.entity)
+            inv = Invocation.from_msgpack(msg.data)
+            invocation_id = inv.id  # known before verification, so that even a refusal is answered
+            inv = await self.rpc.admit(inv, target=self.entity)
         except LatticeError as exc:
-            await self.rpc.answer(msg.reply, "", InvocationError(f"{self.contract_id}: {exc}"))
+            error = InvocationError(f"{self.contract_id}: {exc}")
+            await self.rpc.answer(msg.reply, invocation_id, error, responder=self.entity)
             return
         result: bytes | Exception
         try:
@@ -165,7 +169,7 @@ class ProviderServer:
         except Exception as exc:  # a provider bug still gets an answer
             self._log.exception("invocation crashed", operation=inv.operation)
             result = ProviderError(f"{self.contract_id} {inv.operation} failed: {exc}")
-        await self.rpc.answer(msg.reply, inv.id, result)
+        await self.rpc.answer(msg.reply, inv.id, result, responder=self.entity)
 
     async def _check_health(self) -> tuple[bool, str]:
         try:
@@ -186,17 +190,30 @@ class ProviderServer:
             await asyncio.sleep(interval)
 
     async def _on_shutdown(self, msg: Msg) -> None:
+        try:
+            self.rpc.sealer.check_headers(msg.headers, msg.subject, msg.data, what="provider shutdown request")
+        except ClaimsError as exc:
+            self._log.warning("unsealed shutdown request refused", error=str(exc))
+            await self._respond(msg, {"accepted": False, "error": str(exc)})
+            return
         await self._respond(msg, {"accepted": True})
         if self.on_shutdown is not None:
             self.on_shutdown()
 
     async def _respond(self, msg: Msg, body: dict[str, Any]) -> None:
-        if msg.reply:
-            with contextlib.suppress(nats.errors.Error):
-                await msg.respond(pack(body))
+        try:
+            await seal.respond(self.ctx.nc, self.rpc.sealer, msg, pack(body))
+        except nats.errors.Error as exc:
+            self._log.warning("could not reply", subject=msg.subject, error=str(exc))
 
     async def _serve_linkdef(self, msg: Msg) -> None:
         action = subjects.last_segment(msg.subject)
+        try:
+            self.rpc.sealer.check_headers(msg.headers, msg.subject, msg.data, what=f"linkdefs.{action}")
+        except ClaimsError as exc:
+            self._log.warning("unsealed link definition refused", error=str(exc))
+            await self._respond(msg, {"accepted": False, "error": str(exc)})
+            return
         try:
             link = LinkDefinition.from_obj(unpack(msg.data))
             error = await self._on_link(action, link)

@@ -117,6 +117,8 @@ class Up:
             "LATTICE_NAME": settings.lattice,
             "LATTICE_CLUSTER_SEED": self.cluster.seed,
             "LATTICE_ALLOW_UNSIGNED": "true",
+            # a development lattice: unsigned actors run, so signed ones of any issuer may too
+            "LATTICE_ALLOW_ANY_ISSUER": "true",
             "LATTICE_STATE_DIR": str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
             "LATTICE_DRAIN_TIMEOUT": "0",

@@ -23,6 +23,7 @@ from wasmtime import component as cm
 
 from host.component.binary import FAST_HANDLE
 from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
+from host.limits import apply_store_limits
 from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
 
@@ -89,6 +90,8 @@ class ComponentInstance:
 class ComponentPool(ActorPool):
     """The instances of one component actor on one host; see ``ActorPool`` for the contract."""
 
+    line_buffered = True  # componentize-py writes a print() in pieces
+
     def __init__(
         self,
         runtime: ComponentRuntime,
@@ -128,8 +131,7 @@ class ComponentPool(ActorPool):
 
     def _new_instance(self) -> ComponentInstance:  # type: ignore[override]
         store = wasmtime.Store(self.components.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits, component=True)
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
         store.set_epoch_deadline(self._deadline_ticks())
         try:
@@ -200,9 +202,10 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
-    if plan.fast is not None and operation.isascii():
-        # the same core function, the payload in as one latin-1 block (host.component.binary)
-        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
+    text = _utf8(payload) if plan.fast is not None else None
+    if plan.fast is not None and text is not None:
+        # the same core function, the payload in as one block (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, text)
         if fast.tag == "ok":
             return bytes(fast.payload)
         raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
@@ -210,6 +213,13 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     if isinstance(result, str):
         raise ActorError(result)
     return bytes(result)
+
+
+def _utf8(payload: bytes) -> str | None:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -76,8 +76,7 @@ class ImageResolver:
         ref = oci.parse_reference(image)
         if ref.digest and (cached := await self.state.pinned_image(str(ref))) is not None:
             return cached
-        insecure = ref.loopback or ref.registry in self.settings.oci_insecure
-        pulled = await asyncio.to_thread(oci.pull, ref, insecure=insecure, auth_file=self.settings.oci_auth_file)
+        pulled = await oci.pull_as(self.settings, image)
         try:
             meta = dict(await self.upload(pulled.wasm))
         except LatticeError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from nats.aio.client import Client as NATS
 
-from lattice import events, subjects
+from lattice import events, seal, subjects
 from lattice.capability import builtin_provider_id
 from lattice.control.manifest import parse_manifest
 from lattice.control.model import (
@@ -333,7 +333,8 @@ class Reconciler:
         owner = owner_of(cmd.annotations)
         outcome = "refused"
         try:
-            reply = json.loads((await self.nc.request(subject, json.dumps(body).encode(), timeout=10)).data)
+            sealed = await seal.request(self.nc, self.data.sealer, subject, json.dumps(body).encode(), timeout=10)
+            reply = json.loads(sealed.data)
         except Exception as exc:
             reply, outcome = {"accepted": False, "error": f"no reply from host: {exc}"}, "no_reply"
         outcome = "accepted" if reply.get("accepted") else outcome

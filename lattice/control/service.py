@@ -77,14 +77,12 @@ class ControlPlane:
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
-        self.data = await LatticeData(
-            self.js, self.settings.lattice, replicas=self.settings.js_replicas, nc=self.nc, source=self.id
-        ).start()
+        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.observer = Observer(
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
         )
         await self.observer.start()
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
         self.reconciler = Reconciler(
             self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics
         )

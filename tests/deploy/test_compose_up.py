@@ -80,7 +80,7 @@ class Compose:
     def argv(self, name: str) -> list[str]:
         service = self.compose["services"][name]
         command = command_of(service)
-        if service["image"].startswith("nats:"):
+        if interpolate(service["image"], {}).startswith("nats:"):
             volumes = dict(reversed(v.split(":")[:2]) for v in service.get("volumes", []))
             command = [str(self.tmp / "volumes" / volumes[c]) if c in volumes else c for c in command]
             return [nats_server_binary(), *command]

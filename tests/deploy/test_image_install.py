@@ -27,7 +27,7 @@ def requirements_script() -> str:
             continue
         tokens = shlex.split(args)
         for i, token in enumerate(tokens[:-2]):
-            if token == "python" and tokens[i + 1] == "-c":
+            if token in {"python", "python3"} and tokens[i + 1] == "-c":
                 return tokens[i + 2]
     raise AssertionError("the build stage has no `python -c` requirements step")
 

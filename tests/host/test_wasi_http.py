@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from host.component.wasi_http.outgoing import allowed
 from host.component.wasi_http.serve import incoming_request
 from host.host import Host
 from host.runtime import Runtime
-from lattice import subjects
+from lattice import seal, subjects
 from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.messages import LinkDefinition
 from lattice.natsserver import free_port
@@ -59,10 +60,13 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def serve(host: Host, wasm: Path, **properties: Any) -> str:
     """Run ``wasm`` on ``host``, linked to a bundled httpserver on a free port; the base URL."""
-    body = {"actor_ref": f"file://{wasm}", "count": 1, "annotations": {"app": "t"}, "properties": properties}
-    raw = await host.nc.request(
-        subjects.ctl_cmd(host.settings.lattice, host.id, "scale"), json.dumps(body).encode(), timeout=60
-    )
+    assert host.settings.files_root is not None
+    image = host.settings.files_root / wasm.name  # a host reads file:// images only under its files root
+    if not image.exists():
+        shutil.copyfile(wasm, image)
+    body = {"actor_ref": f"file://{image}", "count": 1, "annotations": {"app": "t"}, "properties": properties}
+    subject = subjects.ctl_cmd(host.settings.lattice, host.id, "scale")
+    raw = await seal.request(host.nc, host.rpc.sealer, subject, json.dumps(body).encode(), timeout=60)
     reply = json.loads(raw.data)
     assert reply["accepted"], reply
     port = free_port()

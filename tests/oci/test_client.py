@@ -32,6 +32,12 @@ def test_references_parse_as_docker_and_wadm_write_them() -> None:
         oci.parse_reference("oci://echo/x:1")
 
 
+def test_references_reach_the_right_urls() -> None:
+    assert oci._container(oci.parse_reference("localhost/x/y:1")).manifest_url() == "localhost/v2/x/y/manifests/1"
+    pinned = oci._container(oci.parse_reference("ghcr.io/echo@sha256:" + "b" * 64))
+    assert pinned.get_blob_url("sha256:00") == "ghcr.io/v2/echo/blobs/sha256:00"
+
+
 def test_push_then_pull_round_trips_the_cncf_wasm_layout(registry: Registry) -> None:
     ref = oci.parse_reference(f"{registry.address}/actors/echo:0.1.0")
     manifest_digest = oci.push(ref, guests.ECHO, insecure=True)
@@ -49,6 +55,8 @@ def test_push_then_pull_round_trips_the_cncf_wasm_layout(registry: Registry) -> 
 
     pulled = oci.pull(ref, insecure=True)
     assert pulled.wasm == guests.ECHO and pulled.digest == oci.sha256_digest(guests.ECHO)
+    by_name = oci.parse_reference(f"localhost:{registry.port}/actors/echo:0.1.0")
+    assert by_name.loopback and oci.pull(by_name, insecure=True).wasm == guests.ECHO
     by_digest = oci.pull(oci.parse_reference(f"oci://{registry.address}/actors/echo@{manifest_digest}"), insecure=True)
     assert by_digest.wasm == guests.ECHO and by_digest.manifest_digest == manifest_digest
 

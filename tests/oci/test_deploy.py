@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from lattice import oci
+from lattice import claims, keys, oci
 from lattice.natsserver import free_port
 from tests.conftest import wait_for
 from tests.control.test_api import manifest, status
@@ -78,7 +78,11 @@ async def test_bad_registry_images_fail_the_application_whole(
     corrupt = f"{registry.address}/actors/corrupt:1"
     oci.push(oci.parse_reference(corrupt), guests.LOOPS, insecure=True)
     registry.blob_path(oci.sha256_digest(guests.LOOPS)).write_bytes(guests.TRAPS)
+    future = claims.sign_actor(guests.ECHO, keys.generate("account"), name="later", caps=(), not_before=9e9)
+    unripe = f"{registry.address}/actors/unripe:1"
+    oci.push(oci.parse_reference(unripe), future, insecure=True)
     cases = {
+        "bad-claims": (unripe, "is not a usable actor: actor claims not valid before"),
         "unknown-tag": (f"{registry.address}/actors/echo:9.9.9", "no tag '9.9.9'"),
         "registry-down": (f"oci://127.0.0.1:{free_port()}/actors/echo:1", "unreachable"),
         "digest-mismatch": (corrupt, "digest mismatch"),
@@ -143,3 +147,17 @@ async def test_registry_logins_come_from_the_docker_config_file(
     config.write_text(json.dumps({"auths": {auth_registry.address: {"auth": auth}}}))
     assert (await client.put("/v1/applications/private", content=manifest("private", ref))).status_code == 200
     await wait_for(lambda: _is(client, "private", "deployed"))
+
+
+async def test_a_host_told_an_oci_reference_pulls_it_itself(registry: Registry, host_factory: Any) -> None:
+    """As ``wash ctl start actor REF`` does with a wasmCloud host: the control interface takes OCI references."""
+    from tests.host.test_host import command
+
+    host = await host_factory()
+    ref = f"{registry.address}/actors/echo:1"
+    oci.push(oci.parse_reference(ref), guests.ECHO, insecure=True)
+    reply = await command(host, "scale", {"actor_ref": f"oci://{ref}", "count": 1, "annotations": {"app": "t"}})
+    assert reply["accepted"], reply
+    assert await host.invoke(reply["actor_id"], "Echo.Echo", b"pulled by the host") == b"pulled by the host"
+    missing = await command(host, "scale", {"actor_ref": f"{registry.address}/actors/echo:2", "count": 1})
+    assert not missing["accepted"] and "no tag '2'" in missing["error"]

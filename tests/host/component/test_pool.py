@@ -145,15 +145,16 @@ def test_an_import_the_host_cannot_provide_is_named(components: ComponentRuntime
     assert components.compile(probe_importing("wasi:random/random@0.2.0")).kind == "actor"
 
 
-def test_the_fast_entry_is_added_and_used_for_ascii_operations(pool: ComponentPool) -> None:
+def test_the_fast_entry_is_added_and_used_for_text_payloads(pool: ComponentPool) -> None:
     from host.component.binary import FAST_HANDLE
 
     handle = pool.component.handle
     assert handle is not None and handle.fast is not None
     assert FAST_HANDLE not in pool.component.exports  # internal: not reported as the actor's
-    payload = bytes(range(256)) * 3
-    assert pool.call("Echo", payload) == payload
-    assert pool.call("Echö", payload) == payload  # non-ASCII operation names take the plain handle
+    text = "ünïcode, ASCII and 🙂".encode()
+    assert pool.call("Echö", text) == text  # valid UTF-8: through the fast entry
+    binary = bytes(range(256)) * 3
+    assert pool.call("Echo", binary) == binary  # not UTF-8: through handle
     with pytest.raises(ActorError, match=r"^ünïcode$"):
         pool.call("Fail", "ünïcode".encode())
 
