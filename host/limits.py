@@ -22,7 +22,7 @@ import wasmtime
 from lattice.errors import Busy
 
 if TYPE_CHECKING:
-    from host.runtime import ActorLimits
+    from lattice.host.runtime import ActorLimits
 
 MAX_DEADLINE_MS: Final = 60_000
 """Longest per-call deadline a manifest may set (a call holds a worker thread that long)."""

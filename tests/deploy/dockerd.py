@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from lattice.natsserver import spawn
+from lattice.cli.natsserver import spawn
 from tests.deploy.netns import ip
 
 PREFIX = "ltdk"  # the bridge and the run directory of this module start with it

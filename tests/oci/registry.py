@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 
 BINARY = "docker-registry"
 SKIP_REASON = "no docker-registry (Debian package docker-registry; scripts/test installs it as root)"

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from lattice import oci
+from lattice.cli.natsserver import free_port
 from lattice.errors import RegistryError
-from lattice.natsserver import free_port
 from tests.host import guests
 from tests.oci.registry import Registry
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from lattice import claims, keys, oci
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.control.test_api import manifest, status
 from tests.host import guests

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from lattice import oci
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.oci.registry import Registry
 from tests.oci.test_cli import lattice
