@@ -22,9 +22,9 @@ from bench.componentize import build_proxy
 from bench.http import LoadPlan, measure
 from bench.peers import COMPONENT as PEER_HELLO
 from bench.peers import serve_with_wasmtime
-from host.component import components_of
-from host.runtime import Runtime
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
+from lattice.host.component import components_of
+from lattice.host.runtime import Runtime
 
 PY_HELLO = Path(__file__).resolve().parent / "py_hello"
 
