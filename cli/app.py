@@ -247,6 +247,8 @@ def apply(
         print(json.dumps(result, indent=2))
     else:
         console.print(f"{result['name']} version {result['version']}: {result['status']['type']}")
+        if result["status"]["type"] == "failed":  # stored; why it does not run (yet), e.g. a registry image
+            console.print(f"[red]{result['status']['message']}[/red]", highlight=False)
 
 
 def _progress(status: dict[str, Any]) -> str:

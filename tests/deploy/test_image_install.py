@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import ROOT
-from tests.deploy.test_dockerfile import DOCKERFILE, stages
+from tests.deploy.test_dockerfile import DOCKERFILE, copied_sources, stages
 
-CONTEXT = ("pyproject.toml", "README.md", "lattice", "host", "providers", "actors")
+CONTEXT = tuple(copied_sources())  # what the build stage copies
 
 
 def requirements_script() -> str:
