@@ -217,7 +217,8 @@ class Cluster:
 
     def upload(self, wasm: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._ok(
-            self.api.post("/v1/artifacts", content=wasm, headers={"content-type": "application/wasm"})
+            # a componentize-py component is compiled on upload: seconds, more on a busy machine
+            self.api.post("/v1/artifacts", content=wasm, headers={"content-type": "application/wasm"}, timeout=300)
         )
         return result
 
