@@ -91,7 +91,9 @@ class Host:
         )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.rpc = Rpc.from_settings(
+            self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
+        )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.data.on_link(self._on_link)
         self.router = Router(
