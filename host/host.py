@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from lattice import claims as claims_mod
 from lattice import events, keys, oci, subjects
+from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
@@ -38,7 +39,7 @@ from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
 from lattice.observability import tracing
 from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
-from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.base import provider_class
 from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
