@@ -22,6 +22,7 @@ import wasmtime
 from wasmtime import component as cm
 
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
+from lattice.host.budget import guest_time
 from lattice.host.component.binary import FAST_HANDLE
 from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
 from lattice.host.limits import apply_store_limits
@@ -187,13 +188,14 @@ class ComponentPool(ActorPool):
     @contextlib.contextmanager
     def _guest(self, inst: Any, operation: str, budget_s: float | None = None) -> Iterator[None]:
         """Guest code of one call on ``inst``: a fresh deadline, ``current()`` set, failures typed."""
+        seconds = self.limits.deadline_s if budget_s is None else budget_s
         ticks = self._deadline_ticks() if budget_s is None else max(2, round(budget_s / self.components.epoch_tick_s))
-        inst.store.set_epoch_deadline(ticks)
         inst.stderr_tail.clear()
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
-            yield
+            with guest_time(inst.store, seconds, self.components.epoch_tick_s, ticks):
+                yield
         except wasmtime.WasmtimeError as exc:
             raise self._classify(exc, operation, inst.stderr_tail) from None
         finally:
