@@ -6,7 +6,8 @@
     runner       a provider as its own process on the lattice (``run_standalone``)
 
 The protocols a provider and its runner share (``ProviderContext``, ``CapabilityProvider``) and the bundled
-contract ids are the contract's (``lattice.capability``). The host imports this package, never a particular provider; providers import it and the contract, never the host.
+contract ids are the contract's (``lattice.capability``). The host imports this package, never a particular
+provider; providers import it and the contract, never the host.
 """
 
 from lattice.providers.sdk.base import (
