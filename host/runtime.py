@@ -33,7 +33,7 @@ from wasmtime import _func as _wasmtime_func
 from wasmtime._extern import wrap_extern as _wrap_extern
 from wasmtime._func import maybe_raise_last_exn as _maybe_raise_last_exn
 
-from host.limits import apply_store_limits
+from host.limits import MAX_GUEST_ERROR, MAX_LOG_LINE, apply_store_limits, bounded_sink
 from lattice import abi as abi_mod
 from lattice import claims as claims_mod
 from lattice.errors import (
@@ -266,7 +266,10 @@ def _guest_response(ptr: int, length: int) -> None:
 
 def _guest_error(ptr: int, length: int) -> None:
     inst = _inst()
-    inst.error = _read(inst, ptr, length).decode("utf-8", "replace")
+    kept = min(length, MAX_GUEST_ERROR)
+    inst.error = _read(inst, ptr, kept).decode("utf-8", "replace")
+    if kept < length:
+        inst.error += f"… ({length - kept} more bytes cut)"
 
 
 def _host_call(
@@ -312,7 +315,10 @@ def _host_error(ptr: int) -> None:
 
 def _console_log(ptr: int, length: int) -> None:
     inst = _inst()
-    inst.pool.log_sink("console", _read(inst, ptr, length).decode("utf-8", "replace"))
+    text = _read(inst, ptr, min(length, MAX_LOG_LINE)).decode("utf-8", "replace")
+    if length > MAX_LOG_LINE:
+        text += f"… ({length - MAX_LOG_LINE} more bytes cut)"
+    inst.pool.log_sink("console", text)
 
 
 INLINE_BUDGET_S = 0.002  # at least two epoch ticks are granted, so a call never loses to a tick boundary
@@ -560,7 +566,7 @@ class ActorPool:
         self.limits = limits or ActorLimits()
         self.wasi = wasi or WasiGrants()
         self.host_call: HostCall = host_call or _no_host_calls
-        self.log_sink: LogSink = log_sink or (lambda stream, text: None)
+        self.log_sink: LogSink = bounded_sink(log_sink) if log_sink else (lambda stream, text: None)
         self.api_version = 0
         self._idle: deque[Any] = deque()
         self._slots = threading.BoundedSemaphore(self.limits.max_instances)
