@@ -22,19 +22,14 @@ from typing import TYPE_CHECKING, Final
 
 import wasmtime
 
+from lattice.caps import MAX_DEADLINE_MS, MAX_INSTANCES, MAX_MEMORY_MB, MAX_PAYLOAD_MB
 from lattice.errors import Busy
+
+__all__ = ["MAX_DEADLINE_MS", "MAX_INSTANCES", "MAX_MEMORY_MB", "MAX_PAYLOAD_MB", "WorkerQuota", "apply_store_limits"]
 
 if TYPE_CHECKING:
     from host.runtime import ActorLimits
 
-MAX_DEADLINE_MS: Final = 60_000
-"""Longest per-call deadline a manifest may set (a call holds a worker thread that long)."""
-MAX_INSTANCES: Final = 256
-"""Most instances (and warm replicas) of one actor on one host."""
-MAX_MEMORY_MB: Final = 4096
-"""Largest linear memory a manifest may grant (wasm32's own limit)."""
-MAX_PAYLOAD_MB: Final = 256
-"""Largest request/response a manifest may allow."""
 MAX_GUEST_ERROR: Final = 16 * 1024
 """Bytes of a guest's ``__guest_error`` read (an answer must fit in a NATS message)."""
 MAX_TABLE_ELEMENTS: Final = 1_000_000
