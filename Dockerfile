@@ -27,6 +27,9 @@ COPY lattice ./lattice
 COPY host ./host
 COPY providers ./providers
 COPY actors ./actors
+COPY controlplane ./controlplane
+COPY cli ./cli
+COPY observability ./observability
 RUN python3 -m pip --python /opt/lattice/bin/python install --no-deps .
 
 # --- runtime: the virtual environment alone, run as an unprivileged user -------------------------------

@@ -3,9 +3,9 @@
 Owns the list of examples (``EXAMPLES``: which sources make which ``.wasm``, in which language, and which
 are signed) and the rebuild/check loop. How a source is compiled is ``toolchains.py``'s.
 
-    python -m actors.build                # rebuild every example in place
-    python -m actors.build --check        # rebuild into a temp dir; exit 1 naming any .wasm that differs
-    python -m actors.build pingpong todo  # only some examples
+    python -m lattice.actors.build                # rebuild every example in place
+    python -m lattice.actors.build --check        # rebuild into a temp dir; exit 1 naming any .wasm that differs
+    python -m lattice.actors.build pingpong todo  # only some examples
 
 AssemblyScript needs npm: by default its parts are built when ``npm`` is on PATH and skipped with a note
 otherwise; ``--with-npm`` makes a missing npm an error, ``--without-npm`` always skips them.
@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from actors import componentize
-from actors.toolchains import (
+from lattice import keys
+from lattice.actors import componentize
+from lattice.actors.toolchains import (
     ACTORS_DIR,
     SDK_DIR,
     BuildError,
@@ -42,7 +43,6 @@ from actors.toolchains import (
     compile_zig,
     npm,
 )
-from lattice import keys
 from lattice.claims import sign_actor, verify_actor
 from lattice.errors import LatticeError
 from lattice.wasm import strip_custom_sections
@@ -289,7 +289,7 @@ def check(names: Sequence[str], use_npm: bool | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.build", description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lattice.actors.build", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the committed .wasm are reproducible")
     npm_group = parser.add_mutually_exclusive_group()
     npm_group.add_argument("--with-npm", dest="npm", action="store_const", const=True, help="require npm")
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if differing:
         print(
-            f"not reproducible from source: {', '.join(differing)}; run `python -m actors.build` and commit",
+            f"not reproducible from source: {', '.join(differing)}; run `python -m lattice.actors.build` and commit",
             file=sys.stderr,
         )
         return 1

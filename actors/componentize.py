@@ -9,7 +9,7 @@ of the same inputs is a file copy.
 
 Neither toolchain gives the same bytes twice: componentize-py snapshots a pre-initialised CPython whose hash
 secret and import caches (file times) come from the build, componentize-js likewise for SpiderMonkey. So a
-component example is not committed (its bytes would differ on every machine): ``python -m actors.build``
+component example is not committed (its bytes would differ on every machine): ``python -m lattice.actors.build``
 builds it into the cache and copies it beside its manifest (git-ignored); tests and the benchmark build
 what is missing. What stays reproducible is the input key, and a rebuild's interface (imports and exports).
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from actors.toolchains import ACTORS_DIR, NPM_CI, SDK_DIR, BuildError, npm
+from lattice.actors.toolchains import ACTORS_DIR, NPM_CI, SDK_DIR, BuildError, npm
 
 WIT_DIR = ACTORS_DIR / "wit"
 PY_SDK_DIR = SDK_DIR / "python"

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from lattice import keys
-from lattice.natsserver import NatsServer, free_port, spawn
+from lattice.cli.natsserver import NatsServer, free_port, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 LATTICE = "bench"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.componentize import WASI_HTTP_WIT_PACKAGE as WIT_PACKAGE
-from actors.componentize import WASI_HTTP_WORLD, build_python, wasi_http_wit
+from lattice.actors.componentize import WASI_HTTP_WIT_PACKAGE as WIT_PACKAGE
+from lattice.actors.componentize import WASI_HTTP_WORLD, build_python, wasi_http_wit
 
 __all__ = ["WIT_PACKAGE", "build_proxy"]
 

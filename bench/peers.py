@@ -28,10 +28,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from actors.componentize import wasi_http_wit
 from bench.cluster import http_status, wait_until
 from bench.http import LoadPlan, measure
-from lattice.natsserver import free_port, spawn
+from lattice.actors.componentize import wasi_http_wit
+from lattice.cli.natsserver import free_port, spawn
 
 HERE = Path(__file__).resolve().parent / "peer_hello"
 COMPONENT = HERE / "hello.component.wasm"

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from nats.aio.subscription import Subscription
 
-from host import limits as caps
-from host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
 from lattice.errors import ConfigError
+from lattice.host import limits as caps
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
 from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
-    from host.component.engine import CompiledComponent
+    from lattice.host.component.engine import CompiledComponent
 
 DEFAULT_MAX_INSTANCES = 16
 

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from nats.aio.msg import Msg
 
-from host.actors import annotations_key
 from lattice import seal, subjects
 from lattice.errors import ClaimsError, ConfigError, LatticeError
+from lattice.host.actors import annotations_key
 from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
-    from host.host import Host
+    from lattice.host.host import Host
 
 log = structlog.get_logger("host.control")
 

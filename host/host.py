@@ -23,23 +23,24 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from host.actors import RunningActor, actor_config, limits_from, wasi_from
-from host.component import compile_actor, new_pool
-from host.limits import WorkerQuota
-from host.providers import HostProviderContext, LocalProvider, ProviderProcess
-from host.router import Router
-from host.runtime import Runtime
-from lattice import caps, events, keys, oci, subjects, tracing
+from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
-from lattice.capability import builtin_provider_id, provider_class
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
+from lattice.host.component import compile_actor, new_pool
+from lattice.host.limits import WorkerQuota
+from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
+from lattice.host.router import Router
+from lattice.host.runtime import Runtime
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
-from lattice.provider_server import ProviderServer
+from lattice.observability import tracing
+from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
+from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
-from lattice.telemetry import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
 
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
@@ -105,7 +106,7 @@ class Host:
             metrics=self.metrics,
             quota=WorkerQuota(self.workers // WORKER_SHARE),
         )
-        from host.control import ControlInterface
+        from lattice.host.control import ControlInterface
 
         self.control = ControlInterface(self)
         await self.control.subscribe()

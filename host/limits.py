@@ -22,16 +22,14 @@ from typing import TYPE_CHECKING, Final
 
 import wasmtime
 
-from lattice.caps import MAX_DEADLINE_MS, MAX_INSTANCES, MAX_MEMORY_MB, MAX_PAYLOAD_MB
+from lattice.caps import MAX_DEADLINE_MS, MAX_INSTANCES, MAX_LOG_LINE, MAX_MEMORY_MB, MAX_PAYLOAD_MB
 from lattice.errors import Busy
 
 __all__ = ["MAX_DEADLINE_MS", "MAX_INSTANCES", "MAX_MEMORY_MB", "MAX_PAYLOAD_MB", "WorkerQuota", "apply_store_limits"]
 
 if TYPE_CHECKING:
-    from host.runtime import ActorLimits
+    from lattice.host.runtime import ActorLimits
 
-MAX_GUEST_ERROR: Final = 16 * 1024
-"""Bytes of a guest's ``__guest_error`` read (an answer must fit in a NATS message)."""
 MAX_TABLE_ELEMENTS: Final = 1_000_000
 """Entries per table (a funcref is 8–16 bytes: ~16 MB at most per table)."""
 
@@ -92,8 +90,6 @@ class WorkerQuota:
             slots.release()
 
 
-MAX_LOG_LINE: Final = 8 * 1024
-"""Characters of one guest log line kept (the rest is cut, saying how much)."""
 LOG_LINES_PER_S: Final = 100.0
 LOG_BURST: Final = 200
 """An actor's log lines beyond this rate (after a burst) are dropped, and the drop is reported."""

@@ -7,7 +7,7 @@ A host call (``__host_call``) arrives on the worker thread running the caller's 
   NATS hop to the target's queue group.
 The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``.
 
-Every hop is observed through ``lattice.telemetry.CallMetrics`` (counter, latency, span, log context):
+Every hop is observed through ``lattice.observability.metrics.CallMetrics`` (counter, latency, span, log context):
 ``call_local`` for an actor serving a call, ``host_call`` for the call out and the in-process provider.
 Trace context travels explicitly (``parent``), and work handed to the worker threads runs in a copy of
 the submitting task's context (a thread pool does not copy it).
@@ -25,18 +25,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from host.limits import WorkerQuota
-from lattice import events, tracing
+from lattice import events
 from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
+from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
 from lattice.messages import Entity
+from lattice.observability import tracing
+from lattice.observability.metrics import CallMetrics
 from lattice.rpc import Rpc
 from lattice.settings import Settings
-from lattice.telemetry import CallMetrics
 
 if TYPE_CHECKING:
-    from host.actors import RunningActor
-    from host.providers import LocalProvider
+    from lattice.host.actors import RunningActor
+    from lattice.host.providers import LocalProvider
 
 log = structlog.get_logger("host.router")
 T = TypeVar("T")

@@ -24,6 +24,10 @@ MAX_PAYLOAD_MB: Final = 256
 """Largest request/response a manifest may allow."""
 MAX_MANIFEST_BYTES: Final = 1024 * 1024
 """Largest manifest the control plane parses."""
+MAX_GUEST_ERROR: Final = 16 * 1024
+"""Bytes of a guest's ``__guest_error`` kept (an answer must fit in a NATS message)."""
+MAX_LOG_LINE: Final = 8 * 1024
+"""Characters of one guest log line kept (the rest is cut, saying how much)."""
 MAX_MODULE_BYTES: Final = 64 * 1024 * 1024
 """Largest actor module read from a ``file://`` image or uploaded."""
 

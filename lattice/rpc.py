@@ -28,11 +28,12 @@ from nats.aio.client import Client as NATS
 from nats.js.object_store import ObjectStore
 
 from lattice import claims as claims_mod
-from lattice import subjects, tracing
+from lattice import subjects
 from lattice.connection import object_store
 from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, RemoteError, Unreachable
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
+from lattice.observability import tracing
 from lattice.seal import Sealer
 from lattice.settings import Settings
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from host.runtime import Runtime
-from lattice.control.service import ControlPlane
-from lattice.natsserver import NatsServer, free_port
+from lattice.cli.natsserver import NatsServer, free_port
+from lattice.controlplane.service import ControlPlane
+from lattice.host.runtime import Runtime
 from lattice.settings import Settings
 
 
@@ -96,7 +96,7 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval
 async def host_factory(settings: Settings, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start hosts in this test's event loop (reading ``file://`` images under ``tmp_path``); all are
     shut down at the end."""
-    from host.host import Host
+    from lattice.host.host import Host
 
     started: list[Host] = []
 

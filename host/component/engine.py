@@ -29,9 +29,9 @@ import structlog
 import wasmtime
 from wasmtime import component as cm
 
-from host.component import binary, values
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
+from lattice.host.component import binary, values
 from lattice.wasm import is_component
 
 log = structlog.get_logger("host.component")

@@ -21,11 +21,12 @@ from typing import Any
 import wasmtime
 from wasmtime import component as cm
 
-from host.component.binary import FAST_HANDLE
-from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
-from host.limits import apply_store_limits
-from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
+from lattice.host.component.binary import FAST_HANDLE
+from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
+from lattice.host.limits import apply_store_limits
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, HostCall, LogSink, WasiGrants
 
 ConfigSource = Callable[[], dict[str, str]]
 """The actor's configuration for ``wasi:config``: link values and the manifest's ``config``."""

@@ -24,8 +24,6 @@ from typing import Any, Final
 import structlog
 import uvicorn
 
-from lattice import tracing
-from lattice.capability import ProviderContext
 from lattice.errors import (
     Busy,
     DeadlineExceeded,
@@ -36,7 +34,9 @@ from lattice.errors import (
     Unreachable,
 )
 from lattice.messages import pack, unpack
-from providers.httpserver.config import ListenerConfig
+from lattice.observability import tracing
+from lattice.providers.httpserver.config import ListenerConfig
+from lattice.providers.sdk.capability import ProviderContext
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,7 +50,7 @@ _OURS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
 _CORS_METHODS: Final = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 _TEXT: Final = (b"content-type", b"text/plain; charset=utf-8")
 
-log = structlog.get_logger("providers.httpserver")
+log = structlog.get_logger("lattice.providers.httpserver")
 
 
 def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:

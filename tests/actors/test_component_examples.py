@@ -11,9 +11,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from actors import build, toolchains
 from bench.peers import _serving, binary
-from lattice.natsserver import free_port
+from lattice.actors import build, toolchains
+from lattice.cli.natsserver import free_port
 
 from .component_harness import ComponentActor
 from .test_components import FakeLattice

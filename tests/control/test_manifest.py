@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lattice.control.manifest import parse_manifest, resolve_file_image
-from lattice.control.model import (
+from lattice.controlplane.manifest import parse_manifest, resolve_file_image
+from lattice.controlplane.model import (
     ActorComponent,
     Application,
     LinkTrait,

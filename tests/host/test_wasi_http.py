@@ -14,15 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from host.component import components_of
-from host.component.wasi_http.outgoing import allowed
-from host.component.wasi_http.serve import incoming_request
-from host.host import Host
-from host.runtime import Runtime
 from lattice import seal, subjects
-from lattice.capability import HTTPSERVER, builtin_provider_id
+from lattice.cli.natsserver import free_port
+from lattice.host.component import components_of
+from lattice.host.component.wasi_http.outgoing import allowed
+from lattice.host.component.wasi_http.serve import incoming_request
+from lattice.host.host import Host
+from lattice.host.runtime import Runtime
 from lattice.messages import LinkDefinition
-from lattice.natsserver import free_port
+from lattice.providers.sdk.capability import HTTPSERVER, builtin_provider_id
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 
 from lattice import claims, keys, oci
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.control.test_api import manifest, status
 from tests.host import guests
-from tests.oci.registry import Registry
+from tests.oci.registry import Registry, push_raw
 
 
 async def _state(client: httpx.AsyncClient, name: str) -> str:
@@ -74,7 +74,13 @@ async def test_bad_registry_images_fail_the_application_whole(
     ref = f"{registry.address}/actors/echo:1"
     oci.push(oci.parse_reference(ref), guests.ECHO, insecure=True)
     not_wasm = f"{registry.address}/actors/notes:1"
-    _push_non_wasm(registry, not_wasm, tmp_path)
+    push_raw(
+        not_wasm,
+        b"\x1f\x8b",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.config.v1+json",
+        tmp_path,
+    )
     corrupt = f"{registry.address}/actors/corrupt:1"
     oci.push(oci.parse_reference(corrupt), guests.LOOPS, insecure=True)
     registry.blob_path(oci.sha256_digest(guests.LOOPS)).write_bytes(guests.TRAPS)
@@ -112,22 +118,6 @@ async def test_bad_registry_images_fail_the_application_whole(
     retry = await client.put("/v1/applications/unknown-tag", content=manifest("unknown-tag", image, extra=extra))
     assert retry.status_code == 200
     await wait_for(lambda: _is(client, "unknown-tag", "deployed"))
-
-
-def _push_non_wasm(registry: Registry, reference: str, tmp_path: Path) -> None:
-    ref = oci.parse_reference(reference)
-    client, container = oci._client(ref, insecure=True, credentials=None, auth_file=None, timeout_s=5)
-    for name, data, media in (
-        ("layer", b"\x1f\x8b not a tarball", "application/vnd.oci.image.layer.v1.tar+gzip"),
-        ("config", b"{}", "application/vnd.oci.image.config.v1+json"),
-    ):
-        (tmp_path / name).write_bytes(data)
-        desc = {"mediaType": media, "digest": oci.sha256_digest(data), "size": len(data)}
-        client.upload_blob(str(tmp_path / name), container, desc)
-        if name == "layer":
-            layer = desc
-    doc = {"schemaVersion": 2, "mediaType": oci.MANIFEST_MEDIA_TYPE, "config": desc, "layers": [layer]}
-    assert client.upload_manifest(doc, container).status_code == 201
 
 
 async def test_registry_logins_come_from_the_docker_config_file(

@@ -23,9 +23,9 @@ from lattice import claims, keys, seal, subjects
 from lattice.connection import settle
 from lattice.errors import ActorError, LatticeError, NoResponders, ProviderError, RemoteError, Unreachable
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition, pack, unpack
+from lattice.providers.sdk import Provider
+from lattice.providers.sdk.runner import ProviderRunner
 from lattice.settings import Settings
-from providers.runner import ProviderRunner
-from providers.sdk import Provider
 from tests.conftest import answer_sealed, sealer
 
 ActorHandler = Callable[[str, bytes], Awaitable[bytes]]

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from lattice.cli.natsserver import free_port
 from lattice.errors import Busy, ProviderError
 from lattice.messages import LinkDefinition, pack, unpack
-from lattice.natsserver import free_port
-from providers.httpserver import HttpServerProvider, ListenerConfig, decode_response, listener_config
+from lattice.providers.httpserver import HttpServerProvider, ListenerConfig, decode_response, listener_config
 from tests.conftest import wait_for
 from tests.providers.conftest import ActorHandler, Harness, HarnessFactory, actor_id, link_to
 

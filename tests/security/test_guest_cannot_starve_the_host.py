@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from host.actors import limits_from
-from host.host import Host
-from host.runtime import ActorLimits, ActorPool, Runtime
 from lattice.errors import ActorError, ConfigError, InvalidActor, RemoteError
+from lattice.host.actors import limits_from
+from lattice.host.host import Host
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, Runtime
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.host import guests

@@ -252,7 +252,7 @@ async def test_unsigned_invocation_with_large_content_length_fetches_nothing(
 
 async def test_unsealed_provider_linkdefs_and_shutdown_are_refused(settings: Settings, attacker: NATS) -> None:
     from lattice.messages import pack, unpack
-    from providers.runner import ProviderRunner
+    from lattice.providers.sdk.runner import ProviderRunner
     from tests.providers.test_provider_sdk import Probe, actor_id, probe_link
 
     async with ProviderRunner(Probe(), settings) as runner:

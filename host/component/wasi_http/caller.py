@@ -14,11 +14,11 @@ from typing import Any
 
 import structlog
 
-from host.component import engine
-from host.component import pool as pool_mod
-from host.component.wasi_http.serve import Handler, build_linker, check_imports, failure
-from host.component.wasi_http.state import Grants, InstanceState
 from lattice.errors import ActorError
+from lattice.host.component import engine
+from lattice.host.component import pool as pool_mod
+from lattice.host.component.wasi_http.serve import Handler, build_linker, check_imports, failure
+from lattice.host.component.wasi_http.state import Grants, InstanceState
 from lattice.messages import pack, unpack
 
 log = structlog.get_logger("host.component.wasi_http")

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import structlog
 
-from host.component.wasi_http import cabi
-from host.component.wasi_http.cabi import Ctx, HostFunc, Vals
-from host.component.wasi_http.state import (
+from lattice.host.component.wasi_http import cabi
+from lattice.host.component.wasi_http.cabi import Ctx, HostFunc, Vals
+from lattice.host.component.wasi_http.state import (
     T_FIELDS,
     T_FUTURE_INCOMING_RESPONSE,
     T_INCOMING_RESPONSE,
@@ -37,7 +37,7 @@ from host.component.wasi_http.state import (
     current,
     may_block,
 )
-from host.component.wasi_http.types import (
+from lattice.host.component.wasi_http.types import (
     consume_of,
     get,
     headers_of,
@@ -49,7 +49,7 @@ from host.component.wasi_http.types import (
     read_scheme,
     take,
 )
-from host.component.wasi_http.wasi import drop, new
+from lattice.host.component.wasi_http.wasi import drop, new
 
 log = structlog.get_logger("host.component.wasi_http")
 

@@ -23,8 +23,9 @@ import wasmtime
 from wasmtime import _bindings as _ffi
 from wasmtime.component import Component, Instance, Linker
 
-from host.component.wasi_http import cabi, outgoing, types, wasi
-from host.component.wasi_http.state import (
+from lattice.errors import DeadlineExceeded, InvalidActor
+from lattice.host.component.wasi_http import cabi, outgoing, types, wasi
+from lattice.host.component.wasi_http.state import (
     T_INCOMING_REQUEST,
     T_RESPONSE_OUTPARAM,
     IncomingRequest,
@@ -32,8 +33,7 @@ from host.component.wasi_http.state import (
     Outparam,
     enter,
 )
-from host.runtime import NotInline
-from lattice.errors import DeadlineExceeded, InvalidActor
+from lattice.host.wapc import NotInline
 
 HANDLER = "wasi:http/incoming-handler@0.2"
 # WASI 0.2 packages a component may import: defined here, or trapping if called (``wasi.py``)

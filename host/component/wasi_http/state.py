@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from host.component.wasi_http.cabi import HostTrap
+from lattice.host.component.wasi_http.cabi import HostTrap
 
 # Host resource type ids (wasmtime ``ResourceType.host``): one per WIT resource, in a range of our own.
 _BASE = 0x4C415400  # "LAT\0"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from host.component.wasi_http import cabi
-from host.component.wasi_http.cabi import Ctx, HostFunc, HostTrap, Vals
-from host.component.wasi_http.state import (
+from lattice.host.component.wasi_http import cabi
+from lattice.host.component.wasi_http.cabi import Ctx, HostFunc, HostTrap, Vals
+from lattice.host.component.wasi_http.state import (
     T_FIELDS,
     T_FUTURE_TRAILERS,
     T_INCOMING_BODY,
@@ -37,7 +37,7 @@ from host.component.wasi_http.state import (
     Pollable,
     current,
 )
-from host.component.wasi_http.wasi import drop, new
+from lattice.host.component.wasi_http.wasi import drop, new
 
 METHODS = ("get", "head", "post", "put", "delete", "connect", "options", "trace", "patch")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -33,9 +33,9 @@ from typing import Any
 
 from wasmtime.component import LinkerInstance
 
-from host.component.wasi_http import cabi
-from host.component.wasi_http.cabi import Ctx, HostFunc, HostTrap, Vals
-from host.component.wasi_http.state import (
+from lattice.host.component.wasi_http import cabi
+from lattice.host.component.wasi_http.cabi import Ctx, HostFunc, HostTrap, Vals
+from lattice.host.component.wasi_http.state import (
     T_DESCRIPTOR,
     T_DIRECTORY_ENTRY_STREAM,
     T_ERROR,

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from actors.componentize import WIT_DIR, build_python, cache_root
+from lattice.actors.componentize import WIT_DIR, build_python, cache_root
 
 HERE = Path(__file__).parent / "pyprobe"
 WORLD = "lattice:host-test/probe"

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 import wasmtime
 
-from host.component import ComponentPool, components_of, new_pool
-from host.component.engine import CompiledComponent, ComponentRuntime
-from host.runtime import ActorLimits, Runtime
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor
+from lattice.host.component import ComponentPool, components_of, new_pool
+from lattice.host.component.engine import CompiledComponent, ComponentRuntime
+from lattice.host.runtime import ActorLimits, Runtime
 from tests.conftest import from_threads
 from tests.host.component.guests import frame, probe
 
@@ -146,7 +146,7 @@ def test_an_import_the_host_cannot_provide_is_named(components: ComponentRuntime
 
 
 def test_the_fast_entry_is_added_and_used_for_text_payloads(pool: ComponentPool) -> None:
-    from host.component.binary import FAST_HANDLE
+    from lattice.host.component.binary import FAST_HANDLE
 
     handle = pool.component.handle
     assert handle is not None and handle.fast is not None
@@ -160,7 +160,7 @@ def test_the_fast_entry_is_added_and_used_for_text_payloads(pool: ComponentPool)
 
 
 def test_components_the_rewrite_does_not_understand_still_run(components: ComponentRuntime) -> None:
-    from host.component import binary
+    from lattice.host.component import binary
 
     assert binary.add_fast_handle(b"\0asm\x0d\x00\x01\x00\x63\x00") is None  # an unknown section id
     assert binary.add_fast_handle(bytes(wasmtime.wat2wasm("(component)"))) is None  # no handle to speed up
