@@ -272,11 +272,13 @@ _LIMIT_CAPS = {
 
 def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tuple[LinkTrait, _Node, str]]]:
     props_path = f"{path}.properties"
-    props = _map(_req(node, "properties", path), props_path, allowed=("image", "wasi", "limits"))
+    props = _map(_req(node, "properties", path), props_path, allowed=("image", "wasi", "limits", "allowed_hosts"))
     image = _image(_req(props, "image", props_path), f"{props_path}.image", actor=True)
     properties: dict[str, Any] = {}
     if (wasi := _opt(props, "wasi")) is not None:
         properties["wasi"] = _wasi(wasi, f"{props_path}.wasi")
+    if (hosts := _opt(props, "allowed_hosts")) is not None:
+        properties["allowed_hosts"] = _allowed_hosts(hosts, f"{props_path}.allowed_hosts")
     if (limits := _opt(props, "limits")) is not None:
         lpath = f"{props_path}.limits"
         _map(limits, lpath, allowed=("deadline_ms", "max_memory_mb", "max_instances"))
@@ -290,6 +292,17 @@ def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tupl
     scaler = _scaler_from(traits)
     actor = ActorComponent(name, image, scaler, tuple(link for link, _, _ in links), properties, _custom(traits))
     return actor, links
+
+
+def _allowed_hosts(node: _Node, path: str) -> list[str]:
+    """Where a wasi:http component's outgoing HTTP may go: ``host``, ``host:port`` or ``*.domain``."""
+    if node.kind != "seq":
+        raise _fail("must be a list of host names, e.g. [api.example.com, '*.example.org']", node, path)
+    hosts = [_str(item, f"{path}[{i}]") for i, item in enumerate(node.items)]
+    for i, host in enumerate(hosts):
+        if "/" in host or " " in host:
+            raise _fail(f"{host!r} is not a host name (no scheme, path or spaces)", node.items[i], f"{path}[{i}]")
+    return hosts
 
 
 def _wasi(node: _Node, path: str) -> dict[str, Any]:

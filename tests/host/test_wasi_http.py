@@ -134,6 +134,8 @@ async def test_bad_handlers_answer_502_with_the_reason_and_the_next_request_succ
     url = await serve(host, probe, limits={"max_payload_mb": 1})
     cases = {
         "/noresponse": "without setting a response",
+        "/error": "answered with an error: internal-error: probe says no",
+        "/nofinish": "dropped the response body without finishing it",
         "/trap": "RuntimeError: probe asked to trap",
         "/trap-mid-body": "RuntimeError: probe trapped mid-body",
         f"/big?n={1024 * 1024 + 1}": "over the limit of 1048576 bytes",
@@ -147,6 +149,16 @@ async def test_bad_handlers_answer_502_with_the_reason_and_the_next_request_succ
     assert (await client.get(url + f"/big?n={1024 * 1024 - 4096}")).status_code == 200
     response = await client.get(url + f"/big?n={1024 * 1024}")  # the body fits, with its headers it does not
     assert response.status_code == 502 and "over the limit" in response.text
+
+
+async def test_a_handler_past_its_deadline_is_504_and_the_next_request_succeeds(
+    host_factory: Any, state_dir: Path, client: httpx.AsyncClient, probe: Path
+) -> None:
+    host = await host_factory(allow_unsigned=True, state_dir=state_dir)
+    url = await serve(host, probe, limits={"deadline_ms": 300})
+    response = await client.get(url + "/spin")
+    assert response.status_code == 504, response.text
+    assert (await client.get(url + "/")).status_code == 200
 
 
 @pytest.fixture
