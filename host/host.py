@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import errno
 import hashlib
 import platform
 import time
@@ -24,8 +23,8 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
+from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
-from lattice import events, keys, oci, subjects
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NotFound
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
@@ -273,7 +272,7 @@ class Host:
         if image_ref.startswith("file://"):
             path = Path(image_ref.removeprefix("file://"))
             try:
-                return await asyncio.to_thread(_read_regular_file, path)
+                return await asyncio.to_thread(caps.read_regular_file, path)
             except OSError as exc:
                 raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
         if oci.is_reference(image_ref):  # told directly (not by the control plane, which stores it first)
@@ -563,13 +562,6 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
-
-
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or a device (which could block forever) is refused."""
-    if not path.is_file():
-        raise OSError(errno.EINVAL, "not a regular file")
-    return path.read_bytes()
 
 
 def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:
