@@ -27,7 +27,7 @@ from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
 from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NotFound
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
 from lattice.host.limits import WorkerQuota
@@ -406,6 +406,7 @@ class Host:
         invocation_id = ""
         try:
             inv = Invocation.from_msgpack(msg.data)
+            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
             invocation_id = inv.id  # known before verification, so that even a refusal is answered
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
@@ -419,8 +420,11 @@ class Host:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
             self.router.check_invocation_allowed(running, inv.origin)
             result: bytes | Exception = await self.router.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id
+                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
             )
+        except Expired as exc:  # counted and logged per burst by the router, not a line each
+            result = exc
+            self.router.drops.note(actor_id)
         except LatticeError as exc:
             result = exc
             self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))

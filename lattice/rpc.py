@@ -19,6 +19,7 @@ so that every invocation gets an answer that fits in a NATS message.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -160,6 +161,7 @@ class Rpc:
             encoded_claims=encoded,
             id=inv.id,
             trace_context=inv.trace_context,
+            deadline_ms=inv.deadline_ms,
         )
 
     async def invoke(
@@ -187,7 +189,8 @@ class Rpc:
     ) -> bytes:
         timeout = timeout_s
         subject = target_subject(self.lattice, target)  # InvalidName before anything is signed or sent
-        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=carried))
+        deadline_ms = int((time.time() + timeout) * 1000)  # the receiver drops it once we stop waiting
+        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=carried, deadline_ms=deadline_ms))
         if len(payload) > self.inline_limit:
             await self._stash(inv.id, payload)
             inv = replace(inv, msg=b"", content_length=len(payload))
