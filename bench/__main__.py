@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
+from bench import components, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
 from bench.cluster import Cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         run.step("micro (instantiate, call)", lambda: micro.run(profile.micro_samples))
         run.step("idle_instance_kib (fresh process)", micro.idle_memory)
+        run.step("component echo (in process, beside waPC)", lambda: components.echo(profile.micro_samples))
+        if profile.peers:  # the Python actor: a componentize-py build (cached) and 8-13 s compiles
+            run.step("py_instance_idle_kib (fresh process)", components.py_idle_memory)
+            run.step("py_cold_start (fresh lattice)", lambda: components.py_cold_start(work / "py-cold"))
+        else:
+            run.notes.append("py_instance_idle_kib, py_cold_start: skipped in --tiny")
         _embed(run, profile)
         run.step("uvicorn (plain, own process)", lambda: http.uvicorn(profile.load))
         _lattice_scenarios(run, profile, work / "lattice")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from lattice import seal, subjects
+from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port
 from lattice.host.component import components_of
 from lattice.host.component.wasi_http.outgoing import allowed
@@ -22,7 +23,6 @@ from lattice.host.component.wasi_http.serve import incoming_request
 from lattice.host.host import Host
 from lattice.host.runtime import Runtime
 from lattice.messages import LinkDefinition
-from lattice.providers.sdk.capability import HTTPSERVER, builtin_provider_id
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
