@@ -3,12 +3,17 @@
 Owns the list of examples (``EXAMPLES``: which sources make which ``.wasm``, in which language, and which
 are signed) and the rebuild/check loop. How a source is compiled is ``toolchains.py``'s.
 
-    python -m actors.build                # rebuild every example in place
-    python -m actors.build --check        # rebuild into a temp dir; exit 1 naming any .wasm that differs
-    python -m actors.build pingpong todo  # only some examples
+    python -m lattice.actors.build                # rebuild every example in place
+    python -m lattice.actors.build --check        # rebuild into a temp dir; exit 1 naming any .wasm that differs
+    python -m lattice.actors.build pingpong todo  # only some examples
 
 AssemblyScript needs npm: by default its parts are built when ``npm`` is on PATH and skipped with a note
 otherwise; ``--with-npm`` makes a missing npm an error, ``--without-npm`` always skips them.
+
+Component examples (``COMPONENTS``: Python and JavaScript, SPEC §7) are built by ``actors.componentize``
+into its cache and copied beside their manifest, where git ignores them: at 12-18 MB and with bytes that
+differ on every build (see that module) they are not committed. ``--check`` builds them (from the cache
+when their sources did not change) and checks that each is a component.
 
 Signed parts (the ponger) carry a JWT whose ``iat`` and ``jti`` change on every signing, so their bytes
 cannot be reproduced. For them ``--check`` compares the module with its JWT sections stripped
@@ -27,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from actors.toolchains import (
+from lattice import keys
+from lattice.actors import componentize
+from lattice.actors.toolchains import (
     ACTORS_DIR,
     SDK_DIR,
     BuildError,
@@ -36,12 +43,11 @@ from actors.toolchains import (
     compile_zig,
     npm,
 )
-from lattice import keys
 from lattice.claims import sign_actor, verify_actor
 from lattice.errors import LatticeError
 from lattice.wasm import strip_custom_sections
 
-__all__ = ["ACTORS_DIR", "EXAMPLES", "SDK_DIR", "BuildError", "compile_actor", "main"]
+__all__ = ["ACTORS_DIR", "COMPONENTS", "EXAMPLES", "SDK_DIR", "BuildError", "compile_actor", "main"]
 
 Lang = Literal["c", "zig", "assemblyscript"]
 
@@ -90,6 +96,40 @@ EXAMPLES: dict[str, tuple[Part, ...]] = {
     ),
     "todo": (Part("todo/todo.c", "todo/todo.wasm", "c"),),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentPart:
+    """A component example: a Python app folder or a JavaScript project, and its world (Python)."""
+
+    source: str
+    lang: Literal["python", "javascript"]
+    world: str = componentize.ACTOR_WORLD
+
+    @property
+    def wasm(self) -> str:
+        return f"{self.source}/{Path(self.source).name}.wasm"
+
+    def build(self, output: Path | None = None) -> componentize.Built:
+        source = ACTORS_DIR / self.source
+        if self.lang == "javascript":
+            return componentize.build_js(source, output)
+        if self.world == componentize.WASI_HTTP_WORLD:
+            return componentize.build_python(source, output, world=self.world, wit=componentize.wasi_http_wit())
+        return componentize.build_python(source, output, world=self.world)
+
+
+COMPONENTS: dict[str, ComponentPart] = {
+    "pykvcounter": ComponentPart("pykvcounter", "python"),
+    "jsgreeter": ComponentPart("jsgreeter", "javascript"),
+    "pyhttp": ComponentPart("pyhttp", "python", componentize.WASI_HTTP_WORLD),
+}
+
+
+def component_wasm(name: str) -> Path:
+    """The component example ``name``, built (or taken from the cache) and copied beside its manifest."""
+    part = COMPONENTS[name]
+    return part.build(ACTORS_DIR / part.wasm).path
 
 
 def example_actors() -> list[str]:
@@ -173,10 +213,44 @@ def _wants(part: Part, use_npm: bool | None) -> str | None:
 
 
 def _parts(names: Sequence[str]) -> list[Part]:
-    return [part for name in names for part in EXAMPLES[name]]
+    return [part for name in names if name in EXAMPLES for part in EXAMPLES[name]]
+
+
+COMPONENT_HEADER = b"\x00asm\x0d\x00\x01\x00"  # version 13, layer 1
+
+
+def _component_skip(part: ComponentPart, use_npm: bool | None) -> str | None:
+    if part.lang != "javascript" or use_npm is True:
+        return None
+    if use_npm is False:
+        return "JavaScript skipped (--without-npm)"
+    return None if npm() else "JavaScript needs npm, not found on PATH; pass --with-npm to make this an error"
+
+
+def build_components(names: Sequence[str], use_npm: bool | None, check: bool) -> list[str]:
+    """Builds the component examples among ``names`` beside their manifests; returns those that are not
+    components (``check``: the build is verified, not compared byte for byte)."""
+    wrong = []
+    for name in (n for n in names if n in COMPONENTS):
+        part = COMPONENTS[name]
+        skip = _component_skip(part, use_npm)
+        if skip:
+            print(f"skipped {part.wasm} ({skip})")
+            continue
+        built = part.build(ACTORS_DIR / part.wasm)
+        how = "from the cache" if built.cached else f"in {built.seconds:.1f} s"
+        if not check:
+            print(f"built   {part.wasm} ({built.size} bytes, a {part.lang} component, {how})")
+        elif built.path.read_bytes()[:8] != COMPONENT_HEADER:
+            print(f"DIFFERS {part.wasm} (not a component)")
+            wrong.append(part.wasm)
+        else:
+            print(f"ok      {part.wasm} (a {part.lang} component built {how}; its bytes vary by build)")
+    return wrong
 
 
 def rebuild(names: Sequence[str], use_npm: bool | None = None) -> None:
+    build_components(names, use_npm, check=False)
     for part in _parts(names):
         skip = _wants(part, use_npm)
         if skip:
@@ -198,7 +272,7 @@ def rebuild(names: Sequence[str], use_npm: bool | None = None) -> None:
 
 def check(names: Sequence[str], use_npm: bool | None = None) -> list[str]:
     """Rebuilds into a temp dir; returns the .wasm paths whose committed file differs (or is missing)."""
-    differing = []
+    differing = build_components(names, use_npm, check=True)
     with tempfile.TemporaryDirectory(prefix="lattice-actors-") as tmp:
         for i, part in enumerate(_parts(names)):
             skip = _wants(part, use_npm)
@@ -215,14 +289,14 @@ def check(names: Sequence[str], use_npm: bool | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.build", description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lattice.actors.build", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the committed .wasm are reproducible")
     npm_group = parser.add_mutually_exclusive_group()
     npm_group.add_argument("--with-npm", dest="npm", action="store_const", const=True, help="require npm")
-    npm_group.add_argument("--without-npm", dest="npm", action="store_const", const=False, help="skip AS")
+    npm_group.add_argument("--without-npm", dest="npm", action="store_const", const=False, help="skip AS, JS")
     parser.add_argument("actors", nargs="*", help="example actors to build (default: all)")
     args = parser.parse_args(argv)
-    known = example_actors()
+    known = example_actors() + sorted(COMPONENTS)
     unknown = sorted(set(args.actors) - set(known))
     if unknown:
         parser.error(f"unknown actor(s) {', '.join(unknown)}; known: {', '.join(known)}")
@@ -237,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if differing:
         print(
-            f"not reproducible from source: {', '.join(differing)}; run `python -m actors.build` and commit",
+            f"not reproducible from source: {', '.join(differing)}; run `python -m lattice.actors.build` and commit",
             file=sys.stderr,
         )
         return 1

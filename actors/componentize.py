@@ -9,7 +9,7 @@ of the same inputs is a file copy.
 
 Neither toolchain gives the same bytes twice: componentize-py snapshots a pre-initialised CPython whose hash
 secret and import caches (file times) come from the build, componentize-js likewise for SpiderMonkey. So a
-component example is not committed (its bytes would differ on every machine): ``python -m actors.build``
+component example is not committed (its bytes would differ on every machine): ``python -m lattice.actors.build``
 builds it into the cache and copies it beside its manifest (git-ignored); tests and the benchmark build
 what is missing. What stays reproducible is the input key, and a rebuild's interface (imports and exports).
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from actors.toolchains import ACTORS_DIR, NPM_CI, SDK_DIR, BuildError, npm
+from lattice.actors.toolchains import ACTORS_DIR, NPM_CI, SDK_DIR, BuildError, npm
 
 WIT_DIR = ACTORS_DIR / "wit"
 PY_SDK_DIR = SDK_DIR / "python"
@@ -44,6 +44,10 @@ COMPONENTIZE_PY_VERSION = "0.25.1"
 MSGPACK_PURE = ("__init__.py", "exceptions.py", "ext.py", "fallback.py")
 RUN_COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; script()"
 SKIP = ("__pycache__", "node_modules", ".git", "dist")
+
+
+class ToolMissing(BuildError, FileNotFoundError):
+    """A toolchain this build needs is not installed (npm); the message says which and how to get it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +143,14 @@ def msgpack_pure() -> dict[str, Path]:
     return {f"msgpack/{name}": folder / name for name in MSGPACK_PURE}
 
 
-def python_inputs(app: Path, wit: Path = WIT_DIR) -> dict[str, Path]:
-    """What goes into a Python actor: the app folder, lattice_actor, msgpack (pure) and the WIT."""
-    files = source_files(wit, "wit/") | source_files(app, "app/")
-    if "app/lattice_actor/__init__.py" not in files:  # a project may carry its own copy
+def python_inputs(app: Path, wit: Path = WIT_DIR, sdk: bool = True) -> dict[str, Path]:
+    """What goes into a Python actor: the app folder, lattice_actor, msgpack (pure) and the WIT (a folder
+    or one file)."""
+    wit_files = {f"wit/{wit.name}": wit} if wit.is_file() else source_files(wit, "wit/")
+    files = wit_files | source_files(app, "app/")
+    if sdk and "app/lattice_actor/__init__.py" not in files:  # a project may carry its own copy
         files |= source_files(PY_SDK_DIR, "app/")
-    if "app/msgpack/__init__.py" not in files:
+    if sdk and "app/msgpack/__init__.py" not in files:
         files |= {f"app/{rel}": path for rel, path in msgpack_pure().items()}
     return files
 
@@ -165,14 +171,16 @@ def build_python(
     """
     if not (app / f"{module}.py").is_file():
         raise BuildError(f"{app}: no {module}.py (the module componentize-py loads)")
-    files = python_inputs(app, wit)
+    # lattice_actor (and msgpack) for the lattice world; a wasi:http app has no use for them
+    files = python_inputs(app, wit, sdk=world.startswith("lattice:"))
     key = input_key("python", files, (world, module, COMPONENTIZE_PY_VERSION))
 
     def build(target: Path) -> None:
         command = componentize_py()
         with tempfile.TemporaryDirectory(prefix="lattice-py-") as tmp:
             work = _materialise(files, Path(tmp))
-            args = ["-d", str(work / "wit"), "-w", world, "componentize", module, "-p", "app", "-o", str(target)]
+            wit_arg = work / "wit" / wit.name if wit.is_file() else work / "wit"
+            args = ["-d", str(wit_arg), "-w", world, "componentize", module, "-p", "app", "-o", str(target)]
             _run_tool([*command, *args], work, f"{app.name}: componentize-py")
 
     return _cached(key, output, build, cache)
@@ -205,7 +213,7 @@ def build_js(project: Path, output: Path | None = None, *, cache: Path | None = 
     """
     npm_exe = npm()
     if npm_exe is None:
-        raise BuildError(f"{project}: JavaScript actors need npm (Node.js 18+) on PATH")
+        raise ToolMissing(f"{project}: JavaScript actors need npm (Node.js 18+) on PATH")
     files = source_files(project)
     files.setdefault("lattice-actor.js", JS_SDK_DIR / "lattice-actor.js")
     if not any(rel.startswith("wit/") for rel in files):
@@ -220,3 +228,29 @@ def build_js(project: Path, output: Path | None = None, *, cache: Path | None = 
             shutil.copyfile(work / "actor.wasm", target)
 
     return _cached(key, output, build, cache)
+
+
+# ---- wasi:http (the proxy world) -----------------------------------------------------------------------
+
+# The wasi:http 0.2.3 WIT with its wasi:io/clocks/random/cli dependencies in one file, from npm.
+WASI_HTTP_WIT_PACKAGE = "@spinframework/wasi-http-proxy@1.0.1"
+WASI_HTTP_WIT_FILE = "package/wit/wasi-http@0.2.3.wit"
+WASI_HTTP_WORLD = "wasi:http/proxy@0.2.3"
+
+
+def wasi_http_wit(cache: Path | None = None) -> Path:
+    """The wasi:http 0.2.3 WIT file, fetched once with ``npm pack`` into the cache."""
+    target = (cache or cache_root()) / "wit" / Path(WASI_HTTP_WIT_FILE).name
+    if target.is_file():
+        return target
+    npm_exe = npm()
+    if npm_exe is None:
+        raise ToolMissing(f"the wasi:http WIT comes from npm ({WASI_HTTP_WIT_PACKAGE}): install Node.js 18+")
+    with tempfile.TemporaryDirectory(prefix="lattice-wit-") as tmp:
+        work = Path(tmp)
+        _run_tool([npm_exe, "pack", "--silent", WASI_HTTP_WIT_PACKAGE], work, f"npm pack {WASI_HTTP_WIT_PACKAGE}")
+        tarball = next(work.glob("*.tgz"))
+        _run_tool(["tar", "xzf", str(tarball), WASI_HTTP_WIT_FILE], work, "tar")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / WASI_HTTP_WIT_FILE, target)
+    return target

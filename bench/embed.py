@@ -24,7 +24,7 @@ from typing import Any
 
 import wasmtime
 
-from host import ActorLimits, Runtime, Sandbox
+from lattice.host import ActorLimits, Runtime, Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSFORM_WASM = ROOT / "examples" / "pipeline" / "transform.wasm"

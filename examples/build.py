@@ -2,7 +2,7 @@
 
 Owns the compiler command lines of the embedding examples; every plugin is committed next to its source:
 
-- ``text_filter/plugins/censor``: a waPC guest on the C guest SDK, built by ``actors.build`` (one
+- ``text_filter/plugins/censor``: a waPC guest on the C guest SDK, built by ``lattice.actors.build`` (one
   command line for SDK guests, not two);
 - ``text_filter/plugins/snoop``: a waPC guest over WASI (``--target=wasm32-wasi``, wasi-libc);
 - ``pipeline/transform``: a plain-function module (``--target=wasm32-freestanding``, no libc).
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from actors import build as actors_build
+from lattice.actors import build as actors_build
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 

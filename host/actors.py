@@ -8,17 +8,21 @@ into ``ActorLimits`` and ``WasiGrants`` here (SPEC §1, issue limits).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nats.aio.subscription import Subscription
 
-from host.runtime import ActorLimits, ActorPool, CompiledActor, WasiGrants
 from lattice.errors import ConfigError
+from lattice.host import limits as caps
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
 from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
-    from host.component.engine import CompiledComponent
+    from lattice.host.component.engine import CompiledComponent
 
 DEFAULT_MAX_INSTANCES = 16
 
@@ -31,25 +35,30 @@ def annotations_key(annotations: dict[str, str]) -> str:
 def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
     """``properties.limits`` {deadline_ms, max_memory_mb, max_instances, max_payload_mb} → ActorLimits.
 
-    Raises ``ConfigError`` naming the bad value.
+    Raises ``ConfigError`` naming the bad value, also for one over the host's hard caps
+    (``host.limits``) and for more warm instances (``count``) than ``MAX_INSTANCES``.
     """
     raw = properties.get("limits") or {}
     if not isinstance(raw, dict):
         raise ConfigError("properties.limits must be a map")
+    if count > caps.MAX_INSTANCES:
+        raise ConfigError(f"{count} instances asked of one host: at most {caps.MAX_INSTANCES} per actor per host")
     base = ActorLimits()
 
-    def positive(name: str) -> int | None:
+    def positive(name: str, cap: int) -> int | None:
         value = raw.get(name)
         if value is None:
             return None
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"properties.limits.{name} must be a positive integer, got {value!r}")
+        if value > cap:
+            raise ConfigError(f"properties.limits.{name} is at most {cap} on this host, got {value}")
         return value
 
-    deadline_ms = positive("deadline_ms")
-    memory_mb = positive("max_memory_mb")
-    instances = positive("max_instances")
-    payload_mb = positive("max_payload_mb")
+    deadline_ms = positive("deadline_ms", caps.MAX_DEADLINE_MS)
+    memory_mb = positive("max_memory_mb", caps.MAX_MEMORY_MB)
+    instances = positive("max_instances", caps.MAX_INSTANCES)
+    payload_mb = positive("max_payload_mb", caps.MAX_PAYLOAD_MB)
     return ActorLimits(
         deadline_s=deadline_ms / 1000 if deadline_ms else base.deadline_s,
         max_memory_bytes=memory_mb * 1024 * 1024 if memory_mb else base.max_memory_bytes,
@@ -59,19 +68,34 @@ def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
     )
 
 
-def wasi_from(properties: dict[str, Any]) -> WasiGrants:
-    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} → WasiGrants (nothing by default)."""
+def wasi_from(properties: dict[str, Any], allowed_dirs: Sequence[Path] = ()) -> WasiGrants:
+    """``properties.wasi`` {dirs: {guest: host}, readonly, env, args} and ``properties.allowed_hosts``
+    (where a wasi:http component's outgoing HTTP may go) → WasiGrants (nothing by default).
+
+    Every granted host directory must lie under one of ``allowed_dirs`` (the host operator's
+    ``--allow-dir``), whatever the manifest asks: ``ConfigError`` otherwise.
+    """
     raw = properties.get("wasi") or {}
     if not isinstance(raw, dict):
         raise ConfigError("properties.wasi must be a map")
     dirs, env, args = raw.get("dirs") or {}, raw.get("env") or {}, raw.get("args") or []
     if not isinstance(dirs, dict) or not isinstance(env, dict) or not isinstance(args, list):
         raise ConfigError("properties.wasi.dirs and .env must be maps and .args a list")
+    roots = [Path(d).resolve() for d in allowed_dirs]
+    for host_path in dirs.values():
+        text = str(host_path)
+        if "\0" in text or not any(Path(text).resolve().is_relative_to(r) for r in roots):
+            allowed = f"({', '.join(map(str, roots))})" if roots else "(none; its operator may allow one: --allow-dir)"
+            raise ConfigError(f"properties.wasi.dirs: {text!r} is not under a directory this host allows {allowed}")
+    hosts = properties.get("allowed_hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError("properties.allowed_hosts must be a list of host names, e.g. [api.example.com]")
     return WasiGrants(
         dirs={str(k): str(v) for k, v in dirs.items()},
         readonly=bool(raw.get("readonly", False)),
         env={str(k): str(v) for k, v in env.items()},
         args=tuple(str(a) for a in args),
+        allowed_hosts=tuple(hosts),
     )
 
 

@@ -3,6 +3,12 @@
 Commands are JSON on ``wasmbus.ctl.{lattice}.cmd.{host_id}.{la|sa|scale|lp|sp|stop}``; each is done
 before the reply, which says ``{"accepted": true, ...}`` or ``{"accepted": false, "error": reason}``
 so the control plane can report why a host refused.
+
+NATS access is not host access (docs/security.md): commands and ``linkdefs.put|del`` are refused
+unless sealed with the cluster key for exactly their subject, fresh and not seen before
+(``lattice.seal``); every reply is sealed. Reads (ping, inventory, links, claims, auctions) are open
+to whoever NATS lets ask. Whatever a command asks, ``file://`` images are read only under the host's
+own ``--files-root`` and WASI directories granted only under its ``--allow-dir`` (``host.actors``).
 """
 
 from __future__ import annotations
@@ -10,18 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.aio.msg import Msg
 
-from host.actors import annotations_key
-from lattice import subjects
-from lattice.errors import ConfigError, LatticeError
+from lattice import seal, subjects
+from lattice.errors import ClaimsError, ConfigError, LatticeError
+from lattice.host.actors import annotations_key
 from lattice.messages import LinkDefinition
 
 if TYPE_CHECKING:
-    from host.host import Host
+    from lattice.host.host import Host
 
 log = structlog.get_logger("host.control")
 
@@ -47,6 +54,7 @@ class ControlInterface:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self.sealer = host.rpc.sealer
         lattice = host.settings.lattice
         self.commands: dict[str, Handler] = {
             "la": self._launch_actor,
@@ -78,8 +86,15 @@ class ControlInterface:
             await self.host.nc.subscribe(subject, queue=f"lattice-hosts-{self.host.settings.lattice}", cb=cb)
 
     async def _reply(self, msg: Msg, body: dict[str, Any]) -> None:
-        if msg.reply:
-            await self.host.nc.publish(msg.reply, json.dumps(body).encode())
+        await seal.respond(self.host.nc, self.sealer, msg, json.dumps(body).encode())
+
+    def _check_seal(self, msg: Msg, what: str) -> None:
+        """Refuse (``ClaimsError``) a write not sealed by a cluster member for this very subject."""
+        try:
+            self.sealer.check_headers(msg.headers, msg.subject, msg.data, what=what)
+        except ClaimsError as exc:
+            log.warning("unsealed control message refused", subject=msg.subject, host_id=self.host.id, error=str(exc))
+            raise
 
     async def _on_ping(self, msg: Msg) -> None:
         inv = self.host.inventory()
@@ -102,15 +117,17 @@ class ControlInterface:
             await self._reply(msg, {"host_id": self.host.id, "labels": inv["labels"], "instances": inv["instances"]})
 
     async def _on_get_links(self, msg: Msg) -> None:
-        links = [link.to_dict() for link in self.host.data.links.values()]
-        if msg.reply:
-            await self.host.nc.publish(msg.reply, json.dumps({"links": links}).encode())
+        await self._reply(msg, {"links": [link.to_dict() for link in self.host.data.links.values()]})
 
     async def _on_get_claims(self, msg: Msg) -> None:
-        if msg.reply:
-            await self.host.nc.publish(msg.reply, json.dumps({"claims": list(self.host.data.claims.values())}).encode())
+        await self._reply(msg, {"claims": list(self.host.data.claims.values())})
 
     async def _on_linkdef_put(self, msg: Msg) -> None:
+        try:
+            self._check_seal(msg, "linkdefs.put")
+        except ClaimsError as exc:
+            await self._reply(msg, {"accepted": False, "error": str(exc)})
+            return
         try:
             link = LinkDefinition.from_obj(json.loads(msg.data or b"{}"))
             await self.host.data.put_link(link)
@@ -121,6 +138,7 @@ class ControlInterface:
 
     async def _on_linkdef_del(self, msg: Msg) -> None:
         try:
+            self._check_seal(msg, "linkdefs.del")
             body = json.loads(msg.data or b"{}")
             deleted = await self.host.data.delete_link(
                 str(body["actor_id"]), str(body["contract_id"]), str(body.get("link_name") or "default")
@@ -138,6 +156,7 @@ class ControlInterface:
         command = subjects.last_segment(msg.subject)
         handler = self.commands.get(command)
         try:
+            self._check_seal(msg, f"control command {command}")
             if handler is None:
                 raise ConfigError(f"unknown control command {command!r}")
             body = json.loads(msg.data or b"{}")
@@ -168,6 +187,7 @@ class ControlInterface:
         properties = body.get("properties") or {}
         if not isinstance(properties, dict):
             raise ConfigError("properties must be a map")
+        self._check_image(image_ref)
         running = await self.host.scale_actor(
             image_ref,
             _count(body.get("count", 1)),
@@ -178,6 +198,20 @@ class ControlInterface:
             "actor_id": running.actor_id if running else body.get("actor_id"),
             "count": running.count if running else 0,
         }
+
+    def _check_image(self, image_ref: str) -> None:
+        """A ``file://`` image from the lattice is read only under this host's own ``--files-root``."""
+        if not image_ref.startswith("file://"):
+            return
+        root = self.host.settings.files_root
+        if root is None:
+            raise ConfigError(
+                f"{image_ref}: this host reads no file:// images sent over the lattice (its operator may allow a "
+                "directory with --files-root); upload the module and use its sha256: digest"
+            )
+        path = Path(image_ref.removeprefix("file://"))
+        if "\0" in image_ref or not path.is_absolute() or not path.resolve().is_relative_to(root.resolve()):
+            raise ConfigError(f"{image_ref} is outside this host's files root {root}: refused")
 
     async def _launch_actor(self, body: dict[str, Any]) -> dict[str, Any]:
         annotations = _str_map(body.get("annotations"), "annotations")

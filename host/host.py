@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
+import hashlib
 import platform
 import time
 from pathlib import Path
@@ -22,26 +24,29 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from host.actors import RunningActor, actor_config, limits_from, wasi_from
-from host.component import compile_actor, new_pool
-from host.providers import HostProviderContext, LocalProvider, ProviderProcess
-from host.router import Router
-from host.runtime import Runtime
 from lattice import claims as claims_mod
-from lattice import events, keys, subjects, tracing
-from lattice.capability import builtin_provider_id, provider_class
+from lattice import events, keys, oci, subjects
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
+from lattice.host.component import compile_actor, new_pool
+from lattice.host.limits import WorkerQuota
+from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
+from lattice.host.router import Router
+from lattice.host.runtime import Runtime
 from lattice.links import LatticeData
-from lattice.messages import Entity, LinkDefinition
-from lattice.provider_server import ProviderServer
-from lattice.rpc import Rpc
+from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.observability import tracing
+from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
+from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.server import ProviderServer
+from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
-from lattice.telemetry import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
 
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
 HEALTH_INTERVAL_S = 5.0
+WORKER_SHARE = 4  # one actor holds at most a quarter of the worker threads (host.limits.WorkerQuota)
 
 
 class Host:
@@ -54,6 +59,7 @@ class Host:
         self.cluster_key = keys.from_seed(settings.cluster_seed) if settings.cluster_seed else keys.generate("cluster")
         self.runtime = runtime or Runtime(settings.state_dir / "cache")
         self._own_runtime = runtime is None
+        self.workers = workers
         self.executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="wasm")
         self.actors: dict[str, RunningActor] = {}
         self.providers: dict[tuple[str, str], LocalProvider] = {}
@@ -85,11 +91,9 @@ class Host:
         )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
-        self.data = await LatticeData(
-            self.js, self.settings.lattice, replicas=self.settings.js_replicas, nc=self.nc, source=self.id
-        ).start()
-        self.data.on_link(self._on_link)
         self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
+        self.data.on_link(self._on_link)
         self.router = Router(
             settings=self.settings,
             host_id=self.id,
@@ -101,8 +105,9 @@ class Host:
             loop=self.loop,
             executor=self.executor,
             metrics=self.metrics,
+            quota=WorkerQuota(self.workers // WORKER_SHARE),
         )
-        from host.control import ControlInterface
+        from lattice.host.control import ControlInterface
 
         self.control = ControlInterface(self)
         await self.control.subscribe()
@@ -248,7 +253,7 @@ class Host:
     # --- actors ----------------------------------------------------------------------------------
 
     async def fetch_actor(self, image_ref: str) -> bytes:
-        """Module bytes for ``sha256:<hex>`` (the artifact store) or ``file://<path>``.
+        """Module bytes for ``sha256:<hex>`` (the artifact store), ``file://<path>`` or an OCI reference.
 
         Raises ``NotFound`` when there is no such artifact or file.
         """
@@ -260,22 +265,39 @@ class Host:
                 result = await store.get(image_ref)
             except (ObjectNotFoundError, NotFoundError) as exc:
                 raise NotFound(f"no artifact {image_ref} in the lattice: upload it with POST /v1/artifacts") from exc
-            return bytes(result.data or b"")
+            data = bytes(result.data or b"")
+            if "sha256:" + hashlib.sha256(data).hexdigest() != image_ref.lower():
+                # the object store is writable by whoever NATS lets write it: trust the digest, not the store
+                raise ClaimsError(f"artifact {image_ref} in the object store does not match its digest: refused")
+            return data
         if image_ref.startswith("file://"):
             path = Path(image_ref.removeprefix("file://"))
             try:
-                return await asyncio.to_thread(path.read_bytes)
+                return await asyncio.to_thread(_read_regular_file, path)
             except OSError as exc:
                 raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
-        raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest> or file://<path>")
+        if oci.is_reference(image_ref):  # told directly (not by the control plane, which stores it first)
+            return (await oci.pull_as(self.settings, image_ref)).wasm
+        raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest>, file://<path> or an OCI ref")
 
     def admit(self, wasm: bytes) -> None:
-        """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``."""
-        if claims_mod.extract_claims(wasm) is None:
+        """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``.
+
+        A signed actor needs an issuer in ``trusted_issuers``; with none configured it is refused
+        unless the operator opted out with ``allow_any_issuer``.
+        """
+        claims = claims_mod.extract_claims(wasm)
+        if claims is None:
             if not self.settings.allow_unsigned:
                 raise ClaimsError("unsigned actors are not allowed on this host (start it with --allow-unsigned)")
             return
-        claims_mod.verify_actor(wasm, trusted_issuers=set(self.settings.trusted_issuers) or None)
+        trusted = set(self.settings.trusted_issuers)
+        if not trusted and not self.settings.allow_any_issuer:
+            raise ClaimsError(
+                f"actor signed by {claims.iss}, and this host trusts no issuer: start it with "
+                "--trusted-issuers (or --allow-any-issuer to run actors of any issuer)"
+            )
+        claims_mod.verify_actor(wasm, trusted_issuers=trusted or None)
 
     async def scale_actor(
         self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
@@ -307,6 +329,7 @@ class Host:
             return running
 
     async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
+        limits, wasi = limits_from(properties, count), wasi_from(properties, self.settings.allow_dirs)
         wasm = await self.fetch_actor(image_ref)
         self.admit(wasm)
         # a component's first compile takes seconds (then it is mapped from the disk cache): off the loop
@@ -328,8 +351,8 @@ class Host:
             new_pool,
             self.runtime,
             compiled,
-            limits=limits_from(properties, count),
-            wasi=wasi_from(properties),
+            limits=limits,
+            wasi=wasi,
             host_call=host_call,
             log_sink=log_sink,
             config=config,
@@ -380,8 +403,11 @@ class Host:
         actor_id = subjects.last_segment(msg.subject)
         invocation_id = ""
         try:
-            inv = await self.rpc.receive(msg.data, target=Entity(actor_id))
-            invocation_id = inv.id
+            inv = Invocation.from_msgpack(msg.data)
+            invocation_id = inv.id  # known before verification, so that even a refusal is answered
+            running = self.actors.get(actor_id)
+            limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
+            inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
             # this task's own context: the bindings reach every log line of the call, here and on the worker
             structlog.contextvars.bind_contextvars(
                 invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
@@ -399,7 +425,7 @@ class Host:
         except Exception as exc:  # never leave a caller without an answer
             self.log.exception("invocation crashed", actor_id=actor_id)
             result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result)
+        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id))
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
@@ -533,6 +559,13 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or a device (which could block forever) is refused."""
+    if not path.is_file():
+        raise OSError(errno.EINVAL, "not a regular file")
+    return path.read_bytes()
 
 
 def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:

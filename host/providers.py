@@ -3,7 +3,7 @@
 A bundled provider (``builtin:httpserver``…) is found through the ``lattice.providers`` entry points,
 so ``host`` never imports ``providers``. In process, a host call from a local actor reaches the
 provider directly and the provider reaches local actors directly; the provider is also served on
-NATS (``lattice.provider_server.ProviderServer``) so actors on other hosts can use it.
+NATS (``lattice.providers.sdk.server.ProviderServer``) so actors on other hosts can use it.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from host.actors import annotations_key
 from lattice import events
 from lattice.connection import cancel_and_wait
+from lattice.host.actors import annotations_key
+from lattice.host.children import child_setup
 from lattice.messages import Entity
-from lattice.natsserver import child_setup
 from lattice.settings import Settings
 
 if TYPE_CHECKING:
-    from host.router import Router
-    from lattice.capability import CapabilityProvider
-    from lattice.provider_server import ProviderServer
+    from lattice.host.router import Router
+    from lattice.providers.sdk.capability import CapabilityProvider
+    from lattice.providers.sdk.server import ProviderServer
 
 log = structlog.get_logger("host.providers")
 

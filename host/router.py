@@ -7,7 +7,7 @@ A host call (``__host_call``) arrives on the worker thread running the caller's 
   NATS hop to the target's queue group.
 The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``.
 
-Every hop is observed through ``lattice.telemetry.CallMetrics`` (counter, latency, span, log context):
+Every hop is observed through ``lattice.observability.metrics.CallMetrics`` (counter, latency, span, log context):
 ``call_local`` for an actor serving a call, ``host_call`` for the call out and the in-process provider.
 Trace context travels explicitly (``parent``), and work handed to the worker threads runs in a copy of
 the submitting task's context (a thread pool does not copy it).
@@ -25,17 +25,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from lattice import events, tracing
+from lattice import events
 from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
+from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
 from lattice.messages import Entity
+from lattice.observability import tracing
+from lattice.observability.metrics import CallMetrics
 from lattice.rpc import Rpc
 from lattice.settings import Settings
-from lattice.telemetry import CallMetrics
 
 if TYPE_CHECKING:
-    from host.actors import RunningActor
-    from host.providers import LocalProvider
+    from lattice.host.actors import RunningActor
+    from lattice.host.providers import LocalProvider
 
 log = structlog.get_logger("host.router")
 T = TypeVar("T")
@@ -62,7 +64,9 @@ class Router:
         loop: asyncio.AbstractEventLoop,
         executor: concurrent.futures.Executor,
         metrics: CallMetrics | None = None,
+        quota: WorkerQuota | None = None,
     ) -> None:
+        """``quota``: how many of ``executor``'s threads one actor may hold (default: all of them)."""
         self.settings = settings
         self.host_id = host_id
         self.data = data
@@ -74,6 +78,7 @@ class Router:
         self.executor = executor
         self.timeout_s = settings.rpc_timeout_s
         self.metrics = metrics or CallMetrics(process=False)
+        self.quota = quota or WorkerQuota(1 << 30)
 
     # --- from the guest's worker thread ----------------------------------------------------------
 
@@ -192,7 +197,8 @@ class Router:
             parent=parent,
             invocation_id=invocation_id,
         )
-        return await self.loop.run_in_executor(self.executor, call)
+        async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
+            return await self.loop.run_in_executor(self.executor, call)
 
     async def invoke_actor(
         self,

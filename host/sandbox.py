@@ -35,12 +35,13 @@ from typing import Any, Literal
 import structlog
 import wasmtime
 
-from host.runtime import ActorLimits, ActorPool, CompiledActor, LogSink, Runtime, WasiGrants
 from lattice.errors import ActorError, ActorTrap, Busy, CapabilityDenied, InvalidActor, LimitExceeded, NotFound
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, CompiledActor, LogSink, Runtime, WasiGrants
 
 __all__ = ["ActorLimits", "Handler", "Runtime", "Sandbox", "Source", "WasiGrants"]
 
-log = structlog.get_logger("host.sandbox")
+log = structlog.get_logger("lattice.host.sandbox")
 
 Handler = Callable[[str, bytes], bytes]
 """A capability the program grants: ``(operation, payload) -> result``; raise to fail the host call."""

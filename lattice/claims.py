@@ -382,11 +382,14 @@ def verify_invocation(
     origin_url: str,
     target_url: str,
     operation: str,
-    msg: bytes,
-) -> None:
-    """Refuse (ClaimsError) an invocation not signed by a cluster issuer or not matching its claims.
+    msg: bytes | None,
+) -> dict[str, Any]:
+    """Refuse (ClaimsError) an invocation not signed by a cluster issuer or not matching its claims;
+    returns the claims (``jti``, ``iat`` for the receiver's replay checks).
 
-    ``target_url`` is the bare URL of the receiving entity, as passed to ``sign_invocation``.
+    ``target_url`` is the bare URL of the receiving entity, as passed to ``sign_invocation``. With
+    ``msg`` None the payload hash is left for ``check_invocation_hash`` (the payload is still in the
+    object store: nothing is fetched before the signature verified).
     """
     jwt = _decode_jwt(encoded_claims)
     issuer = jwt.claims.get("iss")
@@ -410,7 +413,18 @@ def verify_invocation(
         raise ClaimsError(
             f"invocation origin mismatch: claims are from {wascap.get('origin_url')}, the invocation says {origin_url}"
         )
-    if wascap.get("hash") != invocation_hash(origin_url, target_url, operation, msg):
-        raise ClaimsError("invocation hash mismatch: operation or payload altered after signing")
     if "exp" in jwt.claims or "nbf" in jwt.claims:
         _check_times(_int(jwt.claims, "exp"), _int(jwt.claims, "nbf"), None, "invocation claims")
+    if msg is not None:
+        check_invocation_hash(jwt.claims, origin_url=origin_url, target_url=target_url, operation=operation, msg=msg)
+    return jwt.claims
+
+
+def check_invocation_hash(
+    claims: Mapping[str, Any], *, origin_url: str, target_url: str, operation: str, msg: bytes
+) -> None:
+    """Refuse (ClaimsError) a payload or operation other than the one ``claims`` were signed for."""
+    wascap = claims.get("wascap")
+    signed = wascap.get("hash") if isinstance(wascap, dict) else None
+    if signed != invocation_hash(origin_url, target_url, operation, msg):
+        raise ClaimsError("invocation hash mismatch: operation or payload altered after signing")

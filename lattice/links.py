@@ -2,8 +2,13 @@
 
 Every host and provider keeps a ``LatticeData`` mirror of the bucket: it loads what is there, then
 follows puts and deletes through a KV watch, so a participant started later (or restarted) learns
-every link (SPEC §4). Keys: ``LINKDEF_<actor>_<contract>_<link>`` (JSON ``LinkDefinition``) and
-``CLAIMS_<actor id>`` (JSON claims as published by the host running it: call alias, caps, name).
+every link (SPEC §4). Keys: ``LINKDEF_<actor>_<hash of contract and link name>`` (JSON
+``LinkDefinition``) and ``CLAIMS_<actor id>`` (JSON claims as published by the host running it: call
+alias, caps, name).
+
+The bucket is writable by whoever NATS lets write it, so every entry carries a ``seal`` field
+(``lattice.seal``, bound to its key) and entries that do not verify are ignored with a warning: a
+link written straight into the bucket by a client without the cluster key changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -21,8 +26,12 @@ from nats.js.kv import KeyValue
 
 from lattice import events, subjects
 from lattice.connection import cancel_and_wait, key_value
-from lattice.errors import LatticeError
+from lattice.errors import ClaimsError, LatticeError
 from lattice.messages import LinkDefinition
+from lattice.seal import Sealer
+
+if TYPE_CHECKING:
+    from lattice.rpc import Rpc
 
 log = structlog.get_logger("lattice.links")
 
@@ -41,13 +50,16 @@ class LatticeData:
         js: JetStreamContext,
         lattice: str,
         *,
+        sealer: Sealer,
         replicas: int = 1,
         nc: NATS | None = None,
         source: str = "",
     ) -> None:
-        """``nc`` and ``source`` (the writer's id): links this participant puts or deletes are announced
-        as ``linkdef_set``/``linkdef_deleted`` events."""
+        """``sealer`` seals what this participant writes and checks what it reads. ``nc`` and
+        ``source`` (the writer's id): links this participant puts or deletes are announced as
+        ``linkdef_set``/``linkdef_deleted`` events."""
         self.js = js
+        self.sealer = sealer
         self.lattice = lattice
         self.replicas = replicas
         self.nc = nc
@@ -59,6 +71,12 @@ class LatticeData:
         self._listeners: list[LinkListener] = []
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+
+    @classmethod
+    async def of(cls, rpc: Rpc, js: JetStreamContext, *, source: str) -> LatticeData:
+        """The started mirror of a participant that writes as ``source`` and seals with ``rpc``'s key."""
+        data = cls(js, rpc.lattice, sealer=rpc.sealer, replicas=rpc.js_replicas, nc=rpc.nc, source=source)
+        return await data.start()
 
     def on_link(self, listener: LinkListener) -> None:
         """Call ``listener`` for every link put or deleted from now on (and for those loaded)."""
@@ -114,8 +132,30 @@ class LatticeData:
     def _key(link: LinkDefinition) -> str:
         return link.key
 
+    def _open(self, key: str, value: bytes | None) -> Any:
+        """The JSON object of a sealed entry; ``None`` (logged) when it is malformed or not sealed."""
+        try:
+            obj = json.loads(value or b"")
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+            seal = obj.pop("seal", None)
+            seal_text = seal if isinstance(seal, str) else None
+            self.sealer.check(seal_text, _kv_context(key), _canonical(obj), what=key, fresh=False)
+        except (ValueError, ClaimsError) as exc:
+            log.warning("ignoring a LATTICEDATA entry", key=key, error=str(exc))
+            return None
+        return obj
+
+    def _sealed(self, key: str, obj: dict[str, Any]) -> bytes:
+        return sealed_entry(self.sealer, key, obj)
+
     async def _apply(self, key: str, value: bytes | None, operation: str | None) -> None:
         deleted = operation in ("DEL", "PURGE") or not value
+        if not deleted and key.startswith((LINK_PREFIX, CLAIMS_PREFIX)):
+            obj = self._open(key, value)
+            if obj is None:
+                return
+            value = json.dumps(obj).encode()
         if key.startswith(LINK_PREFIX):
             if deleted:
                 gone = [k for k, v in self.links.items() if v.key == key]
@@ -168,7 +208,7 @@ class LatticeData:
         assert self.kv is not None
         subjects.token(link.link_name, "link name")
         key = subjects.kv_key(link.key, f"link {link.contract_id[:80]!r} ({link.link_name[:80]!r})")
-        await self.kv.put(key, json.dumps(link.to_dict()).encode())
+        await self.kv.put(key, self._sealed(key, link.to_dict()))
         await self._announce(events.LINKDEF_SET, link.to_dict())
 
     async def _announce(self, name: str, data: dict[str, Any]) -> None:
@@ -190,4 +230,18 @@ class LatticeData:
 
     async def publish_claims(self, actor_id: str, claims: dict[str, Any]) -> None:
         assert self.kv is not None
-        await self.kv.put(CLAIMS_PREFIX + actor_id, json.dumps(claims).encode())
+        await self.kv.put(CLAIMS_PREFIX + actor_id, self._sealed(CLAIMS_PREFIX + actor_id, claims))
+
+
+def sealed_entry(sealer: Sealer, key: str, obj: dict[str, Any]) -> bytes:
+    """The stored form of a ``LATTICEDATA`` entry: its JSON plus a ``seal`` bound to ``key``."""
+    return json.dumps({**obj, "seal": sealer.seal(_kv_context(key), _canonical(obj))}).encode()
+
+
+def _kv_context(key: str) -> str:
+    return f"kv {key}"
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    """The bytes a seal covers: the entry's JSON with sorted keys, no spaces (stable across a round trip)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()

@@ -7,6 +7,7 @@ raises ``InvocationError`` (never a bare ``KeyError``/``TypeError``).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,9 +171,11 @@ class LinkDefinition:
 
     @property
     def key(self) -> str:
-        """KV key: one link per (actor, contract, link name), as wasmCloud 0.x keys them."""
-        contract = self.contract_id.replace(":", "_").replace("/", "_")
-        return f"LINKDEF_{self.actor_id}_{contract}_{self.link_name}"
+        """KV key: one link per (actor, contract, link name). The contract and link name go in as a
+        hash of both, NUL-separated: any spelling is a valid key and no two triples share one
+        (``a:b_c``/``a_b:c`` did when ``:`` became ``_``)."""
+        digest = hashlib.sha256(f"{self.contract_id}\0{self.link_name}".encode()).hexdigest()[:40]
+        return f"LINKDEF_{self.actor_id}_{digest}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ default ``~/.docker/config.json``), which names them per registry. Calls block: 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -36,6 +37,7 @@ import oras.provider
 import requests
 
 from lattice.errors import RegistryError
+from lattice.settings import Settings
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -192,7 +194,7 @@ def _client(
     client = _Registry(hostname=ref.registry, insecure=insecure, auth_backend=backend)
     client.session = _Session(timeout_s)
     client.auth.session = client.session
-    container = client.get_container(f"{ref.registry}/{ref.repository}:{ref.tag or 'latest'}")
+    container = _container(ref)
     if credentials is not None:
         client.auth.set_basic_auth(credentials.username, credentials.password)
     else:
@@ -205,6 +207,15 @@ def _client(
     if backend == "basic":
         _call("log in to", ref, client.do_request, f"{scheme}://{ref.registry}/v2/", "GET")
     return client, container
+
+
+def _container(ref: Reference) -> oras.container.Container:
+    """oras' view of ``ref``, set field by field: its own parser takes ``localhost/x`` for a repository."""
+    container = oras.container.Container(f"{ref.registry}/{ref.repository}:{ref.tag or 'latest'}")
+    namespace, _, repository = ref.repository.rpartition("/")
+    container.registry, container.namespace, container.repository = ref.registry, namespace or None, repository
+    container.tag, container.digest = ref.tag or "latest", None
+    return container
 
 
 def _first_line(exc: BaseException) -> str:
@@ -258,16 +269,29 @@ def pull(
     if ref.digest and manifest_digest != ref.digest:
         raise RegistryError(f"pull {ref}: digest mismatch: the manifest the registry sent hashes to {manifest_digest}")
     layer = _wasm_layer(ref, response)
-    blob = _call("pull", ref, client.get_blob, container, layer["digest"])
-    if blob.status_code != 200:
-        raise RegistryError(f"pull {ref}: layer {layer['digest']}: HTTP {blob.status_code} ({_registry_errors(blob)})")
-    wasm = blob.content
+    blob = _call("pull", ref, client.get_blob, container, layer["digest"], stream=True)
+    with blob:
+        if blob.status_code != 200:
+            raise RegistryError(
+                f"pull {ref}: layer {layer['digest']}: HTTP {blob.status_code} ({_registry_errors(blob)})"
+            )
+        wasm = _read_capped(ref, blob)
     if sha256_digest(wasm) != layer["digest"]:
         raise RegistryError(
             f"pull {ref}: digest mismatch: layer {layer['digest']} arrived as {sha256_digest(wasm)} "
             f"({len(wasm)} bytes): refused"
         )
     return Pulled(wasm, layer["digest"], manifest_digest, ref, layer["mediaType"])
+
+
+def _read_capped(ref: Reference, response: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=1 << 16):
+        size += len(chunk)
+        if size > MAX_ARTIFACT_BYTES:
+            raise RegistryError(f"pull {ref}: the Wasm layer is over {MAX_ARTIFACT_BYTES // 2**20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _wasm_layer(ref: Reference, response: requests.Response) -> dict[str, Any]:
@@ -344,3 +368,11 @@ def push(
     if response.status_code not in (200, 201):
         raise RegistryError(f"push {ref}: manifest: HTTP {response.status_code} ({_registry_errors(response)})")
     return str(response.headers.get("Docker-Content-Digest") or sha256_digest(json.dumps(manifest).encode()))
+
+
+async def pull_as(settings: Settings, image: str) -> Pulled:
+    """A lattice participant's pull of ``image`` (off the event loop): plain HTTP only for registries on
+    loopback or in ``settings.oci_insecure``, logins from ``settings.oci_auth_file``."""
+    ref = parse_reference(image)
+    insecure = ref.loopback or ref.registry in settings.oci_insecure
+    return await asyncio.to_thread(pull, ref, insecure=insecure, auth_file=settings.oci_auth_file)

@@ -6,13 +6,21 @@ through an ``Rpc``, so anti-forgery and error mapping are the same everywhere: o
 signed by a cluster issuer for exactly this origin, target, operation and payload. Payloads (and
 results) larger than the NATS max payload travel through the JetStream object store
 ``LATTICE_PAYLOADS_{lattice}``: the message carries ``msg`` empty and ``content_length`` the real size,
-and the receiver fetches (then deletes) the object named after the invocation id.
+and the receiver fetches (then deletes) the object named after the invocation id — only after the
+claims' signature verified and the size is within the receiver's limit.
+
+Beyond SPEC (docs/security.md): an invocation older than ``seal.MAX_AGE_S`` or whose ``jti`` this
+receiver already accepted is refused (replay), and every ``InvocationResponse`` carries a seal
+(``lattice.seal``) bound to the invocation id and the target's URL, checked by the caller, so a client
+that joins an actor's queue group cannot answer in its name. Error texts are cut to ``MAX_ERROR_BYTES``
+so that every invocation gets an answer that fits in a NATS message.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import replace
+from typing import Any
 
 import nats.errors
 import structlog
@@ -20,16 +28,33 @@ from nats.aio.client import Client as NATS
 from nats.js.object_store import ObjectStore
 
 from lattice import claims as claims_mod
-from lattice import subjects, tracing
+from lattice import subjects
 from lattice.connection import object_store
-from lattice.errors import ClaimsError, InvocationError, NoResponders, RemoteError, Unreachable
+from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, RemoteError, Unreachable
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
+from lattice.observability import tracing
+from lattice.seal import Sealer
 from lattice.settings import Settings
 
 log = structlog.get_logger("lattice.rpc")
 
 ENVELOPE_HEADROOM = 64 * 1024  # the Invocation's other fields and the encoded claims
+DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024  # what a receiver fetches from the object store at most
+MAX_ERROR_BYTES = 16 * 1024  # an error text is cut here: an answer always fits in a NATS message
+
+
+def bounded_error(text: str, limit: int = MAX_ERROR_BYTES) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes, saying how much was cut."""
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", "ignore") + f"… ({len(raw) - limit} more bytes cut)"
+
+
+def response_context(invocation_id: str, responder: Entity) -> str:
+    """What a response's seal is bound to: the invocation it answers and who answers."""
+    return f"response {invocation_id} {entity_url(responder)}"
 
 
 def entity_url(entity: Entity) -> str:
@@ -70,6 +95,7 @@ class Rpc:
         self.lattice = lattice
         self.cluster_key = cluster_key
         self.cluster_issuers = frozenset({cluster_key.public_key, *cluster_issuers})
+        self.sealer = Sealer(cluster_key, self.cluster_issuers)
         self.sender_id = sender_id
         self.timeout_s = timeout_s
         self._inline_limit: int | None = None
@@ -148,6 +174,13 @@ class Rpc:
             raise Unreachable(f"{describe(target)} did not answer {operation} within {timeout:g} s") from exc
         except nats.errors.Error as exc:
             raise Unreachable(f"cannot reach {describe(target)}: {exc}") from exc
+        try:
+            self.sealer.check_headers(
+                reply.headers, response_context(inv.id, target), reply.data, what=f"the answer of {describe(target)}"
+            )
+        except ClaimsError as exc:
+            log.warning("forged invocation response dropped", target=target.public_key, error=str(exc))
+            raise
         response = InvocationResponse.from_msgpack(reply.data)
         if response.error:
             raise RemoteError(response.error)
@@ -155,13 +188,26 @@ class Rpc:
             return await self._unstash(f"{inv.id}.reply", response.content_length)
         return response.msg
 
-    async def receive(self, data: bytes, *, target: Entity) -> Invocation:
-        """Decode an inbound invocation, fetch its payload from the object store when it was too large
-        to travel inline, and verify it (``verify``). Raises ``InvocationError``/``ClaimsError``."""
-        inv = Invocation.from_msgpack(data)
+    async def receive(self, data: bytes, *, target: Entity, max_bytes: int = DEFAULT_MAX_PAYLOAD) -> Invocation:
+        """``Invocation.from_msgpack`` then ``admit``. Raises ``InvocationError``/``ClaimsError``."""
+        return await self.admit(Invocation.from_msgpack(data), target=target, max_bytes=max_bytes)
+
+    async def admit(self, inv: Invocation, *, target: Entity, max_bytes: int = DEFAULT_MAX_PAYLOAD) -> Invocation:
+        """Verify a decoded invocation, in this order: claims signature, issuer, URLs and age; size
+        (``LimitExceeded`` over ``max_bytes``); only then fetch a payload that came through the object
+        store; payload hash; ``jti`` not seen before. Returns it with its payload."""
+        origin_url, target_url = entity_url(inv.origin), entity_url(target)
+        claims = self._verify_claims(inv, origin_url, target_url, msg=None)
+        if max(inv.content_length, len(inv.msg)) > max_bytes:
+            raise LimitExceeded(
+                f"invocation payload of {max(inv.content_length, len(inv.msg))} bytes is over the limit of {max_bytes}"
+            )
         if inv.content_length > len(inv.msg):
             inv = replace(inv, msg=await self._unstash(inv.id, inv.content_length))
-        self.verify(inv, target=target)
+        claims_mod.check_invocation_hash(
+            claims, origin_url=origin_url, target_url=target_url, operation=inv.operation, msg=inv.msg
+        )
+        self.sealer.guard.first_use(str(claims.get("jti") or inv.id), "invocation")
         return inv
 
     @property
@@ -207,23 +253,32 @@ class Rpc:
         ``target`` is who received it (default: whom it names); claims signed for anyone else are
         refused, so an invocation cannot be replayed to another actor or provider.
         """
+        self._verify_claims(inv, entity_url(inv.origin), entity_url(target or inv.target), msg=inv.msg)
+
+    def _verify_claims(self, inv: Invocation, origin_url: str, target_url: str, msg: bytes | None) -> dict[str, Any]:
         if not inv.encoded_claims:
             raise ClaimsError("invocation carries no encoded_claims: refused (SPEC §4 anti-forgery)")
-        claims_mod.verify_invocation(
+        claims = claims_mod.verify_invocation(
             inv.encoded_claims,
             cluster_issuers=self.cluster_issuers,
-            origin_url=entity_url(inv.origin),
-            target_url=entity_url(target or inv.target),
+            origin_url=origin_url,
+            target_url=target_url,
             operation=inv.operation,
-            msg=inv.msg,
+            msg=msg,
         )
+        issued = claims.get("iat")
+        if not isinstance(issued, int | float) or isinstance(issued, bool):
+            raise ClaimsError("invocation claims carry no iat: refused (replay protection)")
+        self.sealer.guard.check_time(float(issued), "invocation")
+        return claims
 
-    async def answer(self, reply: str, invocation_id: str, result: bytes | Exception) -> None:
-        """Send the ``InvocationResponse`` for one invocation (every invocation gets one)."""
+    async def answer(self, reply: str, invocation_id: str, result: bytes | Exception, *, responder: Entity) -> None:
+        """Send the sealed ``InvocationResponse`` for one invocation (every invocation gets one);
+        ``responder`` is the target that was invoked (the caller checks the seal against it)."""
         if not reply:
             return
         if isinstance(result, Exception):
-            response = InvocationResponse(invocation_id, error=str(result) or type(result).__name__)
+            response = InvocationResponse(invocation_id, error=bounded_error(str(result) or type(result).__name__))
         elif len(result) > self.inline_limit:
             try:
                 await self._stash(f"{invocation_id}.reply", result)
@@ -232,7 +287,9 @@ class Rpc:
                 response = InvocationResponse(invocation_id, error=str(exc))
         else:
             response = InvocationResponse(invocation_id, msg=result)
+        body = response.to_msgpack()
         try:
-            await self.nc.publish(reply, response.to_msgpack())
+            headers = self.sealer.headers(response_context(invocation_id, responder), body)
+            await self.nc.publish(reply, body, headers=headers)
         except nats.errors.Error as exc:
             log.warning("could not answer invocation", invocation_id=invocation_id, error=str(exc))

@@ -109,6 +109,11 @@ class Settings:
     gives up, stops serving and exits non-zero for its supervisor to restart it (0: never gives up).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
+    ``allow_any_issuer``: a host runs signed actors of any issuer when no ``trusted_issuers`` are set
+    (an explicit opt-out; by default such a host refuses every signed actor, naming the fix).
+    ``allow_dirs``: the host directories a host lets actors' WASI ``dirs`` grants reach (none by
+    default: whatever a manifest asks, a grant outside them is refused). A host also reads ``file://``
+    images sent over the lattice only under its ``files_root``.
     ``oci_insecure``: registries (``host:port``) the control plane reaches over plain HTTP besides those on
     loopback (``LATTICE_OCI_INSECURE``, comma-separated); ``oci_auth_file``: the Docker config file naming
     registry logins (``LATTICE_OCI_AUTH_FILE``, default ``~/.docker/config.json``).
@@ -139,6 +144,8 @@ class Settings:
     js_replicas: int = 1
     drain_timeout_s: float | None = None
     files_root: Path | None = None
+    allow_any_issuer: bool = False
+    allow_dirs: tuple[Path, ...] = ()
     nats_give_up_s: float = 60.0
     oci_insecure: frozenset[str] = frozenset()
     oci_auth_file: Path | None = None
@@ -182,6 +189,8 @@ class Settings:
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
             nats_give_up_s=_or(_seconds(env.get("LATTICE_NATS_GIVE_UP"), "LATTICE_NATS_GIVE_UP"), 60.0),
             files_root=Path(env["LATTICE_FILES_ROOT"]) if env.get("LATTICE_FILES_ROOT") else None,
+            allow_any_issuer=_bool(env.get("LATTICE_ALLOW_ANY_ISSUER")),
+            allow_dirs=tuple(Path(p) for p in env.get("LATTICE_ALLOW_DIRS", "").split(os.pathsep) if p),
             oci_insecure=frozenset(s for s in env.get("LATTICE_OCI_INSECURE", "").replace(" ", "").split(",") if s),
             oci_auth_file=Path(env["LATTICE_OCI_AUTH_FILE"]) if env.get("LATTICE_OCI_AUTH_FILE") else None,
             metrics=_address(env, "LATTICE_METRICS"),

@@ -1,4 +1,4 @@
-"""``python -m providers <name> --nats-url URL [--lattice NAME] [--link-name NAME] [--cluster-seed SEED]``.
+"""``python -m lattice.providers <name> --nats-url URL [--lattice NAME] [--link-name NAME] [--cluster-seed SEED]``.
 
 One bundled provider as its own process; it needs the hosts' cluster seed (``--cluster-seed`` or env
 ``LATTICE_CLUSTER_SEED``). The ``lattice provider`` command calls ``run_standalone`` the same way;
@@ -14,15 +14,17 @@ import sys
 import nats.errors
 import uvloop
 
-from lattice.capability import BUILTIN_CONTRACTS
 from lattice.errors import LatticeError
+from lattice.providers.sdk import load_provider_class
+from lattice.providers.sdk.capability import BUILTIN_CONTRACTS
+from lattice.providers.sdk.runner import run_standalone
 from lattice.settings import Settings
-from providers.runner import run_standalone
-from providers.sdk import load_provider_class
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m providers", description="Run a bundled capability provider.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lattice.providers", description="Run a bundled capability provider."
+    )
     parser.add_argument("name", choices=sorted(BUILTIN_CONTRACTS), help="which bundled provider")
     parser.add_argument("--nats-url", help="NATS server(s), comma separated (env LATTICE_NATS_URL)")
     parser.add_argument("--lattice", help="lattice name (env LATTICE_NAME, default 'default')")

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from host.runtime import Runtime
-from lattice.control.service import ControlPlane
-from lattice.natsserver import NatsServer, free_port
+from lattice.cli.natsserver import NatsServer, free_port
+from lattice.controlplane.service import ControlPlane
+from lattice.host.runtime import Runtime
 from lattice.settings import Settings
 
 
@@ -36,11 +36,12 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 def settings(nats_server: NatsServer, tmp_path: Path) -> Settings:
-    """Settings for participants of a test lattice (unsigned actors allowed, short heartbeat)."""
+    """Settings for participants of a test lattice (unsigned actors and any issuer allowed, short heartbeat)."""
     return Settings(
         nats_url=nats_server.url,
         lattice="test",
         allow_unsigned=True,
+        allow_any_issuer=True,
         state_dir=tmp_path / "state",
         heartbeat_s=0.5,
         rpc_timeout_s=2.0,
@@ -92,14 +93,15 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval
 
 
 @pytest.fixture
-async def host_factory(settings: Settings) -> AsyncIterator[Callable[..., Any]]:
-    """Start hosts in this test's event loop; all are shut down at the end."""
-    from host.host import Host
+async def host_factory(settings: Settings, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start hosts in this test's event loop (reading ``file://`` images under ``tmp_path``); all are
+    shut down at the end."""
+    from lattice.host.host import Host
 
     started: list[Host] = []
 
     async def start(**overrides: Any) -> Host:
-        host = Host(settings.with_overrides(**overrides))
+        host = Host(settings.with_overrides(**{"files_root": tmp_path, **overrides}))
         await host.__aenter__()
         started.append(host)
         return host
@@ -127,3 +129,21 @@ async def control_plane_factory(settings: Settings) -> AsyncIterator[Callable[..
         cp.stop()
         await asyncio.wait_for(task, 5)
         await cp.__aexit__(None, None, None)
+
+
+async def answer_sealed(nc: Any, msg: Any, cluster_seed: str, responder: Any, response: Any) -> None:
+    """Answer an invocation as ``responder`` would: the ``InvocationResponse`` sealed with the cluster key."""
+    from lattice import keys, rpc, seal
+
+    body = response.to_msgpack()
+    sealer = seal.Sealer(keys.from_seed(cluster_seed))
+    await nc.publish(
+        msg.reply, body, headers=sealer.headers(rpc.response_context(response.invocation_id, responder), body)
+    )
+
+
+def sealer(settings: Settings) -> Any:
+    """The ``Sealer`` of a participant of the test lattice (``settings.cluster_seed``)."""
+    from lattice import keys, seal
+
+    return seal.Sealer(keys.from_seed(settings.cluster_seed or ""))

@@ -17,8 +17,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from host import ActorLimits, Sandbox
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvocationError
+from lattice.host import ActorLimits, Sandbox
 
 HERE = Path(__file__).resolve().parent
 OUTCOMES = {ActorError: "refused", ActorTrap: "trapped", DeadlineExceeded: "stopped"}

@@ -17,8 +17,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from host import ActorLimits, Runtime, Sandbox, WasiGrants
 from lattice.errors import InvocationError
+from lattice.host import ActorLimits, Runtime, Sandbox, WasiGrants
 
 HERE = Path(__file__).resolve().parent
 WORDS = ("heck", "darn", "drat")  # owned by the host; a plugin sees them only through its grant

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from host.component.engine import CompiledComponent, ComponentRuntime, components_of
-from host.component.pool import ComponentPool
-from host.runtime import ActorPool, CompiledActor, Runtime
+from lattice.host.component.engine import CompiledComponent, ComponentRuntime, components_of
+from lattice.host.component.pool import ComponentPool
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import CompiledActor, Runtime
 from lattice.wasm import is_component
 
 __all__ = [

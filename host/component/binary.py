@@ -1,17 +1,17 @@
-"""A second entry to a component actor's ``handle``, through which a request's payload crosses as one block.
+"""A second entry to a component actor's ``handle``, through which a text payload crosses as one block.
 
 wasmtime's C API moves a ``list<u8>`` as one 32-byte value per byte, converted one at a time in Rust
-(~40 ns a byte each way), while a ``string`` crosses as one block. The canonical ABI lays out a
-``list<u8>`` exactly as a ``string`` lowered with ``string-encoding=latin1+utf16`` whose characters
-are all below 256 (one byte each; the length's tag bit clear). So before compiling,
-``add_fast_handle`` appends to the component (at its top level, after everything else) one more lift
-of the very core function behind ``lattice:actor/guest@0.1.0#handle``, typed
-``func(operation: string, payload: string) -> result<list<u8>, list<u8>>`` with ``latin1+utf16`` and
-the same memory, realloc and post-return, exported as ``FAST_HANDLE``. The host passes the payload as
-a latin-1 ``str``; the guest finds the same bytes as through ``handle`` (whose export is untouched).
-Results stay lists: a string lifted as ``latin1+utf16`` must be 2-aligned, and the guest's result
-need not be (its error text comes back as UTF-8 bytes). Operation names must be ASCII here (latin-1
-and UTF-8 agree only on ASCII); others go through ``handle``.
+(~40 ns a byte each way), while a ``string`` crosses as one block (UTF-8 to UTF-8 is a copy). A
+``string`` lowered as UTF-8 lands in the guest's memory exactly as a ``list<u8>`` of its bytes would.
+So before compiling, ``add_fast_handle`` appends to the component (at its top level, after everything
+else) one more lift of the very core function behind ``lattice:actor/guest@0.1.0#handle``, typed
+``func(operation: string, payload: string) -> result<list<u8>, list<u8>>`` with the same memory,
+realloc and post-return, exported as ``FAST_HANDLE``. A payload that is valid UTF-8 goes through it as
+a ``str`` (the guest finds the same bytes as through ``handle``, whose export is untouched); any other
+payload goes through ``handle``. Results stay lists (the guest's error text comes back as its UTF-8
+bytes): lifting a result as a string would fail on bytes that are not UTF-8 after the guest ran.
+(``latin1+utf16`` would take every payload, but wasmtime then shrinks the allocation with a second
+``realloc``, which componentize-py's allocator refuses with a trap.)
 
 The rewrite reads only top-level sections and their index spaces; it never changes a byte of what
 is there. Anything it does not recognise (an unknown section entry, a ``handle`` that is not a local
@@ -28,7 +28,7 @@ GUEST = "lattice:actor/guest@0.1.0"
 
 _STRING = 0x73
 _U8 = 0x7D
-_LATIN1_UTF16 = 0x02
+_UTF8 = 0x00
 
 
 class _Unknown(Exception):
@@ -322,7 +322,7 @@ def add_fast_handle(wasm: bytes) -> bytes | None:
         + b"\x00"
         + _s33(result_type)
     )
-    options = [bytes([_LATIN1_UTF16]), *lift.options]
+    options = [bytes([_UTF8]), *lift.options]
     canon = b"\x00\x00" + _u32(lift.core_func) + _u32(len(options)) + b"".join(options) + _u32(result_type + 1)
     export = b"\x00" + _name(FAST_HANDLE) + b"\x01" + _u32(spaces.counts[1]) + b"\x00"
     return wasm + _section(7, [byte_list, lists, functype]) + _section(8, [canon]) + _section(11, [export])

@@ -29,9 +29,9 @@ import structlog
 import wasmtime
 from wasmtime import component as cm
 
-from host.component import binary, values
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
+from lattice.host.component import binary, values
 from lattice.wasm import is_component
 
 log = structlog.get_logger("host.component")
@@ -45,12 +45,29 @@ HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
 
 #: modules that ``register_interfaces`` when imported; every ``ComponentRuntime`` imports them first
-INTERFACE_MODULES = ["host.component.interfaces"]
+INTERFACE_MODULES = ["host.component.interfaces", "host.component.wasi_http.caller"]
 
 Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, values.HostFunc]]
 """Defines interfaces on the root linker instance; returns ``{"iface#func": HostFunc}`` it defined."""
 
 _DEFINERS: list[tuple[str, Definer]] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A component kind with its own WASI (e.g. ``http``): how its imports are checked at load and the
+    linker an instance is made with (built once per component), instead of the shared one."""
+
+    check_imports: Callable[[cm.Component, wasmtime.Engine], None]
+    linker: Callable[[wasmtime.Engine, cm.Component], cm.Linker]
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, kind: Kind) -> None:
+    """Components of kind ``name`` are checked and linked by ``kind`` (call at import time)."""
+    _KINDS[name] = kind
 
 
 def register_interfaces(name: str, definer: Definer) -> None:
@@ -179,9 +196,25 @@ class ComponentRuntime:
                 f"not a lattice actor component: it exports neither {GUEST} nor wasi:http/incoming-handler@0.2.x "
                 f"(SPEC §7); it exports: {', '.join(sorted(exports)) or 'nothing'}"
             )
-        for name, item in imports.items():
-            self._check_import(name, item)
+        if kind in _KINDS:
+            _KINDS[kind].check_imports(component, self.engine)
+        else:
+            for name, item in imports.items():
+                self._check_import(name, item)
         return kind, handle, tuple(sorted(exports)), tuple(sorted(imports))
+
+    def linker_for(self, compiled: CompiledComponent) -> cm.Linker:
+        """The linker for instances of ``compiled``: its kind's (made once), else the shared one."""
+        kind = _KINDS.get(compiled.kind)
+        if kind is None:
+            return self.linker
+        linker = compiled.extra.get("linker")
+        if linker is None:
+            with self._lock:
+                linker = compiled.extra.get("linker")
+                if linker is None:
+                    linker = compiled.extra["linker"] = kind.linker(self.engine, compiled.component)
+        return linker  # type: ignore[no-any-return]
 
     def _check_import(self, name: str, item: Any) -> None:
         if name.startswith(WASIP2_PACKAGES):

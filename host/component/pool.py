@@ -21,10 +21,12 @@ from typing import Any
 import wasmtime
 from wasmtime import component as cm
 
-from host.component.binary import FAST_HANDLE
-from host.component.engine import GUEST, CompiledComponent, ComponentRuntime
-from host.runtime import ActorLimits, ActorPool, HostCall, LogSink, WasiGrants
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
+from lattice.host.component.binary import FAST_HANDLE
+from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
+from lattice.host.limits import apply_store_limits
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import ActorLimits, HostCall, LogSink, WasiGrants
 
 ConfigSource = Callable[[], dict[str, str]]
 """The actor's configuration for ``wasi:config``: link values and the manifest's ``config``."""
@@ -33,6 +35,7 @@ Caller = Callable[["ComponentPool", "ComponentInstance", str, bytes], bytes]
 """Calls one instance of a component of some kind with ``(operation, payload)``; returns the response."""
 
 _CALLERS: dict[str, Caller] = {}
+STDERR_TAIL = 2048  # bytes of an instance's stderr kept to explain a trap
 _current = threading.local()
 
 
@@ -52,7 +55,18 @@ def current() -> ComponentInstance:
 class ComponentInstance:
     """One instance: its Store, the instance, its export functions and its host resources."""
 
-    __slots__ = ("_next_rep", "funcs", "inline", "instance", "pool", "resources", "store")
+    __slots__ = (
+        "_next_rep",
+        "broken",
+        "funcs",
+        "inline",
+        "instance",
+        "kind_state",
+        "pool",
+        "resources",
+        "stderr_tail",
+        "store",
+    )
 
     def __init__(self, pool: ComponentPool, store: wasmtime.Store, instance: cm.Instance) -> None:
         self.pool = pool
@@ -61,7 +75,10 @@ class ComponentInstance:
         self.inline = False
         self.funcs: dict[str, cm.Func] = {}
         self.resources: dict[int, Any] = {}
+        self.stderr_tail = bytearray()  # the last bytes the guest wrote to stderr (see ``_last_words``)
         self._next_rep = 1
+        self.kind_state: Any = None  # what the caller of this component's kind keeps per instance
+        self.broken = False  # set by a caller that answered a trap: the instance must not serve again
 
     def func(self, interface: str | None, name: str) -> cm.Func:
         """An export function (looked up once per instance; ``interface`` None: a top-level one);
@@ -86,6 +103,8 @@ class ComponentInstance:
 
 class ComponentPool(ActorPool):
     """The instances of one component actor on one host; see ``ActorPool`` for the contract."""
+
+    line_buffered = True  # componentize-py writes a print() in pieces
 
     def __init__(
         self,
@@ -126,19 +145,38 @@ class ComponentPool(ActorPool):
 
     def _new_instance(self) -> ComponentInstance:  # type: ignore[override]
         store = wasmtime.Store(self.components.engine)
-        if self.limits.max_memory_bytes > 0:
-            store.set_limits(memory_size=self.limits.max_memory_bytes)
+        apply_store_limits(store, self.limits, component=True)
+        stderr_tail = bytearray()
+        _current.stderr_tail = stderr_tail  # picked up by _output below, on this thread
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
         store.set_epoch_deadline(self._deadline_ticks())
         try:
-            instance = self.components.linker.instantiate(store, self.component.component)
+            instance = self.components.linker_for(self.component).instantiate(store, self.component.component)
         except Exception as exc:
             store.close()
             raise InvalidActor(f"cannot instantiate {self.name}: {_reason(exc)}") from exc
         inst = ComponentInstance(self, store, instance)
+        inst.stderr_tail = stderr_tail
         with self._lock:
             self._instances += 1
         return inst
+
+    def _output(self, stream: str) -> Callable[[bytes], None]:
+        """The base sink; stderr's also keeps its last bytes, to name why a guest trapped."""
+        sink = super()._output(stream)
+        tail: bytearray | None = getattr(_current, "stderr_tail", None)
+        if stream != "stderr" or tail is None:
+            return sink
+
+        def recording(data: bytes) -> None:
+            tail.extend(data)
+            del tail[:-STDERR_TAIL]
+            sink(data)
+
+        return recording
+
+    def _reusable(self, inst: Any) -> bool:
+        return not inst.broken
 
     def _discard(self, inst: Any) -> None:
         with self._lock:
@@ -151,22 +189,23 @@ class ComponentPool(ActorPool):
         """Guest code of one call on ``inst``: a fresh deadline, ``current()`` set, failures typed."""
         ticks = self._deadline_ticks() if budget_s is None else max(2, round(budget_s / self.components.epoch_tick_s))
         inst.store.set_epoch_deadline(ticks)
+        inst.stderr_tail.clear()
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
             yield
         except wasmtime.WasmtimeError as exc:
-            raise self._classify(exc, operation) from None
+            raise self._classify(exc, operation, inst.stderr_tail) from None
         finally:
             _current.inst = previous
 
-    def _classify(self, exc: wasmtime.WasmtimeError, operation: str) -> LatticeError:
+    def _classify(self, exc: wasmtime.WasmtimeError, operation: str, stderr: bytes = b"") -> LatticeError:
         text = str(exc)
         if "interrupt" in text:
             return DeadlineExceeded(
                 f"{self.name} ran past its deadline of {self.limits.deadline_s:g} s and was interrupted"
             )
-        return ActorTrap(f"{self.name} trapped in {operation}: {_reason(exc)}")
+        return ActorTrap(f"{self.name} trapped in {operation}: {_reason(exc)}{_last_words(stderr)}")
 
     # --- calls -------------------------------------------------------------------------------------
 
@@ -195,9 +234,10 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
-    if plan.fast is not None and operation.isascii():
-        # the same core function, the payload in as one latin-1 block (host.component.binary)
-        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
+    text = _utf8(payload) if plan.fast is not None else None
+    if plan.fast is not None and text is not None:
+        # the same core function, the payload in as one block (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, text)
         if fast.tag == "ok":
             return bytes(fast.payload)
         raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
@@ -205,6 +245,24 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     if isinstance(result, str):
         raise ActorError(result)
     return bytes(result)
+
+
+def _last_words(stderr: bytes) -> str:
+    """What a trapping guest said last on stderr, e.g. componentize-py's traceback of an uncaught exception
+    (its final line; the runtime's own panic note after it skipped)."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "panicked at" in line or line.startswith(("note: run with", "Python function threw")):
+            continue
+        return f" (its stderr: {line[:300]})"
+    return ""
+
+
+def _utf8(payload: bytes) -> str | None:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:

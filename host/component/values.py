@@ -532,10 +532,10 @@ class HostFunc:
             store = wasmtime.StoreContext(context)
             try:
                 result = self.impl(store, *values)
+                if plan.result is not None:  # a resource is lowered through the store: before it goes
+                    plan.result.lower(store, result, results[0])
             finally:
                 store._invalidate()
-            if plan.result is not None:
-                plan.result.lower(store, result, results[0])
             return 0
         except BaseException as exc:  # handed back to the caller of the guest; the guest traps
             _pending.exc = exc

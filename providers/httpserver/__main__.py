@@ -1,7 +1,7 @@
-"""``python -m providers.httpserver --nats-url URL``: the HTTP server provider on its own."""
+"""``python -m lattice.providers.httpserver --nats-url URL``: the HTTP server provider on its own."""
 
 import sys
 
-from providers.__main__ import main
+from lattice.providers.__main__ import main
 
 raise SystemExit(main(["httpserver", *sys.argv[1:]]))

@@ -5,6 +5,7 @@ Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the 
 
     body over max_body_bytes → 413      the actor failed → 500 (names the actor)
     malformed HttpResponse   → 502      nobody serves the actor → 503
+    response body over max_body_bytes → 502
     no answer in time        → 504      CORS preflight from an origin not allowed → 403
 
 No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
@@ -24,8 +25,6 @@ from typing import Any, Final
 import structlog
 import uvicorn
 
-from lattice import tracing
-from lattice.capability import ProviderContext
 from lattice.errors import (
     Busy,
     DeadlineExceeded,
@@ -36,7 +35,9 @@ from lattice.errors import (
     Unreachable,
 )
 from lattice.messages import pack, unpack
-from providers.httpserver.config import ListenerConfig
+from lattice.observability import tracing
+from lattice.providers.httpserver.config import ListenerConfig
+from lattice.providers.sdk.capability import ProviderContext
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,7 +51,7 @@ _OURS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
 _CORS_METHODS: Final = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 _TEXT: Final = (b"content-type", b"text/plain; charset=utf-8")
 
-log = structlog.get_logger("providers.httpserver")
+log = structlog.get_logger("lattice.providers.httpserver")
 
 
 def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:
@@ -253,6 +254,9 @@ class Listener:
             status, response_headers, response_body = decode_response(raw)
         except ValueError as exc:
             return await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
+        if len(response_body) > self.config.max_body_bytes:
+            limit = self.config.max_body_bytes
+            return await _reply(send, 502, f"actor {self.actor_id} answered a body over {limit} bytes", cors)
         return await _send(send, status, response_headers + cors, response_body)
 
     async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:

@@ -1,7 +1,7 @@
 """One JetStream KV bucket seen as a Redis-like keyspace: typed records, expiry, compare-and-set.
 
 Owns how user keys and values sit in the bucket; knows nothing of actors, links or msgpack payloads
-of the contract (that is ``providers.keyvalue``).
+of the contract (that is ``lattice.providers.keyvalue``).
 
 - Keys: any string of up to ``MAX_KEY_BYTES`` (64 KiB) of UTF-8. Characters outside
   ``[A-Za-z0-9_/-]`` (``.`` and ``=`` included) are written as ``=XX`` per UTF-8 byte, so every key is a

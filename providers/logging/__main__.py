@@ -1,7 +1,7 @@
-"""``python -m providers.logging --nats-url URL``: the logging provider on its own."""
+"""``python -m lattice.providers.logging --nats-url URL``: the logging provider on its own."""
 
 import sys
 
-from providers.__main__ import main
+from lattice.providers.__main__ import main
 
 raise SystemExit(main(["logging", *sys.argv[1:]]))

@@ -1,7 +1,7 @@
-"""``python -m providers.numbergen --nats-url URL``: the numbergen provider on its own."""
+"""``python -m lattice.providers.numbergen --nats-url URL``: the numbergen provider on its own."""
 
 import sys
 
-from providers.__main__ import main
+from lattice.providers.__main__ import main
 
 raise SystemExit(main(["numbergen", *sys.argv[1:]]))

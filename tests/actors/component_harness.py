@@ -15,7 +15,7 @@ from pathlib import Path
 import wasmtime
 from wasmtime import component as cm
 
-from actors.componentize import cache_root
+from lattice.actors.componentize import cache_root
 
 HostCall = Callable[[str, str, str, bytes], bytes | str]  # binding, namespace, operation, payload → ok | err
 GUEST = "lattice:actor/guest@0.1.0"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.build import ACTORS_DIR, compile_actor
-from actors.toolchains import compile_zig
+from lattice.actors.build import ACTORS_DIR, compile_actor
+from lattice.actors.toolchains import compile_zig
 
 from .wapc_harness import HostFake, WapcGuest
 
@@ -55,6 +55,6 @@ def sdk_probe_zig_wasm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 @pytest.fixture(scope="session")
 def python_component() -> Callable[[Path], Path]:
     """``python_component(app_dir)``: the app built with componentize-py, from the build cache when there."""
-    from actors.componentize import build_python
+    from lattice.actors.componentize import build_python
 
     return lambda app: build_python(app).path

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from lattice.client import Client
-from lattice.natsserver import free_port
+from lattice.cli.client import Client
+from lattice.cli.natsserver import free_port
 
 READY_LINE = "Ctrl-C stops everything."
 T = TypeVar("T")

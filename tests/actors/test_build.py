@@ -12,7 +12,7 @@ import pytest
 import wasmtime
 import yaml
 
-from actors import build, toolchains
+from lattice.actors import build, toolchains
 from lattice.claims import extract_claims, verify_actor
 from lattice.wasm import custom_sections, strip_custom_sections
 
@@ -24,7 +24,7 @@ needs_npm = pytest.mark.skipif(toolchains.npm() is None, reason="AssemblyScript 
 
 def run_build(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "actors.build", *args],
+        [sys.executable, "-m", "lattice.actors.build", *args],
         cwd=build.ACTORS_DIR.parent,
         capture_output=True,
         text=True,
@@ -43,7 +43,8 @@ def test_committed_wasm_is_reproducible_from_source() -> None:
     result = run_build("--check", "--without-npm")
     assert result.returncode == 0, result.stdout + result.stderr
     statuses = {line.split()[1]: line.split()[0] for line in result.stdout.splitlines()}
-    assert statuses == {p.wasm: "skipped" if p.lang == "assemblyscript" else "ok" for p in PARTS}
+    components = {p.wasm: "skipped" if p.lang == "javascript" else "ok" for p in build.COMPONENTS.values()}
+    assert statuses == {p.wasm: "skipped" if p.lang == "assemblyscript" else "ok" for p in PARTS} | components
 
 
 @needs_npm
@@ -78,7 +79,7 @@ def test_check_names_a_wasm_that_differs_from_its_source(
     assert build.main(["--check", "hello"]) == 1
     out, err = capsys.readouterr()
     assert "DIFFERS hello/hello.wasm" in out
-    assert "hello/hello.wasm" in err and "python -m actors.build" in err
+    assert "hello/hello.wasm" in err and "python -m lattice.actors.build" in err
 
 
 def test_a_compile_error_is_reported_with_the_compiler_output(tmp_path: Path) -> None:

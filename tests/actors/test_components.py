@@ -15,8 +15,8 @@ import msgpack
 import pytest
 import wasmtime
 
-from actors import componentize
-from actors.build import ACTORS_DIR
+from lattice.actors import componentize
+from lattice.actors.build import ACTORS_DIR
 
 from .component_harness import ComponentActor
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from actors.build import ACTORS_DIR, EXAMPLES, _keypair
+from lattice.actors.build import ACTORS_DIR, EXAMPLES, _keypair
 
 from .lattice_up import LatticeUp
 

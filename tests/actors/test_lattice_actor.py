@@ -10,7 +10,7 @@ from types import ModuleType
 import msgpack
 import pytest
 
-from actors.componentize import PY_SDK_DIR
+from lattice.actors.componentize import PY_SDK_DIR
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from actors import toolchains
-from lattice import scaffold
-from lattice.control.manifest import parse_manifest
+from lattice.actors import toolchains
+from lattice.cli import scaffold
+from lattice.controlplane.manifest import parse_manifest
 from lattice.errors import ConfigError
 
 from .wapc_harness import WapcGuest

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lattice.control.service import ControlPlane
-from lattice.natsserver import free_port, spawn
+from lattice.cli.natsserver import free_port, spawn
+from lattice.controlplane.service import ControlPlane
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import deploy_kvcounter, http_ok

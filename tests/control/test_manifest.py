@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lattice.control.manifest import parse_manifest, resolve_file_image
-from lattice.control.model import (
+from lattice.controlplane.manifest import parse_manifest, resolve_file_image
+from lattice.controlplane.model import (
     ActorComponent,
     Application,
     LinkTrait,
@@ -540,3 +540,19 @@ def test_a_misspelt_spec_is_named() -> None:
     text = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {name: x}\nspecs: {components: []}\n"
     with pytest.raises(ManifestError, match=r"unknown field 'specs' .* \(line 4\)"):
         parse_manifest(text)
+
+
+def test_allowed_hosts_are_kept_for_the_hosts_and_checked() -> None:
+    text = ECHO.replace(
+        "        limits:\n", "        allowed_hosts: [api.example.com, '*.example.org:8443']\n        limits:\n", 1
+    )
+    actor = parse_manifest(text).components[0]
+    assert isinstance(actor, ActorComponent)
+    assert actor.properties["allowed_hosts"] == ["api.example.com", "*.example.org:8443"]
+    for bad, message in (("api.example.com", "must be a list"), ("[https://api.example.com/]", "not a host name")):
+        with pytest.raises(ManifestError) as caught:
+            parse_manifest(text.replace("[api.example.com, '*.example.org:8443']", bad))
+        assert message in str(caught.value)
+        assert caught.value.field is not None and caught.value.field.startswith(
+            "spec.components[0].properties.allowed_hosts"
+        )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lattice.control.model import (
+from lattice.controlplane.model import (
     ActorInstances,
     Command,
     DesiredActor,
@@ -23,7 +23,7 @@ from lattice.control.model import (
     StopProvider,
     owner_annotations,
 )
-from lattice.control.scheduler import apportion, plan, unplaceable
+from lattice.controlplane.scheduler import apportion, plan, unplaceable
 
 ECHO_ID = "MECHO"
 OURS = owner_annotations("shop", "echo")

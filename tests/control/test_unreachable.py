@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from lattice.natsserver import NatsServer
+from lattice.cli.natsserver import NatsServer
 from tests.conftest import wait_for
 
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from lattice.control.manifest import parse_manifest
-from lattice.control.model import ActorComponent, ProviderComponent
-from lattice.control.wadm import map_link_values
+from lattice.controlplane.manifest import parse_manifest
+from lattice.controlplane.model import ActorComponent, ProviderComponent
+from lattice.controlplane.wadm import map_link_values
 from lattice.errors import ManifestError
 
 # wadm 0.10: registry images everywhere, `instances`, a custom trait, provider config as a string and as a map

@@ -5,7 +5,7 @@ Pure: ``app_status`` over hand-made lattices, as the scheduler's own tests do.
 
 from __future__ import annotations
 
-from lattice.control.model import (
+from lattice.controlplane.model import (
     ActorInstances,
     DesiredActor,
     DesiredProvider,
@@ -15,9 +15,9 @@ from lattice.control.model import (
     Spread,
     owner_annotations,
 )
-from lattice.control.reconciler import Desired, app_status
-from lattice.control.scheduler import unplaceable
-from lattice.control.state import AppRecord, AppVersion
+from lattice.controlplane.reconciler import Desired, app_status
+from lattice.controlplane.scheduler import unplaceable
+from lattice.controlplane.state import AppRecord, AppVersion
 
 PINNED = Scaler("spreadscaler", 1, (Spread("edge", {"zone": "edge"}),))
 

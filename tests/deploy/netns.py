@@ -4,7 +4,7 @@
 N chosen free) behind a bridge in the root namespace, so this test process reaches every machine and the
 machines reach each other by address and by name (``/etc/netns/<ns>/hosts``, bind-mounted over
 ``/etc/hosts`` by ``ip netns exec``). Processes run inside with ``ip netns exec``, in their own session and
-with ``PR_SET_PDEATHSIG`` (``lattice.natsserver.spawn``), so they die with this process even when a test
+with ``PR_SET_PDEATHSIG`` (``lattice.cli.natsserver.spawn``), so they die with this process even when a test
 is killed. ``cut``/``heal`` take a machine's link down and up. ``close`` (also on ``__exit__``) kills every
 process and removes every namespace, link and file it made, whatever happened before.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from lattice.natsserver import spawn
+from lattice.cli.natsserver import spawn
 
 PREFIX = "ltn"  # every namespace and link this module makes starts with it
 

@@ -19,8 +19,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from lattice.control.manifest import parse_manifest
-from lattice.control.model import ActorComponent
+from lattice.controlplane.manifest import parse_manifest
+from lattice.controlplane.model import ActorComponent
 from lattice.settings import Settings
 from tests.deploy.conftest import ROOT
 
@@ -120,7 +120,8 @@ def test_compose_stops_with_a_reason_when_the_cluster_seed_is_missing(compose: d
 
 def test_nats_runs_jetstream_on_a_volume_and_reports_health(compose: dict[str, Any]) -> None:
     nats = compose["services"]["nats"]
-    assert nats["image"].startswith("nats:")
+    assert interpolate(nats["image"], {}) == "nats:2.11-alpine"  # NATS_IMAGE unset: the official image
+    assert interpolate(nats["image"], {"NATS_IMAGE": "lattice-nats:x"}) == "lattice-nats:x"  # scripts/images
     command = command_of(nats)
     assert "-js" in command
     store = command[command.index("-sd") + 1]
@@ -151,6 +152,19 @@ def test_control_plane_and_httpserver_publish_their_ports(compose: dict[str, Any
     listen_port = command_of(cp)[command_of(cp).index("--listen") + 1].rsplit(":", 1)[1]
     assert any(str(p).endswith(f":{listen_port}") for p in cp["ports"])
     assert any(str(p).endswith(":8080") for p in services["httpserver"]["ports"])
+    published = [interpolate(str(p), {}) for s in services.values() for p in s.get("ports", [])]
+    assert sorted(published) == ["127.0.0.1:4222:4222", "127.0.0.1:8080:8080", "127.0.0.1:8081:8081"]
+    moved = [interpolate(str(p), {"HTTP_PORT": "18080"}) for p in services["httpserver"]["ports"]]
+    assert moved == ["127.0.0.1:18080:8080"]  # the test on a real engine picks free ports this way
+
+
+def test_one_service_builds_the_image_the_others_run(compose: dict[str, Any]) -> None:
+    services = lattice_services(compose)
+    builders = [name for name, s in services.items() if "build" in s]
+    assert builders == ["control-plane"]  # several would build the same image once each
+    assert len({s["image"] for s in services.values()}) == 1
+    build = services["control-plane"]["build"]
+    assert build["context"] == "." and build["args"] == ["PYTHON_IMAGE", "BUILD_IMAGE"]  # unset: Dockerfile defaults
 
 
 def test_compose_manifest_links_the_actor_to_the_published_port_and_to_the_provider_services() -> None:

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from lattice import keys
-from lattice.natsserver import nats_server_binary
+from lattice.cli.natsserver import nats_server_binary
 from tests.deploy import netns
 from tests.deploy.conftest import ROOT
 from tests.deploy.test_compose import command_of, interpolate
@@ -80,7 +80,7 @@ class Compose:
     def argv(self, name: str) -> list[str]:
         service = self.compose["services"][name]
         command = command_of(service)
-        if service["image"].startswith("nats:"):
+        if interpolate(service["image"], {}).startswith("nats:"):
             volumes = dict(reversed(v.split(":")[:2]) for v in service.get("volumes", []))
             command = [str(self.tmp / "volumes" / volumes[c]) if c in volumes else c for c in command]
             return [nats_server_binary(), *command]

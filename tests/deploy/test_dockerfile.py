@@ -9,8 +9,10 @@ import json
 import shlex
 import shutil
 import subprocess
+import tomllib
 
 import pytest
+import setuptools
 
 from tests.deploy.conftest import ROOT
 
@@ -77,6 +79,31 @@ def test_no_remote_add() -> None:
             assert "http://" not in args and "https://" not in args, args
 
 
+def copied_sources() -> list[str]:
+    """Every path the Dockerfile's ``COPY`` instructions take from the build context."""
+    sources: list[str] = []
+    for keyword, args in instructions(DOCKERFILE.read_text()):
+        if keyword == "COPY" and "--from=" not in args:
+            sources += [s for s in shlex.split(args) if not s.startswith("--")][:-1]
+    return sources
+
+
+def test_the_image_gets_every_package_the_wheel_has() -> None:
+    """A top-level package added to the project (pyproject's package list) must reach the image too."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.split(".")[0] for p in setuptools.find_packages(str(ROOT), include=include)}
+    missing = packages - set(copied_sources())
+    assert not missing, f"the Dockerfile does not COPY {sorted(missing)} (and .dockerignore must let it through)"
+    # a symlink inside what is copied (a room mounted into the package) needs its target copied as well
+    copied = [(ROOT / source).resolve() for source in copied_sources()]
+    for source in copied_sources():
+        for path in (ROOT / source).rglob("*"):
+            if path.is_symlink():
+                target = path.resolve()
+                assert any(target.is_relative_to(c) for c in copied), f"{path.relative_to(ROOT)} -> {target}"
+
+
 def test_every_copy_source_is_in_the_build_context() -> None:
     patterns = [
         line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()[:1] not in {"", "#"}
@@ -91,10 +118,6 @@ def test_every_copy_source_is_in_the_build_context() -> None:
                 verdict = not negate
         return verdict
 
-    for keyword, args in instructions(DOCKERFILE.read_text()):
-        if keyword != "COPY" or "--from=" in args:
-            continue
-        sources = [s for s in shlex.split(args) if not s.startswith("--")][:-1]
-        for source in sources:
-            assert (ROOT / source).exists(), source
-            assert not ignored(source), f"{source} is excluded by .dockerignore"
+    for source in copied_sources():
+        assert (ROOT / source).exists(), source
+        assert not ignored(source), f"{source} is excluded by .dockerignore"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import ROOT
-from tests.deploy.test_dockerfile import DOCKERFILE, stages
+from tests.deploy.test_dockerfile import DOCKERFILE, copied_sources, stages
 
-CONTEXT = ("pyproject.toml", "README.md", "lattice", "host", "providers", "actors")
+CONTEXT = tuple(copied_sources())  # what the build stage copies
 
 
 def requirements_script() -> str:
@@ -27,7 +27,7 @@ def requirements_script() -> str:
             continue
         tokens = shlex.split(args)
         for i, token in enumerate(tokens[:-2]):
-            if token == "python" and tokens[i + 1] == "-c":
+            if token in {"python", "python3"} and tokens[i + 1] == "-c":
                 return tokens[i + 2]
     raise AssertionError("the build stage has no `python -c` requirements step")
 
@@ -74,10 +74,18 @@ def test_wheel_from_the_build_context_installs_into_a_clean_venv_and_runs(tmp_pa
     assert "host" in run([lattice, "--help"], cwd=tmp_path, env=env)
     for part in (["host"], ["control-plane"], ["provider", "httpserver"], ["apply"]):
         run([lattice, *part, "--help"], cwd=tmp_path, env=env)
-    where = run([str(venv / "bin" / "python"), "-c", "import lattice, actors; print(lattice.__file__)"], tmp_path, env)
+    python = str(venv / "bin" / "python")
+    where = run([python, "-c", "import lattice.actors, lattice.host; print(lattice.host.__file__)"], tmp_path, env)
     assert where.startswith(str(venv)), where  # the wheel's package, not this checkout
-    kvcounter = "import importlib.resources as r; print(r.files('actors') / 'kvcounter' / 'kvcounter.wasm')"
-    assert Path(run([str(venv / "bin" / "python"), "-c", kvcounter], tmp_path, env).strip()).is_file()
+    # one installed namespace: nothing generic lands in site-packages
+    top_level = run(
+        [python, "-c", "import importlib.metadata as m; print(m.distribution('lattice').read_text('top_level.txt'))"],
+        tmp_path,
+        env,
+    )
+    assert top_level.split() == ["lattice"], top_level
+    kvcounter = "import importlib.resources as r; print(r.files('lattice.actors') / 'kvcounter' / 'kvcounter.wasm')"
+    assert Path(run([python, "-c", kvcounter], tmp_path, env).strip()).is_file()
     assert not (venv / "bin" / "nats-server").exists()
 
     # Without nats-server, the embedded `lattice up` says what to do instead of starting one.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.actors.lattice_up import alive, stop_process_group
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "first-actor.md"
@@ -73,7 +73,7 @@ def test_first_actor_guide_runs_as_written_in_under_five_minutes(tmp_path: Path,
     env = _environment(tmp_path)
     wired = subprocess.run(["lattice", "new", "--help"], env=env, capture_output=True, text=True, check=False)
     if wired.returncode != 0:
-        pytest.skip("`lattice new` is not wired into lattice/cli.py yet (lattice.scaffold.register)")
+        pytest.skip("`lattice new` is not wired into cli/app.py yet (lattice.cli.scaffold.register)")
 
     script = tmp_path / "guide.sh"
     script.write_text("set -euo pipefail\n" + "\n".join(blocks("run")) + "\n")

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lattice.cli.natsserver import NatsServer, free_port
 from lattice.errors import ConnectionLost
-from lattice.natsserver import NatsServer, free_port
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import deploy_kvcounter, http_ok

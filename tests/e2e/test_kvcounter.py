@@ -14,7 +14,7 @@ import httpx
 import yaml
 
 from lattice import claims, keys
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 
 KVCOUNTER = Path(__file__).resolve().parents[2] / "actors" / "kvcounter"

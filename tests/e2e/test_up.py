@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 
 
 def _children(pid: int) -> set[int]:

@@ -14,9 +14,9 @@ import httpx
 import pytest
 import yaml
 
-from actors.toolchains import CFLAGS
 from lattice import claims, keys, wasm
-from lattice.natsserver import free_port
+from lattice.actors.toolchains import CFLAGS
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import http_ok
 

@@ -9,8 +9,8 @@ import pytest
 import wasmtime
 
 from bench.embed import python_transform
-from host import ActorLimits, Runtime, Sandbox
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LimitExceeded, NotFound
+from lattice.host import ActorLimits, Runtime, Sandbox
 
 TRANSFORM = Path(__file__).resolve().parents[2] / "examples" / "pipeline" / "transform.wasm"
 RECORDS = (TRANSFORM.parent / "records.csv").read_bytes().splitlines()[1:]

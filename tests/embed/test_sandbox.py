@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from host import ActorLimits, Runtime, Sandbox, WasiGrants
 from lattice.errors import ActorError, Busy, DeadlineExceeded, InvalidActor, LimitExceeded
+from lattice.host import ActorLimits, Runtime, Sandbox, WasiGrants
 from tests.conftest import from_threads
 from tests.host import guests
 

@@ -11,9 +11,9 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-from host.host import Host
-from lattice import claims, keys, subjects
+from lattice import claims, keys, seal, subjects
 from lattice.errors import ActorError, RemoteError, Unreachable
+from lattice.host.host import Host
 from lattice.messages import Entity, Invocation, InvocationResponse
 from lattice.settings import Settings
 from tests.conftest import wait_for
@@ -21,9 +21,8 @@ from tests.host import guests
 
 
 async def command(host: Host, cmd: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await host.nc.request(
-        subjects.ctl_cmd(host.settings.lattice, host.id, cmd), json.dumps(body).encode(), timeout=10
-    )
+    subject = subjects.ctl_cmd(host.settings.lattice, host.id, cmd)
+    reply = await seal.request(host.nc, host.rpc.sealer, subject, json.dumps(body).encode(), timeout=10)
     result: dict[str, Any] = json.loads(reply.data)
     return result
 
@@ -171,7 +170,7 @@ async def test_bad_actor_refused_with_reason_and_event(host_factory: Any, tmp_pa
     reply = await command(a, "scale", {"actor_ref": write(tmp_path, "bad.wasm", b"garbage"), "count": 1})
     assert not reply["accepted"]
     assert "magic number" in reply["error"]
-    reply = await command(a, "scale", {"actor_ref": "file:///nonexistent.wasm", "count": 1})
+    reply = await command(a, "scale", {"actor_ref": f"file://{tmp_path}/nonexistent.wasm", "count": 1})
     assert "cannot read" in reply["error"]
 
 
@@ -231,16 +230,21 @@ async def test_control_interface_links_claims_and_auctions(host_factory: Any, tm
 
     await nc.subscribe(subjects.events("test"), cb=collect)
     link = {"actor_id": actor_id, "provider_id": "V" + "A" * 55, "contract_id": "wasmcloud:keyvalue"}
-    put = json.loads((await nc.request(subjects.ctl_linkdefs("test", "put"), json.dumps(link).encode(), 5)).data)
+    sealer = east.rpc.sealer
+
+    async def linkdefs(action: str, body: bytes) -> Any:
+        return json.loads((await seal.request(nc, sealer, subjects.ctl_linkdefs("test", action), body, timeout=5)).data)
+
+    put = await linkdefs("put", json.dumps(link).encode())
     assert put == {"accepted": True}
     await wait_for(lambda: west.data.link_for(actor_id, "wasmcloud:keyvalue", "default"))
     links = json.loads((await nc.request(subjects.ctl_get("test", "links"), b"", 5)).data)["links"]
     assert [entry["actor_id"] for entry in links] == [actor_id]
     claims_reply = json.loads((await nc.request(subjects.ctl_get("test", "claims"), b"", 5)).data)["claims"]
     assert any(c.get("call_alias") == "test/ponger" for c in claims_reply)
-    bad = json.loads((await nc.request(subjects.ctl_linkdefs("test", "put"), b'{"actor_id": 1}', 5)).data)
+    bad = await linkdefs("put", b'{"actor_id": 1}')
     assert not bad["accepted"] and "bad link definition" in bad["error"]
-    gone = json.loads((await nc.request(subjects.ctl_linkdefs("test", "del"), json.dumps(link).encode(), 5)).data)
+    gone = await linkdefs("del", json.dumps(link).encode())
     assert gone == {"accepted": True, "deleted": True}
     await wait_for(lambda: "linkdef_set" in seen and "linkdef_deleted" in seen)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import deploy_kvcounter
 from tests.observability.browser import Browser, find_chromium

@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from lattice.cli.natsserver import free_port
 from lattice.errors import ActorError, ConfigError
-from lattice.natsserver import free_port
+from lattice.observability.metrics import MetricsServer
+from lattice.providers.keyvalue import KeyValueProvider
+from lattice.providers.sdk.runner import ProviderRunner
 from lattice.settings import Settings
-from lattice.telemetry import MetricsServer
-from providers.keyvalue import KeyValueProvider
-from providers.runner import ProviderRunner
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import deploy_kvcounter
 from tests.host import guests

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 from structlog.testing import capture_logs
 
-from lattice import tracing
+from lattice.observability import tracing
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.observability.conftest import Spans, parent_of, serve_kvcounter

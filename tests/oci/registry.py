@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 
 BINARY = "docker-registry"
 SKIP_REASON = "no docker-registry (Debian package docker-registry; scripts/test installs it as root)"
@@ -75,6 +75,26 @@ class Registry:
         """Where the registry keeps a blob on disk (to corrupt one for the digest-mismatch test)."""
         hexdigest = digest.removeprefix("sha256:")
         return self.root / "data/docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+
+
+def push_raw(reference: str, layer: bytes, layer_type: str, config_type: str, tmp_path: Path) -> None:
+    """Push an artifact of any layout (another tool's, or not Wasm at all) through oras' primitives."""
+    from lattice import oci
+
+    ref = oci.parse_reference(reference)
+    client, container = oci._client(ref, insecure=True, credentials=None, auth_file=None, timeout_s=5)
+    descriptors = {}
+    for name, data, media in (("layer", layer, layer_type), ("config", b"{}", config_type)):
+        (tmp_path / name).write_bytes(data)
+        descriptors[name] = {"mediaType": media, "digest": oci.sha256_digest(data), "size": len(data)}
+        client.upload_blob(str(tmp_path / name), container, descriptors[name])
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": oci.MANIFEST_MEDIA_TYPE,
+        "config": descriptors["config"],
+        "layers": [descriptors["layer"]],
+    }
+    assert client.upload_manifest(doc, container).status_code == 201
 
 
 @contextmanager

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from lattice import oci
+from lattice.cli.natsserver import free_port
 from lattice.errors import RegistryError
-from lattice.natsserver import free_port
 from tests.host import guests
-from tests.oci.registry import Registry
+from tests.oci.registry import Registry, push_raw
 
 
 def test_references_parse_as_docker_and_wadm_write_them() -> None:
@@ -30,6 +30,12 @@ def test_references_parse_as_docker_and_wadm_write_them() -> None:
         assert not oci.is_reference(bad), bad
     with pytest.raises(RegistryError, match="registry host"):
         oci.parse_reference("oci://echo/x:1")
+
+
+def test_references_reach_the_right_urls() -> None:
+    assert oci._container(oci.parse_reference("localhost/x/y:1")).manifest_url() == "localhost/v2/x/y/manifests/1"
+    pinned = oci._container(oci.parse_reference("ghcr.io/echo@sha256:" + "b" * 64))
+    assert pinned.get_blob_url("sha256:00") == "ghcr.io/v2/echo/blobs/sha256:00"
 
 
 def test_push_then_pull_round_trips_the_cncf_wasm_layout(registry: Registry) -> None:
@@ -49,6 +55,8 @@ def test_push_then_pull_round_trips_the_cncf_wasm_layout(registry: Registry) -> 
 
     pulled = oci.pull(ref, insecure=True)
     assert pulled.wasm == guests.ECHO and pulled.digest == oci.sha256_digest(guests.ECHO)
+    by_name = oci.parse_reference(f"localhost:{registry.port}/actors/echo:0.1.0")
+    assert by_name.loopback and oci.pull(by_name, insecure=True).wasm == guests.ECHO
     by_digest = oci.pull(oci.parse_reference(f"oci://{registry.address}/actors/echo@{manifest_digest}"), insecure=True)
     assert by_digest.wasm == guests.ECHO and by_digest.manifest_digest == manifest_digest
 
@@ -69,31 +77,28 @@ def test_bad_input_is_refused_with_the_reason(registry: Registry) -> None:
     assert digest.startswith("sha256:")
 
 
-def test_a_non_wasm_artifact_is_refused(registry: Registry, tmp_path: Path) -> None:
-    ref = oci.parse_reference(f"{registry.address}/images/not-wasm:1")
-    client, container = oci._client(ref, insecure=True, credentials=None, auth_file=None, timeout_s=5)
-    blob = tmp_path / "layer.tar.gz"
-    blob.write_bytes(b"\x1f\x8b not really a tarball")
-    layer = {
-        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-        "digest": oci.sha256_digest(blob.read_bytes()),
-        "size": blob.stat().st_size,
-    }
-    config = tmp_path / "config.json"
-    config.write_bytes(b"{}")
-    config_desc = {
-        "mediaType": "application/vnd.oci.image.config.v1+json",
-        "digest": oci.sha256_digest(b"{}"),
-        "size": 2,
-    }
-    client.upload_blob(str(blob), container, layer)
-    client.upload_blob(str(config), container, config_desc)
-    manifest = {"schemaVersion": 2, "mediaType": oci.MANIFEST_MEDIA_TYPE, "config": config_desc, "layers": [layer]}
-    assert client.upload_manifest(manifest, container).status_code == 201
+def test_other_layouts_pull_and_non_wasm_is_refused(registry: Registry, tmp_path: Path) -> None:
+    old = f"{registry.address}/wasmcloud/echo:0.3.4"  # how wasmCloud 0.x (wash reg push) laid out actors
+    push_raw(
+        old,
+        guests.ECHO,
+        "application/vnd.module.wasm.content.layer.v1+wasm",
+        "application/vnd.wasmcloud.actor.archive.config",
+        tmp_path,
+    )
+    assert oci.pull(oci.parse_reference(old), insecure=True).wasm == guests.ECHO
+    image = f"{registry.address}/images/not-wasm:1"
+    push_raw(
+        image,
+        b"\x1f\x8b not a tarball",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.config.v1+json",
+        tmp_path,
+    )
     with pytest.raises(
         RegistryError, match=r"not a Wasm artifact: no Wasm layer \(layers: application/vnd.oci.image.layer"
     ):
-        oci.pull(ref, insecure=True)
+        oci.pull(oci.parse_reference(image), insecure=True)
 
 
 def test_basic_auth(auth_registry: Registry, tmp_path: Path) -> None:

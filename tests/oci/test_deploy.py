@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 
-from lattice import oci
-from lattice.natsserver import free_port
+from lattice import claims, keys, oci
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.control.test_api import manifest, status
 from tests.host import guests
-from tests.oci.registry import Registry
+from tests.oci.registry import Registry, push_raw
 
 
 async def _state(client: httpx.AsyncClient, name: str) -> str:
@@ -74,11 +74,21 @@ async def test_bad_registry_images_fail_the_application_whole(
     ref = f"{registry.address}/actors/echo:1"
     oci.push(oci.parse_reference(ref), guests.ECHO, insecure=True)
     not_wasm = f"{registry.address}/actors/notes:1"
-    _push_non_wasm(registry, not_wasm, tmp_path)
+    push_raw(
+        not_wasm,
+        b"\x1f\x8b",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.config.v1+json",
+        tmp_path,
+    )
     corrupt = f"{registry.address}/actors/corrupt:1"
     oci.push(oci.parse_reference(corrupt), guests.LOOPS, insecure=True)
     registry.blob_path(oci.sha256_digest(guests.LOOPS)).write_bytes(guests.TRAPS)
+    future = claims.sign_actor(guests.ECHO, keys.generate("account"), name="later", caps=(), not_before=9e9)
+    unripe = f"{registry.address}/actors/unripe:1"
+    oci.push(oci.parse_reference(unripe), future, insecure=True)
     cases = {
+        "bad-claims": (unripe, "is not a usable actor: actor claims not valid before"),
         "unknown-tag": (f"{registry.address}/actors/echo:9.9.9", "no tag '9.9.9'"),
         "registry-down": (f"oci://127.0.0.1:{free_port()}/actors/echo:1", "unreachable"),
         "digest-mismatch": (corrupt, "digest mismatch"),
@@ -110,22 +120,6 @@ async def test_bad_registry_images_fail_the_application_whole(
     await wait_for(lambda: _is(client, "unknown-tag", "deployed"))
 
 
-def _push_non_wasm(registry: Registry, reference: str, tmp_path: Path) -> None:
-    ref = oci.parse_reference(reference)
-    client, container = oci._client(ref, insecure=True, credentials=None, auth_file=None, timeout_s=5)
-    for name, data, media in (
-        ("layer", b"\x1f\x8b not a tarball", "application/vnd.oci.image.layer.v1.tar+gzip"),
-        ("config", b"{}", "application/vnd.oci.image.config.v1+json"),
-    ):
-        (tmp_path / name).write_bytes(data)
-        desc = {"mediaType": media, "digest": oci.sha256_digest(data), "size": len(data)}
-        client.upload_blob(str(tmp_path / name), container, desc)
-        if name == "layer":
-            layer = desc
-    doc = {"schemaVersion": 2, "mediaType": oci.MANIFEST_MEDIA_TYPE, "config": desc, "layers": [layer]}
-    assert client.upload_manifest(doc, container).status_code == 201
-
-
 async def test_registry_logins_come_from_the_docker_config_file(
     auth_registry: Registry, host_factory: Any, control_plane_factory: Any, tmp_path: Path
 ) -> None:
@@ -143,3 +137,17 @@ async def test_registry_logins_come_from_the_docker_config_file(
     config.write_text(json.dumps({"auths": {auth_registry.address: {"auth": auth}}}))
     assert (await client.put("/v1/applications/private", content=manifest("private", ref))).status_code == 200
     await wait_for(lambda: _is(client, "private", "deployed"))
+
+
+async def test_a_host_told_an_oci_reference_pulls_it_itself(registry: Registry, host_factory: Any) -> None:
+    """As ``wash ctl start actor REF`` does with a wasmCloud host: the control interface takes OCI references."""
+    from tests.host.test_host import command
+
+    host = await host_factory()
+    ref = f"{registry.address}/actors/echo:1"
+    oci.push(oci.parse_reference(ref), guests.ECHO, insecure=True)
+    reply = await command(host, "scale", {"actor_ref": f"oci://{ref}", "count": 1, "annotations": {"app": "t"}})
+    assert reply["accepted"], reply
+    assert await host.invoke(reply["actor_id"], "Echo.Echo", b"pulled by the host") == b"pulled by the host"
+    missing = await command(host, "scale", {"actor_ref": f"{registry.address}/actors/echo:2", "count": 1})
+    assert not missing["accepted"] and "no tag '2'" in missing["error"]

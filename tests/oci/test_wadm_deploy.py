@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from lattice import oci
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.oci.registry import Registry
 from tests.oci.test_cli import lattice
@@ -112,15 +112,21 @@ async def _get(http: httpx.AsyncClient, url: str) -> httpx.Response | None:
 
 
 async def test_a_contract_lattice_does_not_bundle_fails_the_application_by_name(
-    registry: Registry, host_factory: Any, control_plane_factory: Any
+    registry: Registry, host_factory: Any, control_plane_factory: Any, tmp_path: Path
 ) -> None:
     host = await host_factory()
     cp, client = await control_plane_factory()
     await wait_for(lambda: len(cp.hosts()) == 1)
     image = f"{registry.address}/wasmcloud/kvcounter:0.4.0"
     oci.push(oci.parse_reference(image), KVCOUNTER.read_bytes(), insecure=True)
-    text = WADM_APP.format(name="sql", image=image, port=free_port(), kv_contract="wasmcloud:sqldb")
-    put = await client.put("/v1/applications/sql", content=text)
+    path = tmp_path / "sql.yaml"
+    path.write_text(WADM_APP.format(name="sql", image=image, port=free_port(), kv_contract="wasmcloud:sqldb"))
+    env = {"LATTICE_API_URL": f"http://{cp.listen}"}
+    applied = await asyncio.to_thread(lattice, "apply", str(path), cwd=tmp_path, env=env)
+    assert "sql version " in applied.stdout and "keyvalue: contract wasmcloud:sqldb" in applied.stdout, applied.stdout
+    waited = await asyncio.to_thread(lattice, "apply", str(path), "--wait", cwd=tmp_path, env=env)
+    assert waited.returncode == 1 and "sql failed: keyvalue: contract wasmcloud:sqldb" in waited.stdout
+    put = await client.put("/v1/applications/sql", content=path.read_text())
     assert put.status_code == 200, put.text
     status = put.json()["status"]
     assert status["type"] == "failed" and "keyvalue: contract wasmcloud:sqldb" in status["message"]

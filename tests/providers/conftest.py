@@ -19,13 +19,14 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from lattice import claims, keys, subjects
+from lattice import claims, keys, seal, subjects
 from lattice.connection import settle
 from lattice.errors import ActorError, LatticeError, NoResponders, ProviderError, RemoteError, Unreachable
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition, pack, unpack
+from lattice.providers.sdk import Provider
+from lattice.providers.sdk.runner import ProviderRunner
 from lattice.settings import Settings
-from providers.runner import ProviderRunner
-from providers.sdk import Provider
+from tests.conftest import answer_sealed, sealer
 
 ActorHandler = Callable[[str, bytes], Awaitable[bytes]]
 """A stand-in actor: ``(operation, payload) -> response``; raising makes the call fail."""
@@ -193,7 +194,9 @@ class OverNats(Harness):
 
     async def _linkdef(self, action: str, link: LinkDefinition) -> None:
         subject = subjects.provider_linkdefs(self.settings.lattice, link.provider_id, link.link_name, action)
-        reply = unpack((await self.nc.request(subject, pack(link.to_dict()), timeout=10)).data)
+        reply = unpack(
+            (await seal.request(self.nc, sealer(self.settings), subject, pack(link.to_dict()), timeout=10)).data
+        )
         if not reply["accepted"]:
             raise ProviderError(reply["error"])
 
@@ -227,7 +230,7 @@ class OverNats(Harness):
                 response = InvocationResponse(inv.id, msg=await handler(inv.operation, inv.msg))
             except Exception as exc:
                 response = InvocationResponse(inv.id, error=str(exc))
-            await msg.respond(response.to_msgpack())
+            await answer_sealed(self.nc, msg, self.settings.cluster_seed or "", Entity(actor), response)
 
         async def spawn(msg: Msg) -> None:
             task = asyncio.create_task(answer(msg))

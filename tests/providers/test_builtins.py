@@ -8,8 +8,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from lattice.errors import LatticeError
-from providers.logging import LoggingProvider
-from providers.numbergen import NumberGenProvider
+from lattice.providers.logging import LoggingProvider
+from lattice.providers.numbergen import NumberGenProvider
 from tests.providers.conftest import Harness, HarnessFactory, actor_id
 
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lattice.errors import LatticeError, ProviderError
-from providers.keyvalue import KeyValueProvider, redis_range
-from providers.keyvalue.store import MAX_KEY_BYTES, MAX_PLAIN_KEY, decode_key, encode_key, is_digest
+from lattice.providers.keyvalue import KeyValueProvider, redis_range
+from lattice.providers.keyvalue.store import MAX_KEY_BYTES, MAX_PLAIN_KEY, decode_key, encode_key, is_digest
 from tests.conftest import wait_for
 from tests.providers.conftest import Harness, HarnessFactory, actor_id, link_to
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -14,17 +13,18 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from lattice import claims, events, keys, subjects
-from lattice.capability import builtin_provider_id
+from lattice import claims, events, keys, seal, subjects
 from lattice.connection import key_value, settle
 from lattice.errors import ConfigError, InvocationError, NoResponders, ProviderError, RemoteError, Unreachable
+from lattice.links import sealed_entry
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition, pack, unpack
+from lattice.providers.keyvalue import KeyValueProvider
+from lattice.providers.sdk import Provider, operation
+from lattice.providers.sdk.capability import builtin_provider_id
+from lattice.providers.sdk.runner import NatsProviderContext, ProviderRunner, run_standalone
 from lattice.rpc import Rpc
 from lattice.settings import Settings
-from providers.keyvalue import KeyValueProvider
-from providers.runner import NatsProviderContext, ProviderRunner, run_standalone
-from providers.sdk import Provider, operation
-from tests.conftest import wait_for
+from tests.conftest import answer_sealed, sealer, wait_for
 from tests.providers.conftest import actor_id
 
 CONTRACT = "lattice:test:probe"
@@ -176,12 +176,12 @@ async def test_runner_loads_existing_links_then_follows_latticedata(settings: Se
     early, late = actor_id(), actor_id()
 
     async def put(link: LinkDefinition) -> None:
-        await kv.put(link.key, json.dumps(link.to_dict()).encode())
+        await kv.put(link.key, sealed_entry(sealer(settings), link.key, link.to_dict()))
 
     await put(probe_link(early))
     await put(probe_link(actor_id(), provider_id=builtin_provider_id("other")))
     await put(probe_link(actor_id(), link_name="other"))
-    await kv.put("CLAIMS_MXYZ", b"{}")
+    await kv.put("CLAIMS_MXYZ", sealed_entry(sealer(settings), "CLAIMS_MXYZ", {}))
     probe = Probe()
     async with ProviderRunner(probe, settings):
         assert set(probe.links) == {early}
@@ -204,7 +204,7 @@ async def test_linkdef_subjects_put_del_and_refusals_become_events(
 
     async def linkdef(action: str, link: LinkDefinition) -> Any:
         subject = subjects.provider_linkdefs(settings.lattice, Probe.builtin_id(), "default", action)
-        return unpack((await nc.request(subject, pack(link.to_dict()), timeout=10)).data)
+        return unpack((await seal.request(nc, sealer(settings), subject, pack(link.to_dict()), timeout=10)).data)
 
     async with ProviderRunner(probe, settings):
         assert await linkdef("put", probe_link(a)) == {"accepted": True, "error": ""}
@@ -245,7 +245,7 @@ async def test_started_stopped_events_and_shutdown_request(
     try:
         await wait_for(lambda: lattice_events.named(events.PROVIDER_STARTED))
         subject = subjects.provider_shutdown(settings.lattice, Probe.builtin_id(), "default")
-        await nc.request(subject, pack({"host_id": "N"}), timeout=10)
+        await seal.request(nc, sealer(settings), subject, pack({"host_id": "N"}), timeout=10)
         await asyncio.wait_for(task, 10)
     finally:
         task.cancel()
@@ -310,10 +310,11 @@ async def test_nats_context_invokes_actors_and_reports_failures(settings: Settin
     async def answer_ok(msg: Msg) -> None:
         inv = Invocation.from_msgpack(msg.data)
         seen.append(inv)
-        await msg.respond(InvocationResponse(inv.id, msg=b"pong").to_msgpack())
+        await answer_sealed(nc, msg, settings.cluster_seed or "", Entity(ok), InvocationResponse(inv.id, msg=b"pong"))
 
     async def answer_error(msg: Msg) -> None:
-        await msg.respond(InvocationResponse(Invocation.from_msgpack(msg.data).id, error="actor broke").to_msgpack())
+        response = InvocationResponse(Invocation.from_msgpack(msg.data).id, error="actor broke")
+        await answer_sealed(nc, msg, settings.cluster_seed or "", Entity(failing), response)
 
     async def never(msg: Msg) -> None:
         pass

@@ -7,8 +7,8 @@ import contextlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.runtime import Runtime
 from lattice.errors import ClaimsError, InvalidActor, InvocationError
+from lattice.host.runtime import Runtime
 from lattice.messages import Invocation, InvocationResponse, LinkDefinition, pack, unpack
 from tests.host import guests
 

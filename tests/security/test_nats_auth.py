@@ -10,8 +10,8 @@ import nats
 import nats.errors
 import pytest
 
-from host.host import Host
-from lattice.natsserver import NatsServer
+from lattice.cli.natsserver import NatsServer
+from lattice.host.host import Host
 from lattice.settings import Settings
 
 

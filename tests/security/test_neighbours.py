@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lattice import claims, keys
-from lattice.natsserver import free_port
+from lattice.cli.natsserver import free_port
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import http_ok
 from tests.host import guests

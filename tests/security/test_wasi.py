@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from host.runtime import ActorPool, Runtime, WasiGrants
 from lattice.errors import ActorError
+from lattice.host.pool import ActorPool
+from lattice.host.runtime import Runtime, WasiGrants
 
 SOURCE = Path(__file__).with_name("wasi_reader.c")
 

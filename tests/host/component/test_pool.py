@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 import wasmtime
 
-from host.component import ComponentPool, components_of, new_pool
-from host.component.engine import CompiledComponent, ComponentRuntime
-from host.runtime import ActorLimits, Runtime
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor
+from lattice.host.component import ComponentPool, components_of, new_pool
+from lattice.host.component.engine import CompiledComponent, ComponentRuntime
+from lattice.host.runtime import ActorLimits, Runtime
 from tests.conftest import from_threads
 from tests.host.component.guests import frame, probe
 
@@ -145,21 +145,22 @@ def test_an_import_the_host_cannot_provide_is_named(components: ComponentRuntime
     assert components.compile(probe_importing("wasi:random/random@0.2.0")).kind == "actor"
 
 
-def test_the_fast_entry_is_added_and_used_for_ascii_operations(pool: ComponentPool) -> None:
-    from host.component.binary import FAST_HANDLE
+def test_the_fast_entry_is_added_and_used_for_text_payloads(pool: ComponentPool) -> None:
+    from lattice.host.component.binary import FAST_HANDLE
 
     handle = pool.component.handle
     assert handle is not None and handle.fast is not None
     assert FAST_HANDLE not in pool.component.exports  # internal: not reported as the actor's
-    payload = bytes(range(256)) * 3
-    assert pool.call("Echo", payload) == payload
-    assert pool.call("Echö", payload) == payload  # non-ASCII operation names take the plain handle
+    text = "ünïcode, ASCII and 🙂".encode()
+    assert pool.call("Echö", text) == text  # valid UTF-8: through the fast entry
+    binary = bytes(range(256)) * 3
+    assert pool.call("Echo", binary) == binary  # not UTF-8: through handle
     with pytest.raises(ActorError, match=r"^ünïcode$"):
         pool.call("Fail", "ünïcode".encode())
 
 
 def test_components_the_rewrite_does_not_understand_still_run(components: ComponentRuntime) -> None:
-    from host.component import binary
+    from lattice.host.component import binary
 
     assert binary.add_fast_handle(b"\0asm\x0d\x00\x01\x00\x63\x00") is None  # an unknown section id
     assert binary.add_fast_handle(bytes(wasmtime.wat2wasm("(component)"))) is None  # no handle to speed up

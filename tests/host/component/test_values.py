@@ -9,7 +9,7 @@ import pytest
 import wasmtime
 from wasmtime import component as cm
 
-from host.component import values
+from lattice.host.component import values
 from tests.host.component.guests import HERE
 
 

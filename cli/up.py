@@ -1,0 +1,298 @@
+"""``lattice up``: a whole lattice on one machine, the embedded default (SPEC §6).
+
+Starts a ``nats-server`` (JetStream, store under the state dir, a free port) unless ``--nats-url`` is
+given, N host processes (``lattice host``), the control plane in this process, then deploys the demo
+application (``actors/kvcounter``: HTTP → actor → key-value) and waits until it answers HTTP. Every
+participant shares one cluster seed made for this run. Ctrl-C stops everything: hosts get SIGTERM
+(they drain), then the control plane and the NATS server stop; no child is left behind.
+
+One ``lattice up`` per state directory (a lock; a second one is told which process holds it): two
+nats-servers on one JetStream store would corrupt it. The embedded nats-server and the hosts are
+supervised: one that exits is started again, with backoff. The demo is applied under a version derived
+from its content and settings (``v0.1.0-<hash>``), so another ``--http`` is a new version, not a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import IO
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from lattice import keys
+from lattice.cli.client import Client
+from lattice.cli.natsserver import NatsServer
+from lattice.controlplane.service import ControlPlane
+from lattice.errors import ConfigError, LatticeError
+from lattice.host.children import spawn
+from lattice.settings import DEFAULT_API_URL, Settings
+
+STOP_GRACE_S = 15.0
+
+
+def demo_manifest() -> Path:
+    """The demo application's manifest (shipped with the ``actors`` package)."""
+    return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
+
+
+def _port_free(address: str, flag: str) -> bool:
+    """Whether ``host:port`` can be bound; ``ConfigError`` naming ``flag`` when it is not an address."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{flag} takes host:port with a port from 1 to 65535, got {address!r}")
+    with socket.socket() as s:
+        try:
+            s.bind((host or "127.0.0.1", int(port)))
+        except OSError:
+            return False
+    return True
+
+
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """Hold ``state_dir/up.lock`` for this process (released when it exits, however it exits);
+    ``ConfigError`` naming the holder when another ``lattice up`` has it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = (state_dir / "up.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise ConfigError(
+            f"another `lattice up` ({holder}) is running with the state directory {state_dir}: stop it first, "
+            "or give this one its own with LATTICE_STATE_DIR=<dir>"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
+class Up:
+    """One ``lattice up`` run. ``run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        hosts: int,
+        http: str,
+        api: str,
+        nats_url: str | None,
+        demo: bool,
+        console: Console,
+    ) -> None:
+        self.settings = settings
+        self.n_hosts = hosts
+        self.http = http
+        self.api = api
+        self.nats_url = nats_url
+        self.demo = demo
+        self.console = console
+        self.cluster = keys.generate("cluster")
+        self.nats: NatsServer | None = None
+        self.children: list[subprocess.Popen[bytes]] = []
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        lock = lock_state_dir(self.settings.state_dir)
+        try:
+            await self._run_locked()
+        finally:
+            lock.close()
+
+    async def _run_locked(self) -> None:
+        for address, flag in ((self.api, "--api"), *([(self.http, "--http")] if self.demo else [])):
+            if not _port_free(address, flag):
+                raise ConfigError(f"{address} is already in use: pick another with {flag}")
+        main = asyncio.create_task(self._run())
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not main.done():  # Ctrl-C: a running lattice winds down by itself, one still starting is cut short
+                await asyncio.wait({main}, timeout=STOP_GRACE_S)
+                main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await main
+        finally:
+            stopper.cancel()
+            await asyncio.to_thread(self._stop_children)
+
+    async def _run(self) -> None:
+        say = self.console.print
+        url = self.nats_url
+        if url is None:
+            store = self.settings.state_dir / "up" / "nats"
+            self.nats = NatsServer(store)
+            with self.console.status("starting nats-server"):
+                await asyncio.to_thread(self.nats.start)
+            url = self.nats.url
+            say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
+        settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
+        # one metrics port cannot serve several hosts: with LATTICE_METRICS set, each gets a free one
+        metrics = {"LATTICE_METRICS": f"{settings.metrics.rpartition(':')[0]}:0"} if settings.metrics else {}
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "LATTICE_METRICS"},
+            **metrics,
+            "LATTICE_NATS_URL": url,
+            "LATTICE_NAME": settings.lattice,
+            "LATTICE_CLUSTER_SEED": self.cluster.seed,
+            "LATTICE_ALLOW_UNSIGNED": "true",
+            # a development lattice: unsigned actors run, so signed ones of any issuer may too
+            "LATTICE_ALLOW_ANY_ISSUER": "true",
+            "LATTICE_STATE_DIR": str(settings.state_dir),
+            # the whole lattice stops at once: there is nowhere to drain to
+            "LATTICE_DRAIN_TIMEOUT": "0",
+        }
+        logs_dir = settings.state_dir / "up" / "logs"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        self.host_env = {**env, "LATTICE_JSON_LOGS": "true"}
+        self.logs_dir = logs_dir
+        self.children = [self._spawn_host(i) for i in range(self.n_hosts)]
+        async with ControlPlane(settings, listen=self.api) as cp:
+            server = asyncio.create_task(cp.serve())
+            try:
+                await self._bring_up(cp, logs_dir)
+                stopper = asyncio.create_task(self._stop.wait())
+                supervisor = asyncio.create_task(self._supervise())
+                await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                supervisor.cancel()
+                say("\nstopping…")
+                if server.done():
+                    server.result()  # the control plane ended on its own (lost NATS for good): say why, exit 1
+            finally:
+                cp.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server, 5)
+
+    def _spawn_host(self, i: int) -> subprocess.Popen[bytes]:
+        with (self.logs_dir / f"host-{i + 1}.log").open("ab") as log_file:
+            return spawn(
+                [sys.executable, "-m", "lattice", "host", "--label", f"name=host-{i + 1}"],
+                env=self.host_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    async def _supervise(self) -> None:
+        """Restart the nats-server or a host that exits on its own (killed, crashed), with backoff; the
+        participants reconnect to the same server (same port, same store), the control plane places work
+        on a restarted host again."""
+        restarts = [0] * len(self.children)
+        nats_restarts = 0
+        while True:
+            await asyncio.sleep(0.5)
+            if self.nats is not None and self.nats.proc is not None and self.nats.proc.poll() is not None:
+                nats_restarts += 1
+                await self._restart_nats(nats_restarts)
+                continue
+            for i, child in enumerate(self.children):
+                if child.poll() is None:
+                    continue
+                restarts[i] += 1
+                self.console.print(
+                    f"[yellow]host-{i + 1} exited with status {child.returncode}; restarting it[/yellow]"
+                    f" (see {self.logs_dir / f'host-{i + 1}.log'})"
+                )
+                await asyncio.sleep(min(0.5 * 2 ** (restarts[i] - 1), 10.0))
+                self.children[i] = self._spawn_host(i)
+
+    async def _restart_nats(self, attempt: int) -> None:
+        assert self.nats is not None and self.nats.proc is not None
+        self.console.print(
+            f"[yellow]nats-server exited with status {self.nats.proc.returncode}; restarting it[/yellow]"
+            f" (see {self.nats.store_dir / 'nats-server.log'})"
+        )
+        await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 10.0))
+        try:
+            await asyncio.to_thread(self.nats.start)
+        except ConfigError as exc:
+            self.console.print(f"[red]nats-server did not start again:[/red] {exc}", highlight=False)
+            return  # the next pass tries again
+        self.console.print(f"[green]✓[/green] nats-server back at {self.nats.url}")
+
+    async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
+        say = self.console.print
+        with self.console.status(f"waiting for {self.n_hosts} hosts to join") as status:
+            deadline = time.monotonic() + 60
+            while len(cp.hosts()) < self.n_hosts:
+                dead = [c for c in self.children if c.poll() is not None]
+                if dead:
+                    raise LatticeError(f"a host exited with status {dead[0].returncode}; see {logs_dir}")
+                if time.monotonic() > deadline:
+                    raise LatticeError(f"hosts did not join within 60 s; see {logs_dir}")
+                status.update(f"waiting for hosts: {len(cp.hosts())}/{self.n_hosts}")
+                await asyncio.sleep(0.1)
+        say(f"[green]✓[/green] {self.n_hosts} hosts joined (logs in {logs_dir})")
+        say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
+        if f"http://{self.api}" != DEFAULT_API_URL:
+            say(f"  for the CLI: [bold]export LATTICE_API_URL=http://{self.api}[/bold]")
+        if self.demo:
+            await asyncio.to_thread(self._deploy_demo)
+        self._print_table(cp)
+        say("Ctrl-C stops everything.")
+
+    def _deploy_demo(self) -> None:
+        client = Client(f"http://{self.api}", self.settings.api_token)
+        try:
+            with self.console.status("deploying the demo application (kvcounter)") as status:
+                app = client.apply(demo_manifest(), overrides={"httpserver": self.http}, content_version=True)
+                client.wait_deployed(app["name"], 60, on_status=lambda s: status.update(f"kvcounter: {s['message']}"))
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        # not /hello: the user's first curl should count 1 there (on a fresh state dir)
+                        if httpx.get(f"http://{self.http}/lattice-up-ready", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise LatticeError(f"the demo did not answer on http://{self.http} within 30 s")
+                    time.sleep(0.1)
+        finally:
+            client.close()
+        self.console.print(f"[green]✓[/green] demo deployed: [bold]curl http://{self.http}/hello[/bold]")
+
+    def _print_table(self, cp: ControlPlane) -> None:
+        table = Table(title="what runs where")
+        for column in ("host", "labels", "actors", "providers"):
+            table.add_column(column)
+        for h in cp.hosts():
+            table.add_row(
+                h["id"][:16] + "…",
+                ", ".join(f"{k}={v}" for k, v in h["labels"].items() if not k.startswith("hostcore")),
+                ", ".join(f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]),
+                ", ".join(sorted({p["image_ref"] for p in h["providers"]})),
+            )
+        self.console.print(table)
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if self.nats is not None:
+            self.nats.stop()

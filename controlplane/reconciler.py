@@ -1,0 +1,376 @@
+"""Desired vs observed → commands, executed over the control interface; and each application's status.
+
+``desired_state`` and ``app_status`` are pure; ``Reconciler.tick`` is the thin loop around them that
+talks to hosts. Commands already issued are remembered for a few seconds (the expected events have
+not arrived yet), so nothing is re-issued in a loop; a host's refusal is remembered with its reason so
+the status says ``failed`` with it instead of ``reconciling`` forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+
+from lattice import events, seal, subjects
+from lattice.controlplane.manifest import parse_manifest
+from lattice.controlplane.model import (
+    ActorComponent,
+    Application,
+    Command,
+    ComponentKey,
+    DesiredActor,
+    DesiredProvider,
+    HostView,
+    ProviderComponent,
+    ScaleActor,
+    StartProvider,
+    owner_of,
+)
+from lattice.controlplane.observer import Observer
+from lattice.controlplane.scheduler import plan, unplaceable
+from lattice.controlplane.state import AppRecord, AppVersion, ControlState
+from lattice.controlplane.wadm import annotate, map_link_values
+from lattice.links import LatticeData
+from lattice.messages import LinkDefinition
+from lattice.observability.metrics import ControlPlaneMetrics
+from lattice.providers.sdk.capability import builtin_provider_id
+
+log = structlog.get_logger("lattice.controlplane.reconciler")
+
+REISSUE_AFTER_S = 5.0
+REFUSAL_TTL_S = 30.0
+PARSED_CACHE_SIZE = 256
+
+
+@dataclass(slots=True)
+class Desired:
+    actors: list[DesiredActor] = field(default_factory=list)
+    providers: list[DesiredProvider] = field(default_factory=list)
+    links: list[LinkDefinition] = field(default_factory=list)
+    app_links: dict[str, list[LinkDefinition]] = field(default_factory=dict)
+
+
+def provider_id_of(image: str) -> str:
+    """The provider id behind a capability image (bundled providers only, for now)."""
+    return builtin_provider_id(image.removeprefix("builtin:"))
+
+
+def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
+    """Deployed applications (with their resolved images) → what should run and which links exist."""
+    out = Desired()
+    for app, version in apps:
+        providers = {c.name: c for c in app.components if isinstance(c, ProviderComponent)}
+        for comp in app.components:
+            if isinstance(comp, ProviderComponent):
+                out.providers.append(
+                    DesiredProvider(
+                        app.name,
+                        comp.name,
+                        provider_id_of(comp.image),
+                        comp.image,
+                        comp.contract,
+                        comp.link_name,
+                        comp.config,
+                        comp.scaler,
+                    )
+                )
+                continue
+            assert isinstance(comp, ActorComponent)
+            image = version.images.get(comp.name, {})
+            actor_id, image_ref = str(image.get("actor_id", "")), str(image.get("image_ref", comp.image))
+            out.actors.append(DesiredActor(app.name, comp.name, actor_id, image_ref, comp.scaler, comp.properties))
+            for link in comp.links:
+                target = providers[link.target]
+                out.links.append(
+                    link_definition := LinkDefinition(
+                        actor_id=actor_id,
+                        provider_id=provider_id_of(target.image),
+                        contract_id=target.contract,
+                        link_name=link.link_name or target.link_name,
+                        values=map_link_values(target.contract, link.values)[0]
+                        if target.substituted
+                        else dict(link.values),
+                    )
+                )
+                out.app_links.setdefault(app.name, []).append(link_definition)
+    return out
+
+
+def _eligible(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -> list[HostView]:
+    spreads = comp.scaler.spread
+    if not spreads:
+        return list(hosts)
+    return [h for h in hosts if any(all(h.labels.get(k) == v for k, v in s.requirements.items()) for s in spreads)]
+
+
+def _running(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -> tuple[list[dict[str, Any]], int]:
+    """Where ``comp``'s current image runs, and how many of its instances still run another (older) one."""
+    placements, stale = [], 0
+    for host in hosts:
+        count = 0
+        for a in host.actors:
+            if owner_of(a.annotations) == comp.key:
+                current = isinstance(comp, DesiredActor) and a.actor_id == comp.actor_id
+                count, stale = (count + a.count, stale) if current else (count, stale + a.count)
+        for p in host.providers:
+            if owner_of(p.annotations) == comp.key:
+                current = isinstance(comp, DesiredProvider) and (p.provider_id, p.link_name) == (
+                    comp.provider_id,
+                    comp.link_name,
+                )
+                count, stale = (count + 1, stale) if current else (count, stale + 1)
+        if count:
+            placements.append({"host_id": host.id, "count": count})
+    return placements, stale
+
+
+def app_status(
+    record: AppRecord,
+    desired: Desired,
+    hosts: Sequence[HostView],
+    unplaced: dict[ComponentKey, str],
+    refusals: dict[ComponentKey, dict[str, str]],
+    link_failures: Mapping[tuple[str, str, str], str] | None = None,
+) -> dict[str, Any]:
+    """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
+    if record.deployed is None:
+        return {"type": "undeployed", "message": "not deployed", "components": []}
+    version = record.version(record.deployed)
+    if version is not None and version.problems:  # nothing of it runs (images, unsupported capabilities)
+        return {"type": "failed", "message": " | ".join(version.problems), "components": []}
+    components, problems, moving = [], [], False
+    everything: list[DesiredActor | DesiredProvider] = [*desired.providers, *desired.actors]
+    mine = [c for c in everything if c.app == record.name]
+    for comp in mine:
+        eligible = _eligible(hosts, comp)
+        want = comp.scaler.replicas * (len(eligible) if comp.scaler.kind == "daemonscaler" else 1)
+        if isinstance(comp, DesiredProvider):
+            want = min(want, len(eligible)) if comp.scaler.kind == "spreadscaler" else len(eligible)
+        # With no eligible host the capped count is 0: still at least one is wanted (wadm#346: never "0/0 deployed").
+        wanted_somewhere = want or comp.scaler.replicas
+        placements, stale = _running(hosts, comp)
+        running = sum(p["count"] for p in placements)
+        kind = "actor" if isinstance(comp, DesiredActor) else "capability"
+        entry: dict[str, Any] = {
+            "name": comp.component,
+            "type": kind,
+            "desired": want,
+            "running": running,
+            "placements": placements,
+        }
+        if isinstance(comp, DesiredActor):  # what it was granted, in plain sight (SPEC §1)
+            entry["grants"] = {"wasi": comp.properties.get("wasi") or {}, "limits": comp.properties.get("limits") or {}}
+        components.append(entry)
+        refused = refusals.get(comp.key, {})
+        if comp.key in unplaced and running < wanted_somewhere:
+            problems.append(f"{comp.component}: {unplaced[comp.key]}")
+        elif refused and running < want and set(refused) >= {h.id for h in eligible}:
+            reasons = "; ".join(f"host {h[:12]}…: {r}" for h, r in sorted(refused.items()))
+            problems.append(f"{comp.component}: refused by every eligible host ({reasons})")
+        elif running != want or stale:  # an older version still running is not deployed yet
+            moving = True
+    if problems:
+        return {"type": "failed", "message": " | ".join(problems), "components": components}
+    if moving:
+        return {"type": "reconciling", "message": "placing components", "components": components}
+    pending = _links_not_taken(desired.app_links.get(record.name, []), hosts, link_failures or {})
+    if pending:
+        return {"type": "reconciling", "message": f"waiting for links: {', '.join(pending)}", "components": components}
+    return {"type": "deployed", "message": f"version {record.deployed} deployed", "components": components}
+
+
+def _link_key(d: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(d.get("actor_id")), str(d.get("contract_id")), str(d.get("link_name") or "default")
+
+
+def _links_not_taken(
+    links: Sequence[LinkDefinition], hosts: Sequence[HostView], failures: Mapping[tuple[str, str, str], str]
+) -> list[str]:
+    """Links no running instance of their provider reports as taken (say, its HTTP listener is not up
+    yet, or its port is in use); providers that cannot tell (processes) are taken at their word."""
+    pending = []
+    for link in links:
+        running = [
+            p for h in hosts for p in h.providers if p.provider_id == link.provider_id and p.link_name == link.link_name
+        ]
+        if running and all(p.links is not None and link.actor_id not in p.links for p in running):
+            why = failures.get((link.actor_id, link.contract_id, link.link_name))
+            pending.append(f"{link.contract_id} ({link.link_name})" + (f": {why}" if why else ""))
+    return pending
+
+
+def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
+    if isinstance(cmd, ScaleActor):
+        body = {
+            "actor_id": cmd.actor_id,
+            "actor_ref": cmd.image_ref,
+            "count": cmd.count,
+            "annotations": cmd.annotations,
+            "properties": cmd.properties,
+        }
+        return subjects.ctl_cmd(lattice, cmd.host_id, "scale"), body
+    if isinstance(cmd, StartProvider):
+        body = {
+            "provider_ref": cmd.image_ref,
+            "provider_id": cmd.provider_id,
+            "link_name": cmd.link_name,
+            "annotations": cmd.annotations,
+            "config": cmd.config,
+        }
+        return subjects.ctl_cmd(lattice, cmd.host_id, "lp"), body
+    body = {"provider_id": cmd.provider_id, "link_name": cmd.link_name, "annotations": cmd.annotations}
+    return subjects.ctl_cmd(lattice, cmd.host_id, "sp"), body
+
+
+class Reconciler:
+    """Runs ``tick`` on the leader: plan, execute, keep links in step, remember refusals."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        state: ControlState,
+        observer: Observer,
+        data: LatticeData,
+        lattice: str,
+        metrics: ControlPlaneMetrics | None = None,
+    ) -> None:
+        self.nc = nc
+        self.metrics = metrics or ControlPlaneMetrics(process=False)
+        self.state = state
+        self.observer = observer
+        self.data = data
+        self.lattice = lattice
+        self._parsed: dict[str, Application] = {}
+        self._issued: dict[str, float] = {}
+        self.refusals: dict[ComponentKey, dict[str, tuple[str, float]]] = {}
+        self.link_failures: dict[tuple[str, str, str], str] = {}
+        self._owned_links: set[tuple[str, str, str]] = set()
+        self.wake = asyncio.Event()
+
+    def application(self, record: AppRecord, version: AppVersion) -> Application:
+        """``version``'s manifest, parsed once per content: keyed by the text itself, not by name and
+        version, which a delete and re-apply reuse for other content."""
+        key = hashlib.sha256(version.manifest.encode()).hexdigest()
+        app = self._parsed.get(key)
+        if app is None:
+            if len(self._parsed) >= PARSED_CACHE_SIZE:
+                self._parsed.pop(next(iter(self._parsed)))  # the oldest entry
+            app = self._parsed[key] = parse_manifest(version.manifest)
+        return app
+
+    async def desired(self) -> tuple[list[AppRecord], Desired]:
+        records = await self.state.apps()
+        deployed = []
+        for record in records:
+            version = record.version(record.deployed)
+            if version is not None and not version.problems:  # a version that cannot run runs not at all
+                deployed.append((self.application(record, version), version))
+        return records, desired_state(deployed)
+
+    def on_event(self, event: events.CloudEvent) -> None:
+        """Remember why providers refused links (``linkdef_set_failed``), for the status."""
+        if event.name == events.LINKDEF_SET_FAILED and isinstance(event.data.get("link"), dict):
+            self.link_failures[_link_key(event.data["link"])] = str(event.data.get("error", "refused"))
+        elif event.name in (events.LINKDEF_SET, events.LINKDEF_DELETED):
+            self.link_failures.pop(_link_key(event.data), None)
+
+    def current_refusals(self) -> dict[ComponentKey, dict[str, str]]:
+        now = time.monotonic()
+        out: dict[ComponentKey, dict[str, str]] = {}
+        for key, by_host in self.refusals.items():
+            # recent refusals by hosts still in the lattice (one that left has no say any more)
+            live = {h: r for h, (r, t) in by_host.items() if now - t < REFUSAL_TTL_S and h in self.observer.hosts}
+            if live:
+                out[key] = live
+        return out
+
+    async def status_of(self, record: AppRecord) -> dict[str, Any]:
+        _, desired = await self.desired()
+        hosts = self.observer.views()
+        unplaced = unplaceable(desired.actors, desired.providers, hosts)
+        status = app_status(record, desired, hosts, unplaced, self.current_refusals(), self.link_failures)
+        version = record.version(record.deployed)
+        if version is not None:
+            annotate(status, self.application(record, version), hosts)
+        return status
+
+    async def tick(self) -> list[Command]:
+        """One reconcile pass; returns the commands it issued."""
+        self.observer.expire()
+        for public_key, link_name, contract_id in self.observer.lost_providers():
+            data = events.provider_data(public_key, link_name, contract_id, reason="health checks stopped")
+            await self.nc.publish(subjects.events(self.lattice), events.make(events.PROVIDER_STOPPED, public_key, data))
+        _, desired = await self.desired()
+        await self._sync_links(desired.links)
+        hosts = self.observer.views()
+        now = time.monotonic()
+        refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
+        planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
+        commands = [c for c in planned if self._due(c, now)]
+        if commands:
+            await asyncio.gather(*(self._execute(c) for c in commands))
+        return commands
+
+    def _due(self, cmd: Command, now: float) -> bool:
+        key = repr(cmd)
+        last = self._issued.get(key)
+        if last is not None and now - last < REISSUE_AFTER_S:
+            return False
+        self._issued[key] = now
+        return True
+
+    async def _execute(self, cmd: Command) -> None:
+        subject, body = _command_subject(self.lattice, cmd)
+        owner = owner_of(cmd.annotations)
+        outcome = "refused"
+        try:
+            sealed = await seal.request(self.nc, self.data.sealer, subject, json.dumps(body).encode(), timeout=10)
+            reply = json.loads(sealed.data)
+        except Exception as exc:
+            reply, outcome = {"accepted": False, "error": f"no reply from host: {exc}"}, "no_reply"
+        outcome = "accepted" if reply.get("accepted") else outcome
+        self.metrics.reconcile_commands.labels(type(cmd).__name__, outcome).inc()
+        if reply.get("accepted"):
+            log.info("command done", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner)
+            if owner is not None:
+                self.refusals.get(owner, {}).pop(cmd.host_id, None)
+            return
+        reason = str(reply.get("error", "refused"))
+        log.warning("command refused", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner, error=reason)
+        if owner is not None:
+            self.refusals.setdefault(owner, {})[cmd.host_id] = (reason, time.monotonic())
+
+    async def _sync_links(self, links: list[LinkDefinition]) -> None:
+        wanted = {(ln.actor_id, ln.contract_id, ln.link_name): ln for ln in links if ln.actor_id}
+        for key, link in wanted.items():
+            if self.data.links.get(key) != link:
+                await self.data.put_link(link)
+        for key in self._owned_links - set(wanted):
+            await self.data.delete_link(*key)
+        self._owned_links = set(wanted)
+
+    async def run(self, is_leader: Any, interval_s: float = 0.5) -> None:
+        """Reconcile every ``interval_s`` (or sooner when woken) while ``is_leader()`` holds."""
+        while True:
+            # cleared before the pass, not after: a wake-up (a PUT, an event) during the pass means another
+            # pass right away, instead of waiting out the interval
+            self.wake.clear()
+            if is_leader():
+                try:
+                    with self.metrics.reconcile_seconds.time():
+                        await self.tick()
+                except Exception:
+                    self.metrics.reconcile_failures.inc()
+                    log.exception("reconcile failed")
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can swallow a cancellation
+                async with asyncio.timeout(interval_s):
+                    await self.wake.wait()
