@@ -29,7 +29,8 @@ from lattice.errors import (
 )
 from lattice.host import wapc
 from lattice.host import wasmtime_shim as shim
-from lattice.host.limits import apply_store_limits
+from lattice.host.budget import guest_time, uncharged
+from lattice.host.limits import apply_store_limits, bounded_sink
 from lattice.host.runtime import (
     FUNCTION_START_FUNCTIONS,
     PAGE,
@@ -109,8 +110,8 @@ class ActorPool:
         self.name = name or actor_id
         self.limits = limits or ActorLimits()
         self.wasi = wasi or WasiGrants()
-        self.host_call: HostCall = host_call or _no_host_calls
-        self.log_sink: LogSink = log_sink or (lambda stream, text: None)
+        self.host_call: HostCall = uncharged(host_call or _no_host_calls)
+        self.log_sink: LogSink = bounded_sink(log_sink) if log_sink else (lambda stream, text: None)
         self.api_version = 0
         self._idle: deque[Any] = deque()
         self._slots = threading.BoundedSemaphore(self.limits.max_instances)
@@ -275,12 +276,13 @@ class ActorPool:
     @contextlib.contextmanager
     def _guest(self, inst: wapc.Instance, operation: str, budget_s: float | None = None) -> Iterator[None]:
         """Runs guest code of one call on ``inst``: a fresh deadline, host functions bound, traps typed."""
+        seconds = self.limits.deadline_s if budget_s is None else budget_s
         ticks = self._deadline_ticks() if budget_s is None else max(2, round(budget_s / self.runtime.epoch_tick_s))
-        inst.store.set_epoch_deadline(ticks)
         previous = getattr(wapc.current, "inst", None)
         wapc.current.inst = inst
         try:
-            yield
+            with guest_time(inst.store, seconds, self.runtime.epoch_tick_s, ticks):
+                yield
         except wapc.GuestAbort as exc:
             raise ActorError(str(exc)) from None
         except wasmtime.Trap as exc:

@@ -19,6 +19,7 @@ so that every invocation gets an answer that fits in a NATS message.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -132,6 +133,7 @@ class Rpc:
             encoded_claims=encoded,
             id=inv.id,
             trace_context=inv.trace_context,
+            deadline_ms=inv.deadline_ms,
         )
 
     async def invoke(
@@ -162,7 +164,10 @@ class Rpc:
     async def _invoke(self, origin: Entity, target: Entity, operation: str, payload: bytes, timeout_s: float) -> bytes:
         timeout = timeout_s
         subject = target_subject(self.lattice, target)  # InvalidName before anything is signed or sent
-        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=tracing.carrier()))
+        deadline_ms = int((time.time() + timeout) * 1000)  # the receiver drops it once we stop waiting
+        inv = self.sign(
+            Invocation(origin, target, operation, payload, trace_context=tracing.carrier(), deadline_ms=deadline_ms)
+        )
         if len(payload) > self.inline_limit:
             await self._stash(inv.id, payload)
             inv = replace(inv, msg=b"", content_length=len(payload))

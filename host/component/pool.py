@@ -22,6 +22,7 @@ import wasmtime
 from wasmtime import component as cm
 
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
+from lattice.host.budget import guest_time
 from lattice.host.component.binary import FAST_HANDLE
 from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
 from lattice.host.limits import apply_store_limits
@@ -187,13 +188,14 @@ class ComponentPool(ActorPool):
     @contextlib.contextmanager
     def _guest(self, inst: Any, operation: str, budget_s: float | None = None) -> Iterator[None]:
         """Guest code of one call on ``inst``: a fresh deadline, ``current()`` set, failures typed."""
+        seconds = self.limits.deadline_s if budget_s is None else budget_s
         ticks = self._deadline_ticks() if budget_s is None else max(2, round(budget_s / self.components.epoch_tick_s))
-        inst.store.set_epoch_deadline(ticks)
         inst.stderr_tail.clear()
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
-            yield
+            with guest_time(inst.store, seconds, self.components.epoch_tick_s, ticks):
+                yield
         except wasmtime.WasmtimeError as exc:
             raise self._classify(exc, operation, inst.stderr_tail) from None
         finally:
@@ -234,13 +236,12 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
-    text = _utf8(payload) if plan.fast is not None else None
-    if plan.fast is not None and text is not None:
-        # the same core function, the payload in as one block (host.component.binary)
-        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, text)
+    if plan.fast is not None and operation.isascii():
+        # the same core function, the payload as one latin-1 block each way (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
         if fast.tag == "ok":
-            return bytes(fast.payload)
-        raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
+            return str(fast.payload).encode("latin-1")
+        raise ActorError(str(fast.payload).encode("latin-1").decode("utf-8", "replace"))
     result = plan.call(inst.store, inst.func(GUEST, "handle"), operation, payload)
     if isinstance(result, str):
         raise ActorError(result)
@@ -256,13 +257,6 @@ def _last_words(stderr: bytes) -> str:
             continue
         return f" (its stderr: {line[:300]})"
     return ""
-
-
-def _utf8(payload: bytes) -> str | None:
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _reason(exc: BaseException) -> str:
