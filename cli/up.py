@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import structlog
 from rich.console import Console
 from rich.table import Table
 
@@ -35,8 +36,11 @@ from lattice.cli.client import Client
 from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
+from lattice.failsafe import logged
 from lattice.host.children import spawn
 from lattice.settings import DEFAULT_API_URL, Settings
+
+log = structlog.get_logger("lattice.cli.up")
 
 STOP_GRACE_S = 15.0
 
@@ -179,7 +183,7 @@ class Up:
                     server.result()  # the control plane ended on its own (lost NATS for good): say why, exit 1
             finally:
                 cp.stop()
-                with contextlib.suppress(Exception):
+                with logged(log, "control plane did not stop within 5 s"):
                     await asyncio.wait_for(server, 5)
 
     def _spawn_host(self, i: int) -> subprocess.Popen[bytes]:
