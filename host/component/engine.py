@@ -6,7 +6,7 @@ is granted per store, nothing by default), ``lattice:actor/host`` and the standa
 (``host.component.interfaces``), plus whatever other modules register with ``register_interfaces``
 (e.g. wasi:http). Compiling an 18 MB componentize-py component takes 8–13 s, so compiled
 components (with the block-copy entry ``host.component.binary`` adds) are serialized to
-``<cache>/<sha256>.component.cwasm`` and mapped back from there (~50 ms); callers compile on load
+``<cache>/<sha256>.component-<rewrite>.cwasm`` and mapped back from there (~50 ms); callers compile on load
 or upload, off the event loop, never on a call.
 
 The check at load names the reason a component cannot run: not a component, an export that is
@@ -39,7 +39,7 @@ log = structlog.get_logger("host.component")
 GUEST = "lattice:actor/guest@0.1.0"
 HOST = "lattice:actor/host@0.1.0"
 HANDLE_TYPE = "(string,list<u8>)->result{ok:list<u8>,err:string}"
-FAST_HANDLE_TYPE = "(string,string)->result{ok:list<u8>,err:list<u8>}"  # see host.component.binary
+FAST_HANDLE_TYPE = "(string,string)->result{ok:string,err:string}"  # see host.component.binary
 HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 #: WASI 0.2 packages wasmtime's ``add_wasip2`` defines (grants per store decide what they reach)
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
@@ -139,7 +139,8 @@ class ComponentRuntime:
         return compiled
 
     def _load(self, wasm: bytes, digest: str) -> cm.Component:
-        path = self.cache_dir / f"{digest[7:]}.component.cwasm" if self.cache_dir else None
+        name = f"{digest[7:]}.component-{binary.REWRITE}.cwasm"
+        path = self.cache_dir / name if self.cache_dir else None
         if path is not None and path.exists():
             try:
                 return cm.Component.deserialize_file(self.engine, str(path))

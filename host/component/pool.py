@@ -236,13 +236,12 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
-    text = _utf8(payload) if plan.fast is not None else None
-    if plan.fast is not None and text is not None:
-        # the same core function, the payload in as one block (host.component.binary)
-        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, text)
+    if plan.fast is not None and operation.isascii():
+        # the same core function, the payload as one latin-1 block each way (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
         if fast.tag == "ok":
-            return bytes(fast.payload)
-        raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
+            return str(fast.payload).encode("latin-1")
+        raise ActorError(str(fast.payload).encode("latin-1").decode("utf-8", "replace"))
     result = plan.call(inst.store, inst.func(GUEST, "handle"), operation, payload)
     if isinstance(result, str):
         raise ActorError(result)
@@ -258,13 +257,6 @@ def _last_words(stderr: bytes) -> str:
             continue
         return f" (its stderr: {line[:300]})"
     return ""
-
-
-def _utf8(payload: bytes) -> str | None:
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _reason(exc: BaseException) -> str:
