@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
+from lattice import caps
 from lattice.errors import (
     Busy,
     InvocationError,
@@ -162,7 +163,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
 
     @app.put("/v1/applications/{name}", dependencies=guarded)
     async def put_application(name: str, request: Request) -> dict[str, Any]:
-        body = await cp.read_body(request)
+        body = await cp.read_body(request, limit=caps.MAX_MANIFEST_BYTES)
         return await cp.put_application(name, body, request.headers.get("content-type"))
 
     @app.get("/v1/applications", dependencies=guarded)

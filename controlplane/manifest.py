@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lattice import caps
 from lattice.controlplane.manifest_checks import check_images, check_links
 from lattice.controlplane.manifest_nodes import (
     Node as _Node,
@@ -238,7 +239,7 @@ def _scaler(trait: _Trait) -> Scaler:
     if not given and trait.kind == "spreadscaler":
         raise _fail("missing required field 'replicas' (or wadm 0.10's 'instances')", props, f"{path}.replicas")
     key = given[0] if given else "replicas"
-    replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0)
+    replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0, caps.MAX_REPLICAS)
     spreads: list[Spread] = []
     if (spread_node := _opt(props, "spread")) is not None:
         if spread_node.kind != "seq":
@@ -262,6 +263,13 @@ def _spread(node: _Node, path: str) -> Spread:
     return Spread(name, requirements, weight)
 
 
+_LIMIT_CAPS = {
+    "deadline_ms": caps.MAX_DEADLINE_MS,
+    "max_memory_mb": caps.MAX_MEMORY_MB,
+    "max_instances": caps.MAX_INSTANCES,
+}
+
+
 def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tuple[LinkTrait, _Node, str]]]:
     props_path = f"{path}.properties"
     props = _map(_req(node, "properties", path), props_path, allowed=("image", "wasi", "limits", "allowed_hosts"))
@@ -274,7 +282,7 @@ def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tupl
     if (limits := _opt(props, "limits")) is not None:
         lpath = f"{props_path}.limits"
         _map(limits, lpath, allowed=("deadline_ms", "max_memory_mb", "max_instances"))
-        properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1) for k, v in limits.entries.items()}
+        properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1, _LIMIT_CAPS[k]) for k, v in limits.entries.items()}
     traits = _traits(node, path, _KNOWN_TRAITS)
     links = [
         (_linkdef(t.props, f"{t.path}.properties"), t.props, f"{t.path}.properties")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import errno
 import hashlib
 import platform
 import time
@@ -24,10 +23,11 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
+from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
-from lattice import events, keys, oci, subjects
+from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NotFound
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
 from lattice.host.limits import WorkerQuota
@@ -38,7 +38,7 @@ from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
 from lattice.observability import tracing
 from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
-from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.base import provider_class
 from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
@@ -91,7 +91,9 @@ class Host:
         )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.rpc = Rpc.from_settings(
+            self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
+        )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.data.on_link(self._on_link)
         self.router = Router(
@@ -273,7 +275,7 @@ class Host:
         if image_ref.startswith("file://"):
             path = Path(image_ref.removeprefix("file://"))
             try:
-                return await asyncio.to_thread(_read_regular_file, path)
+                return await asyncio.to_thread(caps.read_regular_file, path)
             except OSError as exc:
                 raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
         if oci.is_reference(image_ref):  # told directly (not by the control plane, which stores it first)
@@ -404,6 +406,7 @@ class Host:
         invocation_id = ""
         try:
             inv = Invocation.from_msgpack(msg.data)
+            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
             invocation_id = inv.id  # known before verification, so that even a refusal is answered
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
@@ -417,8 +420,11 @@ class Host:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
             self.router.check_invocation_allowed(running, inv.origin)
             result: bytes | Exception = await self.router.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id
+                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
             )
+        except Expired as exc:  # counted and logged per burst by the router, not a line each
+            result = exc
+            self.router.drops.note(actor_id)
         except LatticeError as exc:
             result = exc
             self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))
@@ -559,13 +565,6 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
-
-
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or a device (which could block forever) is refused."""
-    if not path.is_file():
-        raise OSError(errno.EINVAL, "not a regular file")
-    return path.read_bytes()
 
 
 def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from lattice.errors import (
 from lattice.host import wapc
 from lattice.host import wasmtime_shim as shim
 from lattice.host.budget import guest_time, uncharged
-from lattice.host.limits import apply_store_limits
+from lattice.host.limits import apply_store_limits, bounded_sink
 from lattice.host.runtime import (
     FUNCTION_START_FUNCTIONS,
     PAGE,
@@ -111,7 +111,7 @@ class ActorPool:
         self.limits = limits or ActorLimits()
         self.wasi = wasi or WasiGrants()
         self.host_call: HostCall = uncharged(host_call or _no_host_calls)
-        self.log_sink: LogSink = log_sink or (lambda stream, text: None)
+        self.log_sink: LogSink = bounded_sink(log_sink) if log_sink else (lambda stream, text: None)
         self.api_version = 0
         self._idle: deque[Any] = deque()
         self._slots = threading.BoundedSemaphore(self.limits.max_instances)

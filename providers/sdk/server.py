@@ -22,12 +22,12 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from lattice import events, seal, subjects
+from lattice.capability import CapabilityProvider, ProviderContext
 from lattice.connection import cancel_and_wait, settle
 from lattice.errors import ClaimsError, InvocationError, LatticeError, ProviderError
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition, pack, unpack
 from lattice.observability.metrics import CallMetrics
-from lattice.providers.sdk.capability import CapabilityProvider, ProviderContext
 from lattice.rpc import Rpc
 
 log = structlog.get_logger("lattice.providers.sdk.server")
