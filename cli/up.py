@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
+import structlog
 from rich.console import Console
 from rich.table import Table
 
@@ -28,8 +29,11 @@ from lattice.cli.client import Client
 from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
+from lattice.failsafe import logged
 from lattice.host.children import spawn
 from lattice.settings import Settings
+
+log = structlog.get_logger("lattice.cli.up")
 
 STOP_GRACE_S = 15.0
 
@@ -141,7 +145,7 @@ class Up:
                 say("\nstopping…")
             finally:
                 cp.stop()
-                with contextlib.suppress(Exception):
+                with logged(log, "control plane did not stop within 5 s"):
                     await asyncio.wait_for(server, 5)
 
     def _spawn_host(self, i: int) -> subprocess.Popen[bytes]:
