@@ -90,6 +90,15 @@ class Host:
             self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
         )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
+        try:
+            await self._join()
+        except Exception as exc:
+            if self.lost is None:
+                raise
+            raise self.lost from exc  # gone for good while joining: say so, not with nats-py's traceback
+        return self
+
+    async def _join(self) -> None:
         self.js = self.nc.jetstream()
         self.rpc = Rpc.from_settings(
             self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
@@ -117,7 +126,6 @@ class Host:
         self._spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
         self.log.info("host started", lattice=self.settings.lattice, labels=self.labels, metrics=self.metrics_url)
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._drain_on_exit:
