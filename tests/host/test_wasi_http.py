@@ -127,6 +127,18 @@ async def test_request_and_response_cross_whole_with_streamed_bodies(
     assert response.content == big
 
 
+async def test_streamed_bodies_cross_through_a_provider_process(
+    host_factory: Any, state_dir: Path, client: httpx.AsyncClient, probe: Path
+) -> None:
+    host = await host_factory(allow_unsigned=True, provider_processes=True, state_dir=state_dir)
+    url = await serve(host, probe)
+    big = bytes(range(256)) * 800  # 200 KB each way over NATS
+    response = await client.post(url + "/echo-body?x=1", content=big, headers={"x-over": "nats"})
+    assert response.status_code == 200 and response.content == big
+    assert response.headers["x-probe"] == "yes"
+    assert (await client.get(url + "/noresponse")).status_code == 502
+
+
 async def test_bad_handlers_answer_502_with_the_reason_and_the_next_request_succeeds(
     host_factory: Any, state_dir: Path, client: httpx.AsyncClient, probe: Path
 ) -> None:
