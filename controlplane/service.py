@@ -28,6 +28,7 @@ from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability import tracing
@@ -104,7 +105,7 @@ class ControlPlane:
         for task in self._tasks:
             task.cancel()
         await cancel_and_wait(*self._tasks)
-        with contextlib.suppress(Exception):
+        with logged(log, "leadership not released", id=self.id):
             await self.state.release(self.id)
         await self.data.stop()
         await drain(self.nc)

@@ -33,6 +33,7 @@ from lattice import claims as claims_mod
 from lattice import subjects
 from lattice.connection import object_store
 from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, RemoteError, Unreachable
+from lattice.failsafe import logged
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
 from lattice.seal import Sealer
@@ -268,7 +269,7 @@ class Rpc:
             result = await store.get(name)
         except Exception as exc:
             raise InvocationError(f"payload {name} ({size} bytes) is missing from the object store: {exc}") from exc
-        with contextlib.suppress(Exception):
+        with logged(log, "fetched payload not deleted from the object store", level="info", name=name):
             await store.delete(name)
         data = bytes(result.data or b"")
         if len(data) != size:

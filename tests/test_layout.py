@@ -201,3 +201,14 @@ def test_no_subject_string_outside_subjects_module() -> None:
         if path.name != "subjects.py" and re.search(r"[\"']wasmbus\.", path.read_text())
     ]
     assert offenders == []
+
+
+def test_nothing_is_swallowed_silently() -> None:
+    """``contextlib.suppress(Exception)`` hides failures: ``lattice.failsafe.logged`` logs what it swallows."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in _sources().values()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"suppress\((Base)?Exception\)", line)
+    ]
+    assert offenders == []

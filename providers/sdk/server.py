@@ -25,6 +25,7 @@ from lattice import events, seal, subjects
 from lattice.capability import CapabilityProvider, ProviderContext
 from lattice.connection import cancel_and_wait, settle
 from lattice.errors import ClaimsError, InvocationError, LatticeError, ProviderError
+from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition, pack, unpack
 from lattice.observability.metrics import CallMetrics
@@ -110,7 +111,7 @@ class ProviderServer:
     async def stop(self) -> None:
         """Stop taking calls, let in-flight ones finish (up to ``drain_timeout_s``), stop watching."""
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            with logged(log, "subscription not closed", subject=sub.subject):
                 await sub.unsubscribe()
         self._subs.clear()
         if self.data is not None:
