@@ -185,7 +185,7 @@ def provider(
     metrics: Metrics = None,
 ) -> None:
     """Run one bundled capability provider as its own process on the lattice."""
-    from lattice.providers.sdk.capability import provider_class
+    from lattice.providers.sdk.base import provider_class
 
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed, metrics=metrics)
     try:

@@ -44,6 +44,10 @@ from lattice.messages import LinkDefinition
 if TYPE_CHECKING:
     from lattice.controlplane.service import ControlPlane
 
+UNREACHABLE = (
+    "the control plane cannot reach NATS right now (reconnecting): the lattice is unreachable; "
+    "if it lasts, check the nats-server"
+)
 UI_ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
@@ -102,7 +106,11 @@ def create_app(cp: ControlPlane) -> FastAPI:
         if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
             raise HTTPException(403, "wrong bearer token: use the control plane's LATTICE_API_TOKEN")
 
-    guarded = [Depends(auth)]
+    async def reachable(request: Request) -> None:
+        if not cp.nc.is_connected:
+            raise HTTPException(503, UNREACHABLE, headers={"Retry-After": "1"})
+
+    guarded = [Depends(auth), Depends(reachable)]
 
     @app.exception_handler(ManifestError)
     async def manifest_error(request: Request, exc: ManifestError) -> JSONResponse:
@@ -125,8 +133,14 @@ def create_app(cp: ControlPlane) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, _status_of(exc))
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "nats": cp.nc.is_connected, "leader": cp.is_leader(), "id": cp.id}
+    async def healthz() -> JSONResponse:
+        """200 while the control plane is connected to NATS; 503 (``status: unavailable``) while it is not."""
+        connected = cp.nc.is_connected
+        body: dict[str, Any] = {"status": "ok" if connected else "unavailable", "nats": connected}
+        body |= {"leader": cp.is_leader(), "id": cp.id}
+        if not connected:
+            body["detail"] = UNREACHABLE
+        return JSONResponse(body, 200 if connected else 503)
 
     @app.get("/metrics", dependencies=guarded, include_in_schema=False)
     async def metrics() -> Response:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from lattice.providers.sdk.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
+from lattice.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
 
 #: Annotation naming the application that owns an actor instance or provider (wadm's key).
 APPSPEC_ANNOTATION = "wasmcloud.dev/appspec"

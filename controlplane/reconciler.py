@@ -21,6 +21,7 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from lattice import events, seal, subjects
+from lattice.capability import builtin_provider_id
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import (
     ActorComponent,
@@ -42,7 +43,6 @@ from lattice.controlplane.wadm import annotate, map_link_values
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.observability.metrics import ControlPlaneMetrics
-from lattice.providers.sdk.capability import builtin_provider_id
 
 log = structlog.get_logger("lattice.controlplane.reconciler")
 

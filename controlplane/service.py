@@ -28,8 +28,10 @@ from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity
+from lattice.observability import tracing
 from lattice.observability.metrics import ControlPlaneMetrics
 from lattice.rpc import Rpc
 from lattice.settings import Settings
@@ -77,7 +79,9 @@ class ControlPlane:
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.rpc = Rpc.from_settings(
+            self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
+        )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.observer = Observer(
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
@@ -101,7 +105,7 @@ class ControlPlane:
         for task in self._tasks:
             task.cancel()
         await cancel_and_wait(*self._tasks)
-        with contextlib.suppress(Exception):
+        with logged(log, "leadership not released", id=self.id):
             await self.state.release(self.id)
         await self.data.stop()
         await drain(self.nc)

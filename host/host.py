@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import hashlib
 import platform
 import time
@@ -25,8 +24,10 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
+from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NotFound
+from lattice.failsafe import logged
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
 from lattice.host.limits import WorkerQuota
@@ -37,7 +38,7 @@ from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
 from lattice.observability import tracing
 from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
-from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.base import provider_class
 from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
@@ -89,8 +90,19 @@ class Host:
             self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
         )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
+        try:
+            await self._join()
+        except Exception as exc:
+            if self.lost is None:
+                raise
+            raise self.lost from exc  # gone for good while joining: say so, not with nats-py's traceback
+        return self
+
+    async def _join(self) -> None:
         self.js = self.nc.jetstream()
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.rpc = Rpc.from_settings(
+            self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
+        )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.data.on_link(self._on_link)
         self.router = Router(
@@ -114,7 +126,6 @@ class Host:
         self._spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
         self.log.info("host started", lattice=self.settings.lattice, labels=self.labels, metrics=self.metrics_url)
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._drain_on_exit:
@@ -145,7 +156,7 @@ class Host:
         timeout = timeout_s if timeout_s is not None else self.settings.drain_timeout_s
         if timeout is None:
             timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
-        with contextlib.suppress(Exception):
+        with logged(log, "draining heartbeat not published", host_id=self.id):
             await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
         deadline = self.loop.time() + timeout
         while self._managed() and self.loop.time() < deadline:  # noqa: ASYNC110 (polls local state)
@@ -166,7 +177,7 @@ class Host:
             await self.stop_actor(actor_id, None, 0)
         for key in list(self.providers):
             await self.stop_provider(*key)
-        with contextlib.suppress(Exception):
+        with logged(log, "host_stopped not published", host_id=self.id):
             await self.publish_event(events.HOST_STOPPED, {"labels": self.labels})
         for task in self._tasks:
             task.cancel()
@@ -245,7 +256,7 @@ class Host:
 
     async def _heartbeat(self) -> None:
         while True:
-            with contextlib.suppress(Exception):
+            with logged(log, "heartbeat not published", host_id=self.id):
                 await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
             await asyncio.sleep(self.settings.heartbeat_s)
 
@@ -387,7 +398,7 @@ class Host:
                 return True
         del self.actors[actor_id]
         if running.subscription is not None:
-            with contextlib.suppress(Exception):
+            with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
                 await running.subscription.unsubscribe()
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
@@ -403,6 +414,7 @@ class Host:
         invocation_id = ""
         try:
             inv = Invocation.from_msgpack(msg.data)
+            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
             invocation_id = inv.id  # known before verification, so that even a refusal is answered
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
@@ -416,8 +428,11 @@ class Host:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
             self.router.check_invocation_allowed(running, inv.origin)
             result: bytes | Exception = await self.router.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id
+                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
             )
+        except Expired as exc:  # counted and logged per burst by the router, not a line each
+            result = exc
+            self.router.drops.note(actor_id)
         except LatticeError as exc:
             result = exc
             self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))
@@ -506,13 +521,14 @@ class Host:
         if annotations is not None and local.remove_owner(annotations):
             return True  # other applications still use it
         del self.providers[(provider_id, link_name)]
-        with contextlib.suppress(Exception):
+        fields = {"host_id": self.id, "provider_id": provider_id, "link_name": link_name}
+        with logged(log, "provider server did not stop cleanly", **fields):
             if local.server is not None:
                 await local.server.stop()
-        with contextlib.suppress(Exception):
+        with logged(log, "provider process did not stop cleanly", **fields):
             if local.process is not None:
                 await local.process.stop()
-        with contextlib.suppress(Exception):
+        with logged(log, "provider shutdown failed", **fields):
             if local.provider is not None:
                 await local.provider.shutdown()
         await self.publish_event(

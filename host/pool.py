@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import structlog
 import wasmtime
 
 from lattice.errors import (
@@ -27,6 +28,7 @@ from lattice.errors import (
     LatticeError,
     LimitExceeded,
 )
+from lattice.failsafe import logged
 from lattice.host import wapc
 from lattice.host import wasmtime_shim as shim
 from lattice.host.budget import guest_time, uncharged
@@ -43,6 +45,8 @@ from lattice.host.runtime import (
     WasiGrants,
     first_line,
 )
+
+log = structlog.get_logger("lattice.host.pool")
 
 _T = TypeVar("_T")
 INLINE_BUDGET_S = 0.002  # at least two epoch ticks are granted, so a call never loses to a tick boundary
@@ -153,7 +157,7 @@ class ActorPool:
                 func = exports[self._version_export]
                 self._version_export = None
                 if isinstance(func, wasmtime.Func):
-                    with contextlib.suppress(Exception):
+                    with logged(log, "api version export failed; assuming 0", actor_id=self.actor_id):
                         self.api_version = int(func(store))
         finally:
             wapc.current.inst = previous

@@ -28,8 +28,8 @@ from lattice.messages import Entity
 from lattice.settings import Settings
 
 if TYPE_CHECKING:
+    from lattice.capability import CapabilityProvider
     from lattice.host.router import Router
-    from lattice.providers.sdk.capability import CapabilityProvider
     from lattice.providers.sdk.server import ProviderServer
 
 log = structlog.get_logger("host.providers")

@@ -13,6 +13,7 @@
     │   ├── ActorError                the guest answered with __guest_error / env.abort
     │   ├── ActorTrap                 the guest trapped (unreachable, out of bounds, ...)
     │   ├── DeadlineExceeded          the call ran past its deadline (epoch interruption)
+    │   ├── Expired                   the caller had given up before the call could run (dropped)
     │   ├── LimitExceeded             memory, payload size, instances or in-flight calls
     │   │   └── Busy                  every instance busy and the wait queue full
     │   ├── LinkNotFound              a host call with no link definition for its contract
@@ -98,6 +99,10 @@ class ActorTrap(InvocationError):
 
 class DeadlineExceeded(InvocationError):
     """The call ran past its deadline and was interrupted."""
+
+
+class Expired(InvocationError):
+    """The caller's deadline passed while the call waited to run: it was dropped, not run."""
 
 
 class LimitExceeded(InvocationError):

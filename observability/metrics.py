@@ -47,6 +47,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from lattice.capability import CapabilityProvider
 from lattice.errors import (
     ActorError,
     ActorTrap,
@@ -62,7 +63,6 @@ from lattice.errors import (
     Unreachable,
 )
 from lattice.observability import tracing
-from lattice.providers.sdk.capability import CapabilityProvider
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (

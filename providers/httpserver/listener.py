@@ -25,6 +25,7 @@ from typing import Any, Final
 import structlog
 import uvicorn
 
+from lattice.capability import ProviderContext
 from lattice.errors import (
     Busy,
     DeadlineExceeded,
@@ -38,7 +39,6 @@ from lattice.messages import pack, unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
 from lattice.providers.httpserver.guard import GuardedProtocol
-from lattice.providers.sdk.capability import ProviderContext
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from lattice import seal, subjects
+from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port
 from lattice.host.component import components_of
 from lattice.host.component.wasi_http.outgoing import allowed
@@ -22,7 +23,6 @@ from lattice.host.component.wasi_http.serve import incoming_request
 from lattice.host.host import Host
 from lattice.host.runtime import Runtime
 from lattice.messages import LinkDefinition
-from lattice.providers.sdk.capability import HTTPSERVER, builtin_provider_id
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +125,18 @@ async def test_request_and_response_cross_whole_with_streamed_bodies(
     response = await client.post(url + "/echo-body", content=big)
     assert response.status_code == 200
     assert response.content == big
+
+
+async def test_streamed_bodies_cross_through_a_provider_process(
+    host_factory: Any, state_dir: Path, client: httpx.AsyncClient, probe: Path
+) -> None:
+    host = await host_factory(allow_unsigned=True, provider_processes=True, state_dir=state_dir)
+    url = await serve(host, probe)
+    big = bytes(range(256)) * 800  # 200 KB each way over NATS
+    response = await client.post(url + "/echo-body?x=1", content=big, headers={"x-over": "nats"})
+    assert response.status_code == 200 and response.content == big
+    assert response.headers["x-probe"] == "yes"
+    assert (await client.get(url + "/noresponse")).status_code == 502
 
 
 async def test_bad_handlers_answer_502_with_the_reason_and_the_next_request_succeeds(
