@@ -15,7 +15,7 @@ import functools
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import nats.errors
 import swagger_ui_bundle
@@ -23,10 +23,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from lattice import caps
+from lattice.controlplane.observer import Observer
+from lattice.controlplane.state import ControlState
 from lattice.errors import (
     Busy,
     InvocationError,
@@ -37,10 +40,9 @@ from lattice.errors import (
     Unreachable,
     VersionConflict,
 )
+from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
-
-if TYPE_CHECKING:
-    from lattice.controlplane.service import ControlPlane
+from lattice.settings import Settings
 
 UNREACHABLE = (
     "the control plane cannot reach NATS right now (reconnecting): the lattice is unreachable; "
@@ -68,7 +70,40 @@ class LinkBody(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)
 
 
-def create_app(cp: ControlPlane) -> FastAPI:
+class ControlPlaneApi(Protocol):
+    """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
+
+    id: str
+    settings: Settings
+    nc: NATS
+    state: ControlState
+    data: LatticeData
+    observer: Observer
+
+    def is_leader(self) -> bool: ...
+
+    def hosts(self) -> list[dict[str, Any]]: ...
+
+    def host(self, host_id: str) -> dict[str, Any]: ...
+
+    async def metrics_text(self) -> bytes: ...
+
+    async def read_body(self, request: Request, limit: int = ...) -> bytes: ...
+
+    async def upload_artifact(self, wasm: bytes) -> dict[str, Any]: ...
+
+    async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]: ...
+
+    async def applications(self) -> list[dict[str, Any]]: ...
+
+    async def application(self, name: str) -> dict[str, Any]: ...
+
+    async def delete_application(self, name: str) -> dict[str, Any]: ...
+
+    async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes: ...
+
+
+def create_app(cp: ControlPlaneApi) -> FastAPI:
     """The FastAPI application serving ``cp``."""
     app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None)
     # Swagger UI from the swagger-ui-bundle package, not a CDN: /docs works on a machine without internet

@@ -24,12 +24,16 @@ HTTPSERVER = "wasmcloud:httpserver"
 KEYVALUE = "wasmcloud:keyvalue"
 LOGGING = "wasmcloud:builtin:logging"
 NUMBERGEN = "wasmcloud:builtin:numbergen"
+MESSAGING = "wasmcloud:messaging"
+CRON = "wasmcloud:builtin:cron"
 
 BUILTIN_CONTRACTS = {
     "httpserver": HTTPSERVER,
     "keyvalue": KEYVALUE,
     "logging": LOGGING,
     "numbergen": NUMBERGEN,
+    "messaging": MESSAGING,
+    "cron": CRON,
 }
 
 
