@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import functools
+import hmac
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -26,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from lattice import caps
 from lattice.controlplane.observer import Observer
@@ -67,10 +69,14 @@ class LinkBody(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class ControlPlaneApi(Protocol):
     """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
 
     id: str
+    listen: str
     settings: Settings
     nc: NATS
     state: ControlState
@@ -103,6 +109,9 @@ class ControlPlaneApi(Protocol):
 def create_app(cp: ControlPlaneApi) -> FastAPI:
     """The FastAPI application serving ``cp``."""
     app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None)
+    if cp.listen.rpartition(":")[0].strip("[]") in LOOPBACK:
+        # DNS rebinding: a web page's script reaching 127.0.0.1 still sends its own site's name as Host
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))
     # Swagger UI from the swagger-ui-bundle package, not a CDN: /docs works on a machine without internet
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
 
@@ -127,7 +136,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
                 "missing bearer token: send 'Authorization: Bearer <token>' (CLI: --api-token, LATTICE_API_TOKEN)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if header[7:].strip() != token:
+        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
             raise HTTPException(403, "wrong bearer token: use the control plane's LATTICE_API_TOKEN")
 
     async def reachable(request: Request) -> None:
