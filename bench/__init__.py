@@ -7,6 +7,8 @@ Each scenario is its own module and returns flat ``{key: number}`` results:
     http.py       plain uvicorn vs HTTP → httpserver provider → actor (provider in the host, or remote)
     lifecycle.py  cold start (PUT /v1/applications → first 200) and failover after ``kill -9``
     peers.py      ``wasmtime serve`` and wasmCloud ``wash`` serving a small hello component
+    wasi_http.py  wasi:http components (the peers' hello, a componentize-py hello) served by lattice
+    componentize.py  builds componentize-py wasi:http components once, cached by content hash
     cluster.py    the lattice processes the scenarios run against (nats-server, control plane, hosts)
     loadgen.py    HTTP load: ``wrk`` when installed, else an in-repo asyncio generator
     report.py     the table and the JSON files under ``bench/results/``

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import http, lifecycle, loadgen, micro, nats, peers, report
+from bench import components, events, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
 from bench.cluster import Cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,20 +138,36 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         run.step("micro (instantiate, call)", lambda: micro.run(profile.micro_samples))
         run.step("idle_instance_kib (fresh process)", micro.idle_memory)
+        run.step("component echo (in process, beside waPC)", lambda: components.echo(profile.micro_samples))
+        if profile.peers:  # the Python actor: a componentize-py build (cached) and 8-13 s compiles
+            run.step("py_instance_idle_kib (fresh process)", components.py_idle_memory)
+            run.step("py_cold_start (fresh lattice)", lambda: components.py_cold_start(work / "py-cold"))
+        else:
+            run.notes.append("py_instance_idle_kib, py_cold_start: skipped in --tiny")
         _embed(run, profile)
+        run.step("events (messaging and blobs beside raw NATS)", lambda: events.run(profile.name))
         run.step("uvicorn (plain, own process)", lambda: http.uvicorn(profile.load))
         _lattice_scenarios(run, profile, work / "lattice")
         run.step(
             "http_local2 (2 hosts sharing the port)", lambda: http.local_shared_port(work / "shared", profile.load)
         )
         run.step("failover_s (3 hosts, kill -9)", lambda: lifecycle.failover(work / "failover"))
+        py = profile.peers  # the componentize-py hello takes a minute to build and compile: not in --tiny
+        run.step(
+            "wasi_http (wasi:http components, provider in the host)",
+            lambda: wasi_http.run(profile.load, work / "wasi-http", py=py),
+        )
         if profile.peers:
             found = run.step("peers (wasmtime serve, wash)", lambda: peers.run(profile.load, work / "peers"))
             if found is not None:
                 run.results.update(found[0])
                 run.notes.extend(found[1])
+            run.step(
+                "wasmtime serve on the componentize-py hello",
+                lambda: wasi_http.wasmtime_serve_py(profile.load, work / "peers-py"),
+            )
         else:
-            run.notes.append("peers: skipped in --tiny")
+            run.notes.append("peers and wasi_http_py: skipped in --tiny")
     results = report.with_verdicts(run.results)
     latest, dated = report.write(results, args.out)
     shown = {k for row in report.ROWS for k in (row.lattice, row.peer) if k}

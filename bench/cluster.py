@@ -86,8 +86,19 @@ def hello_app(name: str, digest: str, *, port: int | None, replicas: int = 1) ->
 class Cluster:
     """A whole lattice on this machine, for one scenario (see the module docstring)."""
 
-    def __init__(self, workdir: Path, *, hosts: int = 1, heartbeat_s: float = 1.0, heartbeat_misses: int = 3) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        hosts: int = 1,
+        heartbeat_s: float = 1.0,
+        heartbeat_misses: int = 3,
+        shared_state: bool = False,
+    ) -> None:
+        """``shared_state``: the control plane uses the first host's state directory (compile cache
+        included), as ``lattice up`` does; otherwise its own under ``workdir``."""
         self.workdir = workdir
+        self.shared_state = shared_state
         self.n_hosts = hosts
         self.heartbeat_s = heartbeat_s
         self.heartbeat_misses = heartbeat_misses
@@ -131,7 +142,10 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.nats.start()
-        self.spawn("control-plane", ["control-plane", "--listen", f"127.0.0.1:{self.api_port}"])
+        state = self.workdir / ("host-1" if self.shared_state else "control-plane")
+        self.spawn(
+            "control-plane", ["control-plane", "--listen", f"127.0.0.1:{self.api_port}"], LATTICE_STATE_DIR=str(state)
+        )
         for i in range(1, self.n_hosts + 1):
             self.spawn_host(f"host-{i}")
         wait_until(lambda: self.alive() and len(self.hosts()) == self.n_hosts, 60, f"{self.n_hosts} host(s) joining")
@@ -203,7 +217,8 @@ class Cluster:
 
     def upload(self, wasm: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._ok(
-            self.api.post("/v1/artifacts", content=wasm, headers={"content-type": "application/wasm"})
+            # a componentize-py component is compiled on upload: seconds, more on a busy machine
+            self.api.post("/v1/artifacts", content=wasm, headers={"content-type": "application/wasm"}, timeout=300)
         )
         return result
 

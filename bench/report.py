@@ -49,9 +49,26 @@ ROWS = (
     Row("HTTP remote p99 ms (vs plain uvicorn)", "http_remote_p99_ms", "uvicorn_p99_ms"),
     Row("HTTP local req/s (vs wasmtime serve)", "http_local_rps", "wasmtime_serve_rps"),
     Row("HTTP local req/s (vs wash dev)", "http_local_rps", "wash_rps"),
+    Row("wasi:http hello req/s (vs wasmtime serve)", "wasi_http_hello_rps", "wasmtime_serve_rps", ("ratio>=", 0.5)),
+    Row("wasi:http hello req/s (vs waPC hello)", "wasi_http_hello_rps", "http_local_rps", ("ratio>=", 0.5)),
+    Row("wasi:http hello p99 ms (vs wasmtime serve)", "wasi_http_hello_p99_ms", "wasmtime_serve_p99_ms"),
+    Row(
+        "wasi:http componentize-py req/s (vs wasmtime serve)",
+        "wasi_http_py_rps",
+        "wasmtime_serve_py_rps",
+        ("ratio>=", 10.0),
+    ),
     Row("cold start ms (PUT app → first 200)", "cold_start_ms", None, ("<=", 500.0)),
     Row("idle instance KiB (RSS / instance)", "idle_instance_kib", None, ("<=", 200.0)),
     Row("failover s (kill -9 → HTTP 200)", "failover_s", None, ("<=", 10.0)),
+    Row("component echo 100 B µs p50 (vs waPC echo)", "component_echo_us_p50", "wapc_echo_us_p50", ("ratio<=", 2.0)),
+    Row("component echo 1 MiB text ms (vs waPC echo)", "component_echo_1mib_ms", "wapc_echo_1mib_ms", ("ratio<=", 2.0)),
+    Row("component echo 1 MiB binary ms (vs waPC echo)", "component_echo_1mib_binary_ms", "wapc_echo_1mib_ms"),
+    Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
+    Row("blob put+get MB/s (vs raw object store)", "blob_put_get_mb_per_s", "raw_object_store_mb_per_s"),
+    Row("Python actor idle instance KiB (RSS / instance)", "py_instance_idle_kib", None, ("<=", 2048.0)),
+    Row("Python actor cold start ms (upload → 200, compiling)", "py_cold_start_ms", None),
+    Row("Python actor cold start ms (compiled code cached)", "py_cold_start_cached_ms", None),
 )
 
 

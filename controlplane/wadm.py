@@ -16,8 +16,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from lattice.capability import BUILTIN_CONTRACTS
 from lattice.controlplane.model import ActorComponent, Application, HostView, ProviderComponent, owner_of
-from lattice.providers.sdk.capability import BUILTIN_CONTRACTS
 
 #: contract → the bundled provider that serves it (``builtin:<name>``).
 SUBSTITUTES: dict[str, str] = {contract: f"builtin:{name}" for name, contract in BUILTIN_CONTRACTS.items()}

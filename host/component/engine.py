@@ -6,7 +6,7 @@ is granted per store, nothing by default), ``lattice:actor/host`` and the standa
 (``host.component.interfaces``), plus whatever other modules register with ``register_interfaces``
 (e.g. wasi:http). Compiling an 18 MB componentize-py component takes 8–13 s, so compiled
 components (with the block-copy entry ``host.component.binary`` adds) are serialized to
-``<cache>/<sha256>.component.cwasm`` and mapped back from there (~50 ms); callers compile on load
+``<cache>/<sha256>.component-<rewrite>.cwasm`` and mapped back from there (~50 ms); callers compile on load
 or upload, off the event loop, never on a call.
 
 The check at load names the reason a component cannot run: not a component, an export that is
@@ -39,7 +39,7 @@ log = structlog.get_logger("host.component")
 GUEST = "lattice:actor/guest@0.1.0"
 HOST = "lattice:actor/host@0.1.0"
 HANDLE_TYPE = "(string,list<u8>)->result{ok:list<u8>,err:string}"
-FAST_HANDLE_TYPE = "(string,string)->result{ok:list<u8>,err:list<u8>}"  # see host.component.binary
+FAST_HANDLE_TYPE = "(string,string)->result{ok:string,err:string}"  # see host.component.binary
 HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 #: WASI 0.2 packages wasmtime's ``add_wasip2`` defines (grants per store decide what they reach)
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
@@ -58,8 +58,8 @@ class Kind:
     """A component kind with its own WASI (e.g. ``http``): how its imports are checked at load and the
     linker an instance is made with (built once per component), instead of the shared one."""
 
-    check_imports: Callable[[cm.Component, wasmtime.Engine], None]
-    linker: Callable[[wasmtime.Engine, cm.Component], cm.Linker]
+    check_imports: Callable[[ComponentRuntime, cm.Component], None]
+    linker: Callable[[ComponentRuntime, cm.Component], cm.Linker]
 
 
 _KINDS: dict[str, Kind] = {}
@@ -139,7 +139,8 @@ class ComponentRuntime:
         return compiled
 
     def _load(self, wasm: bytes, digest: str) -> cm.Component:
-        path = self.cache_dir / f"{digest[7:]}.component.cwasm" if self.cache_dir else None
+        name = f"{digest[7:]}.component-{binary.REWRITE}.cwasm"
+        path = self.cache_dir / name if self.cache_dir else None
         if path is not None and path.exists():
             try:
                 return cm.Component.deserialize_file(self.engine, str(path))
@@ -197,7 +198,7 @@ class ComponentRuntime:
                 f"(SPEC §7); it exports: {', '.join(sorted(exports)) or 'nothing'}"
             )
         if kind in _KINDS:
-            _KINDS[kind].check_imports(component, self.engine)
+            _KINDS[kind].check_imports(self, component)
         else:
             for name, item in imports.items():
                 self._check_import(name, item)
@@ -213,8 +214,22 @@ class ComponentRuntime:
             with self._lock:
                 linker = compiled.extra.get("linker")
                 if linker is None:
-                    linker = compiled.extra["linker"] = kind.linker(self.engine, compiled.component)
+                    linker = compiled.extra["linker"] = kind.linker(self, compiled.component)
         return linker  # type: ignore[no-any-return]
+
+    def provides(self, name: str) -> bool:
+        """Whether the registered interfaces (not WASI) include ``name``."""
+        return any(key.split("#")[0] == name for key in self.host_funcs)
+
+    def define_interfaces(self, root: cm.LinkerInstance) -> None:
+        """The registered interfaces (``lattice:actor/host``, wasi:keyvalue, logging, config) on another
+        linker, for a kind with its own (e.g. ``http``); their functions read their types on first call."""
+        for _, definer in _DEFINERS:
+            definer(self, root)
+
+    def check_import(self, name: str, item: Any) -> None:
+        """Refuse (``InvalidActor``) an import of a registered interface with another type."""
+        self._check_import(name, item)
 
     def _check_import(self, name: str, item: Any) -> None:
         if name.startswith(WASIP2_PACKAGES):

@@ -5,7 +5,7 @@
 - ``wasi:keyvalue/store@0.2.0-draft`` and ``wasi:keyvalue/atomics@0.2.0-draft``: the linked
   ``wasmcloud:keyvalue`` provider through the same host calls (SPEC §2 operations). ``open("")`` is
   the link ``default``; ``open(name)`` the ``wasmcloud:keyvalue`` link called ``name``. Values are the
-  contract's strings: UTF-8 text goes as text, other bytes as msgpack bin (kept by the bundled provider).
+  contract's strings: UTF-8 text is stored as is, other bytes are refused (``other``) rather than mangled.
 - ``wasi:logging/logging@0.1.0-draft``: the host's structured log, tagged with the actor id.
 - ``wasi:config/runtime@0.2.0-draft`` (and its later name ``wasi:config/store``): the actor's link
   values and manifest ``config`` (the pool's ``config``).
@@ -22,11 +22,11 @@ import msgpack
 import structlog
 from wasmtime import component as cm
 
+from lattice.capability import KEYVALUE
 from lattice.errors import CapabilityDenied, LatticeError, LinkNotFound
 from lattice.host.component import engine, values
 from lattice.host.component.pool import current
 from lattice.host.wapc import NotInline
-from lattice.providers.sdk.capability import KEYVALUE
 
 log = structlog.get_logger("host.component")
 
@@ -77,8 +77,8 @@ def _kv_error(exc: Exception) -> cm.Variant:
     return cm.Variant("other", str(exc))
 
 
-def _kv(bucket: Any, store: Any, operation: str, args: Any) -> Any:
-    link = current().resources[bucket.to_host(store).rep]
+def _kv(bucket: int, operation: str, args: Any) -> Any:
+    link = current().resources[bucket]
     result = _host_call(link, KEYVALUE, operation, msgpack.packb(args, use_bin_type=True))
     return msgpack.unpackb(result, raw=False) if result else None
 
@@ -89,6 +89,9 @@ def _kv_op(fn: Any) -> Any:
 
     def run(store: Any, *args: Any) -> Any:
         try:
+            # a borrowed bucket first becomes its rep: the borrow must end in this call whatever happens
+            # after, or the guest traps ("borrow handles still remain")
+            args = tuple(a.to_host(store).rep if isinstance(a, cm.ResourceAny) else a for a in args)
             return fn(store, *args)
         except NotInline:
             raise
@@ -101,11 +104,13 @@ def _kv_op(fn: Any) -> Any:
     return run
 
 
-def _value(raw: bytes) -> str | bytes:
+def _value(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return bytes(raw)
+        raise LatticeError(
+            "wasi:keyvalue: the value is not UTF-8 text, and the wasmcloud:keyvalue contract stores strings"
+        ) from None
 
 
 def _open(store: Any, identifier: str) -> Any:
@@ -113,34 +118,34 @@ def _open(store: Any, identifier: str) -> Any:
     return cm.ResourceHost.own(rep, BUCKET_TYPE)
 
 
-def _get(store: Any, bucket: Any, key: str) -> bytes | None:
-    answer = _kv(bucket, store, "KeyValue.Get", key) or {}
+def _get(store: Any, bucket: int, key: str) -> bytes | None:
+    answer = _kv(bucket, "KeyValue.Get", key) or {}
     if not answer.get("exists"):
         return None
     value = answer.get("value", "")
     return value if isinstance(value, bytes) else str(value).encode("utf-8")
 
 
-def _set(store: Any, bucket: Any, key: str, value: bytes) -> None:
-    _kv(bucket, store, "KeyValue.Set", {"key": key, "value": _value(value), "expires": 0})
+def _set(store: Any, bucket: int, key: str, value: bytes) -> None:
+    _kv(bucket, "KeyValue.Set", {"key": key, "value": _value(value), "expires": 0})
 
 
-def _delete(store: Any, bucket: Any, key: str) -> None:
-    _kv(bucket, store, "KeyValue.Del", key)
+def _delete(store: Any, bucket: int, key: str) -> None:
+    _kv(bucket, "KeyValue.Del", key)
 
 
-def _exists(store: Any, bucket: Any, key: str) -> bool:
-    return bool(_kv(bucket, store, "KeyValue.Contains", key))
+def _exists(store: Any, bucket: int, key: str) -> bool:
+    return bool(_kv(bucket, "KeyValue.Contains", key))
 
 
-def _list_keys(store: Any, bucket: Any, cursor: int | None) -> Any:
+def _list_keys(store: Any, bucket: int, cursor: int | None) -> Any:
     raise LatticeError("list-keys: the wasmcloud:keyvalue contract has no operation to list keys")
 
 
-def _increment(store: Any, bucket: Any, key: str, delta: int) -> int:
+def _increment(store: Any, bucket: int, key: str, delta: int) -> int:
     if delta > 2**31 - 1:
         raise LatticeError(f"increment by {delta}: wasmcloud:keyvalue counters are 32-bit")
-    value = int(_kv(bucket, store, "KeyValue.Increment", {"key": key, "value": delta}))
+    value = int(_kv(bucket, "KeyValue.Increment", {"key": key, "value": delta}))
     if value < 0:
         raise LatticeError(f"counter {key!r} is negative ({value}): not a u64")
     return value

@@ -22,6 +22,7 @@ import wasmtime
 from wasmtime import component as cm
 
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor, LatticeError, LimitExceeded
+from lattice.host.budget import guest_time
 from lattice.host.component.binary import FAST_HANDLE
 from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
 from lattice.host.limits import apply_store_limits
@@ -35,6 +36,7 @@ Caller = Callable[["ComponentPool", "ComponentInstance", str, bytes], bytes]
 """Calls one instance of a component of some kind with ``(operation, payload)``; returns the response."""
 
 _CALLERS: dict[str, Caller] = {}
+STDERR_TAIL = 2048  # bytes of an instance's stderr kept to explain a trap
 _current = threading.local()
 
 
@@ -54,7 +56,18 @@ def current() -> ComponentInstance:
 class ComponentInstance:
     """One instance: its Store, the instance, its export functions and its host resources."""
 
-    __slots__ = ("_next_rep", "broken", "funcs", "inline", "instance", "kind_state", "pool", "resources", "store")
+    __slots__ = (
+        "_next_rep",
+        "broken",
+        "funcs",
+        "inline",
+        "instance",
+        "kind_state",
+        "pool",
+        "resources",
+        "stderr_tail",
+        "store",
+    )
 
     def __init__(self, pool: ComponentPool, store: wasmtime.Store, instance: cm.Instance) -> None:
         self.pool = pool
@@ -63,6 +76,7 @@ class ComponentInstance:
         self.inline = False
         self.funcs: dict[str, cm.Func] = {}
         self.resources: dict[int, Any] = {}
+        self.stderr_tail = bytearray()  # the last bytes the guest wrote to stderr (see ``_last_words``)
         self._next_rep = 1
         self.kind_state: Any = None  # what the caller of this component's kind keeps per instance
         self.broken = False  # set by a caller that answered a trap: the instance must not serve again
@@ -133,6 +147,8 @@ class ComponentPool(ActorPool):
     def _new_instance(self) -> ComponentInstance:  # type: ignore[override]
         store = wasmtime.Store(self.components.engine)
         apply_store_limits(store, self.limits, component=True)
+        stderr_tail = bytearray()
+        _current.stderr_tail = stderr_tail  # picked up by _output below, on this thread
         store.set_wasi(self._wasi_config())  # always: WASI 0.2 host functions need a context
         store.set_epoch_deadline(self._deadline_ticks())
         try:
@@ -141,9 +157,24 @@ class ComponentPool(ActorPool):
             store.close()
             raise InvalidActor(f"cannot instantiate {self.name}: {_reason(exc)}") from exc
         inst = ComponentInstance(self, store, instance)
+        inst.stderr_tail = stderr_tail
         with self._lock:
             self._instances += 1
         return inst
+
+    def _output(self, stream: str) -> Callable[[bytes], None]:
+        """The base sink; stderr's also keeps its last bytes, to name why a guest trapped."""
+        sink = super()._output(stream)
+        tail: bytearray | None = getattr(_current, "stderr_tail", None)
+        if stream != "stderr" or tail is None:
+            return sink
+
+        def recording(data: bytes) -> None:
+            tail.extend(data)
+            del tail[:-STDERR_TAIL]
+            sink(data)
+
+        return recording
 
     def _reusable(self, inst: Any) -> bool:
         return not inst.broken
@@ -157,24 +188,26 @@ class ComponentPool(ActorPool):
     @contextlib.contextmanager
     def _guest(self, inst: Any, operation: str, budget_s: float | None = None) -> Iterator[None]:
         """Guest code of one call on ``inst``: a fresh deadline, ``current()`` set, failures typed."""
+        seconds = self.limits.deadline_s if budget_s is None else budget_s
         ticks = self._deadline_ticks() if budget_s is None else max(2, round(budget_s / self.components.epoch_tick_s))
-        inst.store.set_epoch_deadline(ticks)
+        inst.stderr_tail.clear()
         previous = getattr(_current, "inst", None)
         _current.inst = inst
         try:
-            yield
+            with guest_time(inst.store, seconds, self.components.epoch_tick_s, ticks):
+                yield
         except wasmtime.WasmtimeError as exc:
-            raise self._classify(exc, operation) from None
+            raise self._classify(exc, operation, inst.stderr_tail) from None
         finally:
             _current.inst = previous
 
-    def _classify(self, exc: wasmtime.WasmtimeError, operation: str) -> LatticeError:
+    def _classify(self, exc: wasmtime.WasmtimeError, operation: str, stderr: bytes = b"") -> LatticeError:
         text = str(exc)
         if "interrupt" in text:
             return DeadlineExceeded(
                 f"{self.name} ran past its deadline of {self.limits.deadline_s:g} s and was interrupted"
             )
-        return ActorTrap(f"{self.name} trapped in {operation}: {_reason(exc)}")
+        return ActorTrap(f"{self.name} trapped in {operation}: {_reason(exc)}{_last_words(stderr)}")
 
     # --- calls -------------------------------------------------------------------------------------
 
@@ -203,24 +236,27 @@ def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, pa
     """``lattice:actor/guest.handle(operation, payload)``: ``ok`` bytes, or ``err`` → ``ActorError``."""
     plan = pool.component.handle
     assert plan is not None  # checked when compiled
-    text = _utf8(payload) if plan.fast is not None else None
-    if plan.fast is not None and text is not None:
-        # the same core function, the payload in as one block (host.component.binary)
-        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, text)
+    if plan.fast is not None and operation.isascii():
+        # the same core function, the payload as one latin-1 block each way (host.component.binary)
+        fast = plan.fast.call(inst.store, inst.func(None, FAST_HANDLE), operation, payload.decode("latin-1"))
         if fast.tag == "ok":
-            return bytes(fast.payload)
-        raise ActorError(bytes(fast.payload).decode("utf-8", "replace"))
+            return str(fast.payload).encode("latin-1")
+        raise ActorError(str(fast.payload).encode("latin-1").decode("utf-8", "replace"))
     result = plan.call(inst.store, inst.func(GUEST, "handle"), operation, payload)
     if isinstance(result, str):
         raise ActorError(result)
     return bytes(result)
 
 
-def _utf8(payload: bytes) -> str | None:
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+def _last_words(stderr: bytes) -> str:
+    """What a trapping guest said last on stderr, e.g. componentize-py's traceback of an uncaught exception
+    (its final line; the runtime's own panic note after it skipped)."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "panicked at" in line or line.startswith(("note: run with", "Python function threw")):
+            continue
+        return f" (its stderr: {line[:300]})"
+    return ""
 
 
 def _reason(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the 
 
     body over max_body_bytes → 413      the actor failed → 500 (names the actor)
     malformed HttpResponse   → 502      nobody serves the actor → 503
+    response body over max_body_bytes → 502
     no answer in time        → 504      CORS preflight from an origin not allowed → 403
 
 No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
@@ -24,19 +25,18 @@ from typing import Any, Final
 import structlog
 import uvicorn
 
+from lattice.capability import ProviderContext
 from lattice.errors import (
-    Busy,
-    DeadlineExceeded,
     InvocationError,
     LatticeError,
     NoResponders,
     ProviderError,
-    Unreachable,
+    http_status,
 )
 from lattice.messages import pack, unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
-from lattice.providers.sdk.capability import ProviderContext
+from lattice.providers.httpserver.guard import GuardedProtocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -152,7 +152,8 @@ class Listener:
             raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
         config = uvicorn.Config(
             self,
-            http="httptools",
+            http=GuardedProtocol.with_limits(cfg.headers),
+            timeout_keep_alive=max(1, round(cfg.idle_timeout_s)),
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -239,11 +240,12 @@ class Listener:
             )
         except NoResponders:
             return await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
-        except Busy as exc:
-            return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
-        except (Unreachable, DeadlineExceeded):
-            return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
-        except LatticeError as exc:
+        except LatticeError as exc:  # busy and timeouts by the one table (lattice.errors.http_status)
+            status = http_status(exc)
+            if status == 503:
+                return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
+            if status == 504:
+                return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
             self._log.warning("actor failed an http request", error=str(exc))
             return await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
         except Exception:
@@ -253,6 +255,9 @@ class Listener:
             status, response_headers, response_body = decode_response(raw)
         except ValueError as exc:
             return await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
+        if len(response_body) > self.config.max_body_bytes:
+            limit = self.config.max_body_bytes
+            return await _reply(send, 502, f"actor {self.actor_id} answered a body over {limit} bytes", cors)
         return await _send(send, status, response_headers + cors, response_body)
 
     async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:

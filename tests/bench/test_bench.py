@@ -39,6 +39,7 @@ EXPECTED = [
     "idle_instance_kib",
     "failover_s",
     "failover_heartbeat_s",
+    "wasi_http_hello_rps",
     "loadgen_wrk",
     "goals_met",
     "goals_total",

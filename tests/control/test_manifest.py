@@ -540,3 +540,39 @@ def test_a_misspelt_spec_is_named() -> None:
     text = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {name: x}\nspecs: {components: []}\n"
     with pytest.raises(ManifestError, match=r"unknown field 'specs' .* \(line 4\)"):
         parse_manifest(text)
+
+
+def test_allowed_hosts_are_kept_for_the_hosts_and_checked() -> None:
+    text = ECHO.replace(
+        "        limits:\n", "        allowed_hosts: [api.example.com, '*.example.org:8443']\n        limits:\n", 1
+    )
+    actor = parse_manifest(text).components[0]
+    assert isinstance(actor, ActorComponent)
+    assert actor.properties["allowed_hosts"] == ["api.example.com", "*.example.org:8443"]
+    for bad, message in (("api.example.com", "must be a list"), ("[https://api.example.com/]", "not a host name")):
+        with pytest.raises(ManifestError) as caught:
+            parse_manifest(text.replace("[api.example.com, '*.example.org:8443']", bad))
+        assert message in str(caught.value)
+        assert caught.value.field is not None and caught.value.field.startswith(
+            "spec.components[0].properties.allowed_hosts"
+        )
+
+
+def test_every_limit_and_wasi_field_a_host_applies_is_accepted() -> None:
+    """One schema (lattice.properties) for the parser and the hosts: max_payload_mb and wasi.args included."""
+    from lattice.host.actors import limits_from, wasi_from
+
+    text = ECHO.replace(
+        "        limits:\n", "        limits:\n          max_payload_mb: 2\n          max_memory_mb: 32\n", 1
+    ).replace("readonly: true", "readonly: true\n          args: [--verbose, '2']", 1)
+    (actor,) = [c for c in parse_manifest(text).components if c.name == "echo"]
+    assert actor.properties["limits"]["max_payload_mb"] == 2
+    assert actor.properties["wasi"]["args"] == ["--verbose", "2"]
+    assert limits_from(actor.properties, 1).max_payload_bytes == 2 * 1024 * 1024
+    assert wasi_from({"wasi": {"args": actor.properties["wasi"]["args"]}}).args == ("--verbose", "2")
+
+
+def test_wasi_args_must_be_a_list() -> None:
+    with pytest.raises(ManifestError) as err:
+        parse_manifest(ECHO.replace("readonly: true", "readonly: true\n          args: --verbose", 1))
+    assert "spec.components[0].properties.wasi.args" in str(err.value) and "list" in str(err.value)

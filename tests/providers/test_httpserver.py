@@ -108,7 +108,13 @@ async def test_two_links_listen_on_two_ports_at_once(http: Harness, client: http
 
 async def test_a_body_over_the_limit_is_413(http: Harness, client: httpx.AsyncClient) -> None:
     seen: list[dict[str, Any]] = []
-    _, url = await serve(http, echoing(seen), max_body_bytes=10)
+    echo = echoing(seen)
+
+    async def short(operation: str, payload: bytes) -> bytes:  # the echo, with a body under the limit too
+        response = unpack(await echo(operation, payload))
+        return pack({**response, "body": response["body"][:10]})
+
+    _, url = await serve(http, short, max_body_bytes=10)
     assert (await client.post(url, content=b"x" * 10)).status_code == 201
     response = await client.post(url, content=b"x" * 11)
     assert response.status_code == 413 and b"over 10 bytes" in response.content
@@ -120,6 +126,14 @@ async def test_a_body_over_the_limit_is_413(http: Harness, client: httpx.AsyncCl
     assert (await client.post(url, content=chunked())).status_code == 413
     assert len(seen) == 1
     assert (await client.get(url)).status_code == 201  # still serving
+
+
+async def test_a_response_body_over_the_limit_is_502(http: Harness, client: httpx.AsyncClient) -> None:
+    _, url = await serve(http, replying(body=b"y" * 11), max_body_bytes=10)
+    response = await client.get(url)
+    assert response.status_code == 502 and b"body over 10 bytes" in response.content
+    _, url = await serve(http, replying(body=b"y" * 10), max_body_bytes=10)
+    assert (await client.get(url)).content == b"y" * 10
 
 
 async def test_an_actor_error_is_500_naming_the_actor(http: Harness, client: httpx.AsyncClient) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import structlog
 
-from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, LatticeError
+from lattice.capability import builtin_provider_id
+from lattice.errors import ActorError, ActorTrap, DeadlineExceeded
 from lattice.host.component import ComponentPool, components_of, new_pool
 from lattice.host.component.engine import CompiledComponent
 from lattice.host.runtime import ActorLimits, Runtime, WasiGrants
 from lattice.messages import LinkDefinition
-from lattice.providers.sdk.capability import builtin_provider_id
 from tests.host.component import pyprobe
 from tests.host.test_host import command, write
 
@@ -110,6 +110,11 @@ def test_host_call_from_python(pool: ComponentPool) -> None:
     assert call(pool, "Call", "wasmcloud:example|Thing.Do|data") == "default/wasmcloud:example/Thing.Do: data"
 
 
+def test_an_uncaught_exception_is_named_in_the_trap(pool: ComponentPool) -> None:
+    with pytest.raises(ActorTrap, match="RuntimeError: uncaught on purpose"):
+        call(pool, "Raise")
+
+
 def test_err_is_the_call_error(pool: ComponentPool) -> None:
     with pytest.raises(ActorError, match="unknown operation Nope"):
         call(pool, "Nope")
@@ -117,7 +122,7 @@ def test_err_is_the_call_error(pool: ComponentPool) -> None:
 
 @pytest.mark.parametrize(
     ("operation", "error"),
-    [("Raise", ActorTrap), ("Loop", DeadlineExceeded), ("Hog", LatticeError)],
+    [("Raise", ActorTrap), ("Loop", DeadlineExceeded), ("Hog", ActorTrap)],
 )
 def test_guest_failures_cost_one_call(pool: ComponentPool, operation: str, error: type) -> None:
     assert call(pool, "Env", "GREETING") == "hello"
@@ -161,3 +166,8 @@ async def test_wasi_keyvalue_through_the_linked_provider(
     assert await kv("Kv.Get", "k") == "<none>"
     with pytest.raises(ActorError, match="NoSuchStore"):  # open("other"): a link called "other", absent
         await kv("Kv.Other", "other")
+    with pytest.raises(ActorError, match="Other:wasi:keyvalue: the value is not UTF-8 text"):
+        await kv("Kv.SetBinary", "b")
+    with pytest.raises(ActorError, match="Other:list-keys: the wasmcloud:keyvalue contract has no operation"):
+        await kv("Kv.List")
+    assert await kv("Kv.Get", "b") == "<none>"  # nothing half-written

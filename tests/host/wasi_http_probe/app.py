@@ -60,6 +60,18 @@ class IncomingHandler(exports.IncomingHandler):
             types.ResponseOutparam.set(response_out, Ok(response))
             out.write().blocking_write_and_flush(b"partial")
             raise RuntimeError("probe trapped mid-body")
+        if path == "/error":
+            types.ResponseOutparam.set(response_out, Err(types.ErrorCode_InternalError("probe says no")))
+            return
+        if path == "/spin":
+            while True:
+                pass
+        if path == "/nofinish":
+            response = types.OutgoingResponse(types.Fields())
+            out = response.body()
+            types.ResponseOutparam.set(response_out, Ok(response))
+            out.__exit__(None, None, None)  # dropped without outgoing-body.finish
+            return
         if path == "/big":
             _respond(response_out, 200, [], b"x" * int(params.get("n", "0")))
             return

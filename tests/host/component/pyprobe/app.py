@@ -33,6 +33,11 @@ def _op(operation: str, text: str) -> str:
     if operation == "Kv.Increment":
         key, delta = text.split("+", 1)
         return str(atomics.increment(store.open(""), key, int(delta)))
+    if operation == "Kv.SetBinary":  # not UTF-8: the contract holds strings
+        store.open("").set(text, b"\xff\xfe")
+        return "unreachable"
+    if operation == "Kv.List":
+        return ",".join(store.open("").list_keys(None).keys)
     if operation == "Kv.Other":  # a bucket named after a link that does not exist
         store.open(text).get("k")
         return "unreachable"
