@@ -200,9 +200,11 @@ def provider(
 
 
 def _client(api_url: str, token: str | None) -> Any:
-    from lattice.cli.client import Client
+    """An API client; without a token, the one ``lattice up`` left in the state directory (if any)."""
+    from lattice.cli.client import Client, local_api_token
+    from lattice.settings import Settings
 
-    return Client(api_url, token)
+    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))
 
 
 def _print(data: Any, output: Output, columns: list[str], title: str) -> None:

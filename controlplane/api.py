@@ -12,19 +12,24 @@ import asyncio
 import base64
 import binascii
 import functools
+import hmac
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import nats.errors
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from lattice import caps
 from lattice.controlplane.docs import MANIFEST_BODY, WASM_BODY, mount_docs
+from lattice.controlplane.observer import Observer
+from lattice.controlplane.state import ControlState
 from lattice.errors import (
     Busy,
     InvocationError,
@@ -35,10 +40,9 @@ from lattice.errors import (
     Unreachable,
     VersionConflict,
 )
+from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
-
-if TYPE_CHECKING:
-    from lattice.controlplane.service import ControlPlane
+from lattice.settings import Settings
 
 UNREACHABLE = (
     "the control plane cannot reach NATS right now (reconnecting): the lattice is unreachable; "
@@ -66,9 +70,49 @@ class LinkBody(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)
 
 
-def create_app(cp: ControlPlane) -> FastAPI:
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ControlPlaneApi(Protocol):
+    """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
+
+    id: str
+    listen: str
+    settings: Settings
+    nc: NATS
+    state: ControlState
+    data: LatticeData
+    observer: Observer
+
+    def is_leader(self) -> bool: ...
+
+    def hosts(self) -> list[dict[str, Any]]: ...
+
+    def host(self, host_id: str) -> dict[str, Any]: ...
+
+    async def metrics_text(self) -> bytes: ...
+
+    async def read_body(self, request: Request, limit: int = ...) -> bytes: ...
+
+    async def upload_artifact(self, wasm: bytes) -> dict[str, Any]: ...
+
+    async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]: ...
+
+    async def applications(self) -> list[dict[str, Any]]: ...
+
+    async def application(self, name: str) -> dict[str, Any]: ...
+
+    async def delete_application(self, name: str) -> dict[str, Any]: ...
+
+    async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes: ...
+
+
+def create_app(cp: ControlPlaneApi) -> FastAPI:
     """The FastAPI application serving ``cp``."""
     app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None, redoc_url=None)
+    if cp.listen.rpartition(":")[0].strip("[]") in LOOPBACK:
+        # DNS rebinding: a web page's script reaching 127.0.0.1 still sends its own site's name as Host
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))
     mount_docs(app, "lattice control plane")
 
     async def auth(request: Request) -> None:
@@ -82,7 +126,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
                 "missing bearer token: send 'Authorization: Bearer <token>' (CLI: --api-token, LATTICE_API_TOKEN)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if header[7:].strip() != token:
+        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
             raise HTTPException(403, "wrong bearer token: use the control plane's LATTICE_API_TOKEN")
 
     async def reachable(request: Request) -> None:

@@ -68,6 +68,7 @@ from lattice.controlplane.model import (
 from lattice.controlplane.wadm import substitute
 from lattice.errors import LatticeError, ManifestError
 from lattice.oci import is_reference, parse_reference
+from lattice.properties import ACTOR_FIELDS, LIMIT_CAPS, WASI_FIELDS
 
 API_VERSION = "core.oam.dev/v1beta1"
 KIND = "Application"
@@ -263,16 +264,9 @@ def _spread(node: _Node, path: str) -> Spread:
     return Spread(name, requirements, weight)
 
 
-_LIMIT_CAPS = {
-    "deadline_ms": caps.MAX_DEADLINE_MS,
-    "max_memory_mb": caps.MAX_MEMORY_MB,
-    "max_instances": caps.MAX_INSTANCES,
-}
-
-
 def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tuple[LinkTrait, _Node, str]]]:
     props_path = f"{path}.properties"
-    props = _map(_req(node, "properties", path), props_path, allowed=("image", "wasi", "limits", "allowed_hosts"))
+    props = _map(_req(node, "properties", path), props_path, allowed=ACTOR_FIELDS)
     image = _image(_req(props, "image", props_path), f"{props_path}.image", actor=True)
     properties: dict[str, Any] = {}
     if (wasi := _opt(props, "wasi")) is not None:
@@ -281,8 +275,8 @@ def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tupl
         properties["allowed_hosts"] = _allowed_hosts(hosts, f"{props_path}.allowed_hosts")
     if (limits := _opt(props, "limits")) is not None:
         lpath = f"{props_path}.limits"
-        _map(limits, lpath, allowed=("deadline_ms", "max_memory_mb", "max_instances"))
-        properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1, _LIMIT_CAPS[k]) for k, v in limits.entries.items()}
+        _map(limits, lpath, allowed=tuple(LIMIT_CAPS))
+        properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1, LIMIT_CAPS[k]) for k, v in limits.entries.items()}
     traits = _traits(node, path, _KNOWN_TRAITS)
     links = [
         (_linkdef(t.props, f"{t.path}.properties"), t.props, f"{t.path}.properties")
@@ -306,13 +300,18 @@ def _allowed_hosts(node: _Node, path: str) -> list[str]:
 
 
 def _wasi(node: _Node, path: str) -> dict[str, Any]:
-    _map(node, path, allowed=("dirs", "readonly", "env"))
+    _map(node, path, allowed=WASI_FIELDS)
     out: dict[str, Any] = {}
     for key, child in node.entries.items():
         if key == "readonly":
             if child.kind != "scalar" or not isinstance(child.value, bool):
                 raise _fail("must be true or false", child, f"{path}.readonly")
             out[key] = child.value
+            continue
+        if key == "args":
+            if child.kind != "seq":
+                raise _fail("must be a list of strings, e.g. [--verbose]", child, f"{path}.args")
+            out[key] = [_text(item, f"{path}.args[{i}]") for i, item in enumerate(child.items)]
             continue
         entries = _str_map(child, f"{path}.{key}")
         for name, value in entries.items():

@@ -17,18 +17,20 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import seal, subjects
 from lattice.errors import ClaimsError, ConfigError, LatticeError
-from lattice.host.actors import annotations_key
+from lattice.host.actors import RunningActor, annotations_key
+from lattice.host.providers import LocalProvider
+from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
-
-if TYPE_CHECKING:
-    from lattice.host.host import Host
+from lattice.rpc import Rpc
+from lattice.settings import Settings
 
 log = structlog.get_logger("host.control")
 
@@ -49,10 +51,42 @@ def _count(value: Any) -> int:
     return value
 
 
+class ControlledHost(Protocol):
+    """What the control interface needs of its host (``lattice.host.host.Host``): identity, state, verbs."""
+
+    id: str
+    settings: Settings
+    labels: dict[str, str]
+    nc: NATS
+    rpc: Rpc
+    data: LatticeData
+    actors: dict[str, RunningActor]
+
+    def inventory(self) -> dict[str, Any]: ...
+
+    async def scale_actor(
+        self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
+    ) -> RunningActor | None: ...
+
+    async def stop_actor(self, actor_id: str, annotations: dict[str, str] | None, count: int) -> bool: ...
+
+    async def start_provider(
+        self, image_ref: str, link_name: str, annotations: dict[str, str], config: dict[str, Any]
+    ) -> LocalProvider: ...
+
+    async def stop_provider(
+        self, provider_id: str, link_name: str, annotations: dict[str, str] | None = None
+    ) -> bool: ...
+
+    def stop(self, *, drain: bool = True) -> None: ...
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]: ...
+
+
 class ControlInterface:
     """Subscribes the host to its control subjects and serves them."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: ControlledHost) -> None:
         self.host = host
         self.sealer = host.rpc.sealer
         lattice = host.settings.lattice
@@ -150,7 +184,7 @@ class ControlInterface:
 
     async def _on_command(self, msg: Msg) -> None:
         # Commands may compile modules: run each in its own task so pings keep flowing.
-        self.host._spawn(self._serve_command(msg), "control-command")
+        self.host.spawn(self._serve_command(msg), "control-command")
 
     async def _serve_command(self, msg: Msg) -> None:
         command = subjects.last_segment(msg.subject)

@@ -123,7 +123,7 @@ class Host:
         self.control = ControlInterface(self)
         await self.control.subscribe()
         await settle(self.nc)  # the control subjects are live before host_started tells anyone
-        self._spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
         self.log.info("host started", lattice=self.settings.lattice, labels=self.labels, metrics=self.metrics_url)
 
@@ -191,7 +191,8 @@ class Host:
             self.metrics_server.close()
         self.log.info("host stopped")
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task this host cancels (and waits for) when it shuts down."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -407,7 +408,7 @@ class Host:
 
     async def _on_invocation(self, msg: Msg) -> None:
         # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self._spawn(self._serve_invocation(msg), "invocation")
+        self.spawn(self._serve_invocation(msg), "invocation")
 
     async def _serve_invocation(self, msg: Msg) -> None:
         actor_id = subjects.last_segment(msg.subject)
@@ -558,7 +559,7 @@ class Host:
                 {"link": link.to_dict(), "actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
             )
             # A refusal may pass (a port still held by a provider that is moving here): retry a while.
-            self._spawn(self._retry_link(local, link), "link-retry")
+            self.spawn(self._retry_link(local, link), "link-retry")
 
     async def _retry_link(self, local: LocalProvider, link: LinkDefinition, attempts: int = 30) -> None:
         for attempt in range(attempts):

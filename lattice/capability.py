@@ -24,12 +24,18 @@ HTTPSERVER = "wasmcloud:httpserver"
 KEYVALUE = "wasmcloud:keyvalue"
 LOGGING = "wasmcloud:builtin:logging"
 NUMBERGEN = "wasmcloud:builtin:numbergen"
+MESSAGING = "wasmcloud:messaging"
+CRON = "wasmcloud:builtin:cron"
+BLOBSTORE = "wasmcloud:blobstore"
 
 BUILTIN_CONTRACTS = {
     "httpserver": HTTPSERVER,
     "keyvalue": KEYVALUE,
     "logging": LOGGING,
     "numbergen": NUMBERGEN,
+    "messaging": MESSAGING,
+    "cron": CRON,
+    "blobstore": BLOBSTORE,
 }
 
 

@@ -43,6 +43,7 @@ from lattice.errors import (
 from lattice.messages import pack, unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
+from lattice.providers.httpserver.guard import GuardedProtocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -158,7 +159,8 @@ class Listener:
             raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
         config = uvicorn.Config(
             self,
-            http="httptools",
+            http=GuardedProtocol.with_limits(cfg.headers),
+            timeout_keep_alive=max(1, round(cfg.idle_timeout_s)),
             ws="none",
             lifespan="off",
             interface="asgi3",
