@@ -31,14 +31,11 @@ import uvicorn
 
 from lattice.capability import ProviderContext
 from lattice.errors import (
-    Busy,
-    DeadlineExceeded,
     InvocationError,
     LatticeError,
-    LimitExceeded,
     NoResponders,
     ProviderError,
-    Unreachable,
+    http_status,
 )
 from lattice.messages import pack, unpack
 from lattice.observability import tracing
@@ -247,14 +244,15 @@ class Listener:
             )
         except NoResponders as exc:
             return await self._fail(send, 503, "the actor is not running", exc, cors)
-        except Busy as exc:
-            return await self._fail(send, 503, "the actor is busy: retry shortly", exc, cors, retry_after=True)
-        except (
-            LimitExceeded
-        ) as exc:  # e.g. a body at the limit, whose request envelope is over the actor's payload limit
-            return await self._fail(send, 413, "the request is too large for the actor", exc, cors)
-        except (Unreachable, DeadlineExceeded) as exc:
-            return await self._fail(send, 504, "the actor did not answer in time", exc, cors)
+        except LatticeError as exc:  # by the one table (lattice.errors.http_status)
+            status = http_status(exc)
+            if status == 503:
+                return await self._fail(send, 503, "the actor is busy: retry shortly", exc, cors, retry_after=True)
+            if status == 504:
+                return await self._fail(send, 504, "the actor did not answer in time", exc, cors)
+            if status == 413:  # e.g. a body at the limit whose envelope is over the actor's payload limit
+                return await self._fail(send, 413, "the request is too large for the actor", exc, cors)
+            return await self._fail(send, 500, "the actor failed", exc, cors)
         except Exception as exc:
             return await self._fail(send, 500, "the actor failed", exc, cors)
         try:
