@@ -279,6 +279,8 @@ class ControlPlane:
             "versions": [{"version": v.version, "created": v.created} for v in record.versions],
             "manifest": version.manifest,
             "status": await self.reconciler.status_of(record),
+            # what each actor component resolved to: `lattice call <component>` finds unsigned actors by it
+            "actors": {name: image["actor_id"] for name, image in version.images.items() if image.get("actor_id")},
         }
 
     async def applications(self) -> list[dict[str, Any]]:
