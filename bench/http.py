@@ -31,8 +31,8 @@ class LoadPlan:
     warmup_s: float
 
 
-def measure(name: str, url: str, plan: LoadPlan) -> dict[str, float]:
-    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+def measure(name: str, url: str, plan: LoadPlan, host: str | None = None) -> dict[str, float]:
+    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s, host=host)
     if load.requests == 0:
         raise RuntimeError(f"{load.tool}: no request to {url} completed ({load.errors} errors)")
     return {
