@@ -32,6 +32,7 @@ from wasmtime import component as cm
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
 from lattice.host.component import binary, values
+from lattice.host.limits import LruCache
 from lattice.wasm import is_component
 
 log = structlog.get_logger("host.component")
@@ -102,7 +103,7 @@ class ComponentRuntime:
         self.engine = engine
         self.cache_dir = cache_dir
         self.epoch_tick_s = epoch_tick_s
-        self._compiled: dict[str, CompiledComponent] = {}
+        self._compiled: LruCache[CompiledComponent] = LruCache()
         self._lock = threading.Lock()
         self.linker = cm.Linker(engine)
         self.linker.allow_shadowing = True
@@ -134,8 +135,7 @@ class ComponentRuntime:
         compiled = CompiledComponent(
             digest, component, kind, actor_claims, actor_id, len(wasm), handle, exports, imports
         )
-        with self._lock:
-            self._compiled[digest] = compiled
+        self._compiled.put(digest, compiled)
         return compiled
 
     def _load(self, wasm: bytes, digest: str) -> cm.Component:
