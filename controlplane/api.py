@@ -33,14 +33,11 @@ from lattice import caps
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.state import ControlState
 from lattice.errors import (
-    Busy,
-    InvocationError,
     LatticeError,
-    LimitExceeded,
     ManifestError,
     NotFound,
-    Unreachable,
     VersionConflict,
+    http_status,
 )
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
@@ -166,7 +163,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
 
     @app.exception_handler(LatticeError)
     async def lattice_error(request: Request, exc: LatticeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, _status_of(exc))
+        return JSONResponse({"detail": str(exc)}, http_status(exc))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -291,17 +288,3 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     return app
-
-
-def _status_of(exc: LatticeError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Unreachable):
-        return 404 if "nobody serves" in str(exc) else 504
-    if isinstance(exc, Busy):
-        return 503
-    if isinstance(exc, LimitExceeded):
-        return 413
-    if isinstance(exc, InvocationError):
-        return 502
-    return 400

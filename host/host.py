@@ -6,6 +6,10 @@
 The host owns its NATS connection, its actors (``host.actors``), its in-process providers and the
 tasks that serve them. Wasm runs on a bounded thread pool so a slow actor never delays heartbeats.
 On stop it stops taking calls, answers what is queued, publishes ``host_stopped`` and drains NATS.
+
+Over 400 lines: ``Host`` is the composition root every helper of the host meets in (actors, providers, router,
+control, metrics, images). The next cut is issue 14's: small registries (actors, providers) with a lifecycle
+enum, composed here, instead of dicts handed to the router by reference.
 """
 
 from __future__ import annotations

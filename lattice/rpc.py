@@ -32,7 +32,7 @@ from nats.js.object_store import ObjectStore
 from lattice import claims as claims_mod
 from lattice import subjects
 from lattice.connection import object_store
-from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, RemoteError, Unreachable
+from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, Unreachable, error_of_kind
 from lattice.failsafe import logged
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
@@ -212,7 +212,7 @@ class Rpc:
             raise
         response = InvocationResponse.from_msgpack(reply.data)
         if response.error:
-            raise RemoteError(response.error)
+            raise error_of_kind(response.error_kind, response.error)
         if response.content_length > len(response.msg):
             return await self._unstash(f"{inv.id}.reply", response.content_length)
         return response.msg
@@ -307,13 +307,14 @@ class Rpc:
         if not reply:
             return
         if isinstance(result, Exception):
-            response = InvocationResponse(invocation_id, error=bounded_error(str(result) or type(result).__name__))
+            text = bounded_error(str(result) or type(result).__name__)
+            response = InvocationResponse(invocation_id, error=text, error_kind=getattr(result, "kind", None))
         elif len(result) > self.inline_limit:
             try:
                 await self._stash(f"{invocation_id}.reply", result)
                 response = InvocationResponse(invocation_id, content_length=len(result))
             except Unreachable as exc:
-                response = InvocationResponse(invocation_id, error=str(exc))
+                response = InvocationResponse(invocation_id, error=str(exc), error_kind=exc.kind)
         else:
             response = InvocationResponse(invocation_id, msg=result)
         body = response.to_msgpack()
