@@ -20,8 +20,8 @@ from pathlib import Path
 from bench import loadgen
 from bench.cluster import ROOT, Cluster, hello_app, http_status, wait_until
 from bench.lifecycle import HELLO
+from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port, spawn
-from lattice.providers.sdk.capability import HTTPSERVER, builtin_provider_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ import httpx
 
 from bench.cluster import Cluster, ClusterError, hello_app, http_status, wait_until
 from bench.micro import HELLO
+from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port
-from lattice.providers.sdk.capability import HTTPSERVER, builtin_provider_id
 
 FAILOVER_HEARTBEAT_S = 0.5
 FAILOVER_MISSES = 3

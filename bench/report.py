@@ -64,6 +64,8 @@ ROWS = (
     Row("component echo 100 B µs p50 (vs waPC echo)", "component_echo_us_p50", "wapc_echo_us_p50", ("ratio<=", 2.0)),
     Row("component echo 1 MiB text ms (vs waPC echo)", "component_echo_1mib_ms", "wapc_echo_1mib_ms", ("ratio<=", 2.0)),
     Row("component echo 1 MiB binary ms (vs waPC echo)", "component_echo_1mib_binary_ms", "wapc_echo_1mib_ms"),
+    Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
+    Row("blob put+get MB/s (vs raw object store)", "blob_put_get_mb_per_s", "raw_object_store_mb_per_s"),
     Row("Python actor idle instance KiB (RSS / instance)", "py_instance_idle_kib", None, ("<=", 2048.0)),
     Row("Python actor cold start ms (upload → 200, compiling)", "py_cold_start_ms", None),
     Row("Python actor cold start ms (compiled code cached)", "py_cold_start_cached_ms", None),

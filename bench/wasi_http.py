@@ -15,6 +15,7 @@ and the host on first use (seconds each).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from bench.cluster import Cluster, hello_app, http_status, wait_until
@@ -22,6 +23,7 @@ from bench.componentize import build_proxy
 from bench.http import LoadPlan, measure
 from bench.peers import COMPONENT as PEER_HELLO
 from bench.peers import serve_with_wasmtime
+from lattice.actors.componentize import cache_root
 from lattice.cli.natsserver import free_port
 from lattice.host.component import components_of
 from lattice.host.runtime import Runtime
@@ -30,13 +32,19 @@ PY_HELLO = Path(__file__).resolve().parent / "py_hello"
 
 
 def _precompile(lattice: Cluster, wasm: bytes) -> None:
-    """Compile ``wasm`` into the host's cache first: an 18 MB component takes longer to compile than the
-    control plane waits for a scale command's reply (the load is measured, not the first compile)."""
-    runtime = Runtime(lattice.workdir / "host-1" / "cache")
+    """Put ``wasm`` compiled into the host's cache first: an 18 MB component takes longer to compile than
+    the control plane waits for a scale command's reply (the load is measured, not the first compile).
+    Compiled once per machine under ``~/.cache/lattice/compiled``, then copied."""
+    machine, host = Runtime(cache_root() / "compiled"), Runtime(lattice.workdir / "host-1" / "cache")
     try:
-        components_of(runtime).compile(wasm)
+        digest = components_of(machine).compile(wasm).digest[7:]
+        if machine.cache_dir is not None and host.cache_dir is not None:
+            name = f"{digest}.component.cwasm"
+            host.cache_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(machine.cache_dir / name, host.cache_dir / name)
     finally:
-        runtime.close()
+        machine.close()
+        host.close()
 
 
 def _deployed(lattice: Cluster, name: str, wasm: bytes) -> str:

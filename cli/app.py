@@ -185,7 +185,7 @@ def provider(
     metrics: Metrics = None,
 ) -> None:
     """Run one bundled capability provider as its own process on the lattice."""
-    from lattice.providers.sdk.capability import provider_class
+    from lattice.providers.sdk.base import provider_class
 
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed, metrics=metrics)
     try:
@@ -200,9 +200,11 @@ def provider(
 
 
 def _client(api_url: str, token: str | None) -> Any:
-    from lattice.cli.client import Client
+    """An API client; without a token, the one ``lattice up`` left in the state directory (if any)."""
+    from lattice.cli.client import Client, local_api_token
+    from lattice.settings import Settings
 
-    return Client(api_url, token)
+    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))
 
 
 def _print(data: Any, output: Output, columns: list[str], title: str) -> None:

@@ -8,6 +8,8 @@ control plane.
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,26 @@ import httpx
 import yaml
 
 from lattice.errors import LatticeError
+
+API_TOKEN_FILE = "api-token"
+
+
+def write_api_token(up_dir: Path, token: str) -> Path:
+    """Keep ``lattice up``'s API token where this user's ``lattice`` commands find it (mode 0600)."""
+    up_dir.mkdir(parents=True, exist_ok=True)
+    path = up_dir / API_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    return path
+
+
+def local_api_token(state_dir: Path) -> str | None:
+    """The token ``lattice up`` wrote under ``state_dir``, if it did."""
+    try:
+        return (state_dir / "up" / API_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 class ApiError(LatticeError):
@@ -42,7 +64,10 @@ class Client:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise LatticeError(f"cannot reach the control plane at {self.http.base_url}: {exc}") from exc
+            raise LatticeError(
+                f"cannot reach the control plane at {self.http.base_url} ({exc}): is `lattice up` running? "
+                "For one on another address, pass --api-url or set LATTICE_API_URL"
+            ) from exc
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
@@ -82,12 +107,16 @@ class Client:
         result = self._call("POST", f"/v1/actors/{actor_id}/invoke", json=body)
         return base64.b64decode(result["payload_b64"])
 
-    def apply(self, manifest_path: Path, *, overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    def apply(
+        self, manifest_path: Path, *, overrides: dict[str, str] | None = None, content_version: bool = False
+    ) -> dict[str, Any]:
         """Upload local ``file://`` actor images, then ``PUT`` the manifest; returns the stored application.
 
         The images are swapped for their digests in the text itself, so the control plane's errors still
         name the manifest's own lines. ``overrides`` set link addresses by target component name (``lattice
-        up --http``). Raises ``LatticeError`` naming the file or component at fault; a manifest that is not
+        up --http``). ``content_version`` suffixes the manifest's version with a hash of what is applied
+        (``v0.1.0-<12 hex>``): other images or overrides are another version, the same ones the same version.
+        Raises ``LatticeError`` naming the file or component at fault; a manifest that is not
         valid YAML goes to the control plane as it is, which names the line.
         """
         try:
@@ -104,6 +133,9 @@ class Client:
             doc = yaml.safe_load(text)
             _override_links(doc, overrides)
             text = yaml.safe_dump(doc, sort_keys=False)
+        if content_version and isinstance(doc, dict):
+            text = _versioned(text)
+            doc = yaml.safe_load(text)
         metadata = doc.get("metadata") if isinstance(doc, dict) else None
         name = metadata.get("name") if isinstance(metadata, dict) else None
         result: dict[str, Any] = self._call(
@@ -153,6 +185,16 @@ class Client:
             if time.monotonic() > deadline:
                 raise LatticeError(f"{name} not deployed within {timeout_s:g} s: {status['message']}")
             time.sleep(0.2)
+
+
+def _versioned(text: str) -> str:
+    """``text`` with ``metadata.annotations.version`` suffixed by the SHA-256 of ``text`` (12 hex digits)."""
+    doc = yaml.safe_load(text)
+    metadata = doc.setdefault("metadata", {})
+    annotations = metadata.setdefault("annotations", {}) if isinstance(metadata, dict) else {}
+    base = str(annotations.get("version") or "v0")
+    annotations["version"] = f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def _override_links(doc: dict[str, Any], overrides: dict[str, str]) -> None:

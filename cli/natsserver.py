@@ -80,7 +80,8 @@ class NatsServer:
             str(log_file),
             *self.extra_args,
         ]
-        log_file.unlink(missing_ok=True)
+        if log_file.exists():  # a restart: keep what the last run said (why it stopped)
+            log_file.replace(self.store_dir / "nats-server.previous.log")
         self.proc = spawn(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

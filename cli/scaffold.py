@@ -1,10 +1,12 @@
-"""``lattice new actor NAME --lang c|zig|assemblyscript``: a new actor project that builds on its own.
+"""``lattice new actor NAME --lang c|zig|assemblyscript|python|js``: a new actor project that builds on its own.
 
 Owns turning a template (``actors/templates/<lang>/`` and the shared ``manifest.yaml``/``README.md``) plus a
 copy of the guest SDK into a folder with everything needed to build and deploy: the source, ``sdk/`` (C
-and Zig), ``package.json`` + ``package-lock.json`` (AssemblyScript), ``build.py`` and ``manifest.yaml``.
-Compiler flags and package versions are rendered from ``lattice.actors.toolchains`` and the AssemblyScript
-example's lock file, so a scaffold builds exactly like the examples do.
+and Zig), ``package.json`` + ``package-lock.json`` (AssemblyScript, JavaScript), ``lattice-actor.js`` and
+``wit/`` (JavaScript), ``build.py`` and ``manifest.yaml``. Compiler flags and package versions are rendered
+from ``lattice.actors.toolchains`` and the examples' lock files, so a scaffold builds exactly like the
+examples do. Python and JavaScript actors are components (SPEC §7) whose ``build.py`` calls
+``lattice.actors.componentize`` (cached builds; a Python actor gets ``lattice_actor`` at build time).
 
 ``register(app)`` adds the ``new`` command group to a Typer app; ``scaffold_actor()`` does the work.
 """
@@ -31,18 +33,44 @@ class Lang(StrEnum):
     c = "c"
     zig = "zig"
     assemblyscript = "assemblyscript"
+    python = "python"
+    js = "js"
 
 
-LANGUAGE_NAMES = {Lang.c: "C", Lang.zig: "Zig", Lang.assemblyscript: "AssemblyScript"}
-SOURCES = {Lang.c: "actor.c", Lang.zig: "actor.zig", Lang.assemblyscript: "assembly/index.ts"}
+LANGUAGE_NAMES = {
+    Lang.c: "C",
+    Lang.zig: "Zig",
+    Lang.assemblyscript: "AssemblyScript",
+    Lang.python: "Python",
+    Lang.js: "JavaScript",
+}
+SOURCES = {
+    Lang.c: "actor.c",
+    Lang.zig: "actor.zig",
+    Lang.assemblyscript: "assembly/index.ts",
+    Lang.python: "app.py",
+    Lang.js: "actor.js",
+}
+# What each language's project carries besides its source, build.py and manifest.yaml (README rows).
+EXTRA_FILES = {
+    Lang.c: ["sdk/"],
+    Lang.zig: ["sdk/"],
+    Lang.assemblyscript: ["package.json", "package-lock.json"],
+    Lang.python: [],
+    Lang.js: ["lattice-actor.js", "wit/", "package.json", "package-lock.json"],
+}
 FILE_NOTES = {
     "actor.c": "the actor",
     "actor.zig": "the actor",
     "assembly/index.ts": "the actor",
+    "app.py": "the actor (on `lattice_actor`, which the build adds)",
+    "actor.js": "the actor",
+    "lattice-actor.js": "the JavaScript guest library",
+    "wit/": "the world the actor targets (`lattice:actor/actor`)",
     "sdk/": "a copy of the lattice guest SDK",
-    "package.json": "AssemblyScript and the waPC packages, pinned",
+    "package.json": "the build's npm packages, pinned",
     "package-lock.json": "the exact package versions (`npm ci`)",
-    "build.py": "builds the .wasm",
+    "build.py": "builds the .wasm (a component for Python and JavaScript)",
     "manifest.yaml": "the application: the actor, its HTTP link and the HTTP server",
 }
 
@@ -77,22 +105,29 @@ def _sdk_files(lang: Lang) -> dict[str, str]:
         chosen = {n: f for n, f in _tree(sdk).items() if "/" not in n and n.endswith((".c", ".h"))}
     elif lang == Lang.zig:
         chosen = {n: f for n, f in _tree(sdk / "zig").items() if n.endswith(".zig")}
+    elif lang == Lang.js:
+        return {
+            "lattice-actor.js": (sdk / "js" / "lattice-actor.js").read_text(),
+            "wit/actor.wit": (_actors() / "wit" / "actor.wit").read_text(),
+        }
     else:
         return {}
     return {f"sdk/{name}": f.read_text() for name, f in sorted(chosen.items())}
 
 
-def _npm_files(name: str) -> dict[str, str]:
-    """package.json and package-lock.json, pinned to what the pingpong example builds with."""
-    example = _actors() / "pingpong" / "pinger"
+def _npm_files(name: str, lang: Lang) -> dict[str, str]:
+    """package.json and package-lock.json, pinned to what the pingpong (AssemblyScript) or jsgreeter
+    (JavaScript) example builds with."""
+    example = _actors() / "jsgreeter" if lang == Lang.js else _actors() / "pingpong" / "pinger"
     example_package = json.loads((example / "package.json").read_text())
-    script = example_package["scripts"]["build"].replace("pinger.wasm", f"{name}.wasm")
+    scripts = {k: v.replace("pinger.wasm", f"{name}.wasm") for k, v in example_package["scripts"].items()}
     package = {
         "name": name,
         "version": "0.1.0",
         "private": True,
-        "description": f"{name}, a lattice actor in AssemblyScript",
-        "scripts": {"build": script},
+        "description": f"{name}, a lattice actor in {LANGUAGE_NAMES[lang]}",
+        **({"type": "module"} if lang == Lang.js else {}),
+        "scripts": scripts,
         "devDependencies": example_package["devDependencies"],
     }
     lock = json.loads((example / "package-lock.json").read_text())
@@ -105,7 +140,7 @@ def _npm_files(name: str) -> dict[str, str]:
 
 
 def _values(name: str, lang: Lang, port: int) -> dict[str, str]:
-    from lattice.actors import toolchains
+    from lattice.actors import componentize, toolchains
 
     try:
         zig_version = metadata.version("ziglang")
@@ -119,6 +154,7 @@ def _values(name: str, lang: Lang, port: int) -> dict[str, str]:
         "ZIG_VERSION": zig_version,
         "CFLAGS": _py_tuple(toolchains.CFLAGS),
         "ZIGFLAGS": _py_tuple(toolchains.ZIGFLAGS),
+        "COMPONENTIZE_PY_VERSION": componentize.COMPONENTIZE_PY_VERSION,
     }
 
 
@@ -144,10 +180,10 @@ def render_actor(name: str, lang: Lang | str, port: int = DEFAULT_PORT) -> dict[
         target = ".gitignore" if rel == "gitignore" else rel.removesuffix(".tmpl")
         files[target] = _render(entry.read_text(), values)
     files |= _sdk_files(lang)
-    if lang == Lang.assemblyscript:
-        files |= _npm_files(name)
+    if lang in (Lang.assemblyscript, Lang.js):
+        files |= _npm_files(name, lang)
     files["manifest.yaml"] = _render((templates / "manifest.yaml").read_text(), values)
-    listed = [SOURCES[lang], *(["sdk/"] if lang != Lang.assemblyscript else ["package.json", "package-lock.json"])]
+    listed = [SOURCES[lang], *EXTRA_FILES[lang]]
     rows = "\n".join(f"| `{f}` | {FILE_NOTES[f]} |" for f in [*listed, "build.py", "manifest.yaml"])
     files["README.md"] = _render((templates / "README.md").read_text(), {**values, "FILES": rows})
     return dict(sorted(files.items()))
@@ -180,7 +216,9 @@ def _group() -> None:
 @new_app.command("actor")
 def new_actor(
     name: Annotated[str, typer.Argument(help="Actor name: lowercase letters, digits, '-' and '_'.")],
-    lang: Annotated[Lang, typer.Option("--lang", "-l", help="The language of the actor.")] = Lang.c,
+    lang: Annotated[
+        Lang, typer.Option("--lang", "-l", help="The language of the actor (python and js make components).")
+    ] = Lang.c,
     directory: Annotated[Path | None, typer.Option("--dir", help="Where to create it (default: ./NAME).")] = None,
     port: Annotated[int, typer.Option(help="The HTTP port in its manifest.")] = DEFAULT_PORT,
 ) -> None:

@@ -5,31 +5,44 @@ given, N host processes (``lattice host``), the control plane in this process, t
 application (``actors/kvcounter``: HTTP → actor → key-value) and waits until it answers HTTP. Every
 participant shares one cluster seed made for this run. Ctrl-C stops everything: hosts get SIGTERM
 (they drain), then the control plane and the NATS server stop; no child is left behind.
+
+One ``lattice up`` per state directory (a lock; a second one is told which process holds it): two
+nats-servers on one JetStream store would corrupt it. The embedded nats-server and the hosts are
+supervised: one that exits is started again, with backoff. The demo is applied under a version derived
+from its content and settings (``v0.1.0-<hash>``), so another ``--http`` is a new version, not a conflict.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 import httpx
+import structlog
 from rich.console import Console
 from rich.table import Table
 
 from lattice import keys
-from lattice.cli.client import Client
+from lattice.cli import natsauth
+from lattice.cli.client import Client, write_api_token
 from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
+from lattice.failsafe import logged
 from lattice.host.children import spawn
-from lattice.settings import Settings
+from lattice.settings import DEFAULT_API_URL, Settings
+
+log = structlog.get_logger("lattice.cli.up")
 
 STOP_GRACE_S = 15.0
 
@@ -52,6 +65,28 @@ def _port_free(address: str, flag: str) -> bool:
     return True
 
 
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """Hold ``state_dir/up.lock`` for this process (released when it exits, however it exits);
+    ``ConfigError`` naming the holder when another ``lattice up`` has it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = (state_dir / "up.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise ConfigError(
+            f"another `lattice up` ({holder}) is running with the state directory {state_dir}: stop it first, "
+            "or give this one its own with LATTICE_STATE_DIR=<dir>"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock
+
+
 class Up:
     """One ``lattice up`` run. ``run()`` until ``stop()``."""
 
@@ -66,7 +101,8 @@ class Up:
         demo: bool,
         console: Console,
     ) -> None:
-        self.settings = settings
+        # the API gets a token, made for this run unless one was given (LATTICE_API_TOKEN)
+        self.settings = settings.with_overrides(api_token=settings.api_token or secrets.token_urlsafe(24))
         self.n_hosts = hosts
         self.http = http
         self.api = api
@@ -82,6 +118,13 @@ class Up:
         self._stop.set()
 
     async def run(self) -> None:
+        lock = lock_state_dir(self.settings.state_dir)
+        try:
+            await self._run_locked()
+        finally:
+            lock.close()
+
+    async def _run_locked(self) -> None:
         for address, flag in ((self.api, "--api"), *([(self.http, "--http")] if self.demo else [])):
             if not _port_free(address, flag):
                 raise ConfigError(f"{address} is already in use: pick another with {flag}")
@@ -101,14 +144,23 @@ class Up:
     async def _run(self) -> None:
         say = self.console.print
         url = self.nats_url
+        up_dir = self.settings.state_dir / "up"
+        creds: natsauth.Credentials | None = None
         if url is None:
-            store = self.settings.state_dir / "up" / "nats"
-            self.nats = NatsServer(store)
+            store = up_dir / "nats"
+            creds = natsauth.Credentials.generate()
+            conf, saved = natsauth.write(creds, self.settings.lattice, up_dir)
+            self.nats = NatsServer(store, extra_args=["-c", str(conf)])
             with self.console.status("starting nats-server"):
                 await asyncio.to_thread(self.nats.start)
             url = self.nats.url
             say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
+            say(f"  NATS users per role (host, control, observer): credentials in {saved}")
+        token_file = write_api_token(up_dir, self.settings.api_token or "")
+        say(f"  API token in {token_file} (lattice commands on this machine read it; LATTICE_API_TOKEN overrides)")
         settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
+        if creds is not None:
+            settings = settings.with_overrides(nats_user=creds.control[0], nats_password=creds.control[1])
         # one metrics port cannot serve several hosts: with LATTICE_METRICS set, each gets a free one
         metrics = {"LATTICE_METRICS": f"{settings.metrics.rpartition(':')[0]}:0"} if settings.metrics else {}
         env = {
@@ -123,6 +175,7 @@ class Up:
             "LATTICE_STATE_DIR": str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
             "LATTICE_DRAIN_TIMEOUT": "0",
+            **({"LATTICE_NATS_USER": creds.host[0], "LATTICE_NATS_PASSWORD": creds.host[1]} if creds else {}),
         }
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -139,9 +192,11 @@ class Up:
                 stopper.cancel()
                 supervisor.cancel()
                 say("\nstopping…")
+                if server.done():
+                    server.result()  # the control plane ended on its own (lost NATS for good): say why, exit 1
             finally:
                 cp.stop()
-                with contextlib.suppress(Exception):
+                with logged(log, "control plane did not stop within 5 s"):
                     await asyncio.wait_for(server, 5)
 
     def _spawn_host(self, i: int) -> subprocess.Popen[bytes]:
@@ -155,11 +210,17 @@ class Up:
             )
 
     async def _supervise(self) -> None:
-        """Restart a host that exits on its own (killed, crashed), with backoff; the control plane then
-        places work on it again."""
+        """Restart the nats-server or a host that exits on its own (killed, crashed), with backoff; the
+        participants reconnect to the same server (same port, same store), the control plane places work
+        on a restarted host again."""
         restarts = [0] * len(self.children)
+        nats_restarts = 0
         while True:
             await asyncio.sleep(0.5)
+            if self.nats is not None and self.nats.proc is not None and self.nats.proc.poll() is not None:
+                nats_restarts += 1
+                await self._restart_nats(nats_restarts)
+                continue
             for i, child in enumerate(self.children):
                 if child.poll() is None:
                     continue
@@ -170,6 +231,20 @@ class Up:
                 )
                 await asyncio.sleep(min(0.5 * 2 ** (restarts[i] - 1), 10.0))
                 self.children[i] = self._spawn_host(i)
+
+    async def _restart_nats(self, attempt: int) -> None:
+        assert self.nats is not None and self.nats.proc is not None
+        self.console.print(
+            f"[yellow]nats-server exited with status {self.nats.proc.returncode}; restarting it[/yellow]"
+            f" (see {self.nats.store_dir / 'nats-server.log'})"
+        )
+        await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 10.0))
+        try:
+            await asyncio.to_thread(self.nats.start)
+        except ConfigError as exc:
+            self.console.print(f"[red]nats-server did not start again:[/red] {exc}", highlight=False)
+            return  # the next pass tries again
+        self.console.print(f"[green]✓[/green] nats-server back at {self.nats.url}")
 
     async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
         say = self.console.print
@@ -185,6 +260,8 @@ class Up:
                 await asyncio.sleep(0.1)
         say(f"[green]✓[/green] {self.n_hosts} hosts joined (logs in {logs_dir})")
         say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
+        if f"http://{self.api}" != DEFAULT_API_URL:
+            say(f"  for the CLI: [bold]export LATTICE_API_URL=http://{self.api}[/bold]")
         if self.demo:
             await asyncio.to_thread(self._deploy_demo)
         self._print_table(cp)
@@ -194,7 +271,7 @@ class Up:
         client = Client(f"http://{self.api}", self.settings.api_token)
         try:
             with self.console.status("deploying the demo application (kvcounter)") as status:
-                app = client.apply(demo_manifest(), overrides={"httpserver": self.http})
+                app = client.apply(demo_manifest(), overrides={"httpserver": self.http}, content_version=True)
                 client.wait_deployed(app["name"], 60, on_status=lambda s: status.update(f"kvcounter: {s['message']}"))
                 deadline = time.monotonic() + 30
                 while True:

@@ -12,10 +12,11 @@ import asyncio
 import base64
 import binascii
 import functools
+import hmac
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import nats.errors
 import swagger_ui_bundle
@@ -23,24 +24,29 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from lattice import caps
+from lattice.controlplane.observer import Observer
+from lattice.controlplane.state import ControlState
 from lattice.errors import (
-    Busy,
-    InvocationError,
     LatticeError,
-    LimitExceeded,
     ManifestError,
     NotFound,
-    Unreachable,
     VersionConflict,
+    http_status,
 )
+from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
+from lattice.settings import Settings
 
-if TYPE_CHECKING:
-    from lattice.controlplane.service import ControlPlane
-
+UNREACHABLE = (
+    "the control plane cannot reach NATS right now (reconnecting): the lattice is unreachable; "
+    "if it lasts, check the nats-server"
+)
 UI_ASSETS = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
@@ -63,9 +69,49 @@ class LinkBody(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)
 
 
-def create_app(cp: ControlPlane) -> FastAPI:
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ControlPlaneApi(Protocol):
+    """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
+
+    id: str
+    listen: str
+    settings: Settings
+    nc: NATS
+    state: ControlState
+    data: LatticeData
+    observer: Observer
+
+    def is_leader(self) -> bool: ...
+
+    def hosts(self) -> list[dict[str, Any]]: ...
+
+    def host(self, host_id: str) -> dict[str, Any]: ...
+
+    async def metrics_text(self) -> bytes: ...
+
+    async def read_body(self, request: Request, limit: int = ...) -> bytes: ...
+
+    async def upload_artifact(self, wasm: bytes) -> dict[str, Any]: ...
+
+    async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]: ...
+
+    async def applications(self) -> list[dict[str, Any]]: ...
+
+    async def application(self, name: str) -> dict[str, Any]: ...
+
+    async def delete_application(self, name: str) -> dict[str, Any]: ...
+
+    async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes: ...
+
+
+def create_app(cp: ControlPlaneApi) -> FastAPI:
     """The FastAPI application serving ``cp``."""
     app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None)
+    if cp.listen.rpartition(":")[0].strip("[]") in LOOPBACK:
+        # DNS rebinding: a web page's script reaching 127.0.0.1 still sends its own site's name as Host
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))
     # Swagger UI from the swagger-ui-bundle package, not a CDN: /docs works on a machine without internet
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
 
@@ -90,10 +136,14 @@ def create_app(cp: ControlPlane) -> FastAPI:
                 "missing bearer token: send 'Authorization: Bearer <token>' (CLI: --api-token, LATTICE_API_TOKEN)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if header[7:].strip() != token:
+        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
             raise HTTPException(403, "wrong bearer token: use the control plane's LATTICE_API_TOKEN")
 
-    guarded = [Depends(auth)]
+    async def reachable(request: Request) -> None:
+        if not cp.nc.is_connected:
+            raise HTTPException(503, UNREACHABLE, headers={"Retry-After": "1"})
+
+    guarded = [Depends(auth), Depends(reachable)]
 
     @app.exception_handler(ManifestError)
     async def manifest_error(request: Request, exc: ManifestError) -> JSONResponse:
@@ -113,11 +163,17 @@ def create_app(cp: ControlPlane) -> FastAPI:
 
     @app.exception_handler(LatticeError)
     async def lattice_error(request: Request, exc: LatticeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, _status_of(exc))
+        return JSONResponse({"detail": str(exc)}, http_status(exc))
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "nats": cp.nc.is_connected, "leader": cp.is_leader(), "id": cp.id}
+    async def healthz() -> JSONResponse:
+        """200 while the control plane is connected to NATS; 503 (``status: unavailable``) while it is not."""
+        connected = cp.nc.is_connected
+        body: dict[str, Any] = {"status": "ok" if connected else "unavailable", "nats": connected}
+        body |= {"leader": cp.is_leader(), "id": cp.id}
+        if not connected:
+            body["detail"] = UNREACHABLE
+        return JSONResponse(body, 200 if connected else 503)
 
     @app.get("/metrics", dependencies=guarded, include_in_schema=False)
     async def metrics() -> Response:
@@ -162,7 +218,7 @@ def create_app(cp: ControlPlane) -> FastAPI:
 
     @app.put("/v1/applications/{name}", dependencies=guarded)
     async def put_application(name: str, request: Request) -> dict[str, Any]:
-        body = await cp.read_body(request)
+        body = await cp.read_body(request, limit=caps.MAX_MANIFEST_BYTES)
         return await cp.put_application(name, body, request.headers.get("content-type"))
 
     @app.get("/v1/applications", dependencies=guarded)
@@ -232,17 +288,3 @@ def create_app(cp: ControlPlane) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     return app
-
-
-def _status_of(exc: LatticeError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Unreachable):
-        return 404 if "nobody serves" in str(exc) else 504
-    if isinstance(exc, Busy):
-        return 503
-    if isinstance(exc, LimitExceeded):
-        return 413
-    if isinstance(exc, InvocationError):
-        return 502
-    return 400

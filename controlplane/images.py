@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from lattice import oci
+from lattice import caps, oci
 from lattice.controlplane.manifest import resolve_file_image
 from lattice.controlplane.model import ActorComponent, Application, ProviderComponent
 from lattice.controlplane.state import ControlState
@@ -90,7 +90,7 @@ class ImageResolver:
     async def _file(self, image: str, field: str) -> dict[str, Any]:
         path = self.file_path(image, field)
         try:
-            wasm = await asyncio.to_thread(Path.read_bytes, path)
+            wasm = await asyncio.to_thread(caps.read_regular_file, path)
         except OSError as exc:
             raise ManifestError(f"cannot read {path}: {exc.strerror}", field=field) from exc
         try:
@@ -108,6 +108,8 @@ class ImageResolver:
                 "(LATTICE_FILES_ROOT); upload the module (POST /v1/artifacts), or use `lattice apply`, which does",
                 field=field,
             )
+        if "\0" in image:
+            raise ManifestError(f"{image!r} holds a NUL character: not a path", field=field)
         path = resolve_file_image(image, root).resolve()
         if not path.is_relative_to(root.resolve()):
             raise ManifestError(f"{image} is outside the control plane's files root {root}", field=field)

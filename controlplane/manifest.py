@@ -4,6 +4,9 @@ The text becomes ``Node``s that remember their lines (``manifest_nodes``) and is
 the checks across components are wadm's (``manifest_checks``). Nothing here reads files or talks to
 anyone: ``file://`` and OCI images are only checked for shape; ``resolve_file_image`` turns a ``file://``
 one into a path for the caller that does the reading. Only ``ManifestError`` leaves ``parse_manifest``.
+
+Over 400 lines: one walk over the OAM document, a function per node kind; the node helpers and the
+cross-component checks already live beside it (``manifest_nodes``, ``manifest_checks``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lattice import caps
 from lattice.controlplane.manifest_checks import check_images, check_links
 from lattice.controlplane.manifest_nodes import (
     Node as _Node,
@@ -67,6 +71,7 @@ from lattice.controlplane.model import (
 from lattice.controlplane.wadm import substitute
 from lattice.errors import LatticeError, ManifestError
 from lattice.oci import is_reference, parse_reference
+from lattice.properties import ACTOR_FIELDS, LIMIT_CAPS, WASI_FIELDS
 
 API_VERSION = "core.oam.dev/v1beta1"
 KIND = "Application"
@@ -238,7 +243,7 @@ def _scaler(trait: _Trait) -> Scaler:
     if not given and trait.kind == "spreadscaler":
         raise _fail("missing required field 'replicas' (or wadm 0.10's 'instances')", props, f"{path}.replicas")
     key = given[0] if given else "replicas"
-    replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0)
+    replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0, caps.MAX_REPLICAS)
     spreads: list[Spread] = []
     if (spread_node := _opt(props, "spread")) is not None:
         if spread_node.kind != "seq":
@@ -264,7 +269,7 @@ def _spread(node: _Node, path: str) -> Spread:
 
 def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tuple[LinkTrait, _Node, str]]]:
     props_path = f"{path}.properties"
-    props = _map(_req(node, "properties", path), props_path, allowed=("image", "wasi", "limits", "allowed_hosts"))
+    props = _map(_req(node, "properties", path), props_path, allowed=ACTOR_FIELDS)
     image = _image(_req(props, "image", props_path), f"{props_path}.image", actor=True)
     properties: dict[str, Any] = {}
     if (wasi := _opt(props, "wasi")) is not None:
@@ -273,8 +278,8 @@ def _actor(node: _Node, name: str, path: str) -> tuple[ActorComponent, list[tupl
         properties["allowed_hosts"] = _allowed_hosts(hosts, f"{props_path}.allowed_hosts")
     if (limits := _opt(props, "limits")) is not None:
         lpath = f"{props_path}.limits"
-        _map(limits, lpath, allowed=("deadline_ms", "max_memory_mb", "max_instances"))
-        properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1) for k, v in limits.entries.items()}
+        _map(limits, lpath, allowed=tuple(LIMIT_CAPS))
+        properties["limits"] = {k: _int(v, f"{lpath}.{k}", 1, LIMIT_CAPS[k]) for k, v in limits.entries.items()}
     traits = _traits(node, path, _KNOWN_TRAITS)
     links = [
         (_linkdef(t.props, f"{t.path}.properties"), t.props, f"{t.path}.properties")
@@ -298,13 +303,18 @@ def _allowed_hosts(node: _Node, path: str) -> list[str]:
 
 
 def _wasi(node: _Node, path: str) -> dict[str, Any]:
-    _map(node, path, allowed=("dirs", "readonly", "env"))
+    _map(node, path, allowed=WASI_FIELDS)
     out: dict[str, Any] = {}
     for key, child in node.entries.items():
         if key == "readonly":
             if child.kind != "scalar" or not isinstance(child.value, bool):
                 raise _fail("must be true or false", child, f"{path}.readonly")
             out[key] = child.value
+            continue
+        if key == "args":
+            if child.kind != "seq":
+                raise _fail("must be a list of strings, e.g. [--verbose]", child, f"{path}.args")
+            out[key] = [_text(item, f"{path}.args[{i}]") for i, item in enumerate(child.items)]
             continue
         entries = _str_map(child, f"{path}.{key}")
         for name, value in entries.items():

@@ -210,11 +210,13 @@ def text(node: Node, path: str) -> str:
     return node.value if isinstance(node.value, str) else node.raw
 
 
-def as_int(node: Node, path: str, minimum: int) -> int:
+def as_int(node: Node, path: str, minimum: int, maximum: int | None = None) -> int:
     if node.kind != "scalar" or isinstance(node.value, bool) or not isinstance(node.value, int):
         raise fail("must be an integer", node, path)
     if node.value < minimum:
         raise fail(f"must be an integer >= {minimum}, not {node.value}", node, path)
+    if maximum is not None and node.value > maximum:
+        raise fail(f"must be at most {maximum}, not {node.value}", node, path)
     return node.value
 
 

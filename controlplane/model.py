@@ -11,7 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from lattice.providers.sdk.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
+from lattice.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
+from lattice.commands import Command as Command
+from lattice.commands import ScaleActor as ScaleActor
+from lattice.commands import StartProvider as StartProvider
+from lattice.commands import StopProvider as StopProvider
 
 #: Annotation naming the application that owns an actor instance or provider (wadm's key).
 APPSPEC_ANNOTATION = "wasmcloud.dev/appspec"
@@ -212,42 +216,4 @@ class DesiredProvider:
 # --- what the scheduler asks hosts to do --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ScaleActor:
-    """Set ``host_id``'s instance count of ``actor_id`` with these ``annotations`` to exactly ``count``.
-
-    ``count`` 0 stops them; ``image_ref`` is then empty when the planner no longer knows the image.
-    """
-
-    host_id: str
-    actor_id: str
-    image_ref: str
-    count: int
-    annotations: dict[str, str]
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StartProvider:
-    """Start ``provider_id`` under ``link_name`` on ``host_id``."""
-
-    host_id: str
-    provider_id: str
-    image_ref: str
-    link_name: str
-    contract_id: str
-    config: dict[str, Any]
-    annotations: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class StopProvider:
-    """Stop ``provider_id`` running under ``link_name`` on ``host_id``."""
-
-    host_id: str
-    provider_id: str
-    link_name: str
-    annotations: dict[str, str]
-
-
-Command: TypeAlias = ScaleActor | StartProvider | StopProvider
+# ScaleActor, StartProvider, StopProvider (and Command, their union) are the contract's: lattice.commands.

@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 
 from lattice import events, subjects
 from lattice.controlplane.model import ActorInstances, HostView, ProviderRunning
+from lattice.failsafe import logged
 
 log = structlog.get_logger("lattice.controlplane.observer")
 
@@ -115,7 +116,7 @@ class Observer:
             host_id = reply.get("host_id")
             if not isinstance(host_id, str):
                 continue
-            with contextlib.suppress(Exception):
+            with logged(log, "inventory not read", level="info", host_id=host_id):
                 inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
                 self._seen(json.loads(inv.data))
 

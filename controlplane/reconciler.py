@@ -21,6 +21,8 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from lattice import events, seal, subjects
+from lattice.capability import builtin_provider_id
+from lattice.commands import CommandReply
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import (
     ActorComponent,
@@ -31,8 +33,6 @@ from lattice.controlplane.model import (
     DesiredProvider,
     HostView,
     ProviderComponent,
-    ScaleActor,
-    StartProvider,
     owner_of,
 )
 from lattice.controlplane.observer import Observer
@@ -42,7 +42,6 @@ from lattice.controlplane.wadm import annotate, map_link_values
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.observability.metrics import ControlPlaneMetrics
-from lattice.providers.sdk.capability import builtin_provider_id
 
 log = structlog.get_logger("lattice.controlplane.reconciler")
 
@@ -209,26 +208,7 @@ def _links_not_taken(
 
 
 def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
-    if isinstance(cmd, ScaleActor):
-        body = {
-            "actor_id": cmd.actor_id,
-            "actor_ref": cmd.image_ref,
-            "count": cmd.count,
-            "annotations": cmd.annotations,
-            "properties": cmd.properties,
-        }
-        return subjects.ctl_cmd(lattice, cmd.host_id, "scale"), body
-    if isinstance(cmd, StartProvider):
-        body = {
-            "provider_ref": cmd.image_ref,
-            "provider_id": cmd.provider_id,
-            "link_name": cmd.link_name,
-            "annotations": cmd.annotations,
-            "config": cmd.config,
-        }
-        return subjects.ctl_cmd(lattice, cmd.host_id, "lp"), body
-    body = {"provider_id": cmd.provider_id, "link_name": cmd.link_name, "annotations": cmd.annotations}
-    return subjects.ctl_cmd(lattice, cmd.host_id, "sp"), body
+    return subjects.ctl_cmd(lattice, cmd.host_id, cmd.verb), cmd.to_body()
 
 
 class Reconciler:
@@ -330,21 +310,21 @@ class Reconciler:
 
     async def _execute(self, cmd: Command) -> None:
         subject, body = _command_subject(self.lattice, cmd)
-        owner = owner_of(cmd.annotations)
+        owner = owner_of(cmd.annotations or {})
         outcome = "refused"
         try:
             sealed = await seal.request(self.nc, self.data.sealer, subject, json.dumps(body).encode(), timeout=10)
-            reply = json.loads(sealed.data)
+            reply = CommandReply.from_dict(json.loads(sealed.data))
         except Exception as exc:
-            reply, outcome = {"accepted": False, "error": f"no reply from host: {exc}"}, "no_reply"
-        outcome = "accepted" if reply.get("accepted") else outcome
+            reply, outcome = CommandReply(False, error=f"no reply from host: {exc}"), "no_reply"
+        outcome = "accepted" if reply.accepted else outcome
         self.metrics.reconcile_commands.labels(type(cmd).__name__, outcome).inc()
-        if reply.get("accepted"):
+        if reply.accepted:
             log.info("command done", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner)
             if owner is not None:
                 self.refusals.get(owner, {}).pop(cmd.host_id, None)
             return
-        reason = str(reply.get("error", "refused"))
+        reason = reply.error or "refused"
         log.warning("command refused", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner, error=reason)
         if owner is not None:
             self.refusals.setdefault(owner, {})[cmd.host_id] = (reason, time.monotonic())

@@ -18,7 +18,7 @@ import structlog
 import uvicorn
 from fastapi import Request
 
-from lattice import keys
+from lattice import caps, keys
 from lattice.connection import cancel_and_wait, connect, drain
 from lattice.controlplane.api import create_app
 from lattice.controlplane.artifacts import inspect_actor
@@ -28,8 +28,10 @@ from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity
+from lattice.observability import tracing
 from lattice.observability.metrics import ControlPlaneMetrics
 from lattice.rpc import Rpc
 from lattice.settings import Settings
@@ -77,7 +79,9 @@ class ControlPlane:
         self.metrics.watch_connection(lambda: self.nc.is_connected)
         self.js = self.nc.jetstream()
         self.state = await ControlState.open(self.js, self.settings.lattice, replicas=self.settings.js_replicas)
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.rpc = Rpc.from_settings(
+            self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
+        )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.observer = Observer(
             self.nc, self.settings.lattice, heartbeat_s=self.settings.heartbeat_s, misses=self.settings.heartbeat_misses
@@ -101,7 +105,7 @@ class ControlPlane:
         for task in self._tasks:
             task.cancel()
         await cancel_and_wait(*self._tasks)
-        with contextlib.suppress(Exception):
+        with logged(log, "leadership not released", id=self.id):
             await self.state.release(self.id)
         await self.data.stop()
         await drain(self.nc)
@@ -193,12 +197,13 @@ class ControlPlane:
 
     # --- artifacts -------------------------------------------------------------------------------
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+        """The request's body; ``LimitExceeded`` (→ 413) as soon as it passes ``limit`` bytes."""
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise LimitExceeded(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+            if size > limit:
+                raise LimitExceeded(f"request body over {limit // 1024} KiB")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -212,8 +217,11 @@ class ControlPlane:
     # --- applications ----------------------------------------------------------------------------
 
     async def put_application(self, name: str, body: bytes, content_type: str | None) -> dict[str, Any]:
-        """Store a new version of ``name`` and deploy it. Raises ``ManifestError`` (→ 400) on bad input."""
-        app = parse_manifest(body, content_type=content_type)
+        """Store a new version of ``name`` and deploy it. Raises ``ManifestError`` (→ 400) on bad input,
+        ``LimitExceeded`` (→ 413) over ``MAX_MANIFEST_BYTES``. Parsing runs off the event loop."""
+        if len(body) > caps.MAX_MANIFEST_BYTES:
+            raise LimitExceeded(f"manifest over {caps.MAX_MANIFEST_BYTES // 1024} KiB: refused")
+        app = await asyncio.to_thread(parse_manifest, body, content_type=content_type)
         if app.name != name:
             raise ManifestError(f"manifest is named {app.name!r} but was PUT as {name!r}", field="metadata.name")
         text = body.decode("utf-8", "replace")

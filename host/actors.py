@@ -20,6 +20,7 @@ from lattice.host import limits as caps
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
 from lattice.messages import LinkDefinition
+from lattice.properties import LIMIT_CAPS
 
 if TYPE_CHECKING:
     from lattice.host.component.engine import CompiledComponent
@@ -55,10 +56,7 @@ def limits_from(properties: dict[str, Any], count: int) -> ActorLimits:
             raise ConfigError(f"properties.limits.{name} is at most {cap} on this host, got {value}")
         return value
 
-    deadline_ms = positive("deadline_ms", caps.MAX_DEADLINE_MS)
-    memory_mb = positive("max_memory_mb", caps.MAX_MEMORY_MB)
-    instances = positive("max_instances", caps.MAX_INSTANCES)
-    payload_mb = positive("max_payload_mb", caps.MAX_PAYLOAD_MB)
+    deadline_ms, memory_mb, instances, payload_mb = (positive(name, cap) for name, cap in LIMIT_CAPS.items())
     return ActorLimits(
         deadline_s=deadline_ms / 1000 if deadline_ms else base.deadline_s,
         max_memory_bytes=memory_mb * 1024 * 1024 if memory_mb else base.max_memory_bytes,

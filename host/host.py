@@ -6,14 +6,16 @@
 The host owns its NATS connection, its actors (``host.actors``), its in-process providers and the
 tasks that serve them. Wasm runs on a bounded thread pool so a slow actor never delays heartbeats.
 On stop it stops taking calls, answers what is queued, publishes ``host_stopped`` and drains NATS.
+
+Over 400 lines: ``Host`` is the composition root every helper of the host meets in (actors, providers, router,
+control, metrics, images). The next cut is issue 14's: small registries (actors, providers) with a lifecycle
+enum, composed here, instead of dicts handed to the router by reference.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import errno
 import hashlib
 import platform
 import time
@@ -24,10 +26,12 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
+from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
-from lattice import events, keys, oci, subjects
+from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NotFound
+from lattice.failsafe import logged
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
 from lattice.host.limits import WorkerQuota
@@ -38,7 +42,7 @@ from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
 from lattice.observability import tracing
 from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
-from lattice.providers.sdk.capability import builtin_provider_id, provider_class
+from lattice.providers.sdk.base import provider_class
 from lattice.providers.sdk.server import ProviderServer
 from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
@@ -90,8 +94,19 @@ class Host:
             self.settings, f"host-{self.id[:8]}", on_reconnect=self._on_reconnect, on_lost=self._on_lost
         )
         self.metrics.watch_connection(lambda: self.nc.is_connected)
+        try:
+            await self._join()
+        except Exception as exc:
+            if self.lost is None:
+                raise
+            raise self.lost from exc  # gone for good while joining: say so, not with nats-py's traceback
+        return self
+
+    async def _join(self) -> None:
         self.js = self.nc.jetstream()
-        self.rpc = Rpc.from_settings(self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id)
+        self.rpc = Rpc.from_settings(
+            self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
+        )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
         self.data.on_link(self._on_link)
         self.router = Router(
@@ -112,10 +127,9 @@ class Host:
         self.control = ControlInterface(self)
         await self.control.subscribe()
         await settle(self.nc)  # the control subjects are live before host_started tells anyone
-        self._spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
         self.log.info("host started", lattice=self.settings.lattice, labels=self.labels, metrics=self.metrics_url)
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._drain_on_exit:
@@ -146,7 +160,7 @@ class Host:
         timeout = timeout_s if timeout_s is not None else self.settings.drain_timeout_s
         if timeout is None:
             timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
-        with contextlib.suppress(Exception):
+        with logged(log, "draining heartbeat not published", host_id=self.id):
             await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
         deadline = self.loop.time() + timeout
         while self._managed() and self.loop.time() < deadline:  # noqa: ASYNC110 (polls local state)
@@ -167,7 +181,7 @@ class Host:
             await self.stop_actor(actor_id, None, 0)
         for key in list(self.providers):
             await self.stop_provider(*key)
-        with contextlib.suppress(Exception):
+        with logged(log, "host_stopped not published", host_id=self.id):
             await self.publish_event(events.HOST_STOPPED, {"labels": self.labels})
         for task in self._tasks:
             task.cancel()
@@ -181,7 +195,8 @@ class Host:
             self.metrics_server.close()
         self.log.info("host stopped")
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task this host cancels (and waits for) when it shuts down."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -246,7 +261,7 @@ class Host:
 
     async def _heartbeat(self) -> None:
         while True:
-            with contextlib.suppress(Exception):
+            with logged(log, "heartbeat not published", host_id=self.id):
                 await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
             await asyncio.sleep(self.settings.heartbeat_s)
 
@@ -273,7 +288,7 @@ class Host:
         if image_ref.startswith("file://"):
             path = Path(image_ref.removeprefix("file://"))
             try:
-                return await asyncio.to_thread(_read_regular_file, path)
+                return await asyncio.to_thread(caps.read_regular_file, path)
             except OSError as exc:
                 raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
         if oci.is_reference(image_ref):  # told directly (not by the control plane, which stores it first)
@@ -388,7 +403,7 @@ class Host:
                 return True
         del self.actors[actor_id]
         if running.subscription is not None:
-            with contextlib.suppress(Exception):
+            with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
                 await running.subscription.unsubscribe()
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
@@ -397,13 +412,14 @@ class Host:
 
     async def _on_invocation(self, msg: Msg) -> None:
         # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self._spawn(self._serve_invocation(msg), "invocation")
+        self.spawn(self._serve_invocation(msg), "invocation")
 
     async def _serve_invocation(self, msg: Msg) -> None:
         actor_id = subjects.last_segment(msg.subject)
         invocation_id = ""
         try:
             inv = Invocation.from_msgpack(msg.data)
+            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
             invocation_id = inv.id  # known before verification, so that even a refusal is answered
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
@@ -417,8 +433,11 @@ class Host:
                 raise NotFound(f"actor {actor_id} does not run on host {self.id}")
             self.router.check_invocation_allowed(running, inv.origin)
             result: bytes | Exception = await self.router.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id
+                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
             )
+        except Expired as exc:  # counted and logged per burst by the router, not a line each
+            result = exc
+            self.router.drops.note(actor_id)
         except LatticeError as exc:
             result = exc
             self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))
@@ -507,13 +526,14 @@ class Host:
         if annotations is not None and local.remove_owner(annotations):
             return True  # other applications still use it
         del self.providers[(provider_id, link_name)]
-        with contextlib.suppress(Exception):
+        fields = {"host_id": self.id, "provider_id": provider_id, "link_name": link_name}
+        with logged(log, "provider server did not stop cleanly", **fields):
             if local.server is not None:
                 await local.server.stop()
-        with contextlib.suppress(Exception):
+        with logged(log, "provider process did not stop cleanly", **fields):
             if local.process is not None:
                 await local.process.stop()
-        with contextlib.suppress(Exception):
+        with logged(log, "provider shutdown failed", **fields):
             if local.provider is not None:
                 await local.provider.shutdown()
         await self.publish_event(
@@ -543,7 +563,7 @@ class Host:
                 {"link": link.to_dict(), "actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
             )
             # A refusal may pass (a port still held by a provider that is moving here): retry a while.
-            self._spawn(self._retry_link(local, link), "link-retry")
+            self.spawn(self._retry_link(local, link), "link-retry")
 
     async def _retry_link(self, local: LocalProvider, link: LinkDefinition, attempts: int = 30) -> None:
         for attempt in range(attempts):
@@ -559,13 +579,6 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
-
-
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or a device (which could block forever) is refused."""
-    if not path.is_file():
-        raise OSError(errno.EINVAL, "not a regular file")
-    return path.read_bytes()
 
 
 def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:

@@ -6,32 +6,30 @@ bound what it may choose, whatever it asks: a deadline of hours would hold a wor
 ``StoreLimits`` on every new Store so the memory limit holds per *instance*, not per memory: a core
 module gets one linear memory and a few tables of bounded size; a component (many core instances
 inside) gets bounded counts of each, so its worst case is ``COMPONENT_MEMORIES × max_memory``.
-``WorkerQuota`` shares the host's worker threads out so one actor cannot hold them all.
+``WorkerQuota`` shares the host's worker threads out so one actor cannot hold them all;
+``bounded_sink`` cuts a guest's log lines and limits their rate (errors: ``MAX_GUEST_ERROR``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Final
 
 import wasmtime
 
+from lattice.caps import MAX_DEADLINE_MS, MAX_INSTANCES, MAX_LOG_LINE, MAX_MEMORY_MB, MAX_PAYLOAD_MB
 from lattice.errors import Busy
+
+__all__ = ["MAX_DEADLINE_MS", "MAX_INSTANCES", "MAX_MEMORY_MB", "MAX_PAYLOAD_MB", "WorkerQuota", "apply_store_limits"]
 
 if TYPE_CHECKING:
     from lattice.host.runtime import ActorLimits
 
-MAX_DEADLINE_MS: Final = 60_000
-"""Longest per-call deadline a manifest may set (a call holds a worker thread that long)."""
-MAX_INSTANCES: Final = 256
-"""Most instances (and warm replicas) of one actor on one host."""
-MAX_MEMORY_MB: Final = 4096
-"""Largest linear memory a manifest may grant (wasm32's own limit)."""
-MAX_PAYLOAD_MB: Final = 256
-"""Largest request/response a manifest may allow."""
 MAX_TABLE_ELEMENTS: Final = 1_000_000
 """Entries per table (a funcref is 8–16 bytes: ~16 MB at most per table)."""
 
@@ -90,3 +88,49 @@ class WorkerQuota:
             yield
         finally:
             slots.release()
+
+
+LOG_LINES_PER_S: Final = 100.0
+LOG_BURST: Final = 200
+"""An actor's log lines beyond this rate (after a burst) are dropped, and the drop is reported."""
+
+
+class LogBudget:
+    """A token bucket of log lines for one actor, shared by its instances (thread-safe)."""
+
+    def __init__(self, rate: float = LOG_LINES_PER_S, burst: int = LOG_BURST) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        """``None``: drop this line. Else the number of lines dropped since the last one let through."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens < 1:
+                self._dropped += 1
+                return None
+            self._tokens -= 1
+            dropped, self._dropped = self._dropped, 0
+            return dropped
+
+
+def bounded_sink(sink: Callable[[str, str], None], budget: LogBudget | None = None) -> Callable[[str, str], None]:
+    """``sink`` for a guest's output, with lines cut at ``MAX_LOG_LINE`` and rate-limited by ``budget``."""
+    budget = budget or LogBudget()
+
+    def bounded(stream: str, text: str) -> None:
+        dropped = budget.take()
+        if dropped is None:
+            return
+        if dropped:
+            sink(stream, f"({dropped} log lines dropped: over {LOG_LINES_PER_S:g} lines/s)")
+        if len(text) > MAX_LOG_LINE:
+            text = f"{text[:MAX_LOG_LINE]}… ({len(text) - MAX_LOG_LINE} more characters cut)"
+        sink(stream, text)
+
+    return bounded

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -28,11 +28,25 @@ from lattice.messages import Entity
 from lattice.settings import Settings
 
 if TYPE_CHECKING:
-    from lattice.host.router import Router
-    from lattice.providers.sdk.capability import CapabilityProvider
+    from lattice.capability import CapabilityProvider
     from lattice.providers.sdk.server import ProviderServer
 
 log = structlog.get_logger("host.providers")
+
+
+class ActorInvoker(Protocol):
+    """What a provider's context needs of the host's router (``lattice.host.router.Router``)."""
+
+    async def invoke_actor(
+        self,
+        actor_id: str,
+        operation: str,
+        payload: bytes,
+        *,
+        origin: Entity,
+        timeout_s: float | None = None,
+        trace_context: dict[str, str] | None = None,
+    ) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +60,7 @@ class HostProviderContext:
     link_name: str
     host_id: str
     contract_id: str
-    router: Router
+    router: ActorInvoker
 
     async def invoke_actor(
         self,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from lattice import events
-from lattice.errors import CapabilityDenied, InvocationError, LinkNotFound, Unreachable
+from lattice.errors import CapabilityDenied, Expired, InvocationError, LinkNotFound, Unreachable
 from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -41,6 +41,37 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("host.router")
 T = TypeVar("T")
+
+
+class Drops:
+    """Invocations dropped because their callers had given up (nats.py#667): counted, and logged once
+    per ``WINDOW_S`` with the count, never a line each (a burst of thousands would flood the log)."""
+
+    WINDOW_S = 5.0
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._unreported = 0
+        self._reported_at: float | None = None
+
+    def note(self, actor_id: str) -> None:
+        self.total += 1
+        self._unreported += 1
+        now = time.monotonic()
+        if self._reported_at is None or now - self._reported_at >= self.WINDOW_S:
+            log.warning(
+                "dropped invocations whose callers had given up",
+                count=self._unreported,
+                total=self.total,
+                actor_id=actor_id,
+            )
+            self._unreported, self._reported_at = 0, now
+
+
+def check_deadline(deadline: float | None, actor_id: str, operation: str) -> None:
+    """Raise ``Expired`` when the caller's ``deadline`` (monotonic) has passed: the call is not run."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise Expired(f"{operation} for {actor_id} dropped: its caller stopped waiting before it could run")
 
 
 def is_contract(namespace: str) -> bool:
@@ -79,6 +110,7 @@ class Router:
         self.timeout_s = settings.rpc_timeout_s
         self.metrics = metrics or CallMetrics(process=False)
         self.quota = quota or WorkerQuota(1 << 30)
+        self.drops = Drops()
 
     # --- from the guest's worker thread ----------------------------------------------------------
 
@@ -155,8 +187,11 @@ class Router:
         *,
         parent: Mapping[str, str] | None = None,
         invocation_id: str | None = None,
+        deadline: float | None = None,
     ) -> bytes:
-        """One call on a local instance, on the calling (worker) thread, observed."""
+        """One call on a local instance, on the calling (worker) thread, observed; not run at all
+        (``Expired``) once the caller's ``deadline`` (monotonic) has passed while it waited."""
+        check_deadline(deadline, running.actor_id, operation)
         with self.metrics.actor_call(running.actor_id, operation, parent=parent, invocation_id=invocation_id):
             result: bytes = running.pool.call(operation, payload)
             return result
@@ -171,6 +206,7 @@ class Router:
         *,
         parent: Mapping[str, str] | None = None,
         invocation_id: str | None = None,
+        deadline: float | None = None,
     ) -> bytes:
         """``call_local`` on the executor, in a copy of this task's context (trace, log bindings).
 
@@ -178,6 +214,7 @@ class Router:
         the thread hop that costs more than the call itself (``ActorPool.call_inline``); with tracing on
         every call goes through ``call_local`` so that it gets its span.
         """
+        check_deadline(deadline, running.actor_id, operation)
         if running.pool.inline_eligible and not tracing.enabled():
             start = time.perf_counter()
             try:
@@ -196,6 +233,7 @@ class Router:
             payload,
             parent=parent,
             invocation_id=invocation_id,
+            deadline=deadline,
         )
         async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
             return await self.loop.run_in_executor(self.executor, call)

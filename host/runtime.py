@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import structlog
 import wasmtime
 
 from lattice import abi as abi_mod
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
+from lattice.failsafe import logged
 from lattice.host import wapc
+
+log = structlog.get_logger("lattice.host.runtime")
 
 # SPEC §1 order; a WASI reactor (`-mexec-model=reactor`) needs `_initialize` first, as WASI prescribes.
 START_FUNCTIONS = ("_initialize", "_start", "wapc_init", "start")
@@ -133,7 +137,7 @@ class Runtime:
     def _load_module(self, wasm: bytes, digest: str) -> wasmtime.Module:
         path = self.cache_dir / f"{digest[7:]}.cwasm" if self.cache_dir else None
         if path is not None and path.exists():
-            with contextlib.suppress(Exception):  # a stale or foreign cache entry: recompile
+            with logged(log, "cached module unusable; compiling again", level="info", path=str(path)):
                 return wasmtime.Module.deserialize(self.engine, path.read_bytes())
         if not wasm.startswith(b"\0asm"):
             raise InvalidActor("not a WebAssembly module (bad magic number)")

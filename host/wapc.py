@@ -18,6 +18,7 @@ import structlog
 import wasmtime
 
 from lattice import abi as abi_mod
+from lattice.caps import MAX_GUEST_ERROR, MAX_LOG_LINE
 from lattice.errors import LatticeError
 from lattice.host import wasmtime_shim as shim
 
@@ -139,7 +140,10 @@ def _guest_response(ptr: int, length: int) -> None:
 
 def _guest_error(ptr: int, length: int) -> None:
     inst = _inst()
-    inst.error = _read(inst, ptr, length).decode("utf-8", "replace")
+    kept = min(length, MAX_GUEST_ERROR)
+    inst.error = _read(inst, ptr, kept).decode("utf-8", "replace")
+    if kept < length:
+        inst.error += f"… ({length - kept} more bytes cut)"
 
 
 def _host_call(
@@ -185,7 +189,10 @@ def _host_error(ptr: int) -> None:
 
 def _console_log(ptr: int, length: int) -> None:
     inst = _inst()
-    inst.pool.log_sink("console", _read(inst, ptr, length).decode("utf-8", "replace"))
+    text = _read(inst, ptr, min(length, MAX_LOG_LINE)).decode("utf-8", "replace")
+    if length > MAX_LOG_LINE:
+        text += f"… ({length - MAX_LOG_LINE} more bytes cut)"
+    inst.pool.log_sink("console", text)
 
 
 class NotInline(BaseException):

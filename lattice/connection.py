@@ -239,8 +239,11 @@ async def settle(nc: NATS) -> None:
     await nc.flush()
 
 
-async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1, replicas: int = 1) -> KeyValue:
-    """Open ``bucket``, creating it (file storage, ``replicas`` copies) when it does not exist.
+async def key_value(
+    js: JetStreamContext, bucket: str, *, history: int = 1, replicas: int = 1, ttl_s: float | None = None
+) -> KeyValue:
+    """Open ``bucket``, creating it (file storage, ``replicas`` copies, entries kept ``ttl_s`` when given)
+    when it does not exist.
 
     Retries while JetStream is not ready (a server that just restarted, a cluster electing leaders) for
     up to ``OPEN_TIMEOUT_S``; raises the last error after that.
@@ -250,7 +253,9 @@ async def key_value(js: JetStreamContext, bucket: str, *, history: int = 1, repl
         try:
             return await js.key_value(bucket)
         except (BucketNotFoundError, NotFoundError):
-            config = KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, replicas=replicas)
+            config = KeyValueConfig(
+                bucket=bucket, history=history, storage=StorageType.FILE, replicas=replicas, ttl=ttl_s
+            )
             return await js.create_key_value(config)
 
     return await _retrying(open_it, bucket)

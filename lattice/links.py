@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 from lattice import events, subjects
 from lattice.connection import cancel_and_wait, key_value
 from lattice.errors import ClaimsError, LatticeError
+from lattice.failsafe import logged
 from lattice.messages import LinkDefinition
 from lattice.seal import Sealer
 
@@ -213,7 +214,7 @@ class LatticeData:
 
     async def _announce(self, name: str, data: dict[str, Any]) -> None:
         if self.nc is not None:
-            with contextlib.suppress(Exception):
+            with logged(log, "link event not published", event_type=name):
                 await self.nc.publish(subjects.events(self.lattice), events.make(name, self.source, data))
 
     async def delete_link(self, actor_id: str, contract_id: str, link_name: str) -> bool:

@@ -8,6 +8,7 @@ raises ``InvocationError`` (never a bare ``KeyError``/``TypeError``).
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,11 @@ def _int(d: dict[Any, Any], key: str) -> int:
     return v if isinstance(v, int) else 0
 
 
+#: What a receiver adds to an invocation's ``deadline_ms`` for clocks that differ between machines:
+#: better run a call whose caller has just left than drop one it still waits for.
+CLOCK_SKEW_S = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Entity:
     """An origin or target: an actor (``contract_id`` empty) or a provider (contract + link)."""
@@ -92,21 +98,31 @@ class Invocation:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     content_length: int = -1
     trace_context: dict[str, str] = field(default_factory=dict)
+    #: Beyond SPEC §4: Unix time in ms after which the caller no longer waits (0: none, as from 0.x peers).
+    #: A receiver drops an invocation still waiting to run past it (nats.py#667: work for callers who left).
+    deadline_ms: int = 0
 
     def to_msgpack(self) -> bytes:
-        return pack(
-            {
-                "id": self.id,
-                "origin": self.origin.to_dict(),
-                "target": self.target.to_dict(),
-                "operation": self.operation,
-                "msg": self.msg,
-                "host_id": self.host_id,
-                "encoded_claims": self.encoded_claims,
-                "content_length": len(self.msg) if self.content_length < 0 else self.content_length,
-                "trace_context": self.trace_context,
-            }
-        )
+        d: dict[str, Any] = {
+            "id": self.id,
+            "origin": self.origin.to_dict(),
+            "target": self.target.to_dict(),
+            "operation": self.operation,
+            "msg": self.msg,
+            "host_id": self.host_id,
+            "encoded_claims": self.encoded_claims,
+            "content_length": len(self.msg) if self.content_length < 0 else self.content_length,
+            "trace_context": self.trace_context,
+        }
+        if self.deadline_ms:
+            d["deadline_ms"] = self.deadline_ms
+        return pack(d)
+
+    def deadline(self) -> float | None:
+        """``deadline_ms`` on this process's monotonic clock, or None when the caller set none."""
+        if not self.deadline_ms:
+            return None
+        return time.monotonic() + (self.deadline_ms / 1000 - time.time()) + CLOCK_SKEW_S
 
     @classmethod
     def from_msgpack(cls, data: bytes) -> Invocation:
@@ -122,17 +138,24 @@ class Invocation:
             encoded_claims=_str(d, "encoded_claims"),
             content_length=_int(d, "content_length"),
             trace_context={str(k): str(v) for k, v in tc.items()} if isinstance(tc, dict) else {},
+            deadline_ms=max(_int(d, "deadline_ms"), 0),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class InvocationResponse:
-    """The answer to every invocation; ``error`` set means failure (SPEC §4)."""
+    """The answer to every invocation; ``error`` set means failure (SPEC §4).
+
+    ``error_kind`` (beyond SPEC, sent only with ``error``) is the error's ``kind`` (``lattice.errors``): "busy",
+    "deadline", ... so the caller raises the same class as the callee. Peers that do not know it ignore it (SPEC:
+    unknown keys ignored); one that sends none is answered as a plain ``RemoteError``.
+    """
 
     invocation_id: str
     msg: bytes = b""
     error: str | None = None
     content_length: int = -1
+    error_kind: str | None = None
 
     def to_msgpack(self) -> bytes:
         d: dict[str, Any] = {
@@ -142,6 +165,8 @@ class InvocationResponse:
         }
         if self.error is not None:
             d["error"] = self.error
+            if self.error_kind:
+                d["error_kind"] = self.error_kind
         return pack(d)
 
     @classmethod
@@ -153,6 +178,7 @@ class InvocationResponse:
             msg=_bytes(d, "msg"),
             error=(err.decode() if isinstance(err, bytes) else str(err)) if err else None,
             content_length=_int(d, "content_length"),
+            error_kind=kind if err and isinstance(kind := d.get("error_kind"), str) and kind else None,
         )
 
 

@@ -19,8 +19,10 @@ so that every invocation gets an answer that fits in a NATS message.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import nats.errors
 import structlog
@@ -30,10 +32,10 @@ from nats.js.object_store import ObjectStore
 from lattice import claims as claims_mod
 from lattice import subjects
 from lattice.connection import object_store
-from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, RemoteError, Unreachable
+from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, Unreachable, error_of_kind
+from lattice.failsafe import logged
 from lattice.keys import KeyPair
 from lattice.messages import Entity, Invocation, InvocationResponse
-from lattice.observability import tracing
 from lattice.seal import Sealer
 from lattice.settings import Settings
 
@@ -76,6 +78,29 @@ def describe(target: Entity) -> str:
     return f"actor {target.public_key}"
 
 
+class CallTracer(Protocol):
+    """How an ``Rpc`` traces the calls it sends: ``lattice.observability.tracing.RPC_TRACER`` (OpenTelemetry,
+    W3C trace context), handed in by whoever builds the ``Rpc``. The contract itself knows no tracing library."""
+
+    def client_span(
+        self, operation: str, target: str, parent: Mapping[str, str] | None
+    ) -> contextlib.AbstractContextManager[object]: ...
+
+    def carrier(self) -> dict[str, str]: ...
+
+
+class Untraced:
+    """No spans: the caller's ``trace_context`` travels on unchanged (the default ``CallTracer``)."""
+
+    def client_span(
+        self, operation: str, target: str, parent: Mapping[str, str] | None
+    ) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def carrier(self) -> dict[str, str]:
+        return {}
+
+
 class Rpc:
     """Signed invocations for one participant. ``sender_id`` goes in ``host_id``; times in seconds."""
 
@@ -89,8 +114,10 @@ class Rpc:
         sender_id: str,
         timeout_s: float = 2.0,
         js_replicas: int = 1,
+        tracer: CallTracer | None = None,
     ) -> None:
         self.nc = nc
+        self.tracer: CallTracer = tracer or Untraced()
         self.js_replicas = js_replicas
         self.lattice = lattice
         self.cluster_key = cluster_key
@@ -102,7 +129,9 @@ class Rpc:
         self._store: ObjectStore | None = None
 
     @classmethod
-    def from_settings(cls, nc: NATS, settings: Settings, *, cluster_key: KeyPair, sender_id: str) -> Rpc:
+    def from_settings(
+        cls, nc: NATS, settings: Settings, *, cluster_key: KeyPair, sender_id: str, tracer: CallTracer | None = None
+    ) -> Rpc:
         """The ``Rpc`` of a participant configured by ``settings`` (lattice, issuers, timeout, replicas)."""
         return cls(
             nc,
@@ -112,6 +141,7 @@ class Rpc:
             sender_id=sender_id,
             timeout_s=settings.rpc_timeout_s,
             js_replicas=settings.js_replicas,
+            tracer=tracer,
         )
 
     def sign(self, inv: Invocation) -> Invocation:
@@ -132,6 +162,7 @@ class Rpc:
             encoded_claims=encoded,
             id=inv.id,
             trace_context=inv.trace_context,
+            deadline_ms=inv.deadline_ms,
         )
 
     async def invoke(
@@ -150,19 +181,17 @@ class Rpc:
         timeout, or NATS failed) and ``RemoteError`` (the target answered with an error). The hop is a
         client span, a child of ``trace_context`` (else of the current span), whose context travels on.
         """
-        attributes = {"rpc.system": "nats", "rpc.method": operation, "lattice.target": target.public_key}
-        with tracing.span(
-            f"send {operation}",
-            kind=tracing.CLIENT,
-            parent=trace_context,
-            attributes=attributes if tracing.enabled() else None,
-        ):
-            return await self._invoke(origin, target, operation, payload, timeout_s or self.timeout_s)
+        with self.tracer.client_span(operation, target.public_key, trace_context):
+            carried = self.tracer.carrier() or dict(trace_context or {})
+            return await self._invoke(origin, target, operation, payload, timeout_s or self.timeout_s, carried)
 
-    async def _invoke(self, origin: Entity, target: Entity, operation: str, payload: bytes, timeout_s: float) -> bytes:
+    async def _invoke(
+        self, origin: Entity, target: Entity, operation: str, payload: bytes, timeout_s: float, carried: dict[str, str]
+    ) -> bytes:
         timeout = timeout_s
         subject = target_subject(self.lattice, target)  # InvalidName before anything is signed or sent
-        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=tracing.carrier()))
+        deadline_ms = int((time.time() + timeout) * 1000)  # the receiver drops it once we stop waiting
+        inv = self.sign(Invocation(origin, target, operation, payload, trace_context=carried, deadline_ms=deadline_ms))
         if len(payload) > self.inline_limit:
             await self._stash(inv.id, payload)
             inv = replace(inv, msg=b"", content_length=len(payload))
@@ -183,7 +212,7 @@ class Rpc:
             raise
         response = InvocationResponse.from_msgpack(reply.data)
         if response.error:
-            raise RemoteError(response.error)
+            raise error_of_kind(response.error_kind, response.error)
         if response.content_length > len(response.msg):
             return await self._unstash(f"{inv.id}.reply", response.content_length)
         return response.msg
@@ -240,7 +269,7 @@ class Rpc:
             result = await store.get(name)
         except Exception as exc:
             raise InvocationError(f"payload {name} ({size} bytes) is missing from the object store: {exc}") from exc
-        with contextlib.suppress(Exception):
+        with logged(log, "fetched payload not deleted from the object store", level="info", name=name):
             await store.delete(name)
         data = bytes(result.data or b"")
         if len(data) != size:
@@ -278,13 +307,14 @@ class Rpc:
         if not reply:
             return
         if isinstance(result, Exception):
-            response = InvocationResponse(invocation_id, error=bounded_error(str(result) or type(result).__name__))
+            text = bounded_error(str(result) or type(result).__name__)
+            response = InvocationResponse(invocation_id, error=text, error_kind=getattr(result, "kind", None))
         elif len(result) > self.inline_limit:
             try:
                 await self._stash(f"{invocation_id}.reply", result)
                 response = InvocationResponse(invocation_id, content_length=len(result))
             except Unreachable as exc:
-                response = InvocationResponse(invocation_id, error=str(exc))
+                response = InvocationResponse(invocation_id, error=str(exc), error_kind=exc.kind)
         else:
             response = InvocationResponse(invocation_id, msg=result)
         body = response.to_msgpack()

@@ -55,6 +55,31 @@ def check_subject(subject: str, what: str = "subject") -> str:
     return subject
 
 
+def check_pattern(pattern: str, what: str = "subject") -> str:
+    """``pattern`` if it is a subject a subscription may name: ``check_subject``'s rules, except that a
+    token may be the wildcard ``*`` and the last one ``>``."""
+    size = len(pattern.encode("utf-8", "surrogatepass"))
+    if size > MAX_SUBJECT:
+        raise InvalidName(f"{what} is {size} bytes long; at most {MAX_SUBJECT} are allowed")
+    parts = pattern.split(".")
+    for i, part in enumerate(parts):
+        if part == "*" or (part == ">" and i == len(parts) - 1):
+            continue
+        token(part, f"a token of {what} {_show(pattern)}")
+    return pattern
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """Whether the literal ``subject`` matches the NATS ``pattern`` (``*`` one token, ``>`` the rest)."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, part in enumerate(want):
+        if part == ">":
+            return len(have) > i
+        if i >= len(have) or (part != "*" and part != have[i]):
+            return False
+    return len(want) == len(have)
+
+
 #: JetStream KV's own key rule (as nats-py and nats.go check it), and the longest key lattice writes
 _KV_KEY: Final = re.compile(r"[-/_=.a-zA-Z0-9]+")
 MAX_KV_KEY: Final = 512
@@ -164,6 +189,11 @@ def artifacts_bucket(lattice: str) -> str:
 def payloads_bucket(lattice: str) -> str:
     """The JetStream object store for invocation payloads over the NATS max payload."""
     return f"LATTICE_PAYLOADS_{lattice}"
+
+
+def cron_ticks_bucket(lattice: str) -> str:
+    """The JetStream KV bucket where cron providers claim each tick, so that one fires it lattice-wide."""
+    return f"LATTICE_CRON_{lattice}"
 
 
 def control_state_bucket(lattice: str) -> str:

@@ -181,3 +181,18 @@ def annotate(current: Span | None, **attributes: Any) -> None:
     """Set attributes on ``current`` (dots in names are written as ``__``: ``http__status_code``)."""
     if current is not None:
         current.set_attributes({k.replace("__", "."): v for k, v in attributes.items()})
+
+
+class RpcTracer:
+    """``lattice.rpc.CallTracer`` over this module: a client span per invocation sent, its context carried on."""
+
+    def client_span(self, operation: str, target: str, parent: Mapping[str, str] | None) -> Hop:
+        attributes = {"rpc.system": "nats", "rpc.method": operation, "lattice.target": target}
+        return span(f"send {operation}", kind=CLIENT, parent=parent, attributes=attributes if enabled() else None)
+
+    def carrier(self) -> dict[str, str]:
+        return carrier()
+
+
+RPC_TRACER = RpcTracer()
+"""What every participant hands its ``Rpc`` (``Rpc.from_settings(..., tracer=RPC_TRACER)``)."""

@@ -14,9 +14,9 @@ import sys
 import nats.errors
 import uvloop
 
+from lattice.capability import BUILTIN_CONTRACTS
 from lattice.errors import LatticeError
 from lattice.providers.sdk import load_provider_class
-from lattice.providers.sdk.capability import BUILTIN_CONTRACTS
 from lattice.providers.sdk.runner import run_standalone
 from lattice.settings import Settings
 

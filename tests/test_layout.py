@@ -143,26 +143,18 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
 
 
 # What the map does not allow yet; each entry is a debt with a place to pay it (issue 14). The list only shrinks.
-KNOWN_UPWARD = {
-    "lattice.rpc (lattice) -> lattice.observability.tracing (observability)",
-    "lattice.observability.metrics (observability) -> lattice.providers.sdk.capability (providers.sdk)",
-}
-KNOWN_CYCLES: list[list[str]] = [
-    ["lattice.controlplane.api", "lattice.controlplane.service"],
-    ["lattice.host.control", "lattice.host.host"],
-    ["lattice.host.providers", "lattice.host.router"],
-]
+# lattice.abi reads a compiled wasmtime.Module's imports and exports: a pure-Python reader of the import and
+# export sections (beside lattice.wasm's custom sections) would let the control plane check uploads without it.
+KNOWN_FRAMEWORK = {("lattice.abi", "wasmtime")}
 
 
 def test_every_room_imports_only_downwards() -> None:
-    assert set(upward_imports(_graph())) <= KNOWN_UPWARD, upward_imports(_graph())
+    assert upward_imports(_graph()) == []
 
 
 def test_no_import_cycles() -> None:
-    assert [c for c in _cycles(_graph()) if c not in KNOWN_CYCLES] == []
-
-
-KNOWN_FRAMEWORK = {("lattice.abi", "wasmtime")}
+    """Type-only imports count too: a room that needs another's type takes a Protocol of what it uses."""
+    assert _cycles(_graph()) == []
 
 
 def test_the_contract_imports_no_framework() -> None:
@@ -202,3 +194,29 @@ def test_no_subject_string_outside_subjects_module() -> None:
         if path.name != "subjects.py" and re.search(r"[\"']wasmbus\.", path.read_text())
     ]
     assert offenders == []
+
+
+def test_nothing_is_swallowed_silently() -> None:
+    """``contextlib.suppress(Exception)`` hides failures: ``lattice.failsafe.logged`` logs what it swallows."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in _sources().values()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"suppress\((Base)?Exception\)", line)
+    ]
+    assert offenders == []
+
+
+# Modules over the limit whose owners have yet to split them or say why at their top (issue 14); only shrinks.
+KNOWN_LONG = {"lattice.host.component.values", "lattice.host.component.binary", "lattice.providers.blobstore"}
+
+
+def test_modules_stay_under_400_lines_or_say_why() -> None:
+    """House style: modules under ~400 lines, unless the module docstring says why ("Over 400 lines: ...")."""
+    long = {
+        module
+        for module, path in _sources().items()
+        if len(path.read_text().splitlines()) > 410
+        and "Over 400 lines" not in (ast.get_docstring(ast.parse(path.read_text())) or "")
+    }
+    assert long <= KNOWN_LONG, sorted(long - KNOWN_LONG)

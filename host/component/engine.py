@@ -59,8 +59,8 @@ class Kind:
     """A component kind with its own WASI (e.g. ``http``): how its imports are checked at load and the
     linker an instance is made with (built once per component), instead of the shared one."""
 
-    check_imports: Callable[[cm.Component, wasmtime.Engine], None]
-    linker: Callable[[wasmtime.Engine, cm.Component], cm.Linker]
+    check_imports: Callable[[ComponentRuntime, cm.Component], None]
+    linker: Callable[[ComponentRuntime, cm.Component], cm.Linker]
 
 
 _KINDS: dict[str, Kind] = {}
@@ -199,7 +199,7 @@ class ComponentRuntime:
                 f"(SPEC §7); it exports: {', '.join(sorted(exports)) or 'nothing'}"
             )
         if kind in _KINDS:
-            _KINDS[kind].check_imports(component, self.engine)
+            _KINDS[kind].check_imports(self, component)
         else:
             for name, item in imports.items():
                 self._check_import(name, item)
@@ -215,8 +215,22 @@ class ComponentRuntime:
             with self._lock:
                 linker = compiled.extra.get("linker")
                 if linker is None:
-                    linker = compiled.extra["linker"] = _kept(kind.linker(self.engine, compiled.component))
+                    linker = compiled.extra["linker"] = _kept(kind.linker(self, compiled.component))
         return linker  # type: ignore[no-any-return]
+
+    def provides(self, name: str) -> bool:
+        """Whether the registered interfaces (not WASI) include ``name``."""
+        return any(key.split("#")[0] == name for key in self.host_funcs)
+
+    def define_interfaces(self, root: cm.LinkerInstance) -> None:
+        """The registered interfaces (``lattice:actor/host``, wasi:keyvalue, logging, config) on another
+        linker, for a kind with its own (e.g. ``http``); their functions read their types on first call."""
+        for _, definer in _DEFINERS:
+            definer(self, root)
+
+    def check_import(self, name: str, item: Any) -> None:
+        """Refuse (``InvalidActor``) an import of a registered interface with another type."""
+        self._check_import(name, item)
 
     def _check_import(self, name: str, item: Any) -> None:
         if name.startswith(WASIP2_PACKAGES):

@@ -22,11 +22,11 @@ import msgpack
 import structlog
 from wasmtime import component as cm
 
+from lattice.capability import KEYVALUE
 from lattice.errors import CapabilityDenied, LatticeError, LinkNotFound
 from lattice.host.component import engine, values
 from lattice.host.component.pool import current
 from lattice.host.wapc import NotInline
-from lattice.providers.sdk.capability import KEYVALUE
 
 log = structlog.get_logger("host.component")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from lattice.capability import HTTPSERVER
 from lattice.messages import LinkDefinition
 from lattice.providers.httpserver.config import ListenerConfig, listener_config
 from lattice.providers.httpserver.listener import Listener, decode_response
 from lattice.providers.sdk import Provider, describe_link
-from lattice.providers.sdk.capability import HTTPSERVER
 
 __all__ = ["HttpServerProvider", "ListenerConfig", "decode_response", "listener_config"]
 

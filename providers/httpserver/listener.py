@@ -25,19 +25,18 @@ from typing import Any, Final
 import structlog
 import uvicorn
 
+from lattice.capability import ProviderContext
 from lattice.errors import (
-    Busy,
-    DeadlineExceeded,
     InvocationError,
     LatticeError,
     NoResponders,
     ProviderError,
-    Unreachable,
+    http_status,
 )
 from lattice.messages import pack, unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
-from lattice.providers.sdk.capability import ProviderContext
+from lattice.providers.httpserver.guard import GuardedProtocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -153,7 +152,8 @@ class Listener:
             raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
         config = uvicorn.Config(
             self,
-            http="httptools",
+            http=GuardedProtocol.with_limits(cfg.headers),
+            timeout_keep_alive=max(1, round(cfg.idle_timeout_s)),
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -240,11 +240,12 @@ class Listener:
             )
         except NoResponders:
             return await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
-        except Busy as exc:
-            return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
-        except (Unreachable, DeadlineExceeded):
-            return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
-        except LatticeError as exc:
+        except LatticeError as exc:  # busy and timeouts by the one table (lattice.errors.http_status)
+            status = http_status(exc)
+            if status == 503:
+                return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
+            if status == 504:
+                return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
             self._log.warning("actor failed an http request", error=str(exc))
             return await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
         except Exception:

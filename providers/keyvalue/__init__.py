@@ -21,12 +21,12 @@ import re
 import time
 from typing import Any, Final
 
+from lattice.capability import KEYVALUE
 from lattice.connection import key_value
 from lattice.errors import InvocationError, LinkNotFound, ProviderError
 from lattice.messages import LinkDefinition
 from lattice.providers.keyvalue.store import KEEP, LIST, SET, STRING, Keep, Record, Store, shown
 from lattice.providers.sdk import Provider, arg_int, arg_list, arg_map, arg_str, describe_link, operation
-from lattice.providers.sdk.capability import KEYVALUE
 
 __all__ = ["KeyValueProvider", "redis_range"]
 

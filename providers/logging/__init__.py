@@ -12,8 +12,8 @@ from typing import Any, Final
 
 import structlog
 
+from lattice.capability import LOGGING
 from lattice.providers.sdk import Provider, arg_map, arg_str, operation
-from lattice.providers.sdk.capability import LOGGING
 
 __all__ = ["LoggingProvider"]
 

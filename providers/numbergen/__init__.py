@@ -9,9 +9,9 @@ import secrets
 import uuid
 from typing import Any, Final
 
+from lattice.capability import NUMBERGEN
 from lattice.errors import InvocationError
 from lattice.providers.sdk import Provider, arg_int, operation
-from lattice.providers.sdk.capability import NUMBERGEN
 
 __all__ = ["NumberGenProvider"]
 

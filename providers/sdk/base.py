@@ -28,9 +28,9 @@ from typing import Any, ClassVar, TypeVar
 
 import structlog
 
+from lattice.capability import ProviderContext, builtin_provider_id
 from lattice.errors import ConfigError, InvocationError, LinkNotFound, ProviderError
 from lattice.messages import LinkDefinition, pack, unpack
-from lattice.providers.sdk.capability import ENTRY_POINT_GROUP, ProviderContext, builtin_provider_id
 
 log = structlog.get_logger("lattice.providers")
 
@@ -228,8 +228,17 @@ def describe_link(link: LinkDefinition) -> str:
     return f"{link.actor_id} → {link.contract_id} ({link.link_name})"
 
 
+ENTRY_POINT_GROUP = "lattice.providers"
+
+
+def bundled_names() -> list[str]:
+    """The names of the providers registered in the ``lattice.providers`` entry points."""
+    return sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
 def load_provider_class(name: str) -> type[Provider]:
-    """The bundled provider class registered as ``name`` in the ``lattice.providers`` entry points."""
+    """The bundled provider class registered as ``name`` in the ``lattice.providers`` entry points: the one
+    lookup of a provider (hosts, ``lattice provider``, ``python -m lattice.providers``)."""
     found = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     if name not in found:
         raise ConfigError(f"unknown provider {name!r}; bundled: {', '.join(sorted(found)) or 'none installed'}")
@@ -237,3 +246,14 @@ def load_provider_class(name: str) -> type[Provider]:
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise ConfigError(f"entry point {name!r} is not a lattice.providers.sdk.Provider")
     return cls
+
+
+def provider_class(image_ref: str) -> type[Provider]:
+    """The class behind the image reference ``builtin:<name>``; ``ConfigError`` for anything else."""
+    if not image_ref.startswith("builtin:"):
+        raise ConfigError(f"only bundled providers (builtin:<name>) can run in a host, not {image_ref!r}")
+    name = image_ref.removeprefix("builtin:")
+    if name not in bundled_names():
+        bundled = ", ".join("builtin:" + k for k in bundled_names())
+        raise ConfigError(f"unknown provider {image_ref!r}; bundled: {bundled}")
+    return load_provider_class(name)

@@ -26,6 +26,7 @@ from lattice import events, keys
 from lattice.connection import connect, drain
 from lattice.errors import ConfigError, ConnectionLost
 from lattice.messages import Entity
+from lattice.observability import tracing
 from lattice.observability.metrics import CallMetrics, MetricsServer, provider_sample
 from lattice.providers.sdk import Provider
 from lattice.providers.sdk.server import ProviderServer
@@ -62,7 +63,9 @@ class NatsProviderContext:
         self.link_name = link_name
         self.host_id = host_id
         self.entity = Entity(provider_id, contract_id, link_name)
-        self.rpc = Rpc.from_settings(nc, settings, cluster_key=cluster_key, sender_id=provider_id)
+        self.rpc = Rpc.from_settings(
+            nc, settings, cluster_key=cluster_key, sender_id=provider_id, tracer=tracing.RPC_TRACER
+        )
         self._log = log.bind(provider_id=provider_id, link_name=link_name)
 
     async def invoke_actor(

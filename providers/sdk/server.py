@@ -22,12 +22,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from lattice import events, seal, subjects
+from lattice.capability import CapabilityProvider, ProviderContext
 from lattice.connection import cancel_and_wait, settle
 from lattice.errors import ClaimsError, InvocationError, LatticeError, ProviderError
+from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition, pack, unpack
 from lattice.observability.metrics import CallMetrics
-from lattice.providers.sdk.capability import CapabilityProvider, ProviderContext
 from lattice.rpc import Rpc
 
 log = structlog.get_logger("lattice.providers.sdk.server")
@@ -110,7 +111,7 @@ class ProviderServer:
     async def stop(self) -> None:
         """Stop taking calls, let in-flight ones finish (up to ``drain_timeout_s``), stop watching."""
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            with logged(log, "subscription not closed", subject=sub.subject):
                 await sub.unsubscribe()
         self._subs.clear()
         if self.data is not None:

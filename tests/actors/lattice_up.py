@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from lattice.cli.client import Client
+from lattice.cli.client import Client, local_api_token
 from lattice.cli.natsserver import free_port
 
 READY_LINE = "Ctrl-C stops everything."
@@ -109,20 +109,24 @@ def answers_http(url: str) -> bool:
 
 
 class LatticeUp:
-    """One ``lattice up --no-demo`` on free ports, its state and log under ``workdir``."""
+    """One ``lattice up`` (``--no-demo`` unless ``demo``; the demo on ``self.http``) on free ports, its
+    state and log (``log_name``) under ``workdir``."""
 
-    def __init__(self, workdir: Path, hosts: int = 2) -> None:
+    def __init__(self, workdir: Path, hosts: int = 2, *, demo: bool = False, log_name: str = "lattice-up.log") -> None:
         self.workdir = workdir
         self.hosts = hosts
+        self.demo = demo
         self.api = f"127.0.0.1:{free_port()}"
         self.api_url = f"http://{self.api}"
-        self.log = workdir / "lattice-up.log"
+        self.http = f"127.0.0.1:{free_port()}"
+        self.log = workdir / log_name
         self.env = {**os.environ, "LATTICE_STATE_DIR": str(workdir / "state"), "COLUMNS": "200"}
         self.proc: subprocess.Popen[bytes] | None = None
         self.deployed: dict[str, str] = {}  # app name → its HTTP base URL
 
     def start(self, timeout: float = 90) -> None:
-        command = [sys.executable, "-m", "lattice", "up", "--no-demo", "--hosts", str(self.hosts), "--api", self.api]
+        command = [sys.executable, "-m", "lattice", "up", "--hosts", str(self.hosts), "--api", self.api]
+        command += ["--http", self.http] if self.demo else ["--no-demo"]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -146,7 +150,7 @@ class LatticeUp:
 
     def call(self, fn: Callable[[Client], T]) -> T:
         """``fn`` with an API client, closed afterwards: ``lattice.call(lambda c: c.apps())``."""
-        client = Client(self.api_url)
+        client = Client(self.api_url, local_api_token(self.workdir / "state"))
         try:
             return fn(client)
         finally:

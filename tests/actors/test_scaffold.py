@@ -17,6 +17,7 @@ from lattice.cli import scaffold
 from lattice.controlplane.manifest import parse_manifest
 from lattice.errors import ConfigError
 
+from .component_harness import ComponentActor
 from .wapc_harness import WapcGuest
 
 needs_npm = pytest.mark.skipif(toolchains.npm() is None, reason="AssemblyScript needs npm")
@@ -53,7 +54,41 @@ def test_scaffold_builds_standalone_and_answers_http(tmp_path: Path, lang: str) 
     assert not guest.call("HttpServer.HandleRequest", b"\xc1").ok
 
 
-@pytest.mark.parametrize("lang", ["c", "zig", "assemblyscript"])
+@pytest.mark.parametrize("lang", ["python", pytest.param("js", marks=needs_npm)])
+def test_component_scaffold_builds_standalone_and_answers_http(tmp_path: Path, lang: str) -> None:
+    project = tmp_path / "elsewhere" / "my-actor"
+    scaffold.scaffold_actor("my-actor", lang, project, port=8123)
+
+    result = build(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "built my-actor.wasm" in result.stdout
+    assert (project / "my-actor.wasm").read_bytes()[:8] == b"\x00asm\x0d\x00\x01\x00"  # a component
+
+    actor = ComponentActor(project / "my-actor.wasm", lambda *_: "no host calls expected")
+    request = {"method": "GET", "path": "/there", "queryString": "", "header": {}, "body": b""}
+    response = msgpack.unpackb(actor.handle("HttpServer.HandleRequest", msgpack.packb(request)))
+    assert response["statusCode"] == 200
+    assert response["header"] == {"content-type": ["text/plain; charset=utf-8"]}
+    assert response["body"] == b"Hello from my-actor! You requested GET /there\n"
+    assert str(actor.handle("HttpServer.HandleRequest", b"\xc1")).startswith("malformed HttpRequest")
+    assert actor.calls == []
+
+
+def test_js_scaffold_carries_the_guest_library_the_wit_and_the_example_pins() -> None:
+    import json
+
+    files = scaffold.render_actor("js-actor", "js")
+    assert files["lattice-actor.js"] == (toolchains.SDK_DIR / "js" / "lattice-actor.js").read_text()
+    assert files["wit/actor.wit"] == (toolchains.ACTORS_DIR / "wit" / "actor.wit").read_text()
+    example = json.loads((toolchains.ACTORS_DIR / "jsgreeter" / "package.json").read_text())
+    package = json.loads(files["package.json"])
+    assert package["devDependencies"] == example["devDependencies"] and package["type"] == "module"
+    assert json.loads(files["package-lock.json"])["packages"][""]["name"] == "js-actor"
+    python = scaffold.render_actor("py-actor", "python")
+    assert set(python) == {".gitignore", "README.md", "app.py", "build.py", "manifest.yaml"}
+
+
+@pytest.mark.parametrize("lang", ["c", "zig", "assemblyscript", "python", "js"])
 def test_scaffold_manifest_is_valid_and_deploys_its_own_wasm_on_its_own_link(lang: str) -> None:
     files = scaffold.render_actor("svc_1", lang, port=9001)
     app = parse_manifest(files["manifest.yaml"])
@@ -123,3 +158,4 @@ def test_the_command_registers_as_lattice_new_actor(tmp_path: Path) -> None:
     assert refused.exit_code == 1
     assert "lowercase letters" in refused.output
     assert "assemblyscript" in runner.invoke(app, ["new", "actor", "--help"]).output
+    assert "python" in runner.invoke(app, ["new", "actor", "--help"]).output

@@ -556,3 +556,23 @@ def test_allowed_hosts_are_kept_for_the_hosts_and_checked() -> None:
         assert caught.value.field is not None and caught.value.field.startswith(
             "spec.components[0].properties.allowed_hosts"
         )
+
+
+def test_every_limit_and_wasi_field_a_host_applies_is_accepted() -> None:
+    """One schema (lattice.properties) for the parser and the hosts: max_payload_mb and wasi.args included."""
+    from lattice.host.actors import limits_from, wasi_from
+
+    text = ECHO.replace(
+        "        limits:\n", "        limits:\n          max_payload_mb: 2\n          max_memory_mb: 32\n", 1
+    ).replace("readonly: true", "readonly: true\n          args: [--verbose, '2']", 1)
+    (actor,) = [c for c in parse_manifest(text).components if c.name == "echo"]
+    assert actor.properties["limits"]["max_payload_mb"] == 2
+    assert actor.properties["wasi"]["args"] == ["--verbose", "2"]
+    assert limits_from(actor.properties, 1).max_payload_bytes == 2 * 1024 * 1024
+    assert wasi_from({"wasi": {"args": actor.properties["wasi"]["args"]}}).args == ("--verbose", "2")
+
+
+def test_wasi_args_must_be_a_list() -> None:
+    with pytest.raises(ManifestError) as err:
+        parse_manifest(ECHO.replace("readonly: true", "readonly: true\n          args: --verbose", 1))
+    assert "spec.components[0].properties.wasi.args" in str(err.value) and "list" in str(err.value)

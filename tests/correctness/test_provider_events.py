@@ -15,7 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import events, subjects
-from lattice.providers.sdk.capability import builtin_provider_id
+from lattice.capability import builtin_provider_id
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.host.test_host import command

@@ -1,11 +1,11 @@
 """The compose path of docs/deployment.md, for real: a Docker Engine this test starts (``tests/deploy/dockerd.py``),
 the images ``scripts/images --lattice lattice:local`` builds offline, the cluster seed from that image,
-``docker compose up -d --build --wait`` of ``compose.yaml`` (NATS,
-control plane, three hosts, the HTTP server and key-value providers), ``docker compose run --rm tools apply``
-of the compose manifest, HTTP through the published port on 127.0.0.1, then ``docker kill`` of a host running
-the actor (the lattice heals on the other two), a restart of the NATS container (no acknowledged increment
-lost), and ``docker compose down -v`` (nothing of the project left). Skips, saying why in one line, where no
-engine can start. ``pytest -s`` prints how long each step took.
+``docker compose up -d --build --wait`` of ``compose.yaml`` (NATS, control plane, three hosts, the HTTP server and
+key-value providers), ``docker compose run --rm tools apply`` of the compose manifest, HTTP through the
+published port on 127.0.0.1, then ``docker kill`` of a host running the actor (the lattice heals on the other
+two; ``up -d`` brings it back as a new host), a restart of the NATS container (no acknowledged increment lost),
+and ``docker compose down -v`` (nothing of the project left). Skips, saying why in one line, where no engine can
+start. ``pytest -s`` prints how long each step took.
 """
 
 from __future__ import annotations
@@ -225,6 +225,14 @@ def faults(project: Project, api: httpx.Client, times: dict[str, float]) -> None
 
     times["heal after docker kill"] = wait_for("kvcounter back to 3 replicas", healed, 60, project.logs)
     assert counter.counts, "HTTP stopped answering while a host was down"
+
+    # `docker kill` counts as stopped by hand (no restart policy): `up -d` brings the host back, as a new host
+    step = time.monotonic()
+    back = project.compose("up", "-d", "--wait", timeout_s=300, check=False)
+    assert back.returncode == 0, f"docker compose up after the kill\n{back.stderr}\n{project.logs()}"
+    rejoined = [h for h in api.get("/v1/hosts").json() if h["labels"]["node"] == victim["labels"]["node"]]
+    assert len(rejoined) == 1 and rejoined[0]["id"] != victim["id"], rejoined
+    times["up -d: killed host back"] = time.monotonic() - step
 
     # restart of the NATS container: every acknowledged increment survives (JetStream on its volume)
     nats = project.container("nats")

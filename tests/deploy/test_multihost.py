@@ -30,8 +30,8 @@ import yaml
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
 
 from lattice import events, keys, subjects
+from lattice.capability import KEYVALUE, LOGGING
 from lattice.cli.natsserver import nats_server_binary
-from lattice.providers.sdk.capability import KEYVALUE, LOGGING
 from tests.deploy import netns
 from tests.deploy.conftest import ROOT
 

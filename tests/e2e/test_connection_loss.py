@@ -119,7 +119,7 @@ def test_host_process_rides_out_a_nats_restart_and_exits_nonzero_when_nats_stays
         [sys.executable, "-m", "lattice", "host"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        _until(lambda: _metrics_up(metrics), 30, proc)
+        _until(lambda: b"host started" in (tmp_path / "host.log").read_bytes() and _metrics_up(metrics), 60, proc)
         nats_server.stop()
         time.sleep(1)
         restarted.start()  # back within the give-up time

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from lattice.capability import builtin_provider_id
 from lattice.cli.natsserver import NatsServer, free_port
-from lattice.providers.sdk.capability import builtin_provider_id
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import deploy_kvcounter, http_ok
 

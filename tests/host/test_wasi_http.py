@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from lattice import seal, subjects
+from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port
 from lattice.host.component import components_of
 from lattice.host.component.wasi_http.outgoing import allowed
@@ -22,12 +23,12 @@ from lattice.host.component.wasi_http.serve import incoming_request
 from lattice.host.host import Host
 from lattice.host.runtime import Runtime
 from lattice.messages import LinkDefinition
-from lattice.providers.sdk.capability import HTTPSERVER, builtin_provider_id
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_HELLO = ROOT / "bench" / "peer_hello" / "hello.component.wasm"
 PROBE = Path(__file__).resolve().parent / "wasi_http_probe"
+LOGGING_PROBE = Path(__file__).resolve().parent / "wasi_http_logging"
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,34 @@ def probe(state_dir: Path) -> Path:
         wasm = build_proxy(PROBE)
     except FileNotFoundError as exc:
         pytest.skip(f"cannot build the componentize-py probe: {exc}")
+    _precompile(state_dir, wasm)
+    return wasm
+
+
+def _precompile(state_dir: Path, wasm: Path) -> None:
     runtime = Runtime(state_dir / "cache")
     try:
         components_of(runtime).compile(wasm.read_bytes())
     finally:
         runtime.close()
+
+
+@pytest.fixture(scope="module")
+def logging_probe(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wasi:http component importing wasi:logging and wasi:config too."""
+    from lattice.actors.componentize import WIT_DIR, build_python, wasi_http_wit
+
+    wit = tmp_path_factory.mktemp("wit")
+    shutil.copyfile(LOGGING_PROBE / "world.wit", wit / "world.wit")
+    try:
+        (wit / "deps").mkdir()
+        shutil.copyfile(wasi_http_wit(), wit / "deps" / "wasi-http.wit")
+        for dep in ("logging", "config"):
+            shutil.copytree(WIT_DIR / "deps" / dep, wit / "deps" / dep)
+        wasm = build_python(LOGGING_PROBE / "app", world="lattice:wasi-http-probe/logging-proxy", wit=wit).path
+    except FileNotFoundError as exc:
+        pytest.skip(f"cannot build the componentize-py logging probe: {exc}")
+    _precompile(state_dir, wasm)
     return wasm
 
 
@@ -58,7 +82,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def serve(host: Host, wasm: Path, **properties: Any) -> str:
+async def serve(host: Host, wasm: Path, link: dict[str, str] | None = None, **properties: Any) -> str:
     """Run ``wasm`` on ``host``, linked to a bundled httpserver on a free port; the base URL."""
     assert host.settings.files_root is not None
     image = host.settings.files_root / wasm.name  # a host reads file:// images only under its files root
@@ -72,7 +96,8 @@ async def serve(host: Host, wasm: Path, **properties: Any) -> str:
     port = free_port()
     provider = builtin_provider_id("httpserver")
     await host.start_provider("builtin:httpserver", "default", {"app": "t"}, {})
-    await host.data.put_link(LinkDefinition(reply["actor_id"], provider, HTTPSERVER, "default", {"port": str(port)}))
+    values = {"port": str(port), **(link or {})}
+    await host.data.put_link(LinkDefinition(reply["actor_id"], provider, HTTPSERVER, "default", values))
     url = f"http://127.0.0.1:{port}"
 
     async def up() -> bool:
@@ -125,6 +150,18 @@ async def test_request_and_response_cross_whole_with_streamed_bodies(
     response = await client.post(url + "/echo-body", content=big)
     assert response.status_code == 200
     assert response.content == big
+
+
+async def test_streamed_bodies_cross_through_a_provider_process(
+    host_factory: Any, state_dir: Path, client: httpx.AsyncClient, probe: Path
+) -> None:
+    host = await host_factory(allow_unsigned=True, provider_processes=True, state_dir=state_dir)
+    url = await serve(host, probe)
+    big = bytes(range(256)) * 800  # 200 KB each way over NATS
+    response = await client.post(url + "/echo-body?x=1", content=big, headers={"x-over": "nats"})
+    assert response.status_code == 200 and response.content == big
+    assert response.headers["x-probe"] == "yes"
+    assert (await client.get(url + "/noresponse")).status_code == 502
 
 
 async def test_bad_handlers_answer_502_with_the_reason_and_the_next_request_succeeds(
@@ -194,6 +231,15 @@ async def test_outgoing_http_goes_only_to_allowed_hosts(
     response = await client.get(f"{url}/fetch?url=http://{upstream}/data")
     assert response.status_code == 200, response.text
     assert response.json() == {"upstream": "/data"}
+
+
+async def test_a_wasi_http_component_may_import_logging_and_config_too(
+    host_factory: Any, state_dir: Path, client: httpx.AsyncClient, logging_probe: Path
+) -> None:
+    host = await host_factory(allow_unsigned=True, state_dir=state_dir)
+    url = await serve(host, logging_probe, link={"greeting": "hi from the link"})
+    response = await client.get(url + "/")
+    assert response.status_code == 200 and response.text == "hi from the link"
 
 
 def test_allowed_hosts_match_host_port_and_subdomains() -> None:

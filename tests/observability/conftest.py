@@ -12,11 +12,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from lattice.capability import HTTPSERVER, KEYVALUE, LOGGING, builtin_provider_id
 from lattice.cli.natsserver import free_port
 from lattice.host.host import Host
 from lattice.messages import LinkDefinition
 from lattice.observability import tracing
-from lattice.providers.sdk.capability import HTTPSERVER, KEYVALUE, LOGGING, builtin_provider_id
 from tests.conftest import wait_for
 
 KVCOUNTER = Path(__file__).resolve().parents[2] / "actors" / "kvcounter" / "kvcounter.wasm"

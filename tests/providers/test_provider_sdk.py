@@ -14,13 +14,13 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import claims, events, keys, seal, subjects
+from lattice.capability import builtin_provider_id
 from lattice.connection import key_value, settle
 from lattice.errors import ConfigError, InvocationError, NoResponders, ProviderError, RemoteError, Unreachable
 from lattice.links import sealed_entry
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition, pack, unpack
 from lattice.providers.keyvalue import KeyValueProvider
 from lattice.providers.sdk import Provider, operation
-from lattice.providers.sdk.capability import builtin_provider_id
 from lattice.providers.sdk.runner import NatsProviderContext, ProviderRunner, run_standalone
 from lattice.rpc import Rpc
 from lattice.settings import Settings

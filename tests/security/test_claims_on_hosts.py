@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from lattice import claims, keys
+from lattice.capability import KEYVALUE, builtin_provider_id
 from lattice.errors import ActorError, CapabilityDenied
 from lattice.messages import Entity, LinkDefinition
-from lattice.providers.sdk.capability import KEYVALUE, builtin_provider_id
 from tests.conftest import wait_for
 from tests.host import guests
 from tests.host.test_host import command, write

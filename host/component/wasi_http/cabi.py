@@ -32,17 +32,25 @@ BOOL, U8, U16, U32, U64, STRING, LIST, RECORD, TUPLE, VARIANT, ENUM, OPTION, RES
 )  # fmt: skip
 _U8_KIND = bytes([U8])
 
-_to_host = _ffi._wasmtime_component_resource_any_to_host
-_host_new = _ffi._wasmtime_component_resource_host_new
-_host_rep = _ffi._wasmtime_component_resource_host_rep
-_host_delete = _ffi._wasmtime_component_resource_host_delete
-_host_to_any = _ffi._wasmtime_component_resource_host_to_any
+_dll = _ffi.dll  # type: ignore[attr-defined]
+_P = ctypes.c_void_p
+
+
+def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A C function taking plain addresses: no per-argument type checks on the hot path."""
+    return ctypes.CFUNCTYPE(restype, *argtypes)((name, _dll))
+
+
+_to_host = _raw("wasmtime_component_resource_any_to_host", _P, _P, _P, _P)
+_host_new = _raw("wasmtime_component_resource_host_new", _P, ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32)
+_host_rep = _raw("wasmtime_component_resource_host_rep", ctypes.c_uint32, _P)
+_host_delete = _raw("wasmtime_component_resource_host_delete", None, _P)
+_host_to_any = _raw("wasmtime_component_resource_host_to_any", _P, _P, _P, _P)
 _byte_vec_new_uninit = _ffi._wasm_byte_vec_new_uninitialized
 _valrecord_new_uninit = _ffi._wasmtime_component_valrecord_new_uninit
 _vallist_new_uninit = _ffi._wasmtime_component_vallist_new_uninit
 _valtuple_new_uninit = _ffi._wasmtime_component_valtuple_new_uninit
 _val_new = _ffi._wasmtime_component_val_new
-_HostPtr = ctypes.POINTER(_ffi.wasmtime_component_resource_host_t)
 _AnyPtr = ctypes.POINTER(_ffi.wasmtime_component_resource_any_t)
 
 Ctx = Any  # POINTER(wasmtime_context_t)
@@ -60,10 +68,10 @@ class HostTrap(Exception):
 
 def rep(ctx: Ctx, val: Any) -> int:
     """The ``rep`` of a host resource passed as ``own`` or ``borrow`` (an own leaves the store's table)."""
-    host = _HostPtr()
+    host = _P()
     error = _to_host(ctx, val.of.resource, ctypes.byref(host))
     if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
+        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(_ffi.wasmtime_error_t)))
     value: int = _host_rep(host)
     _host_delete(host)
     return value
@@ -109,7 +117,7 @@ def put_own(ctx: Ctx, out: Any, type_id: int, value: int) -> None:
     error = _host_to_any(ctx, host, ctypes.byref(any_ptr))
     _host_delete(host)
     if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
+        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(_ffi.wasmtime_error_t)))
     out.kind = RESOURCE
     out.of.resource = any_ptr
 
@@ -216,7 +224,7 @@ def put_enum(out: Any, name: str) -> None:
 
 # --- defining functions and resources ------------------------------------------------------------------
 
-_KEEP: list[Any] = []  # ctypes callbacks must outlive every linker that holds them
+_DTORS: dict[tuple[str, Callable[[int], None]], Any] = {}  # kept for good: linkers hold them
 _NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: None)
 
 
@@ -225,12 +233,21 @@ def _trap(message: str) -> int:
     return ctypes.cast(error, ctypes.c_void_p).value or 0
 
 
-def define_func(instance: LinkerInstance, name: str, func: HostFunc, where: str) -> None:
-    """Define ``name`` in ``instance`` as ``func``; ``where`` names it in logs (``iface#name``)."""
+# the callback's pointers as plain addresses: ctypes makes no pointer objects for them on each call
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_size_t, _P, _P, _P, _P, ctypes.c_size_t, _P, ctypes.c_size_t)
+_ARRAYS = [VAL * n for n in range(8)]
+_CALLBACKS: dict[tuple[str, HostFunc], Any] = {}  # one per function, shared by every linker
 
-    def callback(data: Any, ctx: Ctx, ty: Any, args: Vals, nargs: int, results: Vals, nresults: int) -> int:
+
+def _callback(func: HostFunc, where: str) -> Any:
+    found = _CALLBACKS.get((where, func))
+    if found is not None:
+        return found
+    arrays = _ARRAYS
+
+    def callback(data: Any, ctx: int, ty: Any, args: int, nargs: int, results: int, nresults: int) -> int:
         try:
-            func(ctx, args, results)
+            func(ctx, arrays[nargs].from_address(args) if nargs else (), arrays[nresults].from_address(results))
             return 0
         except HostTrap as exc:
             return _trap(f"{where}: {exc}")
@@ -238,10 +255,18 @@ def define_func(instance: LinkerInstance, name: str, func: HostFunc, where: str)
             log.exception("wasi host function failed", function=where)
             return _trap(f"{where}: host error: {exc}")
 
-    cb = _ffi.wasmtime_component_func_callback_t(callback)
-    _KEEP.append(cb)
+    found = _CALLBACKS[(where, func)] = _CALLBACK(callback)
+    return found
+
+
+def define_func(instance: LinkerInstance, name: str, func: HostFunc, where: str) -> None:
+    """Define ``name`` in ``instance`` as ``func``; ``where`` names it in logs (``iface#name``)."""
+    cb = _callback(func, where)
     raw = name.encode()
-    error = _ffi.wasmtime_component_linker_instance_add_func(instance.ptr(), raw, len(raw), cb, None, _NO_FINALIZER)
+    add = _ffi.wasmtime_component_linker_instance_add_func
+    error = add(
+        instance.ptr(), raw, len(raw), ctypes.cast(cb, _ffi.wasmtime_component_func_callback_t), None, _NO_FINALIZER
+    )
     if error:
         raise wasmtime.WasmtimeError._from_ptr(error)
 
@@ -249,15 +274,17 @@ def define_func(instance: LinkerInstance, name: str, func: HostFunc, where: str)
 def define_resource(instance: LinkerInstance, name: str, type_id: int, dtor: Callable[[int], None]) -> None:
     """Define resource ``name`` as host resource type ``type_id``; ``dtor(rep)`` runs when the guest drops it."""
 
-    def callback(data: Any, ctx: Ctx, value: int) -> int:
-        try:
-            dtor(value)
-        except Exception:
-            log.exception("wasi resource destructor failed", resource=name)
-        return 0
+    cb = _DTORS.get((name, dtor))
+    if cb is None:
 
-    cb = _ffi.wasmtime_component_resource_destructor_t(callback)
-    _KEEP.append(cb)
+        def callback(data: Any, ctx: Ctx, value: int) -> int:
+            try:
+                dtor(value)
+            except Exception:
+                log.exception("wasi resource destructor failed", resource=name)
+            return 0
+
+        cb = _DTORS[(name, dtor)] = _ffi.wasmtime_component_resource_destructor_t(callback)
     raw = name.encode()
     ty = ResourceType.host(type_id)
     error = _ffi.wasmtime_component_linker_instance_add_resource(

@@ -24,6 +24,8 @@ from wasmtime import _bindings as _ffi
 from wasmtime.component import Component, Instance, Linker
 
 from lattice.errors import DeadlineExceeded, InvalidActor
+from lattice.host.component import values
+from lattice.host.component.engine import ComponentRuntime
 from lattice.host.component.wasi_http import cabi, outgoing, types, wasi
 from lattice.host.component.wasi_http.state import (
     T_INCOMING_REQUEST,
@@ -55,15 +57,21 @@ def handler_export(component: Component, engine: wasmtime.Engine) -> str | None:
     return next((n for n in component.type.exports(engine) if n.startswith(HANDLER + ".")), None)
 
 
-def check_imports(component: Component, engine: wasmtime.Engine) -> None:
-    """Refuse (``InvalidActor``) a component importing anything but WASI 0.2, naming the import."""
-    for name in component.type.imports(engine):
+def check_imports(runtime: ComponentRuntime, component: Component) -> None:
+    """Refuse (``InvalidActor``) a component importing what the host does not give wasi:http components,
+    naming the import: WASI 0.2, and the interfaces every component may import (SPEC §7: wasi:keyvalue,
+    wasi:logging, wasi:config, ``lattice:actor/host``), checked for their types."""
+    for name, item in component.type.imports(runtime.engine).items():
         package, _, version = name.partition("@")
-        if not package.startswith(WASI_PACKAGES) or not version.startswith("0.2."):
-            raise InvalidActor(
-                f"the component imports {name}, which a wasi:http component cannot have here "
-                f"(the host provides WASI 0.2: {', '.join(p.rstrip('/') for p in WASI_PACKAGES)})"
-            )
+        if package.startswith(WASI_PACKAGES) and version.startswith("0.2."):
+            continue
+        if runtime.provides(name):
+            runtime.check_import(name, item)
+            continue
+        raise InvalidActor(
+            f"the component imports {name}, which the host does not provide to wasi:http components "
+            f"(WASI 0.2: {', '.join(p.rstrip('/') for p in WASI_PACKAGES)}; and SPEC §7's interfaces)"
+        )
 
 
 _HANDLER: wasi.Interface = ({}, outgoing.HANDLER_FUNCS)
@@ -75,16 +83,19 @@ INTERFACES: dict[str, wasi.Interface] = {
 }
 
 
-def build_linker(engine: wasmtime.Engine, component: Component) -> Linker:
-    """A linker with the WASI 0.2 surface ``component`` imports; what the host does not implement traps
-    if called (``wasi.py`` lists which)."""
-    check_imports(component, engine)
-    linker = Linker(engine)
+def build_linker(runtime: ComponentRuntime, component: Component) -> Linker:
+    """A linker with the WASI 0.2 surface ``component`` imports, on the host's one ``wasi:io``, and the
+    interfaces every component may import; what the host does not implement traps if called (``wasi.py``)."""
+    check_imports(runtime, component)
+    imports = component.type.imports(runtime.engine)
+    linker = Linker(runtime.engine)
     with linker.root() as root:
-        for name in component.type.imports(engine):
+        for name in imports:
             found = INTERFACES.get(name.partition("@")[0])
             if found is not None:
                 wasi.define_interface(root, name, *found)
+        if any(runtime.provides(name) for name in imports):
+            runtime.define_interfaces(root)
     linker.define_unknown_imports_as_traps(component)
     return linker
 
@@ -149,6 +160,12 @@ class Handler:
             _val_delete(ctypes.byref(args[1]))
         if error:
             exc = wasmtime.WasmtimeError._from_ptr(error)
+            try:
+                values.raise_pending()  # from the shared interfaces' host functions (keyvalue, logging, …)
+            except NotInline:
+                raise
+            except Exception as pending:
+                return failure(502, f"{state.name} failed in a host call: {pending}", discard=True)
             if state.not_inline:
                 state.not_inline = False
                 raise NotInline  # nothing left the instance: the pool runs the call again elsewhere
@@ -169,8 +186,8 @@ def incoming_request(request: dict[str, Any]) -> IncomingRequest:
     query = str(request.get("queryString") or "")
     header = request.get("header") or {}
     headers: list[tuple[str, bytes]] = []
-    for name, values in header.items():
-        for value in [values] if isinstance(values, (str, bytes)) else values:
+    for name, given in header.items():
+        for value in [given] if isinstance(given, (str, bytes)) else given:
             headers.append((str(name), value if isinstance(value, bytes) else str(value).encode("latin-1")))
     authority = next((v.decode("latin-1") for k, v in headers if k.lower() == "host"), None)
     body = request.get("body") or b""

@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from lattice import claims, keys
+from lattice.capability import builtin_provider_id
 from lattice.cli.natsserver import free_port
 from lattice.errors import ActorTrap, RemoteError
 from lattice.host.component import ComponentPool
 from lattice.messages import Entity, LinkDefinition
-from lattice.providers.sdk.capability import builtin_provider_id
 from tests.conftest import wait_for
 from tests.host import guests
 from tests.host.component.guests import frame, probe

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import structlog
 
+from lattice.capability import builtin_provider_id
 from lattice.errors import ActorError, ActorTrap, DeadlineExceeded
 from lattice.host.component import ComponentPool, components_of, new_pool
 from lattice.host.component.engine import CompiledComponent
 from lattice.host.runtime import ActorLimits, Runtime, WasiGrants
 from lattice.messages import LinkDefinition
-from lattice.providers.sdk.capability import builtin_provider_id
 from tests.host.component import pyprobe
 from tests.host.test_host import command, write
 

@@ -4,16 +4,14 @@ A provider is written once against ``ProviderContext`` and runs either as its ow
 lattice (``lattice.providers.sdk.runner.run_standalone``) or inside a host, which hands it a context whose
 ``invoke_actor`` calls local actor instances directly and takes the NATS hop only for remote ones.
 Either way ``lattice.providers.sdk.server.ProviderServer`` serves it on NATS, needing no more of it than
-``CapabilityProvider``. Hosts find bundled providers through the ``lattice.providers`` entry points,
-so ``host`` never imports ``providers``.
+``CapabilityProvider``. The contract ids of the bundled providers are here too: the control plane and the
+hosts name them without importing a provider. Finding a provider's class is the SDK's
+(``lattice.providers.sdk.base.provider_class``).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import TYPE_CHECKING, Any, Protocol
-
-from lattice.errors import ConfigError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -22,18 +20,22 @@ if TYPE_CHECKING:
     from lattice.messages import LinkDefinition
     from lattice.settings import Settings
 
-ENTRY_POINT_GROUP = "lattice.providers"
-
 HTTPSERVER = "wasmcloud:httpserver"
 KEYVALUE = "wasmcloud:keyvalue"
 LOGGING = "wasmcloud:builtin:logging"
 NUMBERGEN = "wasmcloud:builtin:numbergen"
+MESSAGING = "wasmcloud:messaging"
+CRON = "wasmcloud:builtin:cron"
+BLOBSTORE = "wasmcloud:blobstore"
 
 BUILTIN_CONTRACTS = {
     "httpserver": HTTPSERVER,
     "keyvalue": KEYVALUE,
     "logging": LOGGING,
     "numbergen": NUMBERGEN,
+    "messaging": MESSAGING,
+    "cron": CRON,
+    "blobstore": BLOBSTORE,
 }
 
 
@@ -104,15 +106,3 @@ def builtin_provider_id(name: str) -> str:
     from lattice.keys import deterministic_keypair
 
     return deterministic_keypair("service", f"builtin:{name}").public_key
-
-
-def provider_class(image_ref: str) -> Any:
-    """The class behind ``builtin:<name>``; raises ``ConfigError`` for anything else."""
-    if not image_ref.startswith("builtin:"):
-        raise ConfigError(f"only bundled providers (builtin:<name>) can run in a host, not {image_ref!r}")
-    name = image_ref.removeprefix("builtin:")
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return ep.load()
-    known = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-    raise ConfigError(f"unknown provider {image_ref!r}; bundled: {', '.join('builtin:' + k for k in known)}")
