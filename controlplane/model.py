@@ -58,12 +58,25 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class Elastic:
+    """A spreadscaler that follows load (SPEC §5): between ``min_replicas`` (0: scale to zero) and
+    ``max_replicas``, aiming at ``target_in_flight`` calls per instance; idle ``idle_timeout_s`` → ``min``."""
+
+    min_replicas: int
+    max_replicas: int
+    target_in_flight: int = 4
+    idle_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Scaler:
-    """How many instances and where. For a daemonscaler ``replicas`` is per eligible host."""
+    """How many instances and where. For a daemonscaler ``replicas`` is per eligible host. An ``elastic``
+    spreadscaler's ``replicas`` is its starting point; the autoscaler moves it (``controlplane.autoscale``)."""
 
     kind: ScalerKind
     replicas: int
     spread: tuple[Spread, ...] = ()
+    elastic: Elastic | None = None
 
 
 #: What a component gets when its manifest names no scaler trait.

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import Any
 
 import structlog
 import uvicorn
 from fastapi import Request
+from nats.aio.msg import Msg
 
-from lattice import caps, keys
+from lattice import caps, keys, seal, subjects
 from lattice.connection import cancel_and_wait, connect, drain
 from lattice.controlplane.api import create_app
 from lattice.controlplane.artifacts import inspect_actor
@@ -27,7 +29,7 @@ from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
-from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.errors import Busy, ClaimsError, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
 from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -93,6 +95,7 @@ class ControlPlane:
         self.observer.on_event(lambda event: self.reconciler.wake.set())
         self.observer.on_event(self.reconciler.on_event)
         self.observer.on_event(lambda event: self.metrics.events.labels(event.name).inc())
+        await self.nc.subscribe(subjects.ctl_wake(self.settings.lattice), cb=self._on_wake)
         self._tasks = [
             asyncio.create_task(self._lead(), name="lease"),
             asyncio.create_task(self.reconciler.run(self.is_leader), name="reconcile"),
@@ -109,6 +112,19 @@ class ControlPlane:
             await self.state.release(self.id)
         await self.data.stop()
         await drain(self.nc)
+
+    async def _on_wake(self, msg: Msg) -> None:
+        """A call waits for an actor scaled to zero: the leader scales it up and says whether it will."""
+        if not self.is_leader() or not msg.reply:
+            return
+        try:
+            self.rpc.sealer.check_headers(msg.headers, msg.subject, msg.data, what="a wake request")
+            actor_id = str(json.loads(msg.data).get("actor_id", ""))
+        except (ClaimsError, ValueError, AttributeError) as exc:
+            log.warning("wake request refused", error=str(exc))
+            return
+        accepted = self.reconciler.wake_actor(actor_id)
+        await seal.respond(self.nc, self.rpc.sealer, msg, json.dumps({"accepted": accepted}).encode())
 
     def _on_lost(self, reason: str) -> None:
         self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")
@@ -263,6 +279,8 @@ class ControlPlane:
             "versions": [{"version": v.version, "created": v.created} for v in record.versions],
             "manifest": version.manifest,
             "status": await self.reconciler.status_of(record),
+            # what each actor component resolved to: `lattice call <component>` finds unsigned actors by it
+            "actors": {name: image["actor_id"] for name, image in version.images.items() if image.get("actor_id")},
         }
 
     async def applications(self) -> list[dict[str, Any]]:
