@@ -29,24 +29,13 @@ from pathlib import Path
 
 import nats
 
-from bench.cluster import http_status, wait_until
+from bench.cluster import http_status, stop_process, wait_until
 from lattice.cli.natsserver import NatsServer, free_port
 from lattice.host.children import spawn
 
 HELLO_P3 = Path(__file__).resolve().parent / "peer_hello" / "hello_p3.component.wasm"
 VIRTUAL_HOST = "hello-p3-pool.local"
 POOL_SIZE, MAX_CONCURRENCY = 2, 16
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextlib.contextmanager
@@ -56,7 +45,7 @@ def _child(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subproce
     try:
         yield proc
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _registry_config(workdir: Path, port: int) -> Path:

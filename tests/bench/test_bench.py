@@ -121,7 +121,7 @@ def test_best_peer_rows_use_the_strongest_peer_of_the_run_and_name_it() -> None:
     assert "HTTP local req/s (vs best peer: wash host pool 2×16)" in table(flat, {})
 
 
-async def test_fallback_load_generator_sends_the_host_header_it_is_given() -> None:
+async def test_fallback_load_generator_measures_a_local_server_and_sends_a_given_host_header() -> None:
     import asyncio
 
     seen: list[bytes] = []
@@ -137,27 +137,8 @@ async def test_fallback_load_generator_sends_the_host_header_it_is_given() -> No
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        load = await generate(f"http://127.0.0.1:{port}/", 1, 0.2, host_header="hello.local")
-    finally:
-        server.close()
-    assert load.requests > 0 and seen
-    assert all(b"\r\nHost: hello.local\r\n" in head for head in seen)
-
-
-async def test_fallback_load_generator_measures_a_local_server() -> None:
-    import asyncio
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-                await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        load = await generate(f"http://127.0.0.1:{port}/", 2, 0.3)
+        load = await generate(f"http://127.0.0.1:{port}/", 2, 0.3, host_header="hello.local")
+        assert seen and all(b"\r\nHost: hello.local\r\n" in head for head in seen)
         # the same generator as the bench runs it: its own process, on uvloop
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
