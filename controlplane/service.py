@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from typing import Any
@@ -24,7 +25,7 @@ from lattice import caps, keys, seal, subjects
 from lattice.connection import cancel_and_wait, connect, drain
 from lattice.controlplane import rollouts
 from lattice.controlplane.api import create_app
-from lattice.controlplane.artifacts import inspect_actor
+from lattice.controlplane.artifacts import inspect_actor, recheck_claims
 from lattice.controlplane.images import ImageResolver
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
@@ -42,6 +43,7 @@ from lattice.settings import Settings
 log = structlog.get_logger("lattice.controlplane")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+STOP_GRACE_S = 3
 LEASE_TTL_S = 3.0
 STORE_ATTEMPTS = 20
 
@@ -139,7 +141,10 @@ class ControlPlane:
         """Serve the HTTP API on ``listen`` until cancelled or ``stop()``; raises ``ConnectionLost`` (after
         closing the listener) when the NATS connection is gone for good."""
         host, port = split_listen(self.listen)
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
+        # an open /v1/events stream never ends by itself: on stop, give requests STOP_GRACE_S, then cut them
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=STOP_GRACE_S
+        )
         self.server = QuietServer(config)
         if self.lost is None:
             log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
@@ -225,7 +230,15 @@ class ControlPlane:
         return b"".join(chunks)
 
     async def upload_artifact(self, wasm: bytes) -> dict[str, Any]:
-        """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5)."""
+        """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5).
+
+        A module stored before is not compiled again (its claims are checked again: they may have expired).
+        """
+        digest = "sha256:" + hashlib.sha256(wasm).hexdigest()
+        stored = await self.state.artifact(digest)
+        if stored is not None:
+            await asyncio.to_thread(recheck_claims, wasm)
+            return stored
         meta = await asyncio.to_thread(inspect_actor, wasm, self.settings.state_dir / "cache")
         if await self.state.artifact(meta["digest"]) is None:
             await self.state.put_artifact(meta["digest"], wasm, meta)
