@@ -45,7 +45,7 @@ HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
 
 #: modules that ``register_interfaces`` when imported; every ``ComponentRuntime`` imports them first
-INTERFACE_MODULES = ["host.component.interfaces", "host.component.wasi_http.caller"]
+INTERFACE_MODULES = ["lattice.host.component.interfaces", "lattice.host.component.wasi_http.caller"]
 
 Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, values.HostFunc]]
 """Defines interfaces on the root linker instance; returns ``{"iface#func": HostFunc}`` it defined."""
