@@ -123,6 +123,7 @@ COMPONENTS: dict[str, ComponentPart] = {
     "pykvcounter": ComponentPart("pykvcounter", "python"),
     "jsgreeter": ComponentPart("jsgreeter", "javascript"),
     "pyhttp": ComponentPart("pyhttp", "python", componentize.WASI_HTTP_WORLD),
+    "pyevents": ComponentPart("pyevents", "python"),
 }
 
 

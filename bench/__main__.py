@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import components, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
+from bench import components, events, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
 from bench.cluster import Cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run.notes.append("py_instance_idle_kib, py_cold_start: skipped in --tiny")
         _embed(run, profile)
+        run.step("events (messaging and blobs beside raw NATS)", lambda: events.run(profile.name))
         run.step("uvicorn (plain, own process)", lambda: http.uvicorn(profile.load))
         _lattice_scenarios(run, profile, work / "lattice")
         run.step(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,26 @@ import httpx
 import yaml
 
 from lattice.errors import LatticeError
+
+API_TOKEN_FILE = "api-token"
+
+
+def write_api_token(up_dir: Path, token: str) -> Path:
+    """Keep ``lattice up``'s API token where this user's ``lattice`` commands find it (mode 0600)."""
+    up_dir.mkdir(parents=True, exist_ok=True)
+    path = up_dir / API_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    return path
+
+
+def local_api_token(state_dir: Path) -> str | None:
+    """The token ``lattice up`` wrote under ``state_dir``, if it did."""
+    try:
+        return (state_dir / "up" / API_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 class ApiError(LatticeError):

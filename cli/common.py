@@ -33,6 +33,7 @@ console = Console()
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"  # the table with full ids
     json = "json"
 
 
@@ -40,7 +41,7 @@ NatsUrl = Annotated[str | None, typer.Option("--nats-url", envvar="LATTICE_NATS_
 LatticeName = Annotated[str | None, typer.Option("--lattice", envvar="LATTICE_NAME", help="Lattice name.")]
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="LATTICE_API_URL", help="Control plane URL.")]
 ApiToken = Annotated[str | None, typer.Option("--api-token", envvar="LATTICE_API_TOKEN", help="Bearer token.")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, wide (full ids) or json")]
 ClusterSeed = Annotated[
     str | None,
     typer.Option(

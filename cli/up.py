@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -32,7 +33,8 @@ from rich.console import Console
 from rich.table import Table
 
 from lattice import keys
-from lattice.cli.client import Client
+from lattice.cli import natsauth
+from lattice.cli.client import Client, write_api_token
 from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
@@ -50,12 +52,15 @@ def demo_manifest() -> Path:
     return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
 
 
-def _port_free(address: str, flag: str) -> bool:
+def port_free(address: str, flag: str) -> bool:
     """Whether ``host:port`` can be bound; ``ConfigError`` naming ``flag`` when it is not an address."""
     host, _, port = address.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{flag} takes host:port with a port from 1 to 65535, got {address!r}")
     with socket.socket() as s:
+        # as the servers that will listen there do (uvicorn, nats-server): connections of a run just stopped,
+        # in TIME_WAIT for a minute, do not make a free port look taken
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host or "127.0.0.1", int(port)))
         except OSError:
@@ -99,7 +104,8 @@ class Up:
         demo: bool,
         console: Console,
     ) -> None:
-        self.settings = settings
+        # the API gets a token, made for this run unless one was given (LATTICE_API_TOKEN)
+        self.settings = settings.with_overrides(api_token=settings.api_token or secrets.token_urlsafe(24))
         self.n_hosts = hosts
         self.http = http
         self.api = api
@@ -123,7 +129,7 @@ class Up:
 
     async def _run_locked(self) -> None:
         for address, flag in ((self.api, "--api"), *([(self.http, "--http")] if self.demo else [])):
-            if not _port_free(address, flag):
+            if not port_free(address, flag):
                 raise ConfigError(f"{address} is already in use: pick another with {flag}")
         main = asyncio.create_task(self._run())
         stopper = asyncio.create_task(self._stop.wait())
@@ -141,14 +147,23 @@ class Up:
     async def _run(self) -> None:
         say = self.console.print
         url = self.nats_url
+        up_dir = self.settings.state_dir / "up"
+        creds: natsauth.Credentials | None = None
         if url is None:
-            store = self.settings.state_dir / "up" / "nats"
-            self.nats = NatsServer(store)
+            store = up_dir / "nats"
+            creds = natsauth.Credentials.generate()
+            conf, saved = natsauth.write(creds, self.settings.lattice, up_dir)
+            self.nats = NatsServer(store, extra_args=["-c", str(conf)])
             with self.console.status("starting nats-server"):
                 await asyncio.to_thread(self.nats.start)
             url = self.nats.url
             say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
+            say(f"  NATS users per role (host, control, observer): credentials in {saved}")
+        token_file = write_api_token(up_dir, self.settings.api_token or "")
+        say(f"  API token in {token_file} (lattice commands on this machine read it; LATTICE_API_TOKEN overrides)")
         settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
+        if creds is not None:
+            settings = settings.with_overrides(nats_user=creds.control[0], nats_password=creds.control[1])
         # one metrics port cannot serve several hosts: with LATTICE_METRICS set, each gets a free one
         metrics = {"LATTICE_METRICS": f"{settings.metrics.rpartition(':')[0]}:0"} if settings.metrics else {}
         env = {
@@ -163,6 +178,7 @@ class Up:
             "LATTICE_STATE_DIR": str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
             "LATTICE_DRAIN_TIMEOUT": "0",
+            **({"LATTICE_NATS_USER": creds.host[0], "LATTICE_NATS_PASSWORD": creds.host[1]} if creds else {}),
         }
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)

@@ -12,33 +12,30 @@ import asyncio
 import base64
 import binascii
 import functools
+import hmac
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any, Protocol
 
 import nats.errors
-import swagger_ui_bundle
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.staticfiles import StaticFiles
 from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from lattice import caps
+from lattice.controlplane.docs import MANIFEST_BODY, WASM_BODY, mount_docs
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.state import ControlState
 from lattice.errors import (
-    Busy,
-    InvocationError,
     LatticeError,
-    LimitExceeded,
     ManifestError,
     NotFound,
-    Unreachable,
     VersionConflict,
+    http_status,
 )
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
@@ -70,10 +67,14 @@ class LinkBody(BaseModel):
     values: dict[str, str] = Field(default_factory=dict)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class ControlPlaneApi(Protocol):
     """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
 
     id: str
+    listen: str
     settings: Settings
     nc: NATS
     state: ControlState
@@ -105,19 +106,11 @@ class ControlPlaneApi(Protocol):
 
 def create_app(cp: ControlPlaneApi) -> FastAPI:
     """The FastAPI application serving ``cp``."""
-    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None)
-    # Swagger UI from the swagger-ui-bundle package, not a CDN: /docs works on a machine without internet
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="lattice control plane",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
-        )
+    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None, redoc_url=None)
+    if cp.listen.rpartition(":")[0].strip("[]") in LOOPBACK:
+        # DNS rebinding: a web page's script reaching 127.0.0.1 still sends its own site's name as Host
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))
+    mount_docs(app, "lattice control plane")
 
     async def auth(request: Request) -> None:
         token = cp.settings.api_token
@@ -130,7 +123,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
                 "missing bearer token: send 'Authorization: Bearer <token>' (CLI: --api-token, LATTICE_API_TOKEN)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if header[7:].strip() != token:
+        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
             raise HTTPException(403, "wrong bearer token: use the control plane's LATTICE_API_TOKEN")
 
     async def reachable(request: Request) -> None:
@@ -157,7 +150,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
 
     @app.exception_handler(LatticeError)
     async def lattice_error(request: Request, exc: LatticeError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, _status_of(exc))
+        return JSONResponse({"detail": str(exc)}, http_status(exc))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -195,7 +188,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
     async def host(host_id: str) -> dict[str, Any]:
         return cp.host(host_id)
 
-    @app.post("/v1/artifacts", status_code=201, dependencies=guarded)
+    @app.post("/v1/artifacts", status_code=201, dependencies=guarded, openapi_extra=WASM_BODY)
     async def upload(request: Request) -> dict[str, Any]:
         return await cp.upload_artifact(await cp.read_body(request))
 
@@ -210,7 +203,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
             raise NotFound(f"no artifact {digest}")
         return meta
 
-    @app.put("/v1/applications/{name}", dependencies=guarded)
+    @app.put("/v1/applications/{name}", dependencies=guarded, openapi_extra=MANIFEST_BODY)
     async def put_application(name: str, request: Request) -> dict[str, Any]:
         body = await cp.read_body(request, limit=caps.MAX_MANIFEST_BYTES)
         return await cp.put_application(name, body, request.headers.get("content-type"))
@@ -282,17 +275,3 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     return app
-
-
-def _status_of(exc: LatticeError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Unreachable):
-        return 404 if "nobody serves" in str(exc) else 504
-    if isinstance(exc, Busy):
-        return 503
-    if isinstance(exc, LimitExceeded):
-        return 413
-    if isinstance(exc, InvocationError):
-        return 502
-    return 400

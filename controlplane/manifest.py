@@ -4,6 +4,9 @@ The text becomes ``Node``s that remember their lines (``manifest_nodes``) and is
 the checks across components are wadm's (``manifest_checks``). Nothing here reads files or talks to
 anyone: ``file://`` and OCI images are only checked for shape; ``resolve_file_image`` turns a ``file://``
 one into a path for the caller that does the reading. Only ``ManifestError`` leaves ``parse_manifest``.
+
+Over 400 lines: one walk over the OAM document, a function per node kind; the node helpers and the
+cross-component checks already live beside it (``manifest_nodes``, ``manifest_checks``).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from lattice.controlplane.model import (
     ActorComponent,
     Application,
     Component,
+    Elastic,
     LinkTrait,
     ProviderComponent,
     Scaler,
@@ -228,8 +232,9 @@ def _scaler_from(traits: list[_Trait]) -> Scaler:
 
 def _scaler(trait: _Trait) -> Scaler:
     path = f"{trait.path}.properties"
-    props = _map(trait.props, path, allowed=("replicas", "instances", "spread"))
+    props = _map(trait.props, path, allowed=("replicas", "instances", "spread", *ELASTIC_FIELDS))
     given = [key for key in ("instances", "replicas") if _opt(props, key) is not None]
+    elastic = _elastic(props, path, trait.kind, given)
     if len(given) == 2:
         raise _fail(
             "give 'replicas' or 'instances' (wadm 0.10's name for it), not both",
@@ -237,10 +242,12 @@ def _scaler(trait: _Trait) -> Scaler:
             f"{path}.replicas",
             props.key_lines["replicas"],
         )
-    if not given and trait.kind == "spreadscaler":
+    if not given and trait.kind == "spreadscaler" and elastic is None:
         raise _fail("missing required field 'replicas' (or wadm 0.10's 'instances')", props, f"{path}.replicas")
     key = given[0] if given else "replicas"
     replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0, caps.MAX_REPLICAS)
+    if elastic is not None:
+        replicas = max(elastic.min_replicas, min(1, elastic.max_replicas))  # one warm, unless min says more
     spreads: list[Spread] = []
     if (spread_node := _opt(props, "spread")) is not None:
         if spread_node.kind != "seq":
@@ -251,7 +258,42 @@ def _scaler(trait: _Trait) -> Scaler:
                 raise _fail(f"duplicate spread name {spread.name!r}", item, f"{path}.spread[{index}].name")
             spreads.append(spread)
     kind: ScalerKind = "spreadscaler" if trait.kind == "spreadscaler" else "daemonscaler"
-    return Scaler(kind, replicas, tuple(spreads))
+    return Scaler(kind, replicas, tuple(spreads), elastic)
+
+
+ELASTIC_FIELDS = ("min_replicas", "max_replicas", "target_in_flight", "idle_timeout_s")
+
+
+def _elastic(props: _Node, path: str, kind: str, given: list[str]) -> Elastic | None:
+    """SPEC §5's elastic spreadscaler fields, checked: None when the scaler has none of them."""
+    present = [f for f in ELASTIC_FIELDS if _opt(props, f) is not None]
+    if not present:
+        return None
+    first = props.entries[present[0]]
+    if kind != "spreadscaler":
+        raise _fail(f"{present[0]} belongs to a spreadscaler, not a {kind}", first, f"{path}.{present[0]}")
+    if given:
+        raise _fail(
+            f"give either '{given[0]}' or min_replicas/max_replicas (elastic), not both",
+            props.entries[given[0]],
+            f"{path}.{given[0]}",
+        )
+
+    def number(field: str, default: int, minimum: int, maximum: int) -> int:
+        node = _opt(props, field)
+        return default if node is None else _int(node, f"{path}.{field}", minimum, maximum)
+
+    low = number("min_replicas", 1, 0, caps.MAX_REPLICAS)
+    high = number("max_replicas", max(low, DEFAULT_MAX_REPLICAS), 1, caps.MAX_REPLICAS)
+    if low > high:
+        node = props.entries.get("min_replicas", first)
+        raise _fail(f"min_replicas ({low}) is greater than max_replicas ({high})", node, f"{path}.min_replicas")
+    target = number("target_in_flight", 4, 1, caps.MAX_INSTANCES)
+    idle = number("idle_timeout_s", 60, 1, 86_400)
+    return Elastic(low, high, target, float(idle))
+
+
+DEFAULT_MAX_REPLICAS = 10
 
 
 def _spread(node: _Node, path: str) -> Spread:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -29,7 +28,7 @@ from lattice.errors import (
     LimitExceeded,
 )
 from lattice.failsafe import logged
-from lattice.host import wapc
+from lattice.host import wapc, wasi_io
 from lattice.host import wasmtime_shim as shim
 from lattice.host.budget import guest_time, uncharged
 from lattice.host.limits import apply_store_limits, bounded_sink
@@ -61,9 +60,6 @@ def _trap_message(exc: BaseException) -> str:
     return first_line(exc)
 
 
-LINE_BUFFER = 4096  # bytes of a WASI output line held back waiting for its end (``line_buffered``)
-
-
 class ActorPool:
     """The instances of one actor on one host, and the only way to call it.
 
@@ -74,7 +70,7 @@ class ActorPool:
     errors name the actor (default: its id).
     """
 
-    line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``LINE_BUFFER``)
+    line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``wasi_io.LINE_BUFFER``)
 
     def __init__(
         self,
@@ -123,7 +119,7 @@ class ActorPool:
         self._in_flight = 0
         self._instances = 0
         self._lock = threading.Lock()
-        self._outputs = _LiveCount()
+        self._outputs = wasi_io.LiveCount()
         self._closed = False
         self.inline_eligible = True
         self._inline_strikes = 0
@@ -175,39 +171,10 @@ class ActorPool:
             raise InvalidActor(f"{self.name} failed in {name}: {_trap_message(exc)}") from exc
 
     def _wasi_config(self) -> wasmtime.WasiConfig:
-        cfg = wasmtime.WasiConfig()
-        if self.wasi.env:
-            cfg.env = list(self.wasi.env.items())
-        if self.wasi.args:
-            cfg.argv = list(self.wasi.args)
-        for guest, host_path in self.wasi.dirs.items():
-            cfg.preopen_dir(host_path, guest, fs_mutable=not self.wasi.readonly)
-        cfg.stdout_custom = self._output("stdout")
-        cfg.stderr_custom = self._output("stderr")
-        return cfg
+        return wasi_io.config(self.wasi, self._output)
 
     def _output(self, stream: str) -> Callable[[bytes], None]:
-        """A WASI output sink, counted until wasmtime releases it.
-
-        wasmtime releases a store's sinks from one of its own threads just after the store closes; one
-        released while Python shuts down aborts that thread with a panic, so ``close`` waits for them.
-        """
-        log_sink = self.log_sink
-        pending = bytearray()
-
-        def sink(data: bytes) -> None:
-            if not self.line_buffered:
-                log_sink(stream, bytes(data).decode("utf-8", "replace"))
-                return
-            pending.extend(data)  # whole lines only: some guests write a line in pieces
-            end = pending.rfind(b"\n") + 1 if len(pending) < LINE_BUFFER else len(pending)
-            if end:
-                log_sink(stream, bytes(pending[:end]).decode("utf-8", "replace"))
-                del pending[:end]
-
-        self._outputs.add()
-        weakref.finalize(sink, self._outputs.release)
-        return sink
+        return wasi_io.sink(stream, self.log_sink, self.line_buffered, self._outputs)
 
     def _deadline_ticks(self) -> int:
         return max(1, round(self.limits.deadline_s / self.runtime.epoch_tick_s))
@@ -429,27 +396,6 @@ class ActorPool:
             self._discard(inst)
         if self.compiled.uses_wasi:  # two sinks per instance; running calls still hold theirs
             self._outputs.wait_until_at_most(2 * self._in_flight, timeout)
-
-
-class _LiveCount:
-    """A count of live objects that can be waited on; released from any thread, even re-entrantly."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition(threading.RLock())
-        self._count = 0
-
-    def add(self) -> None:
-        with self._changed:
-            self._count += 1
-
-    def release(self) -> None:
-        with self._changed:
-            self._count -= 1
-            self._changed.notify_all()
-
-    def wait_until_at_most(self, count: int, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._count <= count, timeout)
 
 
 def _no_host_calls(binding: str, namespace: str, operation: str, payload: bytes) -> bytes:

@@ -26,6 +26,7 @@ LOGGING = "wasmcloud:builtin:logging"
 NUMBERGEN = "wasmcloud:builtin:numbergen"
 MESSAGING = "wasmcloud:messaging"
 CRON = "wasmcloud:builtin:cron"
+BLOBSTORE = "wasmcloud:blobstore"
 
 BUILTIN_CONTRACTS = {
     "httpserver": HTTPSERVER,
@@ -34,6 +35,7 @@ BUILTIN_CONTRACTS = {
     "numbergen": NUMBERGEN,
     "messaging": MESSAGING,
     "cron": CRON,
+    "blobstore": BLOBSTORE,
 }
 
 

@@ -6,6 +6,9 @@ kinds of token, and the ``wasmbus://`` URLs invocations are bound to. Key encodi
 ``keys.py``, section surgery in ``wasm.py``; policy (which issuers to trust, whether unsigned
 actors may run) is the caller's, passed in as arguments.
 
+Over 400 lines: both token kinds share the wire form and the verification path; split, each half would
+repeat it.
+
 Every refusal is a ``ClaimsError`` whose message is the reason a host reports. Actors are checked
 shape → issuer key → signature → subject → hash → time → trust, so no later reason rests on an
 unsigned claim. Invocations check issuer ∈ cluster issuers first: it refuses foreign clusters

@@ -144,12 +144,18 @@ class Invocation:
 
 @dataclass(frozen=True, slots=True)
 class InvocationResponse:
-    """The answer to every invocation; ``error`` set means failure (SPEC §4)."""
+    """The answer to every invocation; ``error`` set means failure (SPEC §4).
+
+    ``error_kind`` (beyond SPEC, sent only with ``error``) is the error's ``kind`` (``lattice.errors``): "busy",
+    "deadline", ... so the caller raises the same class as the callee. Peers that do not know it ignore it (SPEC:
+    unknown keys ignored); one that sends none is answered as a plain ``RemoteError``.
+    """
 
     invocation_id: str
     msg: bytes = b""
     error: str | None = None
     content_length: int = -1
+    error_kind: str | None = None
 
     def to_msgpack(self) -> bytes:
         d: dict[str, Any] = {
@@ -159,6 +165,8 @@ class InvocationResponse:
         }
         if self.error is not None:
             d["error"] = self.error
+            if self.error_kind:
+                d["error_kind"] = self.error_kind
         return pack(d)
 
     @classmethod
@@ -170,6 +178,7 @@ class InvocationResponse:
             msg=_bytes(d, "msg"),
             error=(err.decode() if isinstance(err, bytes) else str(err)) if err else None,
             content_length=_int(d, "content_length"),
+            error_kind=kind if err and isinstance(kind := d.get("error_kind"), str) and kind else None,
         )
 
 

@@ -28,7 +28,7 @@ span, log context together), so no caller times anything itself.
     everyone
       lattice_nats_reconnects_total  lattice_nats_connected  process_* (resident memory, CPU, fds)
 
-``outcome`` is ``ok`` or the kind of failure (``outcome_of``): a small fixed set, never a message.
+``outcome`` is ``ok`` or the error's ``kind`` (``outcome_of``): a small fixed set, never a message.
 """
 
 from __future__ import annotations
@@ -49,44 +49,19 @@ from prometheus_client.registry import Collector
 
 from lattice.capability import CapabilityProvider
 from lattice.errors import (
-    ActorError,
-    ActorTrap,
-    Busy,
-    CapabilityDenied,
     ConfigError,
-    DeadlineExceeded,
-    InvocationError,
-    LimitExceeded,
-    LinkNotFound,
-    ProviderError,
-    RemoteError,
-    Unreachable,
+    LatticeError,
 )
 from lattice.observability import tracing
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
-    (Busy, "busy"),
-    (DeadlineExceeded, "deadline"),
-    (LimitExceeded, "limit"),
-    (ActorTrap, "trap"),
-    (ActorError, "actor_error"),
-    (CapabilityDenied, "denied"),
-    (LinkNotFound, "no_link"),
-    (Unreachable, "unreachable"),
-    (RemoteError, "remote_error"),
-    (InvocationError, "invalid"),
-    (ProviderError, "provider_error"),
-    (asyncio.CancelledError, "cancelled"),
-)
 
 
 def outcome_of(exc: BaseException) -> str:
-    """The ``outcome`` label of a failed call."""
-    for kind, name in _OUTCOMES:
-        if isinstance(exc, kind):
-            return name
-    return "error"
+    """The ``outcome`` label of a failed call: the error's ``kind`` (``lattice.errors``), a small fixed set."""
+    if isinstance(exc, LatticeError):
+        return exc.kind
+    return "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,3 +205,18 @@ def test_nothing_is_swallowed_silently() -> None:
         if re.search(r"suppress\((Base)?Exception\)", line)
     ]
     assert offenders == []
+
+
+# Modules over the limit whose owners have yet to split them or say why at their top (issue 14); only shrinks.
+KNOWN_LONG = {"lattice.host.component.values", "lattice.host.component.binary", "lattice.providers.blobstore"}
+
+
+def test_modules_stay_under_400_lines_or_say_why() -> None:
+    """House style: modules under ~400 lines, unless the module docstring says why ("Over 400 lines: ...")."""
+    long = {
+        module
+        for module, path in _sources().items()
+        if len(path.read_text().splitlines()) > 410
+        and "Over 400 lines" not in (ast.get_docstring(ast.parse(path.read_text())) or "")
+    }
+    assert long <= KNOWN_LONG, sorted(long - KNOWN_LONG)

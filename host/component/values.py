@@ -543,9 +543,8 @@ class HostFunc:
             return ctypes.cast(error, ctypes.c_void_p).value or 0
 
 
-# No finalizer (NULL): a ctypes one may already be freed when a linker is collected at interpreter exit,
-# and wasmtime calls it then (a segfault at exit).
-_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # a NULL function pointer
+# a NULL function pointer: nothing to free, and no Python callback to call while Python shuts down
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
 _DEFINED: list[HostFunc] = []  # ctypes callbacks must outlive every linker that holds them
 
 

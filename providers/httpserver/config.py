@@ -7,6 +7,11 @@
     cors_origins    comma-separated allowed origins, ``*`` for any; enables CORS headers and preflight
     tls_cert        PEM certificate path; with ``tls_key``, serve HTTPS
     tls_key         PEM private key path
+    max_headers     most header lines in a request, else 431 (default 100)
+    max_header_bytes  request line and headers together, at most, else 431 (default 64 KiB)
+    header_timeout_ms a request's headers must arrive within this, else 408 and the connection is
+                    closed (default 10 s; slowloris)
+    idle_timeout_ms how long a keep-alive connection may sit idle between requests (default 5 s)
     reuse_port      ``true``: bind with SO_REUSEPORT, so the same provider in several host processes on
                     one machine shares the port and the kernel spreads connections over them (each
                     serves the actor instances of its own host); off by default, so a port already
@@ -18,11 +23,18 @@ link and the value, so the link is refused and the provider keeps serving the ot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from lattice.errors import ProviderError
 from lattice.messages import LinkDefinition
+from lattice.providers.httpserver.guard import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+    HeaderLimits,
+)
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
@@ -39,6 +51,8 @@ class ListenerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     reuse_port: bool = False
+    headers: HeaderLimits = field(default_factory=HeaderLimits)
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
 
     @property
     def url(self) -> str:
@@ -64,6 +78,10 @@ def _positive(text: str, what: str) -> int:
     if value <= 0:
         raise ValueError(f"{what} must be positive, got {value}")
     return value
+
+
+def _opt(values: dict[str, str], name: str, default: int) -> int:
+    return _positive(values[name], name) if values.get(name) else default
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -105,6 +123,12 @@ def listener_config(link: LinkDefinition) -> ListenerConfig:
             tls_cert=cert,
             tls_key=key,
             reuse_port=_flag(values.get("reuse_port", "false"), "reuse_port"),
+            headers=HeaderLimits(
+                max_headers=_opt(values, "max_headers", DEFAULT_MAX_HEADERS),
+                max_header_bytes=_opt(values, "max_header_bytes", DEFAULT_MAX_HEADER_BYTES),
+                header_timeout_s=_opt(values, "header_timeout_ms", int(DEFAULT_HEADER_TIMEOUT_S * 1000)) / 1000,
+            ),
+            idle_timeout_s=_opt(values, "idle_timeout_ms", int(DEFAULT_IDLE_TIMEOUT_S * 1000)) / 1000,
         )
     except ValueError as exc:
         raise ProviderError(f"httpserver: link from {link.actor_id} ({link.link_name}) refused: {exc}") from None

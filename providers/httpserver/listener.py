@@ -3,10 +3,13 @@
 Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the linked actor; its
 ``HttpResponse`` becomes the reply. What goes wrong maps to a status, never to a crash:
 
-    body over max_body_bytes → 413      the actor failed → 500 (names the actor)
-    malformed HttpResponse   → 502      nobody serves the actor → 503
-    response body over max_body_bytes → 502
+    body over max_body_bytes → 413      the actor failed → 500
+    over the actor's payload limit → 413    malformed HttpResponse → 502
+    nobody serves the actor  → 503      response body over max_body_bytes → 502
     no answer in time        → 504      CORS preflight from an origin not allowed → 403
+
+A failure's body is a short reason and a request id (also in ``x-request-id``; the trace id when tracing
+is on); the actor id and the error text go to the log under that id, not to the HTTP client.
 
 No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
 Each request is a server span, a child of an incoming ``traceparent`` (whose trace id is kept); its
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, Final
@@ -27,17 +31,16 @@ import uvicorn
 
 from lattice.capability import ProviderContext
 from lattice.errors import (
-    Busy,
-    DeadlineExceeded,
     InvocationError,
     LatticeError,
     NoResponders,
     ProviderError,
-    Unreachable,
+    http_status,
 )
 from lattice.messages import pack, unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
+from lattice.providers.httpserver.guard import GuardedProtocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -153,7 +156,8 @@ class Listener:
             raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
         config = uvicorn.Config(
             self,
-            http="httptools",
+            http=GuardedProtocol.with_limits(cfg.headers),
+            timeout_keep_alive=max(1, round(cfg.idle_timeout_s)),
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -238,26 +242,39 @@ class Listener:
                 timeout_s=self.config.timeout_s,
                 trace_context=tracing.carrier() or None,
             )
-        except NoResponders:
-            return await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
-        except Busy as exc:
-            return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
-        except (Unreachable, DeadlineExceeded):
-            return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
-        except LatticeError as exc:
-            self._log.warning("actor failed an http request", error=str(exc))
-            return await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
-        except Exception:
-            self._log.exception("http request crashed")
-            return await _reply(send, 500, f"actor {self.actor_id} could not be called", cors)
+        except NoResponders as exc:
+            return await self._fail(send, 503, "the actor is not running", exc, cors)
+        except LatticeError as exc:  # by the one table (lattice.errors.http_status)
+            status = http_status(exc)
+            if status == 503:
+                return await self._fail(send, 503, "the actor is busy: retry shortly", exc, cors, retry_after=True)
+            if status == 504:
+                return await self._fail(send, 504, "the actor did not answer in time", exc, cors)
+            if status == 413:  # e.g. a body at the limit whose envelope is over the actor's payload limit
+                return await self._fail(send, 413, "the request is too large for the actor", exc, cors)
+            return await self._fail(send, 500, "the actor failed", exc, cors)
+        except Exception as exc:
+            return await self._fail(send, 500, "the actor failed", exc, cors)
         try:
             status, response_headers, response_body = decode_response(raw)
         except ValueError as exc:
-            return await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
+            return await self._fail(send, 502, "the actor sent a malformed HttpResponse", exc, cors)
         if len(response_body) > self.config.max_body_bytes:
             limit = self.config.max_body_bytes
-            return await _reply(send, 502, f"actor {self.actor_id} answered a body over {limit} bytes", cors)
+            return await _reply(send, 502, f"the actor answered a body over {limit} bytes", cors)
         return await _send(send, status, response_headers + cors, response_body)
+
+    async def _fail(
+        self, send: Send, status: int, reason: str, exc: BaseException, cors: Headers, *, retry_after: bool = False
+    ) -> int:
+        """Answer ``status`` with a short ``reason`` and a request id; what happened (the actor, the error) goes
+        to the log under that id, never to the HTTP client."""
+        request_id = tracing.current_trace_id() or secrets.token_hex(16)
+        level = self._log.error if status == 500 and not isinstance(exc, LatticeError) else self._log.warning
+        level("http request failed", status=status, request_id=request_id, error=str(exc) or type(exc).__name__,
+              exc_info=not isinstance(exc, (LatticeError, ValueError)))  # fmt: skip
+        headers = [*cors, (b"x-request-id", request_id.encode())]
+        return await _reply(send, status, f"{reason} (request id {request_id})", headers, retry_after=retry_after)
 
     async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:
         """The request body, or ``None`` when it is over the limit (checked before reading if possible)."""

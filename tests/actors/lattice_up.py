@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from lattice.cli.client import Client
+from lattice.cli.client import Client, local_api_token
 from lattice.cli.natsserver import free_port
 
 READY_LINE = "Ctrl-C stops everything."
@@ -150,7 +150,7 @@ class LatticeUp:
 
     def call(self, fn: Callable[[Client], T]) -> T:
         """``fn`` with an API client, closed afterwards: ``lattice.call(lambda c: c.apps())``."""
-        client = Client(self.api_url)
+        client = Client(self.api_url, local_api_token(self.workdir / "state"))
         try:
             return fn(client)
         finally:

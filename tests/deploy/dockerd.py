@@ -35,6 +35,10 @@ from tests.deploy.netns import ip
 PREFIX = "ltdk"  # the bridge and the run directory of this module start with it
 CACHE = Path(os.environ.get("LATTICE_CACHE_DIR") or Path.home() / ".cache" / "lattice") / "docker"
 ADDRESS_POOL = "base=10.213.0.0/16,size=24"
+# What dockerd 20.10 and its containerd make outside the run directory whatever their flags (the daemon's
+# identity key, the plugin socket and shim socket folders): removed again if they were not there before.
+FIXED_PATHS = (Path("/etc/docker/key.json"), Path("/run/docker/plugins"), Path("/run/docker"))
+FIXED_PATHS += (Path("/run/containerd/s"), Path("/run/containerd"))
 
 
 class EngineUnavailable(RuntimeError):
@@ -133,6 +137,7 @@ class Engine:
         self.env: dict[str, str] = {}
         self._lock: IO[str] | None = None
         self._log: IO[bytes] | None = None
+        self._made: list[Path] = []
 
     def __enter__(self) -> Engine:
         try:
@@ -149,6 +154,7 @@ class Engine:
         self._take_lock()
         end_old_daemons()
         remove_stale()
+        self._made = [path for path in FIXED_PATHS if not path.exists()]
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         ip("link", "add", self.bridge, "type", "bridge")
         ip("addr", "add", f"10.214.{_free_subnet()}.1/24", "dev", self.bridge)
@@ -205,12 +211,27 @@ class Engine:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
         ip("link", "del", self.bridge, check=False)
+        self._remove_made()
         if self._log is not None:
             self._log.close()
             self._log = None
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
+
+    def _remove_made(self) -> None:
+        """The fixed paths this engine made, unless another daemon is running and may use them."""
+        for proc in Path("/proc").glob("[0-9]*"):
+            with contextlib.suppress(OSError):
+                if (proc / "comm").read_text().strip() in {"dockerd", "containerd"}:
+                    return
+        for path in self._made:
+            with contextlib.suppress(OSError):  # a folder someone else put something in stays
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    path.unlink()
+        self._made = []
 
     def _take_lock(self) -> None:
         CACHE.mkdir(parents=True, exist_ok=True)

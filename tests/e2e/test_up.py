@@ -48,7 +48,13 @@ def test_lattice_up_serves_demo_and_stops_cleanly_on_sigint(tmp_path: Path) -> N
         assert body is not None, "lattice up never served the demo"
         second = httpx.get(f"http://127.0.0.1:{http}/hello", timeout=5).json()
         assert second["count"] > body["count"]  # the counter grows
-        hosts = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", timeout=5).json()
+        # the API wants the token lattice up made (and a loopback Host header: no DNS rebinding)
+        token = (tmp_path / "state" / "up" / "api-token").read_text()
+        auth = {"authorization": f"Bearer {token}"}
+        assert httpx.get(f"http://127.0.0.1:{api}/v1/hosts", timeout=5).status_code == 401
+        rebound = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", headers={**auth, "host": "attacker.example"}, timeout=5)
+        assert rebound.status_code == 400
+        hosts = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", headers=auth, timeout=5).json()
         assert len(hosts) == 2
         # a host killed with -9 is restarted by lattice up, and joins again under a new id
         victim = next(
@@ -58,7 +64,7 @@ def test_lattice_up_serves_demo_and_stops_cleanly_on_sigint(tmp_path: Path) -> N
         before = {h["id"] for h in hosts}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            now = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", timeout=5).json()
+            now = httpx.get(f"http://127.0.0.1:{api}/v1/hosts", headers=auth, timeout=5).json()
             if len(now) == 2 and {h["id"] for h in now} != before:
                 break
             time.sleep(0.2)
