@@ -92,6 +92,8 @@ ROWS = (
     Row("component echo 100 B µs p50 (vs waPC echo)", "component_echo_us_p50", "wapc_echo_us_p50", ("ratio<=", 2.0)),
     Row("component echo 1 MiB text ms (vs waPC echo)", "component_echo_1mib_ms", "wapc_echo_1mib_ms", ("ratio<=", 2.0)),
     Row("component echo 1 MiB binary ms (vs waPC echo)", "component_echo_1mib_binary_ms", "wapc_echo_1mib_ms"),
+    Row("scaled to zero → first response ms (vs warm)", "zero_to_first_response_ms", "warm_response_ms"),
+    Row("rollout s, 3 hosts, gated 1 s (vs ungated)", "rollout_s", "fixed_replace_s"),
     Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
     Row("blob put+get MB/s (vs raw object store)", "blob_put_get_mb_per_s", "raw_object_store_mb_per_s"),
     Row("Python actor idle instance KiB (RSS / instance)", "py_instance_idle_kib", None, ("<=", 2048.0)),
