@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import components, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
+from bench import components, elastic, events, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
 from bench.cluster import Cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -145,12 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run.notes.append("py_instance_idle_kib, py_cold_start: skipped in --tiny")
         _embed(run, profile)
+        run.step("events (messaging and blobs beside raw NATS)", lambda: events.run(profile.name))
         run.step("uvicorn (plain, own process)", lambda: http.uvicorn(profile.load))
         _lattice_scenarios(run, profile, work / "lattice")
         run.step(
             "http_local2 (2 hosts sharing the port)", lambda: http.local_shared_port(work / "shared", profile.load)
         )
         run.step("failover_s (3 hosts, kill -9)", lambda: lifecycle.failover(work / "failover"))
+        run.step("zero_to_first_response_ms (scaled to zero)", lambda: elastic.zero_to_first_response(work / "zero"))
+        if profile.peers:
+            run.step("rollout_s (3 hosts, health-gated)", lambda: elastic.rollout(work / "rollout"))
         py = profile.peers  # the componentize-py hello takes a minute to build and compile: not in --tiny
         run.step(
             "wasi_http (wasi:http components, provider in the host)",

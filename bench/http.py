@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import loadgen
-from bench.cluster import ROOT, Cluster, hello_app, http_status, wait_until
+from bench.cluster import ROOT, Cluster, hello_app, http_status, stop_process, wait_until
 from bench.lifecycle import HELLO
 from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port, spawn
@@ -31,8 +31,8 @@ class LoadPlan:
     warmup_s: float
 
 
-def measure(name: str, url: str, plan: LoadPlan) -> dict[str, float]:
-    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+def measure(name: str, url: str, plan: LoadPlan, host: str | None = None) -> dict[str, float]:
+    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s, host=host)
     if load.requests == 0:
         raise RuntimeError(f"{load.tool}: no request to {url} completed ({load.errors} errors)")
     return {
@@ -70,12 +70,7 @@ def uvicorn(plan: LoadPlan) -> dict[str, float]:
         wait_until(lambda: proc.poll() is None and http_status(url) == 200, 30, "uvicorn answering")
         return measure("uvicorn", url, plan)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def local(port: int, plan: LoadPlan) -> dict[str, float]:

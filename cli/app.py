@@ -31,6 +31,7 @@ from lattice.cli.common import (
     _run,
     _settings,
     app,
+    client,
     console,
     get_app,
 )
@@ -200,11 +201,7 @@ def provider(
 
 
 def _client(api_url: str, token: str | None) -> Any:
-    """An API client; without a token, the one ``lattice up`` left in the state directory (if any)."""
-    from lattice.cli.client import Client, local_api_token
-    from lattice.settings import Settings
-
-    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))
+    return client(api_url, token)
 
 
 def _print(data: Any, output: Output, columns: list[str], title: str) -> None:
@@ -213,7 +210,7 @@ def _print(data: Any, output: Output, columns: list[str], title: str) -> None:
         return
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps an id, never cuts it
     for row in data:
         table.add_row(*(_cell(row.get(c)) for c in columns))
     console.print(table)
@@ -268,13 +265,20 @@ def get_hosts(
         data = _client(api_url, api_token).hosts()
     except LatticeError as exc:
         _fail(str(exc))
-    rows = [{**h, "actors": [f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]]} for h in data]
+    rows = [{**h, "actors": [f"{_actor_label(a, output)}×{a['count']}" for a in h["actors"]]} for h in data]
     _print(
-        rows if output == Output.table else data,
+        rows if output != Output.json else data,
         output,
         ["id", "labels", "actors", "in_flight", "uptime_seconds"],
         "hosts",
     )
+
+
+def _actor_label(actor: dict[str, Any], output: Output) -> str:
+    """The name in its claims (with its id in ``-o wide``), else its id: ids are never cut short."""
+    if actor.get("name"):
+        return f"{actor['name']} {actor['id']}" if output == Output.wide else str(actor["name"])
+    return str(actor["id"])
 
 
 @get_app.command("apps")
@@ -297,7 +301,7 @@ def get_apps(
         for a in data
     ]
     _print(
-        rows if output == Output.table else data,
+        rows if output != Output.json else data,
         output,
         ["name", "version", "status", "components", "message"],
         "applications",
@@ -368,20 +372,25 @@ def call(
 
 
 def _actor_id(client: Any, name: str) -> str:
-    """``name`` itself when it is an actor id, else the id of the running actor whose claims name it."""
+    """``name`` itself when it is an actor id, else the id of the actor whose claims name it or that an
+    application's manifest names so (a component name: how unsigned actors are known)."""
     if name.startswith("M") and len(name) == 56:
         return name
     try:
         ids = {a["id"] for h in client.hosts() for a in h["actors"] if a.get("name") == name}
+        ids |= {app["actors"][name] for app in client.apps() if name in app.get("actors", {})}
     except LatticeError as exc:
         _fail(str(exc))
     if len(ids) != 1:
-        _fail(f"{len(ids) or 'no'} running actors are named {name!r}: give the actor id (lattice get hosts -o json)")
+        _fail(
+            f"{len(ids) or 'no'} actors are named {name!r} (by their claims or a manifest component): "
+            "give the actor id (lattice get hosts -o json)"
+        )
     return str(ids.pop())
 
 
 def main() -> None:
-    from lattice.cli import registry, scaffold, security  # noqa: F401  (they register their commands)
+    from lattice.cli import apps, registry, scaffold, security  # noqa: F401  (they register their commands)
 
     scaffold.register(app)
     app()

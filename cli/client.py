@@ -87,8 +87,13 @@ class Client:
         result: list[dict[str, Any]] = self._call("GET", "/v1/applications")
         return result
 
-    def app(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/v1/applications/{name}")
+    def app(self, name: str, version: str | None = None) -> dict[str, Any]:
+        params = {"version": version} if version else None
+        result: dict[str, Any] = self._call("GET", f"/v1/applications/{name}", params=params)
+        return result
+
+    def rollback(self, name: str, version: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/applications/{name}/rollback", json={"version": version})
         return result
 
     def links(self) -> list[dict[str, Any]]:

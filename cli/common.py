@@ -33,6 +33,7 @@ console = Console()
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"  # the table with full ids
     json = "json"
 
 
@@ -40,7 +41,7 @@ NatsUrl = Annotated[str | None, typer.Option("--nats-url", envvar="LATTICE_NATS_
 LatticeName = Annotated[str | None, typer.Option("--lattice", envvar="LATTICE_NAME", help="Lattice name.")]
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="LATTICE_API_URL", help="Control plane URL.")]
 ApiToken = Annotated[str | None, typer.Option("--api-token", envvar="LATTICE_API_TOKEN", help="Bearer token.")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, wide (full ids) or json")]
 ClusterSeed = Annotated[
     str | None,
     typer.Option(
@@ -99,3 +100,11 @@ def _labels(pairs: list[str]) -> dict[str, str]:
             _fail(f"--label takes KEY=VALUE, got {pair!r}")
         out[key] = value
     return out
+
+
+def client(api_url: str, token: str | None) -> Any:
+    """An API client; without a token, the one ``lattice up`` left in the state directory (if any)."""
+    from lattice.cli.client import Client, local_api_token
+    from lattice.settings import Settings
+
+    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))

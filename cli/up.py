@@ -52,12 +52,15 @@ def demo_manifest() -> Path:
     return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
 
 
-def _port_free(address: str, flag: str) -> bool:
+def port_free(address: str, flag: str) -> bool:
     """Whether ``host:port`` can be bound; ``ConfigError`` naming ``flag`` when it is not an address."""
     host, _, port = address.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{flag} takes host:port with a port from 1 to 65535, got {address!r}")
     with socket.socket() as s:
+        # as the servers that will listen there do (uvicorn, nats-server): connections of a run just stopped,
+        # in TIME_WAIT for a minute, do not make a free port look taken
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host or "127.0.0.1", int(port)))
         except OSError:
@@ -126,7 +129,7 @@ class Up:
 
     async def _run_locked(self) -> None:
         for address, flag in ((self.api, "--api"), *([(self.http, "--http")] if self.demo else [])):
-            if not _port_free(address, flag):
+            if not port_free(address, flag):
                 raise ConfigError(f"{address} is already in use: pick another with {flag}")
         main = asyncio.create_task(self._run())
         stopper = asyncio.create_task(self._stop.wait())

@@ -19,17 +19,15 @@ from importlib import resources
 from typing import Any, Protocol
 
 import nats.errors
-import swagger_ui_bundle
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from fastapi.staticfiles import StaticFiles
 from nats.aio.client import Client as NATS
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from lattice import caps
+from lattice.controlplane.docs import MANIFEST_BODY, WASM_BODY, mount_docs
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.state import ControlState
 from lattice.errors import (
@@ -72,6 +70,10 @@ class LinkBody(BaseModel):
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+class RollbackBody(BaseModel):
+    version: str | None = None
+
+
 class ControlPlaneApi(Protocol):
     """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
 
@@ -99,7 +101,9 @@ class ControlPlaneApi(Protocol):
 
     async def applications(self) -> list[dict[str, Any]]: ...
 
-    async def application(self, name: str) -> dict[str, Any]: ...
+    async def application(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+
+    async def rollback_application(self, name: str, version: str | None) -> dict[str, Any]: ...
 
     async def delete_application(self, name: str) -> dict[str, Any]: ...
 
@@ -108,22 +112,11 @@ class ControlPlaneApi(Protocol):
 
 def create_app(cp: ControlPlaneApi) -> FastAPI:
     """The FastAPI application serving ``cp``."""
-    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None)
+    app = FastAPI(title="lattice control plane", version="0.1.0", description=__doc__, docs_url=None, redoc_url=None)
     if cp.listen.rpartition(":")[0].strip("[]") in LOOPBACK:
         # DNS rebinding: a web page's script reaching 127.0.0.1 still sends its own site's name as Host
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))
-    # Swagger UI from the swagger-ui-bundle package, not a CDN: /docs works on a machine without internet
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="lattice control plane",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
-        )
+    mount_docs(app, "lattice control plane")
 
     async def auth(request: Request) -> None:
         token = cp.settings.api_token
@@ -201,7 +194,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
     async def host(host_id: str) -> dict[str, Any]:
         return cp.host(host_id)
 
-    @app.post("/v1/artifacts", status_code=201, dependencies=guarded)
+    @app.post("/v1/artifacts", status_code=201, dependencies=guarded, openapi_extra=WASM_BODY)
     async def upload(request: Request) -> dict[str, Any]:
         return await cp.upload_artifact(await cp.read_body(request))
 
@@ -216,7 +209,7 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
             raise NotFound(f"no artifact {digest}")
         return meta
 
-    @app.put("/v1/applications/{name}", dependencies=guarded)
+    @app.put("/v1/applications/{name}", dependencies=guarded, openapi_extra=MANIFEST_BODY)
     async def put_application(name: str, request: Request) -> dict[str, Any]:
         body = await cp.read_body(request, limit=caps.MAX_MANIFEST_BYTES)
         return await cp.put_application(name, body, request.headers.get("content-type"))
@@ -226,8 +219,14 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
         return await cp.applications()
 
     @app.get("/v1/applications/{name}", dependencies=guarded)
-    async def application(name: str) -> dict[str, Any]:
-        return await cp.application(name)
+    async def application(name: str, version: str | None = None) -> dict[str, Any]:
+        """The application; ``?version=V`` shows that stored version's manifest (versions stay addressable)."""
+        return await cp.application(name, version)
+
+    @app.post("/v1/applications/{name}/rollback", dependencies=guarded)
+    async def rollback_application(name: str, body: RollbackBody | None = None) -> dict[str, Any]:
+        """Deploy an earlier version again: ``{version}``, or by default the previous healthy one (SPEC §5)."""
+        return await cp.rollback_application(name, body.version if body else None)
 
     @app.delete("/v1/applications/{name}", dependencies=guarded)
     async def delete_application(name: str) -> dict[str, Any]:

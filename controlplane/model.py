@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from lattice.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
+from lattice.commands import Command as Command
+from lattice.commands import ScaleActor as ScaleActor
+from lattice.commands import StartProvider as StartProvider
+from lattice.commands import StopProvider as StopProvider
 
 #: Annotation naming the application that owns an actor instance or provider (wadm's key).
 APPSPEC_ANNOTATION = "wasmcloud.dev/appspec"
@@ -54,12 +58,25 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class Elastic:
+    """A spreadscaler that follows load (SPEC §5): between ``min_replicas`` (0: scale to zero) and
+    ``max_replicas``, aiming at ``target_in_flight`` calls per instance; idle ``idle_timeout_s`` → ``min``."""
+
+    min_replicas: int
+    max_replicas: int
+    target_in_flight: int = 4
+    idle_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Scaler:
-    """How many instances and where. For a daemonscaler ``replicas`` is per eligible host."""
+    """How many instances and where. For a daemonscaler ``replicas`` is per eligible host. An ``elastic``
+    spreadscaler's ``replicas`` is its starting point; the autoscaler moves it (``controlplane.autoscale``)."""
 
     kind: ScalerKind
     replicas: int
     spread: tuple[Spread, ...] = ()
+    elastic: Elastic | None = None
 
 
 #: What a component gets when its manifest names no scaler trait.
@@ -123,6 +140,19 @@ Component: TypeAlias = ActorComponent | ProviderComponent
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutPolicy:
+    """``spec.policy.rollout`` (SPEC §5): how a new version replaces a deployed one. After the new version's
+    components run, its actors' invocations are watched for ``window_s``; an error rate above
+    ``max_error_rate`` rolls back to the previous version."""
+
+    strategy: str = "rolling"
+    step_percent: int = 100
+    window_s: float = 10.0
+    max_error_rate: float = 0.05
+    max_p99_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Application:
     """A parsed manifest."""
 
@@ -130,6 +160,7 @@ class Application:
     version: str
     description: str
     components: tuple[Component, ...]
+    rollout: RolloutPolicy = RolloutPolicy()
 
     def component(self, name: str) -> Component | None:
         """The component called ``name``, if any."""
@@ -212,42 +243,4 @@ class DesiredProvider:
 # --- what the scheduler asks hosts to do --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ScaleActor:
-    """Set ``host_id``'s instance count of ``actor_id`` with these ``annotations`` to exactly ``count``.
-
-    ``count`` 0 stops them; ``image_ref`` is then empty when the planner no longer knows the image.
-    """
-
-    host_id: str
-    actor_id: str
-    image_ref: str
-    count: int
-    annotations: dict[str, str]
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StartProvider:
-    """Start ``provider_id`` under ``link_name`` on ``host_id``."""
-
-    host_id: str
-    provider_id: str
-    image_ref: str
-    link_name: str
-    contract_id: str
-    config: dict[str, Any]
-    annotations: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class StopProvider:
-    """Stop ``provider_id`` running under ``link_name`` on ``host_id``."""
-
-    host_id: str
-    provider_id: str
-    link_name: str
-    annotations: dict[str, str]
-
-
-Command: TypeAlias = ScaleActor | StartProvider | StopProvider
+# ScaleActor, StartProvider, StopProvider (and Command, their union) are the contract's: lattice.commands.

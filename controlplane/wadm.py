@@ -45,6 +45,25 @@ NATIVE: dict[str, frozenset[str]] = {
         ("port", "address", "max_body_bytes", "timeout_ms", "cors_origins", "tls_cert", "tls_key", "reuse_port")
     ),
     "wasmcloud:keyvalue": frozenset(("bucket",)),
+    # the messaging provider takes wasmCloud 0.x's own names (SUBSCRIPTION, URI, ...), in any case
+    "wasmcloud:messaging": frozenset(
+        (
+            "subscription",
+            "uri",
+            "user",
+            "password",
+            "token",
+            "nkey_seed",
+            "creds",
+            "publish",
+            "stream",
+            "max_deliver",
+            "dead_letter",
+            "max_in_flight",
+        )
+    ),
+    "wasmcloud:blobstore": frozenset(("bucket_prefix",)),
+    "wasmcloud:builtin:cron": frozenset(("schedule",)),
 }
 _SIZE = re.compile(r"(\d+)\s*([kmg]?)i?b?", re.IGNORECASE)
 _ENCODED = ("config_json", "config_b64")

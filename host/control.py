@@ -24,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import seal, subjects
+from lattice.commands import CommandReply, ScaleActor, StartProvider, StopProvider, count_of, str_map
 from lattice.errors import ClaimsError, ConfigError, LatticeError
 from lattice.host.actors import RunningActor, annotations_key
 from lattice.host.providers import LocalProvider
@@ -35,20 +36,6 @@ from lattice.settings import Settings
 log = structlog.get_logger("host.control")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-def _str_map(value: Any, name: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a map")
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _count(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ConfigError(f"count must be a non-negative integer, got {value!r}")
-    return value
 
 
 class ControlledHost(Protocol):
@@ -197,37 +184,26 @@ class ControlInterface:
             if not isinstance(body, dict):
                 raise ConfigError("a control command is a JSON object")
             result = await handler(body)
-            await self._reply(msg, {"accepted": True, "host_id": self.host.id, **result})
+            await self._reply(msg, CommandReply(True, self.host.id, details=result).to_dict())
         except (LatticeError, ValueError) as exc:
             log.info("control command refused", command=command, host_id=self.host.id, error=str(exc))
-            await self._reply(msg, {"accepted": False, "host_id": self.host.id, "error": str(exc)})
+            await self._reply(msg, CommandReply(False, self.host.id, error=str(exc)).to_dict())
         except Exception as exc:
             log.exception("control command crashed", command=command, host_id=self.host.id)
-            await self._reply(msg, {"accepted": False, "host_id": self.host.id, "error": f"internal error: {exc}"})
+            await self._reply(msg, CommandReply(False, self.host.id, error=f"internal error: {exc}").to_dict())
 
     async def _scale_actor(self, body: dict[str, Any]) -> dict[str, Any]:
-        count = _count(body.get("count", 1))
-        annotations = _str_map(body.get("annotations"), "annotations")
-        image_ref = body.get("actor_ref") or body.get("image_ref")
-        actor_id = body.get("actor_id")
-        if count == 0 and isinstance(actor_id, str) and actor_id in self.host.actors:
-            await self.host.stop_actor(actor_id, annotations, 0)
-            running = self.host.actors.get(actor_id)
-            return {"actor_id": actor_id, "count": running.count if running else 0}
-        if not isinstance(image_ref, str) or not image_ref:
-            if count == 0:
-                return {"actor_id": actor_id, "count": 0}
+        cmd = ScaleActor.from_body(self.host.id, body)
+        if cmd.count == 0 and cmd.actor_id in self.host.actors:
+            await self.host.stop_actor(cmd.actor_id, cmd.annotations, 0)
+            running = self.host.actors.get(cmd.actor_id)
+            return {"actor_id": cmd.actor_id, "count": running.count if running else 0}
+        if not cmd.image_ref:
+            if cmd.count == 0:
+                return {"actor_id": body.get("actor_id"), "count": 0}
             raise ConfigError("actor_ref is required")
-        properties = body.get("properties") or {}
-        if not isinstance(properties, dict):
-            raise ConfigError("properties must be a map")
-        self._check_image(image_ref)
-        running = await self.host.scale_actor(
-            image_ref,
-            _count(body.get("count", 1)),
-            _str_map(body.get("annotations"), "annotations"),
-            properties,
-        )
+        self._check_image(cmd.image_ref)
+        running = await self.host.scale_actor(cmd.image_ref, cmd.count, cmd.annotations, cmd.properties)
         return {
             "actor_id": running.actor_id if running else body.get("actor_id"),
             "count": running.count if running else 0,
@@ -248,11 +224,11 @@ class ControlInterface:
             raise ConfigError(f"{image_ref} is outside this host's files root {root}: refused")
 
     async def _launch_actor(self, body: dict[str, Any]) -> dict[str, Any]:
-        annotations = _str_map(body.get("annotations"), "annotations")
+        annotations = str_map(body.get("annotations"), "annotations")
         image_ref = body.get("actor_ref")
         current = next((a for a in self.host.actors.values() if a.image_ref == image_ref), None)
         existing = current.counts.get(annotations_key(annotations), 0) if current else 0
-        return await self._scale_actor({**body, "count": existing + _count(body.get("count", 1))})
+        return await self._scale_actor({**body, "count": existing + count_of(body.get("count", 1))})
 
     async def _stop_actor(self, body: dict[str, Any]) -> dict[str, Any]:
         actor_id = body.get("actor_id")
@@ -260,33 +236,18 @@ class ControlInterface:
             raise ConfigError("actor_id is required")
         annotations = body.get("annotations")
         stopped = await self.host.stop_actor(
-            actor_id, _str_map(annotations, "annotations") if annotations is not None else None, 0
+            actor_id, str_map(annotations, "annotations") if annotations is not None else None, 0
         )
         return {"stopped": stopped}
 
     async def _launch_provider(self, body: dict[str, Any]) -> dict[str, Any]:
-        ref = body.get("provider_ref")
-        if not isinstance(ref, str):
-            raise ConfigError("provider_ref is required")
-        config = body.get("config") or {}
-        if not isinstance(config, dict):
-            raise ConfigError("config must be a map")
-        local = await self.host.start_provider(
-            ref,
-            str(body.get("link_name") or "default"),
-            _str_map(body.get("annotations"), "annotations"),
-            config,
-        )
+        cmd = StartProvider.from_body(self.host.id, body)
+        local = await self.host.start_provider(cmd.image_ref, cmd.link_name, cmd.annotations, cmd.config)
         return {"provider_id": local.provider_id, "link_name": local.link_name}
 
     async def _stop_provider(self, body: dict[str, Any]) -> dict[str, Any]:
-        provider_id = body.get("provider_id")
-        if not isinstance(provider_id, str):
-            raise ConfigError("provider_id is required")
-        annotations = body.get("annotations")
-        owner = _str_map(annotations, "annotations") if annotations is not None else None
-        link_name = str(body.get("link_name") or "default")
-        return {"stopped": await self.host.stop_provider(provider_id, link_name, owner)}
+        cmd = StopProvider.from_body(self.host.id, body)
+        return {"stopped": await self.host.stop_provider(cmd.provider_id, cmd.link_name, cmd.annotations)}
 
     async def _stop_host(self, body: dict[str, Any]) -> dict[str, Any]:
         asyncio.get_running_loop().call_soon(self.host.stop)  # drains first, then leaves

@@ -35,7 +35,16 @@ from typing import Any, Literal
 import structlog
 import wasmtime
 
-from lattice.errors import ActorError, ActorTrap, Busy, CapabilityDenied, InvalidActor, LimitExceeded, NotFound
+from lattice.errors import (
+    ActorError,
+    ActorTrap,
+    Busy,
+    CapabilityDenied,
+    Closed,
+    InvalidActor,
+    LimitExceeded,
+    NotFound,
+)
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, LogSink, Runtime, WasiGrants
 
@@ -187,8 +196,11 @@ class Sandbox:
 
         Thread-safe; up to ``limits.max_instances`` calls run at once on pooled instances. Raises
         ``ActorError`` (the guest failed the call), ``ActorTrap``, ``DeadlineExceeded``,
-        ``LimitExceeded`` (memory, payload), ``Busy``, and ``NotFound`` for a function the plugin lacks.
+        ``LimitExceeded`` (memory, payload), ``Busy`` (retry later), ``Closed`` (after ``close()``: do not retry),
+        and ``NotFound`` for a function the plugin lacks.
         """
+        if not self._finalizer.alive:
+            raise Closed(f"{self.name} is closed: it takes no more calls (make a new Sandbox)")
         data = bytes(payload)
         if self.abi == "wapc":
             return self._pool.call(operation, data)
@@ -207,7 +219,7 @@ class Sandbox:
         limits = self._pool.limits
         with self._executor_lock:
             if not self._finalizer.alive:
-                raise Busy(f"{self.name} is closed")
+                raise Closed(f"{self.name} is closed: it takes no more calls (make a new Sandbox)")
             if self._pending >= limits.max_instances + limits.max_waiting:
                 raise Busy(f"{self.name} is busy: {self._pending} calls pending; retry later or raise max_instances")
             self._pending += 1

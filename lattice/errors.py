@@ -15,7 +15,8 @@
     │   ├── DeadlineExceeded          the call ran past its deadline (epoch interruption)
     │   ├── Expired                   the caller had given up before the call could run (dropped)
     │   ├── LimitExceeded             memory, payload size, instances or in-flight calls
-    │   │   └── Busy                  every instance busy and the wait queue full
+    │   │   └── Busy                  every instance busy and the wait queue full (retry later)
+    │   ├── Closed                    the actor or sandbox was closed: no call will ever succeed (do not retry)
     │   ├── LinkNotFound              a host call with no link definition for its contract
     │   ├── CapabilityDenied          a signed actor calling a contract outside its claims
     │   ├── Unreachable               nobody answered within the timeout (dead host/provider)
@@ -144,9 +145,15 @@ class LimitExceeded(InvocationError):
 
 
 class Busy(LimitExceeded):
-    """Every instance is busy and no more calls may wait."""
+    """Every instance is busy and no more calls may wait: a retry later may succeed."""
 
     kind: ClassVar[str] = "busy"
+
+
+class Closed(InvocationError):
+    """The actor or sandbox was closed: it takes no more calls, so retrying is pointless."""
+
+    kind: ClassVar[str] = "closed"
 
 
 class LinkNotFound(InvocationError):

@@ -237,10 +237,13 @@ def _call(what: str, ref: Reference, fn: Any, *args: Any, **kwargs: Any) -> requ
 
 def _registry_errors(response: requests.Response) -> str:
     try:
-        errors = response.json().get("errors") or []
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+        body = response.json()
     except ValueError:
         return response.text[:200]
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return response.text[:200]
+    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
 
 
 def pull(

@@ -60,6 +60,7 @@ __all__ = ["RECEIVE_CHUNK", "BlobstoreProvider"]
 RECEIVE_CHUNK: Final = "ChunkReceiver.ReceiveChunk"
 DEFAULT_PREFIX: Final = "BLOB_"
 MAX_CHUNK: Final = 1024 * 1024
+MAX_OBJECT_ID: Final = 1024  # bytes; base64 in a subject: ~1.4 KiB of it
 UPLOAD_IDLE_S: Final = 300.0
 SPOOL_IN_MEMORY: Final = 8 * 1024 * 1024
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -156,9 +157,7 @@ class BlobstoreProvider(Provider):
     # --- objects ---------------------------------------------------------------------------------------
 
     async def _object(self, actor_id: str, args: Any) -> tuple[ObjectStore, str, str]:
-        container, object_id = arg_str(args, "containerId"), arg_str(args, "objectId")
-        if not object_id:
-            raise InvocationError("objectId is empty")
+        container, object_id = arg_str(args, "containerId"), _object_id(arg_str(args, "objectId"))
         return await self._store(actor_id, container), container, object_id
 
     @operation("Blobstore.ObjectExists")
@@ -215,7 +214,7 @@ class BlobstoreProvider(Provider):
         failures = []
         for object_id in objects:
             try:
-                await store.delete(str(object_id))
+                await store.delete(_object_id(str(object_id)))
             except Exception as exc:
                 failures.append({"key": str(object_id), "success": False, "error": str(exc) or "not found"})
         return failures
@@ -389,6 +388,17 @@ def _timestamp(value: Any) -> dict[str, int] | None:
     else:
         return None
     return {"sec": int(seconds), "nsec": int((seconds % 1) * 1e9)}
+
+
+def _object_id(object_id: str) -> str:
+    """``object_id`` if the object store can take it: its subject (``$O.<bucket>.M.<base64 of the id>``) must stay
+    far below nats-server's max control line, which closes the connection of whoever sends a longer one."""
+    if not object_id:
+        raise InvocationError("objectId is empty")
+    size = len(object_id.encode("utf-8", "surrogatepass"))
+    if size > MAX_OBJECT_ID:
+        raise InvocationError(f"objectId is {size} bytes long; at most {MAX_OBJECT_ID} are allowed")
+    return object_id
 
 
 def _container_meta(container: str, created: Any) -> dict[str, Any]:

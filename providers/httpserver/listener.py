@@ -3,10 +3,13 @@
 Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the linked actor; its
 ``HttpResponse`` becomes the reply. What goes wrong maps to a status, never to a crash:
 
-    body over max_body_bytes → 413      the actor failed → 500 (names the actor)
-    malformed HttpResponse   → 502      nobody serves the actor → 503
-    response body over max_body_bytes → 502
+    body over max_body_bytes → 413      the actor failed → 500
+    over the actor's payload limit → 413    malformed HttpResponse → 502
+    nobody serves the actor  → 503      response body over max_body_bytes → 502
     no answer in time        → 504      CORS preflight from an origin not allowed → 403
+
+A failure's body is a short reason and a request id (also in ``x-request-id``; the trace id when tracing
+is on); the actor id and the error text go to the log under that id, not to the HTTP client.
 
 No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
 Each request is a server span, a child of an incoming ``traceparent`` (whose trace id is kept); its
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, Final
@@ -73,17 +77,15 @@ def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:
         raise ValueError("header must be a map of name to [value]")
     headers: Headers = []
     for name, values in fields.items():
-        name = name.decode("latin-1") if isinstance(name, bytes) else name
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if name.lower() in _OURS:
+        wire = _header_name(name)
+        if wire is None:
             continue
         for value in [values] if isinstance(values, (str, bytes)) else values if isinstance(values, list) else [None]:
             if isinstance(value, str):
                 value = value.encode("utf-8")
-            if not isinstance(value, bytes) or any(c in value for c in b"\r\n\0"):
+            if not isinstance(value, bytes) or b"\r" in value or b"\n" in value or b"\0" in value:
                 raise ValueError(f"invalid value for header {name!r}")
-            headers.append((name.lower().encode("latin-1"), value))
+            headers.append((wire, value))
     body = obj.get("body", b"")
     if isinstance(body, str):
         body = body.encode("utf-8")
@@ -97,6 +99,24 @@ def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:
     if not isinstance(body, bytes):
         raise ValueError(f"body must be bytes, got {type(body).__name__}")
     return status, headers, body
+
+
+_NAMES: dict[str | bytes, bytes | None] = {}
+"""Header names seen in responses → their lowercase wire form (``None``: one of ours, dropped); bounded."""
+
+
+def _header_name(name: object) -> bytes | None:
+    """A response header name checked once (``ValueError`` if not a token), then looked up."""
+    if isinstance(name, (str, bytes)) and name in _NAMES:
+        return _NAMES[name]
+    text = name.decode("latin-1") if isinstance(name, bytes) else name
+    if not isinstance(text, str) or not _TOKEN.match(text):
+        raise ValueError(f"invalid header name {text!r}")
+    lower = text.lower()
+    wire = None if lower in _OURS else lower.encode("latin-1")
+    if len(_NAMES) < 1024:
+        _NAMES[name] = wire  # type: ignore[index]  # str or bytes, checked above
+    return wire
 
 
 class _Server(uvicorn.Server):
@@ -201,13 +221,12 @@ class Listener:
             headers.setdefault(raw_name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
         method = scope["method"]
         incoming = {k: headers[k][0] for k in (tracing.TRACEPARENT, "tracestate") if k in headers}
-        attributes = {"http.request.method": method, "url.path": scope["path"], "lattice.actor_id": self.actor_id}
-        with tracing.span(
-            f"HTTP {method}",
-            kind=tracing.SERVER,
-            parent=incoming,
-            attributes=attributes if tracing.enabled() else None,
-        ) as span:
+        attributes = (
+            {"http.request.method": method, "url.path": scope["path"], "lattice.actor_id": self.actor_id}
+            if tracing.enabled()
+            else None
+        )
+        with tracing.span(f"HTTP {method}", kind=tracing.SERVER, parent=incoming, attributes=attributes) as span:
             status = await self._serve(scope, receive, send, headers)
             tracing.annotate(span, http__response__status_code=status)
             if status >= 500:
@@ -238,27 +257,39 @@ class Listener:
                 timeout_s=self.config.timeout_s,
                 trace_context=tracing.carrier() or None,
             )
-        except NoResponders:
-            return await _reply(send, 503, f"actor {self.actor_id} is not running", cors)
-        except LatticeError as exc:  # busy and timeouts by the one table (lattice.errors.http_status)
+        except NoResponders as exc:
+            return await self._fail(send, 503, "the actor is not running", exc, cors)
+        except LatticeError as exc:  # by the one table (lattice.errors.http_status)
             status = http_status(exc)
             if status == 503:
-                return await _reply(send, 503, f"actor {self.actor_id} is busy: {exc}", cors, retry_after=True)
+                return await self._fail(send, 503, "the actor is busy: retry shortly", exc, cors, retry_after=True)
             if status == 504:
-                return await _reply(send, 504, f"actor {self.actor_id} did not answer in time", cors)
-            self._log.warning("actor failed an http request", error=str(exc))
-            return await _reply(send, 500, f"actor {self.actor_id} failed: {str(exc)[:200]}", cors)
-        except Exception:
-            self._log.exception("http request crashed")
-            return await _reply(send, 500, f"actor {self.actor_id} could not be called", cors)
+                return await self._fail(send, 504, "the actor did not answer in time", exc, cors)
+            if status == 413:  # e.g. a body at the limit whose envelope is over the actor's payload limit
+                return await self._fail(send, 413, "the request is too large for the actor", exc, cors)
+            return await self._fail(send, 500, "the actor failed", exc, cors)
+        except Exception as exc:
+            return await self._fail(send, 500, "the actor failed", exc, cors)
         try:
             status, response_headers, response_body = decode_response(raw)
         except ValueError as exc:
-            return await _reply(send, 502, f"actor {self.actor_id} sent a malformed HttpResponse: {exc}", cors)
+            return await self._fail(send, 502, "the actor sent a malformed HttpResponse", exc, cors)
         if len(response_body) > self.config.max_body_bytes:
             limit = self.config.max_body_bytes
-            return await _reply(send, 502, f"actor {self.actor_id} answered a body over {limit} bytes", cors)
+            return await _reply(send, 502, f"the actor answered a body over {limit} bytes", cors)
         return await _send(send, status, response_headers + cors, response_body)
+
+    async def _fail(
+        self, send: Send, status: int, reason: str, exc: BaseException, cors: Headers, *, retry_after: bool = False
+    ) -> int:
+        """Answer ``status`` with a short ``reason`` and a request id; what happened (the actor, the error) goes
+        to the log under that id, never to the HTTP client."""
+        request_id = tracing.current_trace_id() or secrets.token_hex(16)
+        level = self._log.error if status == 500 and not isinstance(exc, LatticeError) else self._log.warning
+        level("http request failed", status=status, request_id=request_id, error=str(exc) or type(exc).__name__,
+              exc_info=not isinstance(exc, (LatticeError, ValueError)))  # fmt: skip
+        headers = [*cors, (b"x-request-id", request_id.encode())]
+        return await _reply(send, status, f"{reason} (request id {request_id})", headers, retry_after=retry_after)
 
     async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:
         """The request body, or ``None`` when it is over the limit (checked before reading if possible)."""

@@ -264,3 +264,9 @@ def test_link_values_of_wasmcloud_providers_map_onto_the_bundled_ones() -> None:
     assert map_link_values(http, {"config_b64": b64}) == ({"address": "127.0.0.1:9001"}, [])
     assert map_link_values(http, {"config_json": "{not json"}) == ({}, ["config_json"])
     assert map_link_values("wasmcloud:keyvalue", {"URL": "redis://x", "bucket": "b"}) == ({"bucket": "b"}, ["URL"])
+    nats = {"SUBSCRIPTION": "orders.>", "URI": "nats://127.0.0.1:4222", "CLIENT_JWT": "eyJ..."}
+    assert map_link_values("wasmcloud:messaging", nats) == (
+        {"subscription": "orders.>", "uri": "nats://127.0.0.1:4222"},
+        ["CLIENT_JWT"],
+    )
+    assert map_link_values("wasmcloud:blobstore", {"ROOT": "/tmp/x"}) == ({}, ["ROOT"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
+from lattice.cli.up import port_free
 from tests.actors.lattice_up import LatticeUp, descendants, wait_until
 
 
@@ -53,3 +55,22 @@ def test_one_lattice_up_per_state_dir_nats_is_supervised_and_another_http_is_a_n
         assert len(versions) == 2 and all(v["version"].startswith("v0.1.0-") for v in versions), versions
     finally:
         third.stop()
+
+
+def test_a_port_whose_last_connections_are_in_time_wait_counts_as_free() -> None:
+    """Restarting `lattice up` right after Ctrl-C with the dashboard open said the API port was in use."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server closes first: its side of the connection stays in TIME_WAIT
+        client.close()
+    assert port_free(f"127.0.0.1:{port}", "--api")
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        assert not port_free(f"127.0.0.1:{port}", "--api")

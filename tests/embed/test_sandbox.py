@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from lattice.errors import ActorError, Busy, DeadlineExceeded, InvalidActor, LimitExceeded
+from lattice.errors import ActorError, Busy, Closed, DeadlineExceeded, InvalidActor, LimitExceeded
 from lattice.host import ActorLimits, Runtime, Sandbox, WasiGrants
 from tests.conftest import from_threads
 from tests.host import guests
@@ -275,8 +275,9 @@ def test_a_closed_sandbox_refuses_calls_and_a_sandbox_without_runtime_owns_one()
     plugin = Sandbox(guests.ECHO)
     assert plugin.call("X", b"a") == b"a"
     plugin.close()
-    with pytest.raises(Busy, match="stopping"):
+    with pytest.raises(Closed, match="is closed: it takes no more calls") as refused:
         plugin.call("X", b"a")
+    assert not isinstance(refused.value, LimitExceeded)  # issue 13: not Busy, which reads as "retry later"
     plugin.close()  # idempotent
 
 
@@ -284,5 +285,5 @@ async def test_acall_on_a_closed_sandbox_is_refused() -> None:
     plugin = Sandbox(guests.ECHO)
     assert await plugin.acall("X", b"a") == b"a"
     plugin.close()
-    with pytest.raises(Busy, match="closed"):
+    with pytest.raises(Closed, match="closed"):
         await plugin.acall("X", b"a")

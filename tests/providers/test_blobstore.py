@@ -124,3 +124,17 @@ async def test_the_lattices_own_buckets_are_out_of_reach(blobs: Harness) -> None
     for prefix in ("LATTICE", "L", "LATTICE_PAYLOADS_"):
         with pytest.raises(ProviderError, match="BUCKET_PREFIX"):
             await blobs.link(BUCKET_PREFIX=prefix)
+
+
+async def test_an_object_id_too_long_for_a_subject_is_refused_and_the_connection_survives(blobs: Harness) -> None:
+    """Issue 13: an object id goes (base64) into a NATS subject; 4 KB of it made nats-server close the
+    connection for good."""
+    actor = await blobs.link()
+    await blobs.call(actor, "Blobstore.CreateContainer", "photos")
+    long_id = "x" * 4000
+    with pytest.raises(LatticeError, match="objectId is 4000 bytes long; at most 1024"):
+        await blobs.call(actor, "Blobstore.ObjectExists", {"containerId": "photos", "objectId": long_id})
+    failures = await blobs.call(actor, "Blobstore.RemoveObjects", {"containerId": "photos", "objects": [long_id]})
+    assert failures[0]["success"] is False and "at most 1024" in failures[0]["error"]
+    await upload(blobs, actor, b"still here", object_id="y" * 1024)
+    assert await blobs.call(actor, "Blobstore.ObjectExists", {"containerId": "photos", "objectId": "y" * 1024})

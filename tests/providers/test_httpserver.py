@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+import structlog.testing
 
 from lattice.cli.natsserver import free_port
 from lattice.errors import Busy, ProviderError
@@ -136,14 +138,21 @@ async def test_a_response_body_over_the_limit_is_502(http: Harness, client: http
     assert (await client.get(url)).content == b"y" * 10
 
 
-async def test_an_actor_error_is_500_naming_the_actor(http: Harness, client: httpx.AsyncClient) -> None:
+async def test_an_actor_error_is_500_with_a_request_id_and_the_details_only_in_the_log(
+    http: Harness, client: httpx.AsyncClient
+) -> None:
     async def failing(operation: str, payload: bytes) -> bytes:
         raise RuntimeError("division by zero in handler")
 
     actor, url = await serve(http, failing)
-    response = await client.get(url)
+    with structlog.testing.capture_logs() as logs:
+        response = await client.get(url)
     assert response.status_code == 500
-    assert actor in response.text and "division by zero" in response.text
+    request_id = response.headers["x-request-id"]
+    assert response.text == f"the actor failed (request id {request_id})\n"
+    assert actor not in response.text and "division" not in response.text  # issue 13: no internals to clients
+    logged = [e for e in logs if e.get("request_id") == request_id]
+    assert logged and "division by zero" in logged[0]["error"]
 
 
 async def test_no_answer_in_time_is_504_and_nobody_serving_is_503(http: Harness, client: httpx.AsyncClient) -> None:
@@ -155,11 +164,11 @@ async def test_no_answer_in_time_is_504_and_nobody_serving_is_503(http: Harness,
 
     actor, url = await serve(http, stuck, timeout_ms=100)
     response = await client.get(url)
-    assert response.status_code == 504 and actor in response.text
+    assert response.status_code == 504 and "did not answer in time" in response.text and actor not in response.text
     ghost, ghost_port = actor_id(), free_port()
     await http.link(ghost, port=ghost_port)
     response = await client.get(f"http://127.0.0.1:{ghost_port}/")
-    assert response.status_code == 503 and ghost in response.text
+    assert response.status_code == 503 and "not running" in response.text and ghost not in response.text
 
 
 @pytest.mark.parametrize(
@@ -173,7 +182,7 @@ async def test_a_malformed_response_is_502(http: Harness, client: httpx.AsyncCli
 
     actor, url = await serve(http, broken)
     response = await client.get(url)
-    assert response.status_code == 502 and "malformed HttpResponse" in response.text and actor in response.text
+    assert response.status_code == 502 and "malformed HttpResponse" in response.text and actor not in response.text
 
 
 async def test_responses_are_read_tolerantly(http: Harness, client: httpx.AsyncClient) -> None:
@@ -310,6 +319,6 @@ async def test_a_busy_actor_is_503_with_retry_after(http: Harness, client: httpx
     response = await client.get(url)
     if http.mode == "in_process":  # over NATS the far end's error arrives as text: a plain 500
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
-        assert actor in response.text and "busy" in response.text
+        assert "busy" in response.text and actor not in response.text
     else:
-        assert response.status_code == 500 and "busy" in response.text
+        assert response.status_code == 500 and "request id" in response.text

@@ -1,0 +1,176 @@
+"""The host ↔ control plane commands (SPEC §4, §5) as types both sides use: the control plane's scheduler
+plans them, the reconciler sends ``to_body()`` on ``wasmbus.ctl.{lattice}.cmd.{host_id}.{verb}``, the host
+parses the body with ``from_body`` and answers a ``CommandReply``.
+
+Parsing is tolerant as wasmCloud 0.x peers are (unknown keys ignored, ``image_ref`` accepted for
+``actor_ref``, ``count`` 1 when absent) and strict where a wrong value would do harm: a bad count,
+annotations or properties that are not maps, a missing reference, all ``ConfigError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeAlias
+
+from lattice.errors import ConfigError
+
+
+def str_map(value: Any, name: str) -> dict[str, str]:
+    """A ``{str: str}`` field of a command (absent: empty); ``ConfigError`` for anything but a map."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a map")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def count_of(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"count must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _map(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a map")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleActor:
+    """Set ``host_id``'s instance count of ``actor_id`` with these ``annotations`` to exactly ``count``.
+
+    ``count`` 0 stops them; ``image_ref`` is then empty when the planner no longer knows the image.
+    """
+
+    verb: ClassVar[str] = "scale"
+    host_id: str
+    actor_id: str
+    image_ref: str
+    count: int
+    annotations: dict[str, str]
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor_id,
+            "actor_ref": self.image_ref,
+            "count": self.count,
+            "annotations": self.annotations,
+            "properties": self.properties,
+        }
+
+    @classmethod
+    def from_body(cls, host_id: str, body: Mapping[str, Any]) -> ScaleActor:
+        image_ref = body.get("actor_ref") or body.get("image_ref")
+        actor_id = body.get("actor_id")
+        return cls(
+            host_id,
+            actor_id if isinstance(actor_id, str) else "",
+            image_ref if isinstance(image_ref, str) else "",
+            count_of(body.get("count", 1)),
+            str_map(body.get("annotations"), "annotations"),
+            _map(body.get("properties"), "properties"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartProvider:
+    """Start ``provider_id`` (the image's bundled provider) under ``link_name`` on ``host_id``."""
+
+    verb: ClassVar[str] = "lp"
+    host_id: str
+    provider_id: str
+    image_ref: str
+    link_name: str
+    contract_id: str
+    config: dict[str, Any]
+    annotations: dict[str, str]
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "provider_ref": self.image_ref,
+            "provider_id": self.provider_id,
+            "link_name": self.link_name,
+            "annotations": self.annotations,
+            "config": self.config,
+        }
+
+    @classmethod
+    def from_body(cls, host_id: str, body: Mapping[str, Any]) -> StartProvider:
+        ref = body.get("provider_ref")
+        if not isinstance(ref, str) or not ref:
+            raise ConfigError("provider_ref is required")
+        provider_id, contract_id = body.get("provider_id"), body.get("contract_id")
+        return cls(
+            host_id,
+            provider_id if isinstance(provider_id, str) else "",
+            ref,
+            str(body.get("link_name") or "default"),
+            contract_id if isinstance(contract_id, str) else "",
+            _map(body.get("config"), "config"),
+            str_map(body.get("annotations"), "annotations"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StopProvider:
+    """Stop ``provider_id`` running under ``link_name`` on ``host_id``: one owner's share (``annotations``), or
+    with ``annotations`` ``None`` (absent from the body) the whole provider."""
+
+    verb: ClassVar[str] = "sp"
+    host_id: str
+    provider_id: str
+    link_name: str
+    annotations: dict[str, str] | None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"provider_id": self.provider_id, "link_name": self.link_name}
+        if self.annotations is not None:
+            body["annotations"] = self.annotations
+        return body
+
+    @classmethod
+    def from_body(cls, host_id: str, body: Mapping[str, Any]) -> StopProvider:
+        provider_id = body.get("provider_id")
+        if not isinstance(provider_id, str):
+            raise ConfigError("provider_id is required")
+        annotations = body.get("annotations")
+        owner = str_map(annotations, "annotations") if annotations is not None else None
+        return cls(host_id, provider_id, str(body.get("link_name") or "default"), owner)
+
+
+Command: TypeAlias = ScaleActor | StartProvider | StopProvider
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """A host's answer to any command: ``accepted`` with what it did (``details``), or refused with ``error``."""
+
+    accepted: bool
+    host_id: str = ""
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"accepted": self.accepted, **({"host_id": self.host_id} if self.host_id else {})}
+        if self.error is not None:
+            out["error"] = self.error
+        return {**out, **self.details}
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> CommandReply:
+        """Tolerant: anything that is not ``{"accepted": true, ...}`` is a refusal, with its ``error`` if any."""
+        if not isinstance(obj, dict):
+            return cls(False, error=f"malformed reply: {obj!r}"[:200])
+        known = {"accepted", "host_id", "error"}
+        error = obj.get("error")
+        return cls(
+            obj.get("accepted") is True,
+            str(obj.get("host_id") or ""),
+            str(error) if error is not None else None,
+            {k: v for k, v in obj.items() if k not in known},
+        )
