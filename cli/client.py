@@ -40,6 +40,9 @@ def local_api_token(state_dir: Path) -> str | None:
         return None
 
 
+UPLOAD_TIMEOUT_S = 300.0
+
+
 class ApiError(LatticeError):
     """The API answered with an error; ``status`` is the HTTP status."""
 
@@ -102,8 +105,13 @@ class Client:
         return result
 
     def upload(self, wasm: bytes) -> dict[str, Any]:
+        # the control plane compiles a component to check it: 10-60 s for a 12-18 MB Python/JS actor
         result: dict[str, Any] = self._call(
-            "POST", "/v1/artifacts", content=wasm, headers={"content-type": "application/wasm"}
+            "POST",
+            "/v1/artifacts",
+            content=wasm,
+            headers={"content-type": "application/wasm"},
+            timeout=UPLOAD_TIMEOUT_S,
         )
         return result
 
