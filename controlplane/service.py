@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 
 from lattice import caps, keys, seal, subjects
 from lattice.connection import cancel_and_wait, connect, drain
+from lattice.controlplane import rollouts
 from lattice.controlplane.api import create_app
 from lattice.controlplane.artifacts import inspect_actor, recheck_claims
 from lattice.controlplane.images import ImageResolver
@@ -273,6 +274,7 @@ class ControlPlane:
                     record.versions.append(AppVersion(app.version, text, time.time(), *resolved))
                 else:  # the same content again: a retry (the registry may be back)
                     existing.images, existing.problems = resolved
+            rollouts.begin(record, app.version)
             record.deployed = app.version
             if await self.state.put_app(record, revision=revision):
                 break
@@ -299,10 +301,35 @@ class ControlPlane:
     async def applications(self) -> list[dict[str, Any]]:
         return [await self._describe(r) for r in await self.state.apps()]
 
-    async def application(self, name: str) -> dict[str, Any]:
+    async def application(self, name: str, version: str | None = None) -> dict[str, Any]:
         record = await self.state.get_app(name)
         if record is None:
             raise NotFound(f"no application {name!r}")
+        described = await self._describe(record)
+        if version is not None:
+            stored = record.version(version)
+            if stored is None:
+                known = ", ".join(v.version for v in record.versions)
+                raise NotFound(f"{name} has no version {version!r} (stored: {known})")
+            described |= {"version": stored.version, "manifest": stored.manifest}
+        return described
+
+    async def rollback_application(self, name: str, version: str | None) -> dict[str, Any]:
+        """Deploy ``version`` of ``name`` again (default: the previous healthy one), by hand (SPEC §5)."""
+        for _ in range(STORE_ATTEMPTS):
+            record, revision = await self.state.get_app_revision(name)
+            if record is None:
+                raise NotFound(f"no application {name!r}")
+            try:
+                rollouts.rollback(record, version, "rolled back by hand")
+            except LookupError as exc:
+                raise NotFound(str(exc)) from None
+            if await self.state.put_app(record, revision=revision):
+                break
+        else:
+            raise Busy(f"application {name} is being changed by others right now: retry")
+        self.reconciler.wake.set()
+        log.info("application rolled back", app=name, version=record.deployed)
         return await self._describe(record)
 
     async def delete_application(self, name: str) -> dict[str, Any]:
