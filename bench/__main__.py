@@ -82,7 +82,8 @@ def _lattice_scenarios(run: Run, profile: Profile, workdir: Path) -> None:
         if cold is not None:
             result, art, port = cold
             run.results.update(result)
-            run.step("http_local (provider in the host)", lambda: http.local(port, profile.load))
+            pid = lattice.children["host-1"].pid
+            run.step("http_local (provider in the host)", lambda: http.local(port, profile.load, pid))
         run.step("raw_nats + nats_actor_call", lambda: nats.run(lattice, profile.nats_samples))
         if cold is not None:
             run.step(

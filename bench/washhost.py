@@ -93,8 +93,9 @@ def _host_id(log: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def serving(wash: str, workdir: Path) -> Iterator[str]:
-    """Everything up and the pooled hello answering; yields the URL (send ``Host: VIRTUAL_HOST``)."""
+def serving(wash: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    """Everything up and the pooled hello answering; yields the URL (send ``Host: VIRTUAL_HOST``) and the
+    pid of ``wash host``."""
     registry_bin = shutil.which("docker-registry")
     if registry_bin is None:
         raise FileNotFoundError("docker-registry not found (apt-get install -y docker-registry)")
@@ -122,7 +123,7 @@ def serving(wash: str, workdir: Path) -> Iterator[str]:
                 answer = asyncio.run(_start_workload(server.url, host_id, image))
                 url = f"http://127.0.0.1:{http_port}/"
                 wait_until(lambda: _status_with_host(url) == 200, 60, f"wash host workload ({answer[:200]})")
-                yield url
+                yield url, host.pid
     finally:
         server.stop()
 
