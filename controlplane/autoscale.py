@@ -17,8 +17,9 @@ Rules, in order:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from lattice.controlplane.model import Elastic
 
@@ -30,6 +31,7 @@ class Load:
     in_flight: int = 0
     waiting: int = 0
     calls: int = 0  # served so far, summed over hosts: a change means activity
+    failures: int = 0  # failed so far (rollouts judge health by it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,18 @@ class ScaleState:
     last_calls: int = 0
     below_since: float | None = None  # since when demand has been below the target
     peak_below: int = 0  # the highest demand seen while below
+
+
+def loads_of(inventories: Iterable[Mapping[str, Any]]) -> dict[str, Load]:
+    """Calls in flight, waiting, served and failed per actor id, summed over hosts' heartbeat inventories."""
+    totals: dict[str, list[int]] = {}
+    for inventory in inventories:
+        for actor in inventory.get("actors", []):
+            t = totals.setdefault(str(actor.get("id")), [0, 0, 0, 0])
+            for i, name in enumerate(("in_flight", "waiting", "calls", "failures")):
+                value = actor.get(name, 0)
+                t[i] += value if isinstance(value, int) else 0
+    return {actor_id: Load(*t) for actor_id, t in totals.items()}
 
 
 def initial(spec: Elastic, now: float) -> ScaleState:

@@ -65,6 +65,7 @@ from lattice.controlplane.model import (
     Elastic,
     LinkTrait,
     ProviderComponent,
+    RolloutPolicy,
     Scaler,
     ScalerKind,
     Spread,
@@ -152,7 +153,42 @@ def _application(root: _Node, data: bytes) -> Application:
     if "spec" not in root.entries:  # a misspelt `specs:` is named as such, not just reported missing
         _map(root, "", allowed=("apiVersion", "kind", "metadata", "spec"))
     spec = _map(_req(root, "spec", ""), "spec")
-    return Application(name, version, description, _components(spec))
+    return Application(name, version, description, _components(spec), _rollout(spec))
+
+
+def _rollout(spec: _Node) -> RolloutPolicy:
+    policy = _opt(spec, "policy")
+    if policy is None:
+        return RolloutPolicy()
+    _map(policy, "spec.policy", allowed=("rollout",))
+    node = _opt(policy, "rollout")
+    if node is None:
+        return RolloutPolicy()
+    path = "spec.policy.rollout"
+    _map(node, path, allowed=("strategy", "step_percent", "window_s", "max_error_rate", "max_p99_ms"))
+    strategy = "rolling"
+    if (strategy_node := _opt(node, "strategy")) is not None:
+        strategy = _text(strategy_node, f"{path}.strategy")
+        if strategy not in ("rolling", "canary"):
+            raise _fail(f"strategy must be 'rolling' or 'canary', not {strategy!r}", strategy_node, f"{path}.strategy")
+    step = _opt(node, "step_percent")
+    window = _opt(node, "window_s")
+    return RolloutPolicy(
+        strategy,
+        100 if step is None else _int(step, f"{path}.step_percent", 1, 100),
+        10.0 if window is None else float(_int(window, f"{path}.window_s", 1, 3600)),
+        _fraction(_opt(node, "max_error_rate"), f"{path}.max_error_rate", 0.05),
+        None if _opt(node, "max_p99_ms") is None else _fraction(_opt(node, "max_p99_ms"), f"{path}.max_p99_ms", 0, 1e7),
+    )
+
+
+def _fraction(node: _Node | None, path: str, default: float, maximum: float = 1.0) -> float:
+    if node is None:
+        return default
+    value = _plain(node)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+        raise _fail(f"must be a number from 0 to {maximum:g}", node, path)
+    return float(value)
 
 
 def _components(spec: _Node) -> tuple[Component, ...]:

@@ -140,6 +140,19 @@ Component: TypeAlias = ActorComponent | ProviderComponent
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutPolicy:
+    """``spec.policy.rollout`` (SPEC §5): how a new version replaces a deployed one. After the new version's
+    components run, its actors' invocations are watched for ``window_s``; an error rate above
+    ``max_error_rate`` rolls back to the previous version."""
+
+    strategy: str = "rolling"
+    step_percent: int = 100
+    window_s: float = 10.0
+    max_error_rate: float = 0.05
+    max_p99_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Application:
     """A parsed manifest."""
 
@@ -147,6 +160,7 @@ class Application:
     version: str
     description: str
     components: tuple[Component, ...]
+    rollout: RolloutPolicy = RolloutPolicy()
 
     def component(self, name: str) -> Component | None:
         """The component called ``name``, if any."""

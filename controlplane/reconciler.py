@@ -36,9 +36,11 @@ from lattice.controlplane.model import (
     Elastic,
     HostView,
     ProviderComponent,
+    RolloutPolicy,
     owner_of,
 )
 from lattice.controlplane.observer import Observer
+from lattice.controlplane.rollouts import Rollouts, actor_ids, keeps_capacity
 from lattice.controlplane.scheduler import plan, unplaceable
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.controlplane.wadm import annotate, map_link_values
@@ -239,6 +241,7 @@ class Reconciler:
         self._owned_links: set[tuple[str, str, str]] = set()
         self.wake = asyncio.Event()
         self.scales: dict[tuple[ComponentKey, str], tuple[Elastic, autoscale.ScaleState]] = {}
+        self.rollouts = Rollouts(nc, lattice, state)
 
     def application(self, record: AppRecord, version: AppVersion) -> Application:
         """``version``'s manifest, parsed once per content: keyed by the text itself, not by name and
@@ -280,15 +283,7 @@ class Reconciler:
         return dataclasses.replace(desired, actors=actors)
 
     def _loads(self) -> dict[str, autoscale.Load]:
-        """Calls in flight, waiting and served so far per actor, summed over the live hosts' heartbeats."""
-        totals: dict[str, list[int]] = {}
-        for host in self.observer.hosts.values():
-            for actor in host.inventory.get("actors", []):
-                t = totals.setdefault(str(actor.get("id")), [0, 0, 0])
-                for i, name in enumerate(("in_flight", "waiting", "calls")):
-                    value = actor.get(name, 0)
-                    t[i] += value if isinstance(value, int) else 0
-        return {actor_id: autoscale.Load(*t) for actor_id, t in totals.items()}
+        return autoscale.loads_of(host.inventory for host in self.observer.hosts.values())
 
     def wake_actor(self, actor_id: str) -> bool:
         """A call is held for ``actor_id``, which has no instance: scale its elastic component to at least
@@ -327,6 +322,8 @@ class Reconciler:
         version = record.version(record.deployed)
         if version is not None:
             annotate(status, self.application(record, version), hosts)
+        if record.rollout:
+            status["rollout"] = dict(record.rollout)
         return status
 
     async def tick(self) -> list[Command]:
@@ -335,16 +332,23 @@ class Reconciler:
         for public_key, link_name, contract_id in self.observer.lost_providers():
             data = events.provider_data(public_key, link_name, contract_id, reason="health checks stopped")
             await self.nc.publish(subjects.events(self.lattice), events.make(events.PROVIDER_STOPPED, public_key, data))
-        _, desired = await self.desired(rescale=True)
+        records, desired = await self.desired(rescale=True)
         await self._sync_links(desired.links)
         hosts = self.observer.views()
         now = time.monotonic()
         refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
         planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
-        commands = [c for c in planned if self._due(c, now)]
+        commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             await asyncio.gather(*(self._execute(c) for c in commands))
+        loads = self._loads()
+        counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
+        await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
         return commands
+
+    def _policy(self, record: AppRecord) -> RolloutPolicy:
+        version = record.version(record.deployed)
+        return self.application(record, version).rollout if version is not None else RolloutPolicy()
 
     def _due(self, cmd: Command, now: float) -> bool:
         key = repr(cmd)
