@@ -153,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
             "http_local2 (2 hosts sharing the port)", lambda: http.local_shared_port(work / "shared", profile.load)
         )
         run.step("failover_s (3 hosts, kill -9)", lambda: lifecycle.failover(work / "failover"))
+        if profile.peers:  # a third lattice of 3 hosts: not in --tiny
+            run.step(
+                "http_remote3 (3 hosts + 1 provider process)",
+                lambda: http.remote_three_hosts(work / "remote3", profile.load),
+            )
         run.step("zero_to_first_response_ms (scaled to zero)", lambda: elastic.zero_to_first_response(work / "zero"))
         if profile.peers:
             run.step("rollout_s (3 hosts, health-gated)", lambda: elastic.rollout(work / "rollout"))

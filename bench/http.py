@@ -5,6 +5,7 @@
     http_local2    the same on two host processes sharing the port (SO_REUSEPORT, ``reuse_port`` link value)
     http_remote    the same with ``lattice provider httpserver`` in its own process: each request is
                    a signed ``Invocation`` over NATS to the host running the actor
+    http_remote3   the scale row: 3 hosts each running the actor, one provider process in front
 
 Every target gets the same load generator, connections and duration (``loadgen.run``). Keys:
 ``<name>_rps``, ``<name>_p50_ms``, ``<name>_p99_ms``, ``<name>_errors``.
@@ -129,3 +130,20 @@ def remote(lattice: Cluster, digest: str, actor_id: str, plan: LoadPlan) -> dict
     url = f"http://127.0.0.1:{port}/"
     wait_until(lambda: lattice.alive() and http_status(url) == 200, 30, "remote provider answering")
     return measure("http_remote", url, plan)
+
+
+def remote_three_hosts(workdir: Path, plan: LoadPlan) -> dict[str, float]:
+    """The scale row: a lattice of 3 hosts, the hello on each (3 replicas) and one ``httpserver`` provider
+    in its own process, under the same load; every request crosses NATS to one of the hosts. Keys
+    ``http_remote3_*``."""
+    with Cluster(workdir, hosts=3) as lattice:
+        lattice.spawn_provider("httpserver")
+        art = lattice.upload(HELLO.read_bytes())
+        lattice.put_app("hello", hello_app("hello", art["digest"], port=None, replicas=3))
+        lattice.wait_deployed("hello")
+        wait_until(lambda: len(lattice.hosts_running(art["actor_id"])) == 3, 30, "hello on the 3 hosts")
+        port = free_port()
+        lattice.put_link(art["actor_id"], builtin_provider_id("httpserver"), HTTPSERVER, {"port": str(port)})
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: lattice.alive() and http_status(url) == 200, 30, "hello answering through the provider")
+        return measure("http_remote3", url, plan)

@@ -5,6 +5,9 @@ the instance and is typed (``ActorTrap``, ``DeadlineExceeded``, ``LimitExceeded`
 self-contained calls on the event loop's thread. A host call leaves through the ``HostCall`` callback the pool is
 given, so the same pool serves the lattice host and embedding programs (``lattice.host.sandbox``, which also runs
 modules that are not waPC actors — ``abi="function"`` — through ``ActorPool.run``).
+
+Over 400 lines: the blocking, inline and plain-function call paths share one lock, one slot semaphore and the
+instance life cycle; they split cleanly only with issue 14's instance registry.
 """
 
 from __future__ import annotations

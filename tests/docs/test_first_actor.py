@@ -63,6 +63,8 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         "LATTICE_API": f"127.0.0.1:{free_port()}",
         "DEMO_HTTP": f"127.0.0.1:{free_port()}",
         "ACTOR_PORT": str(free_port()),
+        "PY_PORT": str(free_port()),
+        "JS_PORT": str(free_port()),
         "COLUMNS": "200",
     }
 
@@ -75,33 +77,79 @@ def test_first_actor_guide_runs_as_written_in_under_five_minutes(tmp_path: Path,
     if wired.returncode != 0:
         pytest.skip("`lattice new` is not wired into cli/app.py yet (lattice.cli.scaffold.register)")
 
-    script = tmp_path / "guide.sh"
-    script.write_text("set -euo pipefail\n" + "\n".join(blocks("run")) + "\n")
     started = time.monotonic()
+    returncode, output, left = run_script("\n".join(blocks("run")), tmp_path, workdir, env, FIVE_MINUTES)
+    elapsed = time.monotonic() - started
+    assert returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+    assert_in_order(output, blocks("expect"))
+    assert elapsed < FIVE_MINUTES
+    assert (workdir / "hello-http" / "hello-http.wasm").is_file()
+    assert left == [], f"the guide's stop step left processes behind: {left}"
+    assert not any(alive(p) for p in left)
+
+
+# ---- the Python and JavaScript tracks (step 7b): steps 1-2, the track's blocks, step 8 -------------------
+
+TRACK_BLOCK = re.compile(
+    r"<!-- test(?P<kind>: expect)? (?P<track>python|js) -->\n```(?P<lang>\w+)\n(?P<body>.*?)\n```", re.S
+)
+TRACK_TIMEOUT = 900  # a cold machine builds the component and the control plane compiles it once
+
+
+def track(name: str) -> tuple[str, list[str]]:
+    """The script of track ``name`` (the guide's setup, its blocks, the guide's stop) and its expected outputs."""
+    runs = blocks("run")
+    assert "lattice up" in runs[1] and "kill %1" in runs[-1], "steps 1-2 start the lattice, step 8 stops it"
+    found = [m for m in TRACK_BLOCK.finditer(GUIDE.read_text()) if m["track"] == name]
+    script = [m["body"] for m in found if not m["kind"]]
+    assert script and all(m["lang"] == ("text" if m["kind"] else "bash") for m in found)
+    return "\n".join([*runs[:2], *script, runs[-1]]), [m["body"] for m in found if m["kind"]]
+
+
+@pytest.mark.timeout(TRACK_TIMEOUT + 60)
+@pytest.mark.parametrize("name", ["python", "js"])
+def test_component_tracks_run_as_written(tmp_path: Path, workdir: Path, name: str) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("the guide uses curl")
+    if name == "js" and shutil.which("npm") is None:
+        pytest.skip("the JavaScript track needs npm")
+    script_text, expected = track(name)
+    returncode, output, left = run_script(script_text, tmp_path, workdir, _environment(tmp_path), TRACK_TIMEOUT)
+    assert returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+    assert_in_order(output, expected)
+    actor = "hello-py" if name == "python" else "hello-js"
+    assert (workdir / actor / f"{actor}.wasm").read_bytes()[:8] == b"\x00asm\x0d\x00\x01\x00"
+    assert left == []
+
+
+def run_script(
+    text: str, tmp_path: Path, workdir: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str, list[int]]:
+    """Runs ``text`` in one ``bash -euo pipefail`` (own session) in ``workdir``; returns its exit code, its
+    output and the processes it left behind (stopped). Fails the test if it runs over ``timeout``."""
+    script = tmp_path / "guide.sh"
+    script.write_text("set -euo pipefail\n" + text + "\n")
     proc = subprocess.Popen(
         ["bash", str(script)], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True, text=True,
     )  # fmt: skip
     try:
-        output, _ = proc.communicate(timeout=FIVE_MINUTES)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop_process_group(proc.pid)
         output, _ = proc.communicate()
-        pytest.fail(f"the guide took over five minutes:\n{output}\n{_up_log(workdir)}")
+        pytest.fail(f"the guide took over {timeout:g} s:\n{output}\n{_up_log(workdir)}")
     finally:
         left = stop_process_group(proc.pid)
-    elapsed = time.monotonic() - started
+    return proc.returncode, output, left
 
-    assert proc.returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+
+def assert_in_order(output: str, expected: list[str]) -> None:
     position = 0
-    for expected in blocks("expect"):
-        found = output.find(expected, position)
-        assert found >= 0, f"expected output not found (in order):\n{expected}\n--- got ---\n{output}"
-        position = found + len(expected)
-    assert elapsed < FIVE_MINUTES
-    assert (workdir / "hello-http" / "hello-http.wasm").is_file()
-    assert left == [], f"the guide's stop step left processes behind: {left}"
-    assert not any(alive(p) for p in left)
+    for block in expected:
+        found = output.find(block, position)
+        assert found >= 0, f"expected output not found (in order):\n{block}\n--- got ---\n{output}"
+        position = found + len(block)
 
 
 def _up_log(workdir: Path) -> str:
