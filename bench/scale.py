@@ -18,22 +18,12 @@ from typing import Any
 
 from bench.cluster import Cluster
 from bench.lifecycle import HELLO
-
-
-def _leb128(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+from lattice.wasm import append_custom_section
 
 
 def variant(wasm: bytes, index: int) -> bytes:
     """``wasm`` plus a custom section ``bench-variant`` holding ``index``: same code, another digest."""
-    name = b"bench-variant"
-    payload = _leb128(len(name)) + name + str(index).encode()
-    return wasm + b"\x00" + _leb128(len(payload)) + payload
+    return append_custom_section(wasm, "bench-variant", str(index).encode())
 
 
 def _rss_kib(pid: int) -> float:
