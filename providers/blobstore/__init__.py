@@ -38,12 +38,10 @@ is refused. Uploads not finished within ``UPLOAD_IDLE_S`` of their last chunk ar
 from __future__ import annotations
 
 import asyncio
-import re
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any, Final
 
 import nats.js.errors
@@ -51,21 +49,17 @@ from nats.js.api import ObjectMeta
 from nats.js.object_store import ObjectStore
 
 from lattice.capability import BLOBSTORE
-from lattice.errors import InvocationError, ProviderError
+from lattice.errors import InvocationError
 from lattice.messages import LinkDefinition, pack, unpack
+from lattice.providers.blobstore import shapes
 from lattice.providers.sdk import Provider, arg_map, arg_str, operation
 
 __all__ = ["RECEIVE_CHUNK", "BlobstoreProvider"]
 
 RECEIVE_CHUNK: Final = "ChunkReceiver.ReceiveChunk"
-DEFAULT_PREFIX: Final = "BLOB_"
 MAX_CHUNK: Final = 1024 * 1024
-MAX_OBJECT_ID: Final = 1024  # bytes; base64 in a subject: ~1.4 KiB of it
 UPLOAD_IDLE_S: Final = 300.0
 SPOOL_IN_MEMORY: Final = 8 * 1024 * 1024
-_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_RESERVED: Final = "LATTICE"
-_RFC3339: Final = re.compile(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
 @dataclass(slots=True)
@@ -88,15 +82,15 @@ class BlobstoreProvider(Provider):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_link_put(self, link: LinkDefinition) -> None:
-        _prefix(link)
+        shapes.prefix(link)
 
     # --- names and buckets ---------------------------------------------------------------------------
 
     def _bucket(self, actor_id: str, container: str) -> str:
-        if not _NAME.fullmatch(container):
+        if not shapes.NAME.fullmatch(container):
             raise InvocationError(f"container id {container[:64]!r} must be 1-128 of A-Z a-z 0-9 - _")
         link = self.links.get(actor_id)
-        return (_prefix(link) if link is not None else DEFAULT_PREFIX) + container
+        return (shapes.prefix(link) if link is not None else shapes.DEFAULT_PREFIX) + container
 
     async def _store(self, actor_id: str, container: str, *, create: bool = False) -> ObjectStore:
         js = self.ctx.js
@@ -129,17 +123,17 @@ class BlobstoreProvider(Provider):
         store = await self._store(actor_id, container)
         status = await store.status()
         created = getattr(status.stream_info, "created", None)
-        return _container_meta(container, created)
+        return shapes.container_meta(container, created)
 
     @operation("Blobstore.ListContainers")
     async def list_containers(self, actor_id: str, args: Any) -> list[dict[str, Any]]:
         link = self.links.get(actor_id)
-        stream_prefix = "OBJ_" + (_prefix(link) if link is not None else DEFAULT_PREFIX)
+        stream_prefix = "OBJ_" + (shapes.prefix(link) if link is not None else shapes.DEFAULT_PREFIX)
         out = []
         for info in await self.ctx.js.streams_info():
             name = info.config.name or ""
             if name.startswith(stream_prefix):
-                out.append(_container_meta(name[len(stream_prefix) :], getattr(info, "created", None)))
+                out.append(shapes.container_meta(name[len(stream_prefix) :], getattr(info, "created", None)))
         return out
 
     @operation("Blobstore.RemoveContainers")
@@ -157,7 +151,7 @@ class BlobstoreProvider(Provider):
     # --- objects ---------------------------------------------------------------------------------------
 
     async def _object(self, actor_id: str, args: Any) -> tuple[ObjectStore, str, str]:
-        container, object_id = arg_str(args, "containerId"), _object_id(arg_str(args, "objectId"))
+        container, object_id = arg_str(args, "containerId"), shapes.object_id(arg_str(args, "objectId"))
         return await self._store(actor_id, container), container, object_id
 
     @operation("Blobstore.ObjectExists")
@@ -176,7 +170,7 @@ class BlobstoreProvider(Provider):
             info = await store.get_info(object_id)
         except nats.js.errors.ObjectNotFoundError:
             raise InvocationError(f"object {object_id!r} is not in container {container!r}") from None
-        return _object_meta(container, info)
+        return shapes.object_meta(container, info)
 
     @operation("Blobstore.ListObjects")
     async def list_objects(self, actor_id: str, args: Any) -> dict[str, Any]:
@@ -199,7 +193,7 @@ class BlobstoreProvider(Provider):
             and (end_before is None or i.name < end_before)
         ]
         page, rest = selected[:max_items], selected[max_items:]
-        response: dict[str, Any] = {"objects": [_object_meta(container, i) for i in page], "isLast": not rest}
+        response: dict[str, Any] = {"objects": [shapes.object_meta(container, i) for i in page], "isLast": not rest}
         if rest:
             response["continuation"] = rest[0].name
         return response
@@ -214,7 +208,7 @@ class BlobstoreProvider(Provider):
         failures = []
         for object_id in objects:
             try:
-                await store.delete(_object_id(str(object_id)))
+                await store.delete(shapes.object_id(str(object_id)))
             except Exception as exc:
                 failures.append({"key": str(object_id), "success": False, "error": str(exc) or "not found"})
         return failures
@@ -225,7 +219,7 @@ class BlobstoreProvider(Provider):
     async def put_object(self, actor_id: str, args: Any) -> dict[str, Any]:
         chunk = arg_map(arg_map(args).get("chunk"))
         store, container, object_id = await self._object(actor_id, chunk)
-        data = _bytes(chunk)
+        data = shapes.chunk_bytes(chunk)
         content_type = str(arg_map(args).get("contentType") or "")
         if chunk.get("isLast", True):
             await self._put(store, object_id, data, content_type)
@@ -251,7 +245,7 @@ class BlobstoreProvider(Provider):
         offset = int(chunk.get("offset") or upload.size)
         if offset != upload.size:
             raise InvocationError(f"chunk at offset {offset}, expected {upload.size}: chunks must come in order")
-        data = _bytes(chunk)
+        data = shapes.chunk_bytes(chunk)
         upload.spool.write(data)
         upload.size += len(data)
         upload.touched = time.monotonic()
@@ -303,7 +297,7 @@ class BlobstoreProvider(Provider):
         response: dict[str, Any] = {
             "success": True,
             "contentLength": length,
-            "initialChunk": _chunk(container, object_id, first, start, is_last),
+            "initialChunk": shapes.chunk(container, object_id, first, start, is_last),
         }
         headers = result.info.headers or {}
         if headers.get("Content-Type"):
@@ -326,7 +320,7 @@ class BlobstoreProvider(Provider):
                 data = spool.read(min(size, end - offset + 1))
                 last = offset + len(data) > end
                 answer = await self.ctx.invoke_actor(
-                    actor_id, RECEIVE_CHUNK, pack(_chunk(container, object_id, data, offset, last))
+                    actor_id, RECEIVE_CHUNK, pack(shapes.chunk(container, object_id, data, offset, last))
                 )
                 offset += len(data)
                 reply = unpack(answer) if answer else None
@@ -344,72 +338,3 @@ class BlobstoreProvider(Provider):
         for upload in self._uploads.values():
             upload.spool.close()
         self._uploads.clear()
-
-
-def _prefix(link: LinkDefinition) -> str:
-    values = {k.upper(): v for k, v in link.values.items()}
-    prefix = values.get("BUCKET_PREFIX", DEFAULT_PREFIX)
-    if (
-        not prefix
-        or not _NAME.fullmatch(prefix)
-        or _RESERVED.startswith(prefix.upper())
-        or prefix.upper().startswith(_RESERVED)
-    ):
-        raise ProviderError(
-            f"blobstore link {link.actor_id}: BUCKET_PREFIX {prefix!r} must be A-Z a-z 0-9 - _ and must not reach "
-            "the lattice's own buckets (LATTICE…)"
-        )
-    return prefix
-
-
-def _bytes(chunk: dict[str, Any]) -> bytes:
-    data = chunk.get("bytes", b"")
-    if isinstance(data, str):
-        return data.encode()
-    if not isinstance(data, bytes):
-        raise InvocationError(f"chunk 'bytes' must be bin, got {type(data).__name__}")
-    return data
-
-
-def _chunk(container: str, object_id: str, data: bytes, offset: int, is_last: bool) -> dict[str, Any]:
-    return {"containerId": container, "objectId": object_id, "bytes": data, "offset": offset, "isLast": is_last}
-
-
-def _timestamp(value: Any) -> dict[str, int] | None:
-    if isinstance(value, datetime):
-        seconds = value.timestamp()
-    elif isinstance(value, str) and (found := _RFC3339.fullmatch(value)):
-        whole, fraction, zone = found.groups()  # nanoseconds are more than fromisoformat takes
-        try:
-            stamp = datetime.fromisoformat(whole + ("+00:00" if zone in (None, "Z") else zone))
-        except ValueError:
-            return None
-        seconds = stamp.timestamp() + float(f"0{fraction or ''}")
-    else:
-        return None
-    return {"sec": int(seconds), "nsec": int((seconds % 1) * 1e9)}
-
-
-def _object_id(object_id: str) -> str:
-    """``object_id`` if the object store can take it: its subject (``$O.<bucket>.M.<base64 of the id>``) must stay
-    far below nats-server's max control line, which closes the connection of whoever sends a longer one."""
-    if not object_id:
-        raise InvocationError("objectId is empty")
-    size = len(object_id.encode("utf-8", "surrogatepass"))
-    if size > MAX_OBJECT_ID:
-        raise InvocationError(f"objectId is {size} bytes long; at most {MAX_OBJECT_ID} are allowed")
-    return object_id
-
-
-def _container_meta(container: str, created: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {"containerId": container}
-    if (stamp := _timestamp(created)) is not None:
-        meta["createdAt"] = stamp
-    return meta
-
-
-def _object_meta(container: str, info: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {"containerId": container, "objectId": info.name, "size": int(info.size or 0)}
-    if (stamp := _timestamp(info.mtime)) is not None:
-        meta["lastModified"] = stamp
-    return meta
