@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import components, events, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
+from bench import components, elastic, events, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
 from bench.cluster import Cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -82,7 +82,8 @@ def _lattice_scenarios(run: Run, profile: Profile, workdir: Path) -> None:
         if cold is not None:
             result, art, port = cold
             run.results.update(result)
-            run.step("http_local (provider in the host)", lambda: http.local(port, profile.load))
+            pid = lattice.children["host-1"].pid
+            run.step("http_local (provider in the host)", lambda: http.local(port, profile.load, pid))
         run.step("raw_nats + nats_actor_call", lambda: nats.run(lattice, profile.nats_samples))
         if cold is not None:
             run.step(
@@ -152,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             "http_local2 (2 hosts sharing the port)", lambda: http.local_shared_port(work / "shared", profile.load)
         )
         run.step("failover_s (3 hosts, kill -9)", lambda: lifecycle.failover(work / "failover"))
+        if profile.peers:  # a third lattice of 3 hosts: not in --tiny
+            run.step(
+                "http_remote3 (3 hosts + 1 provider process)",
+                lambda: http.remote_three_hosts(work / "remote3", profile.load),
+            )
+        run.step("zero_to_first_response_ms (scaled to zero)", lambda: elastic.zero_to_first_response(work / "zero"))
+        if profile.peers:
+            run.step("rollout_s (3 hosts, health-gated)", lambda: elastic.rollout(work / "rollout"))
         py = profile.peers  # the componentize-py hello takes a minute to build and compile: not in --tiny
         run.step(
             "wasi_http (wasi:http components, provider in the host)",

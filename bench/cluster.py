@@ -47,6 +47,17 @@ def wait_until(predicate: Any, timeout_s: float, what: str, interval_s: float = 
         time.sleep(interval_s)
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Terminate ``proc`` (a child of ours), kill it if it is still there after ``timeout_s``."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def http_status(url: str, timeout_s: float = 2.0) -> int:
     """The status of ``GET url``, 0 when nothing answers."""
     try:

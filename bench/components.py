@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import msgpack
 import yaml
 
+from bench import micro
 from bench.cluster import Cluster
 from bench.stats import summarize, time_each_us
 from lattice.host.component import components_of, new_pool
@@ -80,30 +79,20 @@ def echo(samples: int) -> dict[str, float]:
 # --- idle memory of the Python actor, in a fresh process ------------------------------------------------
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def measure_py_idle(instances: int = 20) -> dict[str, float]:
-    """RSS before/after ``pool.warm(instances + 1)`` of the Python kvcounter (compiled code cached on disk)."""
+    """RSS per idle instance of the Python kvcounter, then per instance once each served one request."""
     from lattice.actors.componentize import cache_root
 
-    runtime = Runtime(cache_root() / "bench-compiled")
+    runtime = Runtime(cache_root() / "bench-compiled")  # compiling is not what is measured: cached
     try:
         compiled = components_of(runtime).compile(python_actor().read_bytes())
         pool = new_pool(runtime, compiled, limits=ActorLimits(max_instances=instances + 1))
-        gc.collect()
-        before = _rss_bytes()
-        pool.warm(instances + 1)
-        gc.collect()
-        after = _rss_bytes()
-        assert pool.stats()["instances"] == instances + 1
+        before, after = micro.warm_rss(pool, instances)
         request = msgpack.packb({"method": "GET", "path": "/", "queryString": "", "header": {}, "body": b""})
         for _ in range(instances + 1):  # idle instances are taken in turn: each serves one request
             pool.call("HttpServer.HandleRequest", request)
         gc.collect()
-        used = _rss_bytes()
+        used = micro.rss_bytes()
         pool.close()
         return {
             "py_instance_idle_kib": (after - before) / 1024 / instances,
@@ -115,18 +104,9 @@ def measure_py_idle(instances: int = 20) -> dict[str, float]:
 
 
 def py_idle_memory() -> dict[str, float]:
-    """``measure_py_idle`` in a fresh subprocess, so nothing measured before skews its RSS."""
+    """``measure_py_idle`` in a fresh subprocess."""
     python_actor()  # built here, not inside the measured process
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.components", "py-idle"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-        cwd=ROOT,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return micro.in_fresh_process("bench.components", "py-idle", timeout_s=300)
 
 
 # --- cold start of the Python actor on a fresh lattice ----------------------------------------------------

@@ -5,6 +5,7 @@
     http_local2    the same on two host processes sharing the port (SO_REUSEPORT, ``reuse_port`` link value)
     http_remote    the same with ``lattice provider httpserver`` in its own process: each request is
                    a signed ``Invocation`` over NATS to the host running the actor
+    http_remote3   the scale row: 3 hosts each running the actor, one provider process in front
 
 Every target gets the same load generator, connections and duration (``loadgen.run``). Keys:
 ``<name>_rps``, ``<name>_p50_ms``, ``<name>_p99_ms``, ``<name>_errors``.
@@ -12,13 +13,14 @@ Every target gets the same load generator, connections and duration (``loadgen.r
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import loadgen
-from bench.cluster import ROOT, Cluster, hello_app, http_status, wait_until
+from bench.cluster import ROOT, Cluster, hello_app, http_status, stop_process, wait_until
 from bench.lifecycle import HELLO
 from lattice.capability import HTTPSERVER, builtin_provider_id
 from lattice.cli.natsserver import free_port, spawn
@@ -31,16 +33,35 @@ class LoadPlan:
     warmup_s: float
 
 
-def measure(name: str, url: str, plan: LoadPlan) -> dict[str, float]:
-    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) process ``pid`` has used; ``None`` without ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, url: str, plan: LoadPlan, host: str | None = None, pid: int | None = None) -> dict[str, float]:
+    """Load ``url``; with ``pid`` (the serving process) also ``<name>_cpu_us_per_req``: its CPU time per
+    request, which a machine shared with other work changes far less than req/s."""
+    if plan.warmup_s > 0:
+        loadgen.run(url, connections=plan.connections, duration_s=plan.warmup_s, host=host)
+    cpu_before = process_cpu_s(pid) if pid is not None else None
+    load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, host=host)
     if load.requests == 0:
         raise RuntimeError(f"{load.tool}: no request to {url} completed ({load.errors} errors)")
-    return {
+    out = {
         f"{name}_rps": load.rps,
         f"{name}_p50_ms": load.p50_ms,
         f"{name}_p99_ms": load.p99_ms,
         f"{name}_errors": float(load.errors),
     }
+    cpu_after = process_cpu_s(pid) if pid is not None else None
+    if cpu_before is not None and cpu_after is not None:
+        out[f"{name}_cpu_us_per_req"] = (cpu_after - cpu_before) / load.requests * 1e6
+    return out
 
 
 def uvicorn(plan: LoadPlan) -> dict[str, float]:
@@ -68,19 +89,14 @@ def uvicorn(plan: LoadPlan) -> dict[str, float]:
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_until(lambda: proc.poll() is None and http_status(url) == 200, 30, "uvicorn answering")
-        return measure("uvicorn", url, plan)
+        return measure("uvicorn", url, plan, pid=proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
-def local(port: int, plan: LoadPlan) -> dict[str, float]:
-    """Load the hello application already deployed with its in-host provider on ``port``."""
-    return measure("http_local", f"http://127.0.0.1:{port}/", plan)
+def local(port: int, plan: LoadPlan, pid: int | None = None) -> dict[str, float]:
+    """Load the hello application already deployed with its in-host provider on ``port`` (host ``pid``)."""
+    return measure("http_local", f"http://127.0.0.1:{port}/", plan, pid=pid)
 
 
 def local_shared_port(workdir: Path, plan: LoadPlan) -> dict[str, float]:
@@ -114,3 +130,20 @@ def remote(lattice: Cluster, digest: str, actor_id: str, plan: LoadPlan) -> dict
     url = f"http://127.0.0.1:{port}/"
     wait_until(lambda: lattice.alive() and http_status(url) == 200, 30, "remote provider answering")
     return measure("http_remote", url, plan)
+
+
+def remote_three_hosts(workdir: Path, plan: LoadPlan) -> dict[str, float]:
+    """The scale row: a lattice of 3 hosts, the hello on each (3 replicas) and one ``httpserver`` provider
+    in its own process, under the same load; every request crosses NATS to one of the hosts. Keys
+    ``http_remote3_*``."""
+    with Cluster(workdir, hosts=3) as lattice:
+        lattice.spawn_provider("httpserver")
+        art = lattice.upload(HELLO.read_bytes())
+        lattice.put_app("hello", hello_app("hello", art["digest"], port=None, replicas=3))
+        lattice.wait_deployed("hello")
+        wait_until(lambda: len(lattice.hosts_running(art["actor_id"])) == 3, 30, "hello on the 3 hosts")
+        port = free_port()
+        lattice.put_link(art["actor_id"], builtin_provider_id("httpserver"), HTTPSERVER, {"port": str(port)})
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: lattice.alive() and http_status(url) == 200, 30, "hello answering through the provider")
+        return measure("http_remote3", url, plan)

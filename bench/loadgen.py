@@ -57,21 +57,25 @@ def tool_name() -> str:
     return "wrk" if wrk_path() else "python"
 
 
-def run(url: str, *, connections: int, duration_s: float, warmup_s: float = 0.0) -> Load:
-    """Load ``url``; a warm-up run of ``warmup_s`` seconds first (not counted)."""
+def run(url: str, *, connections: int, duration_s: float, warmup_s: float = 0.0, host: str | None = None) -> Load:
+    """Load ``url``; a warm-up run of ``warmup_s`` seconds first (not counted). ``host``: the ``Host``
+    header to send instead of the URL's (virtual hosts, e.g. ``wash host``)."""
     if warmup_s > 0:
-        _run_once(url, connections, warmup_s)
-    return _run_once(url, connections, duration_s)
+        _run_once(url, connections, warmup_s, host)
+    return _run_once(url, connections, duration_s, host)
 
 
-def _run_once(url: str, connections: int, duration_s: float) -> Load:
+def _run_once(url: str, connections: int, duration_s: float, host: str | None = None) -> Load:
     wrk = wrk_path()
     if wrk:
         seconds = max(1, round(duration_s))
         args = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s", url]
+        if host:
+            args[1:1] = ["-H", f"Host: {host}"]
         out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30, check=False)
         return parse_wrk(out.stdout + out.stderr)
     args = [sys.executable, "-m", "bench.loadgen", url, "-c", str(connections), "-d", str(duration_s)]
+    args += ["--host", host] if host else []
     out = subprocess.run(args, capture_output=True, text=True, timeout=duration_s + 30, check=True)
     return Load(**json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -166,11 +170,11 @@ class _Connection(asyncio.Protocol):
             self.done.set_result(self.errors + (1 if time.perf_counter() < self.stop_at else 0))
 
 
-async def generate(url: str, connections: int, duration_s: float) -> Load:
+async def generate(url: str, connections: int, duration_s: float, host_header: str | None = None) -> Load:
     """The fallback: ``connections`` closed-loop keep-alive connections for ``duration_s`` seconds."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host_header or f'{host}:{port}'}\r\n\r\n".encode()
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     start = time.perf_counter()
@@ -203,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("url")
     parser.add_argument("-c", "--connections", type=int, default=16)
     parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds")
+    parser.add_argument("--host", default=None, help="Host header to send (default: the URL's)")
     args = parser.parse_args(argv)
     try:
         import uvloop
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         runner = asyncio.Runner()
     with runner:
-        result = runner.run(generate(args.url, args.connections, args.duration))
+        result = runner.run(generate(args.url, args.connections, args.duration, args.host))
     print(json.dumps(asdict(result)))
 
 

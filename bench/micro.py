@@ -110,39 +110,50 @@ def run(samples: int) -> dict[str, float]:
 # --- idle memory, in a fresh process -------------------------------------------------------------------
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def warm_rss(pool: ActorPool, instances: int) -> tuple[int, int]:
+    """RSS before and after ``pool.warm(instances + 1)`` (a pool starts with one instance)."""
+    gc.collect()
+    before = rss_bytes()
+    pool.warm(instances + 1)
+    gc.collect()
+    after = rss_bytes()
+    assert pool.stats()["instances"] == instances + 1
+    return before, after
+
+
 def measure_idle_memory(instances: int = 100) -> dict[str, float]:
-    """RSS before/after ``pool.warm(instances + 1)`` (the pool starts with one instance)."""
+    """RSS per idle hello instance."""
     runtime = Runtime(None)
     try:
         pool = ActorPool(runtime, runtime.compile(HELLO.read_bytes()), limits=ActorLimits(max_instances=instances + 1))
-        gc.collect()
-        before = _rss_bytes()
-        pool.warm(instances + 1)
-        gc.collect()
-        after = _rss_bytes()
-        assert pool.stats()["instances"] == instances + 1
+        before, after = warm_rss(pool, instances)
         return {"idle_instance_kib": (after - before) / 1024 / instances, "idle_rss_base_mib": before / 2**20}
     finally:
         runtime.close()
 
 
-def idle_memory() -> dict[str, float]:
-    """``measure_idle_memory`` in a fresh subprocess, so nothing measured before skews its RSS."""
+def in_fresh_process(module: str, command: str, timeout_s: float = 120) -> dict[str, float]:
+    """``python -m <module> <command>``'s last line of JSON: a measurement nothing before it skews."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.micro", "idle-memory"],
+        [sys.executable, "-m", module, command],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         check=True,
         cwd=ROOT,
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def idle_memory() -> dict[str, float]:
+    """``measure_idle_memory`` in a fresh subprocess."""
+    return in_fresh_process("bench.micro", "idle-memory")
 
 
 if __name__ == "__main__":

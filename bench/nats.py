@@ -7,6 +7,9 @@ raw_nats_inproc_us      the same with the responder in this process (one event l
 nats_actor_call_us      ``Rpc.invoke`` from this process (signed ``Invocation``, msgpack) of a
                         100-byte waPC echo actor running in a host process: anti-forgery signing
                         here, verification and the pool call there, the answer back
+response_seal_us        what the sealed answer adds to ``nats_actor_call_us``: sealing a 100-byte
+                        ``InvocationResponse`` there plus checking its seal here (``lattice.seal``,
+                        PyNaCl Ed25519), measured in this process
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from bench.cluster import LATTICE, Cluster, hello_app
 from bench.stats import summarize
 from lattice import keys
 from lattice.cli.natsserver import spawn
-from lattice.messages import Entity
-from lattice.rpc import Rpc
+from lattice.messages import Entity, InvocationResponse
+from lattice.rpc import Rpc, response_context
+from lattice.seal import Sealer
 
 PAYLOAD = b"x" * 100
 
@@ -97,6 +101,21 @@ async def _actor(url: str, cluster_seed: str, actor_id: str, samples: int) -> li
         await nc.close()
 
 
+def _seal_cost(samples: int) -> list[float]:
+    sealer = Sealer(keys.generate("cluster"))
+    responder = Entity(keys.generate("module").public_key)
+    out = []
+    for i in range(samples + 50):
+        body = InvocationResponse(f"inv-{i}", msg=PAYLOAD).to_msgpack()
+        start = time.perf_counter_ns()
+        context = response_context(f"inv-{i}", responder)
+        headers = sealer.headers(context, body)
+        sealer.check_headers(headers, context, body, what="bench")
+        if i >= 50:
+            out.append((time.perf_counter_ns() - start) / 1000)
+    return out
+
+
 def run(lattice: Cluster, samples: int) -> dict[str, float]:
     """Deploys the echo actor as application ``echo`` on ``lattice`` (and leaves it there)."""
     from tests.host.guests import ECHO
@@ -109,4 +128,5 @@ def run(lattice: Cluster, samples: int) -> dict[str, float]:
     results |= summarize(
         asyncio.run(_actor(lattice.nats.url, lattice.cluster_seed, art["actor_id"], samples)), "nats_actor_call", "us"
     )
+    results |= summarize(_seal_cost(samples), "response_seal", "us")
     return results

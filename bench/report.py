@@ -28,6 +28,32 @@ class Row:
     goal: tuple[str, float] | None = None
 
 
+# The HTTP peers (key prefix → what ran): the "best peer" rows compare lattice with the strongest of
+# them in the same run (most req/s; least p99), and the table names which one that was.
+HTTP_PEERS = {
+    "uvicorn": "plain uvicorn",
+    "wasmtime_serve": "wasmtime serve p2 pooling",
+    "wasmtime_serve_p3": "wasmtime serve p3 pooling",
+    "wash_host_pool": "wash host pool 2×16",
+    "wash": "wash dev defaults",
+}
+BEST = {
+    "best_peer_rps": ("_rps", max),
+    "best_peer_p99_ms": ("_p99_ms", min),
+    "best_peer_cpu_us_per_req": ("_cpu_us_per_req", min),
+}
+
+
+def best_peer(results: dict[str, float], key: str) -> tuple[str, float] | None:
+    """The HTTP peer with the best ``key`` (one of ``BEST``'s): (label, value)."""
+    suffix, pick = BEST[key]
+    found = [(results[f"{k}{suffix}"], label) for k, label in HTTP_PEERS.items() if f"{k}{suffix}" in results]
+    if not found:
+        return None
+    value, label = pick(found)
+    return label, value
+
+
 ROWS = (
     Row(
         "instantiate µs p50 (vs raw Store+instantiate)",
@@ -39,6 +65,7 @@ ROWS = (
     Row(
         "actor call over NATS µs p50 (vs raw req/reply)", "nats_actor_call_us_p50", "raw_nats_us_p50", ("ratio<=", 1.5)
     ),
+    Row("response seal+check µs p50 (share of the NATS call)", "response_seal_us_p50", "nats_actor_call_us_p50"),
     Row("HTTP local req/s (vs plain uvicorn)", "http_local_rps", "uvicorn_rps", ("ratio>=", 0.5)),
     Row("HTTP local p50 ms (vs plain uvicorn)", "http_local_p50_ms", "uvicorn_p50_ms"),
     Row("HTTP local p99 ms (vs plain uvicorn)", "http_local_p99_ms", "uvicorn_p99_ms"),
@@ -47,8 +74,17 @@ ROWS = (
     Row("HTTP remote provider req/s (vs plain uvicorn)", "http_remote_rps", "uvicorn_rps"),
     Row("HTTP remote p50 ms (vs plain uvicorn)", "http_remote_p50_ms", "uvicorn_p50_ms"),
     Row("HTTP remote p99 ms (vs plain uvicorn)", "http_remote_p99_ms", "uvicorn_p99_ms"),
-    Row("HTTP local req/s (vs wasmtime serve)", "http_local_rps", "wasmtime_serve_rps"),
-    Row("HTTP local req/s (vs wash dev)", "http_local_rps", "wash_rps"),
+    Row("HTTP remote, 3 hosts + 1 provider req/s (vs 1 host)", "http_remote3_rps", "http_remote_rps"),
+    Row("HTTP remote, 3 hosts + 1 provider p99 ms (vs 1 host)", "http_remote3_p99_ms", "http_remote_p99_ms"),
+    Row("HTTP local req/s (vs best peer)", "http_local_rps", "best_peer_rps"),
+    Row("HTTP local p99 ms (vs best peer)", "http_local_p99_ms", "best_peer_p99_ms", ("ratio<=", 2.0)),
+    Row("HTTP local, 2 hosts req/s (vs best peer)", "http_local2_rps", "best_peer_rps"),
+    Row("HTTP local CPU µs/request (vs plain uvicorn)", "http_local_cpu_us_per_req", "uvicorn_cpu_us_per_req"),
+    Row("HTTP local CPU µs/request (vs best peer)", "http_local_cpu_us_per_req", "best_peer_cpu_us_per_req"),
+    Row("HTTP local req/s (vs wasmtime serve p3, pooling)", "http_local_rps", "wasmtime_serve_p3_rps"),
+    Row("HTTP local req/s (vs wash host, warm pool)", "http_local_rps", "wash_host_pool_rps"),
+    Row("HTTP local req/s (vs wasmtime serve p2, pooling)", "http_local_rps", "wasmtime_serve_rps"),
+    Row("HTTP local req/s (vs wash dev, dev defaults)", "http_local_rps", "wash_rps"),
     Row("wasi:http hello req/s (vs wasmtime serve)", "wasi_http_hello_rps", "wasmtime_serve_rps", ("ratio>=", 0.5)),
     Row("wasi:http hello req/s (vs waPC hello)", "wasi_http_hello_rps", "http_local_rps", ("ratio>=", 0.5)),
     Row("wasi:http hello p99 ms (vs wasmtime serve)", "wasi_http_hello_p99_ms", "wasmtime_serve_p99_ms"),
@@ -64,6 +100,8 @@ ROWS = (
     Row("component echo 100 B µs p50 (vs waPC echo)", "component_echo_us_p50", "wapc_echo_us_p50", ("ratio<=", 2.0)),
     Row("component echo 1 MiB text ms (vs waPC echo)", "component_echo_1mib_ms", "wapc_echo_1mib_ms", ("ratio<=", 2.0)),
     Row("component echo 1 MiB binary ms (vs waPC echo)", "component_echo_1mib_binary_ms", "wapc_echo_1mib_ms"),
+    Row("scaled to zero → first response ms (vs warm)", "zero_to_first_response_ms", "warm_response_ms"),
+    Row("rollout s, 3 hosts, gated 1 s (vs ungated)", "rollout_s", "fixed_replace_s"),
     Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
     Row("blob put+get MB/s (vs raw object store)", "blob_put_get_mb_per_s", "raw_object_store_mb_per_s"),
     Row("Python actor idle instance KiB (RSS / instance)", "py_instance_idle_kib", None, ("<=", 2048.0)),
@@ -98,8 +136,12 @@ def evaluate(results: dict[str, float]) -> list[tuple[Row, float | None, bool | 
 def with_verdicts(results: dict[str, float]) -> dict[str, float]:
     """``results`` plus ``<slug>_ratio`` and ``<slug>_goal_met`` for every row that has them."""
     out = dict(results)
+    for key in BEST:
+        found = best_peer(results, key)
+        if found is not None:
+            out[key] = found[1]
     met_count = total = 0
-    for row, ratio, met in evaluate(results):
+    for row, ratio, met in evaluate(out):
         slug = _slug(row)
         if ratio is not None:
             out[f"{slug}_ratio"] = ratio
@@ -136,7 +178,9 @@ def table(results: dict[str, float], extra: dict[str, float]) -> str:
             goal = f"{'ratio ' if kind.startswith('ratio') else ''}{kind.removeprefix('ratio')} {bound:g}"
         verdict = "" if row.goal is None else ("—" if met is None else ("yes" if met else "NO"))
         peer = results.get(row.peer) if row.peer else None
-        lines.append((row.name, fmt(results.get(row.lattice)), fmt(peer), fmt(ratio), goal, verdict))
+        best = best_peer(results, row.peer) if row.peer in BEST else None
+        name = f"{row.name.removesuffix(')')}: {best[0]})" if best else row.name
+        lines.append((name, fmt(results.get(row.lattice)), fmt(peer), fmt(ratio), goal, verdict))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     rendered = []
     for n, line in enumerate(lines):

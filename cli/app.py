@@ -31,6 +31,7 @@ from lattice.cli.common import (
     _run,
     _settings,
     app,
+    client,
     console,
     get_app,
 )
@@ -200,11 +201,7 @@ def provider(
 
 
 def _client(api_url: str, token: str | None) -> Any:
-    """An API client; without a token, the one ``lattice up`` left in the state directory (if any)."""
-    from lattice.cli.client import Client, local_api_token
-    from lattice.settings import Settings
-
-    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))
+    return client(api_url, token)
 
 
 def _print(data: Any, output: Output, columns: list[str], title: str) -> None:
@@ -393,7 +390,7 @@ def _actor_id(client: Any, name: str) -> str:
 
 
 def main() -> None:
-    from lattice.cli import registry, scaffold, security  # noqa: F401  (they register their commands)
+    from lattice.cli import apps, registry, scaffold, security  # noqa: F401  (they register their commands)
 
     scaffold.register(app)
     app()

@@ -40,6 +40,9 @@ def local_api_token(state_dir: Path) -> str | None:
         return None
 
 
+UPLOAD_TIMEOUT_S = 300.0
+
+
 class ApiError(LatticeError):
     """The API answered with an error; ``status`` is the HTTP status."""
 
@@ -84,8 +87,13 @@ class Client:
         result: list[dict[str, Any]] = self._call("GET", "/v1/applications")
         return result
 
-    def app(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/v1/applications/{name}")
+    def app(self, name: str, version: str | None = None) -> dict[str, Any]:
+        params = {"version": version} if version else None
+        result: dict[str, Any] = self._call("GET", f"/v1/applications/{name}", params=params)
+        return result
+
+    def rollback(self, name: str, version: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v1/applications/{name}/rollback", json={"version": version})
         return result
 
     def links(self) -> list[dict[str, Any]]:
@@ -97,8 +105,13 @@ class Client:
         return result
 
     def upload(self, wasm: bytes) -> dict[str, Any]:
+        # the control plane compiles a component to check it: 10-60 s for a 12-18 MB Python/JS actor
         result: dict[str, Any] = self._call(
-            "POST", "/v1/artifacts", content=wasm, headers={"content-type": "application/wasm"}
+            "POST",
+            "/v1/artifacts",
+            content=wasm,
+            headers={"content-type": "application/wasm"},
+            timeout=UPLOAD_TIMEOUT_S,
         )
         return result
 

@@ -100,3 +100,11 @@ def _labels(pairs: list[str]) -> dict[str, str]:
             _fail(f"--label takes KEY=VALUE, got {pair!r}")
         out[key] = value
     return out
+
+
+def client(api_url: str, token: str | None) -> Any:
+    """An API client; without a token, the one ``lattice up`` left in the state directory (if any)."""
+    from lattice.cli.client import Client, local_api_token
+    from lattice.settings import Settings
+
+    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))

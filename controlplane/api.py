@@ -70,6 +70,10 @@ class LinkBody(BaseModel):
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+class RollbackBody(BaseModel):
+    version: str | None = None
+
+
 class ControlPlaneApi(Protocol):
     """What the routes need of the control plane (``lattice.controlplane.service.ControlPlane``)."""
 
@@ -97,7 +101,9 @@ class ControlPlaneApi(Protocol):
 
     async def applications(self) -> list[dict[str, Any]]: ...
 
-    async def application(self, name: str) -> dict[str, Any]: ...
+    async def application(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+
+    async def rollback_application(self, name: str, version: str | None) -> dict[str, Any]: ...
 
     async def delete_application(self, name: str) -> dict[str, Any]: ...
 
@@ -213,8 +219,14 @@ def create_app(cp: ControlPlaneApi) -> FastAPI:
         return await cp.applications()
 
     @app.get("/v1/applications/{name}", dependencies=guarded)
-    async def application(name: str) -> dict[str, Any]:
-        return await cp.application(name)
+    async def application(name: str, version: str | None = None) -> dict[str, Any]:
+        """The application; ``?version=V`` shows that stored version's manifest (versions stay addressable)."""
+        return await cp.application(name, version)
+
+    @app.post("/v1/applications/{name}/rollback", dependencies=guarded)
+    async def rollback_application(name: str, body: RollbackBody | None = None) -> dict[str, Any]:
+        """Deploy an earlier version again: ``{version}``, or by default the previous healthy one (SPEC §5)."""
+        return await cp.rollback_application(name, body.version if body else None)
 
     @app.delete("/v1/applications/{name}", dependencies=guarded)
     async def delete_application(name: str) -> dict[str, Any]:

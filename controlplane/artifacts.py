@@ -29,6 +29,12 @@ _RUNTIMES: dict[Path | None, Runtime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
+def recheck_claims(wasm: bytes) -> None:
+    """The claims check of ``inspect_actor`` alone, for a module that passed it before (and was stored)."""
+    if claims_mod.extract_claims(wasm) is not None:
+        claims_mod.verify_actor(wasm)
+
+
 def inspect_actor(wasm: bytes, cache_dir: Path | None = None) -> dict[str, Any]:
     """``{digest, size, actor_id, claims, abi}`` for an actor that passes; raises ``InvalidActor`` or
     ``ClaimsError`` with the reason otherwise."""

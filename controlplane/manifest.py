@@ -62,8 +62,10 @@ from lattice.controlplane.model import (
     ActorComponent,
     Application,
     Component,
+    Elastic,
     LinkTrait,
     ProviderComponent,
+    RolloutPolicy,
     Scaler,
     ScalerKind,
     Spread,
@@ -151,7 +153,42 @@ def _application(root: _Node, data: bytes) -> Application:
     if "spec" not in root.entries:  # a misspelt `specs:` is named as such, not just reported missing
         _map(root, "", allowed=("apiVersion", "kind", "metadata", "spec"))
     spec = _map(_req(root, "spec", ""), "spec")
-    return Application(name, version, description, _components(spec))
+    return Application(name, version, description, _components(spec), _rollout(spec))
+
+
+def _rollout(spec: _Node) -> RolloutPolicy:
+    policy = _opt(spec, "policy")
+    if policy is None:
+        return RolloutPolicy()
+    _map(policy, "spec.policy", allowed=("rollout",))
+    node = _opt(policy, "rollout")
+    if node is None:
+        return RolloutPolicy()
+    path = "spec.policy.rollout"
+    _map(node, path, allowed=("strategy", "step_percent", "window_s", "max_error_rate", "max_p99_ms"))
+    strategy = "rolling"
+    if (strategy_node := _opt(node, "strategy")) is not None:
+        strategy = _text(strategy_node, f"{path}.strategy")
+        if strategy not in ("rolling", "canary"):
+            raise _fail(f"strategy must be 'rolling' or 'canary', not {strategy!r}", strategy_node, f"{path}.strategy")
+    step = _opt(node, "step_percent")
+    window = _opt(node, "window_s")
+    return RolloutPolicy(
+        strategy,
+        100 if step is None else _int(step, f"{path}.step_percent", 1, 100),
+        10.0 if window is None else float(_int(window, f"{path}.window_s", 1, 3600)),
+        _fraction(_opt(node, "max_error_rate"), f"{path}.max_error_rate", 0.05),
+        None if _opt(node, "max_p99_ms") is None else _fraction(_opt(node, "max_p99_ms"), f"{path}.max_p99_ms", 0, 1e7),
+    )
+
+
+def _fraction(node: _Node | None, path: str, default: float, maximum: float = 1.0) -> float:
+    if node is None:
+        return default
+    value = _plain(node)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+        raise _fail(f"must be a number from 0 to {maximum:g}", node, path)
+    return float(value)
 
 
 def _components(spec: _Node) -> tuple[Component, ...]:
@@ -231,8 +268,9 @@ def _scaler_from(traits: list[_Trait]) -> Scaler:
 
 def _scaler(trait: _Trait) -> Scaler:
     path = f"{trait.path}.properties"
-    props = _map(trait.props, path, allowed=("replicas", "instances", "spread"))
+    props = _map(trait.props, path, allowed=("replicas", "instances", "spread", *ELASTIC_FIELDS))
     given = [key for key in ("instances", "replicas") if _opt(props, key) is not None]
+    elastic = _elastic(props, path, trait.kind, given)
     if len(given) == 2:
         raise _fail(
             "give 'replicas' or 'instances' (wadm 0.10's name for it), not both",
@@ -240,10 +278,12 @@ def _scaler(trait: _Trait) -> Scaler:
             f"{path}.replicas",
             props.key_lines["replicas"],
         )
-    if not given and trait.kind == "spreadscaler":
+    if not given and trait.kind == "spreadscaler" and elastic is None:
         raise _fail("missing required field 'replicas' (or wadm 0.10's 'instances')", props, f"{path}.replicas")
     key = given[0] if given else "replicas"
     replicas = 1 if not given else _int(props.entries[key], f"{path}.{key}", 0, caps.MAX_REPLICAS)
+    if elastic is not None:
+        replicas = max(elastic.min_replicas, min(1, elastic.max_replicas))  # one warm, unless min says more
     spreads: list[Spread] = []
     if (spread_node := _opt(props, "spread")) is not None:
         if spread_node.kind != "seq":
@@ -254,7 +294,42 @@ def _scaler(trait: _Trait) -> Scaler:
                 raise _fail(f"duplicate spread name {spread.name!r}", item, f"{path}.spread[{index}].name")
             spreads.append(spread)
     kind: ScalerKind = "spreadscaler" if trait.kind == "spreadscaler" else "daemonscaler"
-    return Scaler(kind, replicas, tuple(spreads))
+    return Scaler(kind, replicas, tuple(spreads), elastic)
+
+
+ELASTIC_FIELDS = ("min_replicas", "max_replicas", "target_in_flight", "idle_timeout_s")
+
+
+def _elastic(props: _Node, path: str, kind: str, given: list[str]) -> Elastic | None:
+    """SPEC §5's elastic spreadscaler fields, checked: None when the scaler has none of them."""
+    present = [f for f in ELASTIC_FIELDS if _opt(props, f) is not None]
+    if not present:
+        return None
+    first = props.entries[present[0]]
+    if kind != "spreadscaler":
+        raise _fail(f"{present[0]} belongs to a spreadscaler, not a {kind}", first, f"{path}.{present[0]}")
+    if given:
+        raise _fail(
+            f"give either '{given[0]}' or min_replicas/max_replicas (elastic), not both",
+            props.entries[given[0]],
+            f"{path}.{given[0]}",
+        )
+
+    def number(field: str, default: int, minimum: int, maximum: int) -> int:
+        node = _opt(props, field)
+        return default if node is None else _int(node, f"{path}.{field}", minimum, maximum)
+
+    low = number("min_replicas", 1, 0, caps.MAX_REPLICAS)
+    high = number("max_replicas", max(low, DEFAULT_MAX_REPLICAS), 1, caps.MAX_REPLICAS)
+    if low > high:
+        node = props.entries.get("min_replicas", first)
+        raise _fail(f"min_replicas ({low}) is greater than max_replicas ({high})", node, f"{path}.min_replicas")
+    target = number("target_in_flight", 4, 1, caps.MAX_INSTANCES)
+    idle = number("idle_timeout_s", 60, 1, 86_400)
+    return Elastic(low, high, target, float(idle))
+
+
+DEFAULT_MAX_REPLICAS = 10
 
 
 def _spread(node: _Node, path: str) -> Spread:

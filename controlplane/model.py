@@ -58,12 +58,25 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class Elastic:
+    """A spreadscaler that follows load (SPEC §5): between ``min_replicas`` (0: scale to zero) and
+    ``max_replicas``, aiming at ``target_in_flight`` calls per instance; idle ``idle_timeout_s`` → ``min``."""
+
+    min_replicas: int
+    max_replicas: int
+    target_in_flight: int = 4
+    idle_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Scaler:
-    """How many instances and where. For a daemonscaler ``replicas`` is per eligible host."""
+    """How many instances and where. For a daemonscaler ``replicas`` is per eligible host. An ``elastic``
+    spreadscaler's ``replicas`` is its starting point; the autoscaler moves it (``controlplane.autoscale``)."""
 
     kind: ScalerKind
     replicas: int
     spread: tuple[Spread, ...] = ()
+    elastic: Elastic | None = None
 
 
 #: What a component gets when its manifest names no scaler trait.
@@ -127,6 +140,19 @@ Component: TypeAlias = ActorComponent | ProviderComponent
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutPolicy:
+    """``spec.policy.rollout`` (SPEC §5): how a new version replaces a deployed one. After the new version's
+    components run, its actors' invocations are watched for ``window_s``; an error rate above
+    ``max_error_rate`` rolls back to the previous version."""
+
+    strategy: str = "rolling"
+    step_percent: int = 100
+    window_s: float = 10.0
+    max_error_rate: float = 0.05
+    max_p99_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Application:
     """A parsed manifest."""
 
@@ -134,6 +160,7 @@ class Application:
     version: str
     description: str
     components: tuple[Component, ...]
+    rollout: RolloutPolicy = RolloutPolicy()
 
     def component(self, name: str) -> Component | None:
         """The component called ``name``, if any."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -23,6 +24,7 @@ from nats.aio.client import Client as NATS
 from lattice import events, seal, subjects
 from lattice.capability import builtin_provider_id
 from lattice.commands import CommandReply
+from lattice.controlplane import autoscale
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import (
     ActorComponent,
@@ -31,11 +33,14 @@ from lattice.controlplane.model import (
     ComponentKey,
     DesiredActor,
     DesiredProvider,
+    Elastic,
     HostView,
     ProviderComponent,
+    RolloutPolicy,
     owner_of,
 )
 from lattice.controlplane.observer import Observer
+from lattice.controlplane.rollouts import Rollouts, actor_ids, keeps_capacity
 from lattice.controlplane.scheduler import plan, unplaceable
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.controlplane.wadm import annotate, map_link_values
@@ -235,6 +240,8 @@ class Reconciler:
         self.link_failures: dict[tuple[str, str, str], str] = {}
         self._owned_links: set[tuple[str, str, str]] = set()
         self.wake = asyncio.Event()
+        self.scales: dict[tuple[ComponentKey, str], tuple[Elastic, autoscale.ScaleState]] = {}
+        self.rollouts = Rollouts(nc, lattice, state)
 
     def application(self, record: AppRecord, version: AppVersion) -> Application:
         """``version``'s manifest, parsed once per content: keyed by the text itself, not by name and
@@ -247,14 +254,48 @@ class Reconciler:
             app = self._parsed[key] = parse_manifest(version.manifest)
         return app
 
-    async def desired(self) -> tuple[list[AppRecord], Desired]:
+    async def desired(self, *, rescale: bool = False) -> tuple[list[AppRecord], Desired]:
+        """What should run; elastic actors at the autoscaler's current target (``rescale``: decide it anew
+        from the hosts' load first — the reconcile pass does, status reads do not)."""
         records = await self.state.apps()
         deployed = []
         for record in records:
             version = record.version(record.deployed)
             if version is not None and not version.problems:  # a version that cannot run runs not at all
                 deployed.append((self.application(record, version), version))
-        return records, desired_state(deployed)
+        return records, self._scaled(desired_state(deployed), rescale)
+
+    def _scaled(self, desired: Desired, rescale: bool) -> Desired:
+        now, loads = time.monotonic(), self._loads() if rescale else {}
+        actors, kept = [], {}
+        for actor in desired.actors:
+            spec = actor.scaler.elastic
+            if spec is None:
+                actors.append(actor)
+                continue
+            key = (actor.key, actor.actor_id)
+            state = self.scales[key][1] if key in self.scales else autoscale.initial(spec, now)
+            if rescale:
+                state = autoscale.decide(spec, state, loads.get(actor.actor_id, autoscale.Load()), now)
+            kept[key] = (spec, state)
+            actors.append(dataclasses.replace(actor, scaler=dataclasses.replace(actor.scaler, replicas=state.target)))
+        self.scales = kept  # actors no longer deployed are forgotten
+        return dataclasses.replace(desired, actors=actors)
+
+    def _loads(self) -> dict[str, autoscale.Load]:
+        return autoscale.loads_of(host.inventory for host in self.observer.hosts.values())
+
+    def wake_actor(self, actor_id: str) -> bool:
+        """A call is held for ``actor_id``, which has no instance: scale its elastic component to at least
+        one now. False when no deployed elastic actor has that id (the caller then stops waiting)."""
+        now, found = time.monotonic(), False
+        for key, (spec, state) in list(self.scales.items()):
+            if key[1] == actor_id:
+                self.scales[key] = (spec, autoscale.wake(spec, state, now))
+                found = True
+        if found:
+            self.wake.set()
+        return found
 
     def on_event(self, event: events.CloudEvent) -> None:
         """Remember why providers refused links (``linkdef_set_failed``), for the status."""
@@ -281,6 +322,8 @@ class Reconciler:
         version = record.version(record.deployed)
         if version is not None:
             annotate(status, self.application(record, version), hosts)
+        if record.rollout:
+            status["rollout"] = dict(record.rollout)
         return status
 
     async def tick(self) -> list[Command]:
@@ -289,16 +332,23 @@ class Reconciler:
         for public_key, link_name, contract_id in self.observer.lost_providers():
             data = events.provider_data(public_key, link_name, contract_id, reason="health checks stopped")
             await self.nc.publish(subjects.events(self.lattice), events.make(events.PROVIDER_STOPPED, public_key, data))
-        _, desired = await self.desired()
+        records, desired = await self.desired(rescale=True)
         await self._sync_links(desired.links)
         hosts = self.observer.views()
         now = time.monotonic()
         refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
         planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
-        commands = [c for c in planned if self._due(c, now)]
+        commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             await asyncio.gather(*(self._execute(c) for c in commands))
+        loads = self._loads()
+        counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
+        await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
         return commands
+
+    def _policy(self, record: AppRecord) -> RolloutPolicy:
+        version = record.version(record.deployed)
+        return self.application(record, version).rollout if version is not None else RolloutPolicy()
 
     def _due(self, cmd: Command, now: float) -> bool:
         key = repr(cmd)

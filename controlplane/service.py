@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import time
 from typing import Any
 
 import structlog
 import uvicorn
 from fastapi import Request
+from nats.aio.msg import Msg
 
-from lattice import caps, keys
+from lattice import caps, keys, seal, subjects
 from lattice.connection import cancel_and_wait, connect, drain
+from lattice.controlplane import rollouts
 from lattice.controlplane.api import create_app
-from lattice.controlplane.artifacts import inspect_actor
+from lattice.controlplane.artifacts import inspect_actor, recheck_claims
 from lattice.controlplane.images import ImageResolver
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
-from lattice.errors import Busy, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.errors import Busy, ClaimsError, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
 from lattice.failsafe import logged
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -39,6 +43,7 @@ from lattice.settings import Settings
 log = structlog.get_logger("lattice.controlplane")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+STOP_GRACE_S = 3
 LEASE_TTL_S = 3.0
 STORE_ATTEMPTS = 20
 
@@ -93,6 +98,7 @@ class ControlPlane:
         self.observer.on_event(lambda event: self.reconciler.wake.set())
         self.observer.on_event(self.reconciler.on_event)
         self.observer.on_event(lambda event: self.metrics.events.labels(event.name).inc())
+        await self.nc.subscribe(subjects.ctl_wake(self.settings.lattice), cb=self._on_wake)
         self._tasks = [
             asyncio.create_task(self._lead(), name="lease"),
             asyncio.create_task(self.reconciler.run(self.is_leader), name="reconcile"),
@@ -110,6 +116,19 @@ class ControlPlane:
         await self.data.stop()
         await drain(self.nc)
 
+    async def _on_wake(self, msg: Msg) -> None:
+        """A call waits for an actor scaled to zero: the leader scales it up and says whether it will."""
+        if not self.is_leader() or not msg.reply:
+            return
+        try:
+            self.rpc.sealer.check_headers(msg.headers, msg.subject, msg.data, what="a wake request")
+            actor_id = str(json.loads(msg.data).get("actor_id", ""))
+        except (ClaimsError, ValueError, AttributeError) as exc:
+            log.warning("wake request refused", error=str(exc))
+            return
+        accepted = self.reconciler.wake_actor(actor_id)
+        await seal.respond(self.nc, self.rpc.sealer, msg, json.dumps({"accepted": accepted}).encode())
+
     def _on_lost(self, reason: str) -> None:
         self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")
         self.stop()
@@ -122,7 +141,10 @@ class ControlPlane:
         """Serve the HTTP API on ``listen`` until cancelled or ``stop()``; raises ``ConnectionLost`` (after
         closing the listener) when the NATS connection is gone for good."""
         host, port = split_listen(self.listen)
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
+        # an open /v1/events stream never ends by itself: on stop, give requests STOP_GRACE_S, then cut them
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=STOP_GRACE_S
+        )
         self.server = QuietServer(config)
         if self.lost is None:
             log.info("control plane listening", url=f"http://{host}:{port}", id=self.id)
@@ -208,7 +230,15 @@ class ControlPlane:
         return b"".join(chunks)
 
     async def upload_artifact(self, wasm: bytes) -> dict[str, Any]:
-        """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5)."""
+        """Check and store an actor module; returns ``{digest, size, actor_id, claims}`` (SPEC §5).
+
+        A module stored before is not compiled again (its claims are checked again: they may have expired).
+        """
+        digest = "sha256:" + hashlib.sha256(wasm).hexdigest()
+        stored = await self.state.artifact(digest)
+        if stored is not None:
+            await asyncio.to_thread(recheck_claims, wasm)
+            return stored
         meta = await asyncio.to_thread(inspect_actor, wasm, self.settings.state_dir / "cache")
         if await self.state.artifact(meta["digest"]) is None:
             await self.state.put_artifact(meta["digest"], wasm, meta)
@@ -244,6 +274,7 @@ class ControlPlane:
                     record.versions.append(AppVersion(app.version, text, time.time(), *resolved))
                 else:  # the same content again: a retry (the registry may be back)
                     existing.images, existing.problems = resolved
+            rollouts.begin(record, app.version)
             record.deployed = app.version
             if await self.state.put_app(record, revision=revision):
                 break
@@ -270,10 +301,35 @@ class ControlPlane:
     async def applications(self) -> list[dict[str, Any]]:
         return [await self._describe(r) for r in await self.state.apps()]
 
-    async def application(self, name: str) -> dict[str, Any]:
+    async def application(self, name: str, version: str | None = None) -> dict[str, Any]:
         record = await self.state.get_app(name)
         if record is None:
             raise NotFound(f"no application {name!r}")
+        described = await self._describe(record)
+        if version is not None:
+            stored = record.version(version)
+            if stored is None:
+                known = ", ".join(v.version for v in record.versions)
+                raise NotFound(f"{name} has no version {version!r} (stored: {known})")
+            described |= {"version": stored.version, "manifest": stored.manifest}
+        return described
+
+    async def rollback_application(self, name: str, version: str | None) -> dict[str, Any]:
+        """Deploy ``version`` of ``name`` again (default: the previous healthy one), by hand (SPEC §5)."""
+        for _ in range(STORE_ATTEMPTS):
+            record, revision = await self.state.get_app_revision(name)
+            if record is None:
+                raise NotFound(f"no application {name!r}")
+            try:
+                rollouts.rollback(record, version, "rolled back by hand")
+            except LookupError as exc:
+                raise NotFound(str(exc)) from None
+            if await self.state.put_app(record, revision=revision):
+                break
+        else:
+            raise Busy(f"application {name} is being changed by others right now: retry")
+        self.reconciler.wake.set()
+        log.info("application rolled back", app=name, version=record.deployed)
         return await self._describe(record)
 
     async def delete_application(self, name: str) -> dict[str, Any]:

@@ -51,6 +51,8 @@ class AppRecord:
     name: str
     versions: list[AppVersion] = field(default_factory=list)
     deployed: str | None = None
+    #: the last rollout (SPEC §5): {state: progressing|complete|rolled_back, from_version, to_version, step, reason}
+    rollout: dict[str, Any] | None = None
 
     def version(self, version: str | None) -> AppVersion | None:
         return next((v for v in self.versions if v.version == version), None)
@@ -65,7 +67,9 @@ class AppRecord:
     @classmethod
     def from_json(cls, raw: bytes) -> AppRecord:
         d = json.loads(raw)
-        return cls(d["name"], [AppVersion(**v) for v in d.get("versions", [])], d.get("deployed"))
+        rollout = d.get("rollout")
+        versions = [AppVersion(**v) for v in d.get("versions", [])]
+        return cls(d["name"], versions, d.get("deployed"), rollout if isinstance(rollout, dict) else None)
 
 
 class ControlState:

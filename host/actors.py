@@ -155,6 +155,7 @@ class RunningActor:
             "instances": [{"annotations": self.owners[k], "count": c} for k, c in self.counts.items()],
             "count": self.count,
             "in_flight": stats["in_flight"],
+            "waiting": stats["waiting"],
             "live_instances": stats["instances"],
             "calls": stats["calls"],
             "failures": stats["failures"],

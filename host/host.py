@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import enum
 import hashlib
 import platform
 import time
@@ -53,6 +54,16 @@ HEALTH_INTERVAL_S = 5.0
 WORKER_SHARE = 4  # one actor holds at most a quarter of the worker threads (host.limits.WorkerQuota)
 
 
+class Lifecycle(enum.Enum):
+    """Where a host is in its life: one value instead of a flag per phase."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    DRAINING = "draining"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
 class Host:
     """One host process's participation in a lattice (SPEC §1, §4)."""
 
@@ -76,7 +87,7 @@ class Host:
         self.log = log.bind(host_id=self.id)
         self._stopped = asyncio.Event()
         self._drain_on_exit = False
-        self.draining = False
+        self.state = Lifecycle.STARTING
         self.lost: ConnectionLost | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -129,6 +140,7 @@ class Host:
         await settle(self.nc)  # the control subjects are live before host_started tells anyone
         self.spawn(self._heartbeat(), "heartbeat")
         await self.publish_event(events.HOST_STARTED, {"labels": self.labels, "version": VERSION})
+        self.state = Lifecycle.RUNNING
         self.log.info("host started", lattice=self.settings.lattice, labels=self.labels, metrics=self.metrics_url)
 
     async def __aexit__(self, *exc: object) -> None:
@@ -156,7 +168,7 @@ class Host:
         """Graceful leave: announce ``draining`` in a heartbeat, then wait (up to ``timeout_s``, default
         ``heartbeat_s * heartbeat_misses * 3``) until the control plane has scaled this host's managed
         instances to zero (it re-places them first). Instances nobody manages are not waited for."""
-        self.draining = True
+        self.state = Lifecycle.DRAINING
         timeout = timeout_s if timeout_s is not None else self.settings.drain_timeout_s
         if timeout is None:
             timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
@@ -173,9 +185,9 @@ class Host:
 
     async def shutdown(self) -> None:
         """Stop actors and providers, publish ``host_stopped``, drain NATS. Idempotent."""
-        if getattr(self, "_shut", False):
+        if self.state in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
-        self._shut = True
+        self.state = Lifecycle.STOPPING
         self._stopped.set()
         for actor_id in list(self.actors):
             await self.stop_actor(actor_id, None, 0)
@@ -193,7 +205,13 @@ class Host:
             self.runtime.close()
         if self.metrics_server is not None:
             self.metrics_server.close()
+        self.state = Lifecycle.STOPPED
         self.log.info("host stopped")
+
+    @property
+    def draining(self) -> bool:
+        """Leaving: placed on by nobody (``inventory()['draining']``), from ``drain`` until it is gone."""
+        return self.state in (Lifecycle.DRAINING, Lifecycle.STOPPING, Lifecycle.STOPPED)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Run ``coro`` as a task this host cancels (and waits for) when it shuts down."""
@@ -203,7 +221,7 @@ class Host:
         return task
 
     def _on_lost(self, reason: str) -> None:
-        if getattr(self, "_shut", False):
+        if self.state in (Lifecycle.STOPPING, Lifecycle.STOPPED):
             return
         self.lost = ConnectionLost(f"host {self.id} lost its NATS connection: {reason}; it stops to be restarted")
         self.stop(drain=False)

@@ -17,8 +17,9 @@ import contextlib
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final, Generic, Protocol, TypeVar
 
 import wasmtime
 
@@ -27,8 +28,17 @@ from lattice.errors import Busy
 
 __all__ = ["MAX_DEADLINE_MS", "MAX_INSTANCES", "MAX_MEMORY_MB", "MAX_PAYLOAD_MB", "WorkerQuota", "apply_store_limits"]
 
-if TYPE_CHECKING:
-    from lattice.host.runtime import ActorLimits
+
+class ActorLimits(Protocol):
+    """What these functions read of ``lattice.host.runtime.ActorLimits`` (which imports this module)."""
+
+    @property
+    def max_memory_bytes(self) -> int: ...
+    @property
+    def max_instances(self) -> int: ...
+    @property
+    def max_waiting(self) -> int: ...
+
 
 MAX_TABLE_ELEMENTS: Final = 1_000_000
 """Entries per table (a funcref is 8–16 bytes: ~16 MB at most per table)."""
@@ -134,3 +144,36 @@ def bounded_sink(sink: Callable[[str, str], None], budget: LogBudget | None = No
         sink(stream, text)
 
     return bounded
+
+
+MAX_CACHED_MODULES: Final = 64
+"""Compiled modules (and components) a host keeps in memory beyond those its actors use."""
+
+_V = TypeVar("_V")
+
+
+class LruCache(Generic[_V]):
+    """At most ``size`` values by key, the least recently used dropped first (thread-safe). A host's
+    compiled-module caches: uploads of ever new modules must not grow a host without bound."""
+
+    def __init__(self, size: int = MAX_CACHED_MODULES) -> None:
+        self.size = size
+        self._items: OrderedDict[str, _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> _V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: _V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -24,6 +24,7 @@ from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
 from lattice.failsafe import logged
 from lattice.host import wapc
+from lattice.host.limits import LruCache
 
 log = structlog.get_logger("lattice.host.runtime")
 
@@ -99,8 +100,7 @@ class Runtime:
         self.engine = wasmtime.Engine(config)
         self.epoch_tick_s = epoch_tick_s
         self.cache_dir = cache_dir / f"wasmtime-{wasmtime.__name__}-50" if cache_dir else None
-        self._modules: dict[str, CompiledActor] = {}
-        self._lock = threading.Lock()
+        self._modules: LruCache[CompiledActor] = LruCache()
         self.linker = wasmtime.Linker(self.engine)
         self.linker.allow_shadowing = True
         wapc.define(self.linker)
@@ -130,8 +130,7 @@ class Runtime:
             return cached
         module = self._load_module(wasm, digest)
         compiled = self._check(wasm, digest, module, abi)
-        with self._lock:
-            self._modules[key] = compiled
+        self._modules.put(key, compiled)
         return compiled
 
     def _load_module(self, wasm: bytes, digest: str) -> wasmtime.Module:

@@ -131,7 +131,9 @@ def raw_callback(func: Callable[..., Any], n_params: int, n_results: int) -> Any
 
 
 _CALLBACKS: dict[str, Any] = {}  # made once per process: ctypes callbacks must outlive every linker
-_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: None)
+# No finalizer (NULL): a ctypes one may already be freed when a linker is collected at interpreter exit,
+# and wasmtime calls it then (a segfault at exit).
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # a NULL function pointer
 
 
 def define_raw(

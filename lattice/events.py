@@ -28,6 +28,9 @@ LINKDEF_DELETED = "linkdef_deleted"
 HEALTH_CHECK_PASSED = "health_check_passed"
 HEALTH_CHECK_FAILED = "health_check_failed"
 INVOCATION_FAILED = "invocation_failed"
+ROLLOUT_STEP = "rollout_step"
+ROLLOUT_COMPLETE = "rollout_complete"
+ROLLOUT_ROLLED_BACK = "rollout_rolled_back"
 
 
 @dataclass(frozen=True, slots=True)

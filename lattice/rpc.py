@@ -18,7 +18,9 @@ so that every invocation gets an answer that fits in a NATS message.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -30,7 +32,7 @@ from nats.aio.client import Client as NATS
 from nats.js.object_store import ObjectStore
 
 from lattice import claims as claims_mod
-from lattice import subjects
+from lattice import seal, subjects
 from lattice.connection import object_store
 from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, Unreachable, error_of_kind
 from lattice.failsafe import logged
@@ -101,6 +103,11 @@ class Untraced:
         return {}
 
 
+#: How long a call to an actor scaled to zero waits for an instance, and how many wait at once.
+DEFAULT_HOLD_S = 10.0
+MAX_HELD_CALLS = 1000
+
+
 class Rpc:
     """Signed invocations for one participant. ``sender_id`` goes in ``host_id``; times in seconds."""
 
@@ -115,6 +122,7 @@ class Rpc:
         timeout_s: float = 2.0,
         js_replicas: int = 1,
         tracer: CallTracer | None = None,
+        hold_s: float = DEFAULT_HOLD_S,
     ) -> None:
         self.nc = nc
         self.tracer: CallTracer = tracer or Untraced()
@@ -127,6 +135,8 @@ class Rpc:
         self.timeout_s = timeout_s
         self._inline_limit: int | None = None
         self._store: ObjectStore | None = None
+        self.hold_s = hold_s
+        self._held_now = 0
 
     @classmethod
     def from_settings(
@@ -142,6 +152,7 @@ class Rpc:
             timeout_s=settings.rpc_timeout_s,
             js_replicas=settings.js_replicas,
             tracer=tracer,
+            hold_s=settings.hold_s,
         )
 
     def sign(self, inv: Invocation) -> Invocation:
@@ -183,7 +194,49 @@ class Rpc:
         """
         with self.tracer.client_span(operation, target.public_key, trace_context):
             carried = self.tracer.carrier() or dict(trace_context or {})
-            return await self._invoke(origin, target, operation, payload, timeout_s or self.timeout_s, carried)
+            timeout = timeout_s or self.timeout_s
+            try:
+                return await self._invoke(origin, target, operation, payload, timeout, carried)
+            except NoResponders:
+                if target.contract_id or self.hold_s <= 0 or not await self._wake(target.public_key):
+                    raise
+                return await self._held(origin, target, operation, payload, timeout, carried)
+
+    async def _wake(self, actor_id: str) -> bool:
+        """Ask the leading control plane to start ``actor_id`` (scaled to zero); whether it will."""
+        body = json.dumps({"actor_id": actor_id}).encode()
+        try:
+            reply = await seal.request(self.nc, self.sealer, subjects.ctl_wake(self.lattice), body, timeout=2)
+            return bool(json.loads(reply.data).get("accepted"))
+        except (nats.errors.Error, TimeoutError, ValueError, ClaimsError):
+            return False  # no control plane, or one that does not know the actor: nothing to wait for
+
+    async def _held(
+        self, origin: Entity, target: Entity, operation: str, payload: bytes, per_try_s: float, carried: dict[str, str]
+    ) -> bytes:
+        """The call to an actor being started from zero, held (not refused) until an instance answers, for
+        at most ``hold_s`` and ``MAX_HELD_CALLS`` calls at once per participant (SPEC §5 elastic scaling)."""
+        if self._held_now >= MAX_HELD_CALLS:
+            raise NoResponders(f"nobody serves {describe(target)} yet and {MAX_HELD_CALLS} calls are already held")
+        self._held_now += 1
+        loop = asyncio.get_running_loop()
+        give_up, rewake, delay = loop.time() + self.hold_s, loop.time() + 2.0, 0.01
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+                try:
+                    return await self._invoke(origin, target, operation, payload, per_try_s, carried)
+                except NoResponders:
+                    if loop.time() >= give_up:
+                        raise NoResponders(
+                            f"nobody serves {describe(target)}: held {self.hold_s:g} s while it was started from zero"
+                        ) from None
+                    if loop.time() >= rewake:
+                        rewake = loop.time() + 2.0
+                        await self._wake(target.public_key)
+        finally:
+            self._held_now -= 1
 
     async def _invoke(
         self, origin: Entity, target: Entity, operation: str, payload: bytes, timeout_s: float, carried: dict[str, str]

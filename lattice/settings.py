@@ -133,6 +133,7 @@ class Settings:
     cluster_issuers: frozenset[str] = frozenset()
     labels: dict[str, str] = field(default_factory=dict)
     rpc_timeout_s: float = 2.0
+    hold_s: float = 10.0
     heartbeat_s: float = 1.0
     heartbeat_misses: int = 3
     state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
@@ -179,6 +180,7 @@ class Settings:
             cluster_issuers=cluster_issuers,
             labels=labels,
             rpc_timeout_s=_float(env, "LATTICE_RPC_TIMEOUT", 2.0),
+            hold_s=_float(env, "LATTICE_HOLD_S", 10.0),
             heartbeat_s=_float(env, "LATTICE_HEARTBEAT", 1.0),
             heartbeat_misses=misses,
             state_dir=default_state_dir(env),

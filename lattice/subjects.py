@@ -139,6 +139,11 @@ def ctl_cmd(lattice: str, host_id: str, command: str) -> str:
     return f"{ctl(lattice)}.cmd.{token(host_id, 'host id')}.{token(command, 'command')}"
 
 
+def ctl_wake(lattice: str) -> str:
+    """Where a caller asks the leading control plane to start an actor scaled to zero (beyond SPEC §4)."""
+    return f"{ctl(lattice)}.wake"
+
+
 def ctl_cmd_all(lattice: str, host_id: str) -> str:
     """Wildcard a host subscribes to for its commands."""
     return f"{ctl(lattice)}.cmd.{token(host_id, 'host id')}.*"

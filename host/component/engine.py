@@ -16,6 +16,7 @@ another type, or an import the host does not provide (or provides with another t
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import threading
@@ -32,6 +33,7 @@ from wasmtime import component as cm
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
 from lattice.host.component import binary, values
+from lattice.host.limits import LruCache
 from lattice.wasm import is_component
 
 log = structlog.get_logger("host.component")
@@ -45,7 +47,7 @@ HTTP_HANDLER = "wasi:http/incoming-handler@0.2."
 WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/", "wasi:sockets/")
 
 #: modules that ``register_interfaces`` when imported; every ``ComponentRuntime`` imports them first
-INTERFACE_MODULES = ["host.component.interfaces", "host.component.wasi_http.caller"]
+INTERFACE_MODULES = ["lattice.host.component.interfaces", "lattice.host.component.wasi_http.caller"]
 
 Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, values.HostFunc]]
 """Defines interfaces on the root linker instance; returns ``{"iface#func": HostFunc}`` it defined."""
@@ -102,9 +104,9 @@ class ComponentRuntime:
         self.engine = engine
         self.cache_dir = cache_dir
         self.epoch_tick_s = epoch_tick_s
-        self._compiled: dict[str, CompiledComponent] = {}
+        self._compiled: LruCache[CompiledComponent] = LruCache()
         self._lock = threading.Lock()
-        self.linker = cm.Linker(engine)
+        self.linker = _kept(cm.Linker(engine))
         self.linker.allow_shadowing = True
         self.linker.add_wasip2()
         self.host_funcs: dict[str, values.HostFunc] = {}
@@ -134,8 +136,7 @@ class ComponentRuntime:
         compiled = CompiledComponent(
             digest, component, kind, actor_claims, actor_id, len(wasm), handle, exports, imports
         )
-        with self._lock:
-            self._compiled[digest] = compiled
+        self._compiled.put(digest, compiled)
         return compiled
 
     def _load(self, wasm: bytes, digest: str) -> cm.Component:
@@ -214,7 +215,7 @@ class ComponentRuntime:
             with self._lock:
                 linker = compiled.extra.get("linker")
                 if linker is None:
-                    linker = compiled.extra["linker"] = kind.linker(self, compiled.component)
+                    linker = compiled.extra["linker"] = _kept(kind.linker(self, compiled.component))
         return linker  # type: ignore[no-any-return]
 
     def provides(self, name: str) -> bool:
@@ -242,6 +243,24 @@ class ComponentRuntime:
             if host_func is None:
                 raise InvalidActor(f"the component imports {name}#{func_name}, which the host does not provide")
             host_func.bind(ftype, "the component")
+
+
+_LINKERS: weakref.WeakSet[cm.Linker] = weakref.WeakSet()
+
+
+def _kept(linker: cm.Linker) -> cm.Linker:
+    """A component linker left to the OS at exit (see ``_leave_linkers``)."""
+    _LINKERS.add(linker)
+    return linker
+
+
+@atexit.register
+def _leave_linkers() -> None:
+    """Deleting a component linker runs its host functions' and resources' finalizers, Python callbacks;
+    while Python shuts down those may be gone, and wasmtime then calls freed memory (a segfault at exit).
+    Linkers still alive at exit are therefore not deleted: the process ending frees them."""
+    for linker in list(_LINKERS):
+        linker._Managed__ptr = None  # type: ignore[attr-defined]  # wasmtime-py's Managed: close() is a no-op
 
 
 def _instance_funcs(item: Any, engine: wasmtime.Engine) -> dict[str, cm.FuncType]:

@@ -543,7 +543,8 @@ class HostFunc:
             return ctypes.cast(error, ctypes.c_void_p).value or 0
 
 
-_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: None)
+# a NULL function pointer: nothing to free, and no Python callback to call while Python shuts down
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
 _DEFINED: list[HostFunc] = []  # ctypes callbacks must outlive every linker that holds them
 
 

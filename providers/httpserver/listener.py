@@ -77,17 +77,15 @@ def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:
         raise ValueError("header must be a map of name to [value]")
     headers: Headers = []
     for name, values in fields.items():
-        name = name.decode("latin-1") if isinstance(name, bytes) else name
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if name.lower() in _OURS:
+        wire = _header_name(name)
+        if wire is None:
             continue
         for value in [values] if isinstance(values, (str, bytes)) else values if isinstance(values, list) else [None]:
             if isinstance(value, str):
                 value = value.encode("utf-8")
-            if not isinstance(value, bytes) or any(c in value for c in b"\r\n\0"):
+            if not isinstance(value, bytes) or b"\r" in value or b"\n" in value or b"\0" in value:
                 raise ValueError(f"invalid value for header {name!r}")
-            headers.append((name.lower().encode("latin-1"), value))
+            headers.append((wire, value))
     body = obj.get("body", b"")
     if isinstance(body, str):
         body = body.encode("utf-8")
@@ -101,6 +99,24 @@ def decode_response(raw: bytes) -> tuple[int, Headers, bytes]:
     if not isinstance(body, bytes):
         raise ValueError(f"body must be bytes, got {type(body).__name__}")
     return status, headers, body
+
+
+_NAMES: dict[str | bytes, bytes | None] = {}
+"""Header names seen in responses → their lowercase wire form (``None``: one of ours, dropped); bounded."""
+
+
+def _header_name(name: object) -> bytes | None:
+    """A response header name checked once (``ValueError`` if not a token), then looked up."""
+    if isinstance(name, (str, bytes)) and name in _NAMES:
+        return _NAMES[name]
+    text = name.decode("latin-1") if isinstance(name, bytes) else name
+    if not isinstance(text, str) or not _TOKEN.match(text):
+        raise ValueError(f"invalid header name {text!r}")
+    lower = text.lower()
+    wire = None if lower in _OURS else lower.encode("latin-1")
+    if len(_NAMES) < 1024:
+        _NAMES[name] = wire  # type: ignore[index]  # str or bytes, checked above
+    return wire
 
 
 class _Server(uvicorn.Server):
@@ -205,13 +221,12 @@ class Listener:
             headers.setdefault(raw_name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
         method = scope["method"]
         incoming = {k: headers[k][0] for k in (tracing.TRACEPARENT, "tracestate") if k in headers}
-        attributes = {"http.request.method": method, "url.path": scope["path"], "lattice.actor_id": self.actor_id}
-        with tracing.span(
-            f"HTTP {method}",
-            kind=tracing.SERVER,
-            parent=incoming,
-            attributes=attributes if tracing.enabled() else None,
-        ) as span:
+        attributes = (
+            {"http.request.method": method, "url.path": scope["path"], "lattice.actor_id": self.actor_id}
+            if tracing.enabled()
+            else None
+        )
+        with tracing.span(f"HTTP {method}", kind=tracing.SERVER, parent=incoming, attributes=attributes) as span:
             status = await self._serve(scope, receive, send, headers)
             tracing.annotate(span, http__response__status_code=status)
             if status >= 500:

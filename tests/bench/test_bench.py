@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.loadgen import generate, parse_wrk
-from bench.report import evaluate, with_verdicts
+from bench.report import best_peer, evaluate, table, with_verdicts
 from bench.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,12 +100,36 @@ def test_goals_compare_ratios_and_absolute_bounds_and_missed_goals_are_reported(
     assert flat["goals_met"] == 1 and flat["goals_total"] == 2
 
 
-async def test_fallback_load_generator_measures_a_local_server() -> None:
+def test_best_peer_rows_use_the_strongest_peer_of_the_run_and_name_it() -> None:
+    results = {
+        "http_local_rps": 8000.0,
+        "http_local_p99_ms": 3.0,
+        "uvicorn_rps": 30000.0,
+        "uvicorn_p99_ms": 1.2,
+        "wash_host_pool_rps": 31000.0,
+        "wash_host_pool_p99_ms": 1.0,
+        "wash_rps": 100.0,
+        "wash_p99_ms": 300.0,
+    }
+    assert best_peer(results, "best_peer_rps") == ("wash host pool 2×16", 31000.0)
+    assert best_peer(results, "best_peer_p99_ms") == ("wash host pool 2×16", 1.0)
+    assert best_peer({"http_local_rps": 1.0}, "best_peer_rps") is None
+    flat = with_verdicts(results)
+    assert flat["best_peer_rps"] == 31000.0
+    assert flat["http_local_p99_ms_vs_best_peer_p99_ms_ratio"] == 3.0
+    assert flat["http_local_p99_ms_vs_best_peer_p99_ms_goal_met"] == 0.0
+    assert "HTTP local req/s (vs best peer: wash host pool 2×16)" in table(flat, {})
+
+
+async def test_fallback_load_generator_measures_a_local_server_and_sends_a_given_host_header() -> None:
     import asyncio
+
+    seen: list[bytes] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while await reader.readuntil(b"\r\n\r\n"):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                seen.append(head)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
                 await writer.drain()
         writer.close()
@@ -113,7 +137,8 @@ async def test_fallback_load_generator_measures_a_local_server() -> None:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        load = await generate(f"http://127.0.0.1:{port}/", 2, 0.3)
+        load = await generate(f"http://127.0.0.1:{port}/", 2, 0.3, host_header="hello.local")
+        assert seen and all(b"\r\nHost: hello.local\r\n" in head for head in seen)
         # the same generator as the bench runs it: its own process, on uvloop
         proc = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -170,6 +170,7 @@ class Engine:
             *("--host", f"unix://{socket}"),
             *("--bridge", self.bridge, "--default-address-pool", ADDRESS_POOL),
             *("--iptables=false", "--ip6tables=false", "--log-level", "warn"),
+            *("--dns", "127.0.0.1"),  # names compose does not know are not asked of this machine's DNS
         ]
         self._log = (self.run_dir / "dockerd.log").open("ab")
         self.proc = spawn(argv, stdout=self._log, stderr=subprocess.STDOUT)

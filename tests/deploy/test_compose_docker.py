@@ -83,7 +83,14 @@ class Project:
         }
 
     def logs(self) -> str:
-        return self.compose("logs", "--no-color", "--tail", "40", check=False).stdout[-12000:]
+        """The services' last lines, and what the health checks of unhealthy containers said."""
+        health = []
+        for cid in self.compose("ps", "--all", "-q", check=False).stdout.split():
+            state = self.engine.docker("inspect", "--format", "{{.Name}} {{json .State.Health}}", cid, check=False)
+            if '"Status":"unhealthy"' in state.stdout:
+                health.append(state.stdout.strip()[-3000:])
+        logs = self.compose("logs", "--no-color", "--tail", "40", check=False).stdout[-12000:]
+        return "\n".join([logs, *health])
 
 
 class Counter(threading.Thread):

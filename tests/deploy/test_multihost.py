@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -112,6 +113,19 @@ async def until(predicate: Callable[[], Awaitable[Any]], timeout_s: float, what:
         await asyncio.sleep(0.2)
 
 
+# deploy/nats/*.conf want logins, their passwords from the servers' environment (one run's worth)
+NATS_LOGINS = {
+    f"LATTICE_NATS_{role}_PASSWORD": secrets.token_urlsafe(16)
+    for role in ("HOST", "CONTROL", "PROVIDER", "OBSERVER", "LEAF")
+}
+NATS_LOGINS |= {
+    f"LATTICE_NATS_LEAF_URL_{i}": f"nats-leaf://leaf:{NATS_LOGINS['LATTICE_NATS_LEAF_PASSWORD']}@nats-{i}:7422"
+    for i in (1, 2, 3)
+}
+MEMBER = {"user": "host", "password": NATS_LOGINS["LATTICE_NATS_HOST_PASSWORD"]}
+OBSERVER = {"user": "observer", "password": NATS_LOGINS["LATTICE_NATS_OBSERVER_PASSWORD"]}
+
+
 class Lattice:
     """Starts and restarts the lattice's processes on the network's machines."""
 
@@ -126,6 +140,9 @@ class Lattice:
             "LATTICE_HEARTBEAT": "0.5",
             "LATTICE_HEARTBEAT_MISSES": "4",
             "LATTICE_JSON_LOGS": "true",
+            **NATS_LOGINS,
+            "LATTICE_NATS_USER": "host",
+            "LATTICE_NATS_PASSWORD": NATS_LOGINS["LATTICE_NATS_HOST_PASSWORD"],
         }
         self.api = f"http://{net.machines[EDGE].address}:{API_PORT}"
         self.restarts: list[str] = []
@@ -158,7 +175,7 @@ class Lattice:
 
 async def precreate_r3_buckets(url: str, net: netns.Network) -> None:
     """The lattice's buckets with three replicas, before any participant opens (and would create) them R1."""
-    nc = await nats.connect(url, connect_timeout=2)
+    nc = await nats.connect(url, connect_timeout=2, **MEMBER)
     try:
         js = nc.jetstream()
 
@@ -188,7 +205,7 @@ async def nats_healthy(address: str) -> bool:
 
 async def streams_replicated(urls: list[str]) -> dict[str, tuple[int, int]]:
     """Every stream's ``(replicas configured, peers current)``; the leader counts as current."""
-    nc = await nats.connect(servers=urls, connect_timeout=1, max_reconnect_attempts=1)
+    nc = await nats.connect(servers=urls, connect_timeout=1, max_reconnect_attempts=1, **MEMBER)
     try:
         js = nc.jetstream()
         out = {}
@@ -287,7 +304,7 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
         if event and event.name == events.PROVIDER_STOPPED and event.data.get("contract_id") in {KEYVALUE, LOGGING}:
             daemon_stops.append({"host": event.source[:8], "contract": event.data["contract_id"], "at": event.time})
 
-    watcher = await nats.connect(servers=nats_urls, max_reconnect_attempts=-1, reconnect_time_wait=0.25)
+    watcher = await nats.connect(servers=nats_urls, max_reconnect_attempts=-1, reconnect_time_wait=0.25, **OBSERVER)
     await watcher.subscribe(subjects.events(LATTICE), cb=on_event)
     traffic = Traffic(addresses)
     report["deployed_s"] = round(await until(converged, 60, "kvcounter 3/3 and httpserver 1/1", net), 2)

@@ -63,6 +63,8 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         "LATTICE_API": f"127.0.0.1:{free_port()}",
         "DEMO_HTTP": f"127.0.0.1:{free_port()}",
         "ACTOR_PORT": str(free_port()),
+        "PY_PORT": str(free_port()),
+        "JS_PORT": str(free_port()),
         "COLUMNS": "200",
     }
 
@@ -102,6 +104,58 @@ def test_first_actor_guide_runs_as_written_in_under_five_minutes(tmp_path: Path,
     assert (workdir / "hello-http" / "hello-http.wasm").is_file()
     assert left == [], f"the guide's stop step left processes behind: {left}"
     assert not any(alive(p) for p in left)
+
+
+# ---- the Python and JavaScript tracks (step 7b): steps 1-2, the track's blocks, step 8 -------------------
+
+TRACK_BLOCK = re.compile(
+    r"<!-- test(?P<kind>: expect)? (?P<track>python|js) -->\n```(?P<lang>\w+)\n(?P<body>.*?)\n```", re.S
+)
+TRACK_TIMEOUT = 900  # a cold machine builds the component and the control plane compiles it once
+
+
+def track(name: str) -> tuple[str, list[str]]:
+    """The script of track ``name`` (the guide's setup, its blocks, the guide's stop) and its expected outputs."""
+    runs = blocks("run")
+    assert "lattice up" in runs[1] and "kill %1" in runs[-1], "steps 1-2 start the lattice, step 8 stops it"
+    found = [m for m in TRACK_BLOCK.finditer(GUIDE.read_text()) if m["track"] == name]
+    script = [m["body"] for m in found if not m["kind"]]
+    assert script and all(m["lang"] == ("text" if m["kind"] else "bash") for m in found)
+    return "\n".join([*runs[:2], *script, runs[-1]]), [m["body"] for m in found if m["kind"]]
+
+
+@pytest.mark.timeout(TRACK_TIMEOUT + 60)
+@pytest.mark.parametrize("name", ["python", "js"])
+def test_component_tracks_run_as_written(tmp_path: Path, workdir: Path, name: str) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("the guide uses curl")
+    if name == "js" and shutil.which("npm") is None:
+        pytest.skip("the JavaScript track needs npm")
+    script_text, expected = track(name)
+    script = tmp_path / "track.sh"
+    script.write_text("set -euo pipefail\n" + script_text + "\n")
+    env = _environment(tmp_path)
+    proc = subprocess.Popen(
+        ["bash", str(script)], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True, text=True,
+    )  # fmt: skip
+    try:
+        output, _ = proc.communicate(timeout=TRACK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop_process_group(proc.pid)
+        output, _ = proc.communicate()
+        pytest.fail(f"the {name} track did not finish:\n{output}\n{_up_log(workdir)}")
+    finally:
+        left = stop_process_group(proc.pid)
+    assert proc.returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+    position = 0
+    for block in expected:
+        found = output.find(block, position)
+        assert found >= 0, f"expected output not found (in order):\n{block}\n--- got ---\n{output}"
+        position = found + len(block)
+    actor = "hello-py" if name == "python" else "hello-js"
+    assert (workdir / actor / f"{actor}.wasm").read_bytes()[:8] == b"\x00asm\x0d\x00\x01\x00"
+    assert left == []
 
 
 def _up_log(workdir: Path) -> str:

@@ -13,7 +13,7 @@ from lattice.errors import (
     LimitExceeded,
     LinkNotFound,
 )
-from lattice.host.pool import ActorPool
+from lattice.host.pool import INLINE_FORGIVE, INLINE_STRIKES, ActorPool
 from lattice.host.runtime import ActorLimits, Runtime
 from tests.conftest import from_threads
 from tests.host import guests
@@ -189,6 +189,19 @@ def test_inline_call_gives_way_when_the_guest_makes_a_host_call(runtime: Runtime
     assert not pool.inline_eligible
     assert pool.call("X.Y", b"k") == b"ok"  # the same call, run the ordinary way
     assert calls == ["KeyValue.Get"]
+
+
+def test_inline_overruns_are_forgiven_after_calls_in_time_but_host_calls_are_not(runtime: Runtime) -> None:
+    looping = ActorPool(runtime, runtime.compile(guests.LOOPS), limits=ActorLimits(deadline_s=0.2))
+    for _ in range(INLINE_STRIKES):
+        looping.warm(1)  # the unwound instance was discarded
+        assert looping.call_inline("X.Y", b"") is None  # slow every time: off the inline path
+    assert not looping.inline_eligible
+    pool = ActorPool(runtime, runtime.compile(guests.ECHO))
+    pool._inline_overruns = pool._inline_strikes = INLINE_STRIKES - 1  # two calls preempted past the budget
+    for _ in range(INLINE_FORGIVE):
+        assert pool.call_inline("X.Y", b"quick") == b"quick"
+    assert pool._inline_strikes == INLINE_STRIKES - 2 and pool.inline_eligible
 
 
 def test_inline_call_gives_way_to_a_long_guest_and_errors_still_raise(runtime: Runtime) -> None:

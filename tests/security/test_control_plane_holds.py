@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
+from lattice.cli.natsserver import NatsServer, free_port
+from lattice.settings import Settings
 from tests.control.test_api import manifest, upload
 from tests.host import guests
 
@@ -43,3 +54,81 @@ async def test_fifo_under_the_files_root_does_not_hang_the_request(control_plane
     _, client = await control_plane_factory(files_root=tmp_path)
     response = await client.put("/v1/applications/pipe", content=manifest("pipe", "file://pipe.wasm"))
     assert response.status_code == 400 and "not a regular file" in response.text, response.text
+
+
+async def test_a_module_uploaded_again_is_not_compiled_again(
+    control_plane_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lattice.controlplane import service
+
+    inspected: list[int] = []
+    real = service.inspect_actor
+
+    def counting(wasm: bytes, cache_dir: Any = None) -> dict[str, Any]:
+        inspected.append(len(wasm))
+        return real(wasm, cache_dir)
+
+    monkeypatch.setattr(service, "inspect_actor", counting)
+    _, client = await control_plane_factory()
+    first, second = await upload(client, guests.ECHO), await upload(client, guests.ECHO)
+    assert first == second and len(inspected) == 1
+
+
+def test_the_hosts_module_cache_is_bounded(runtime: Any) -> None:
+    from lattice.host.limits import MAX_CACHED_MODULES
+
+    for i in range(MAX_CACHED_MODULES + 8):
+        runtime.compile(guests.guest(f"(i32.const {i})"))
+    assert len(runtime._modules) == MAX_CACHED_MODULES
+
+
+def test_control_plane_process_stops_on_sigterm_with_an_open_event_stream(
+    nats_server: NatsServer, settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "LATTICE_STATE_DIR": str(tmp_path / "state"),
+        "LATTICE_CLUSTER_SEED": settings.cluster_seed or "",
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "lattice",
+        "control-plane",
+        "--nats-url",
+        nats_server.url,
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+    with (tmp_path / "cp.log").open("wb") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    opened = threading.Event()
+
+    def watch_events() -> None:
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("GET", f"http://127.0.0.1:{port}/v1/events", timeout=60) as r,
+        ):
+            for _ in r.iter_bytes():
+                opened.set()
+
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        threading.Thread(target=watch_events, daemon=True).start()
+        assert opened.wait(10), "the event stream did not open"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0  # not held open by the stream (nor renewing its lease meanwhile)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

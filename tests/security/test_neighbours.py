@@ -92,7 +92,8 @@ async def test_bad_actors_fail_their_own_calls_while_a_neighbour_serves_http(
     )
     assert statuses == [200] * 20
     for name, status, text in results:
-        assert status == 502, (name, text)
+        # the error's kind travels back with it (lattice.errors.HTTP_STATUS): deadline 504, memory 413, trap 502
+        assert status == {"loops": 504, "grows": 413}.get(name, 502), (name, text)
         assert BAD[name][1] in text, (name, text)
     assert await http_ok(url)  # and still afterwards
 

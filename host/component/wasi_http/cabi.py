@@ -225,7 +225,9 @@ def put_enum(out: Any, name: str) -> None:
 # --- defining functions and resources ------------------------------------------------------------------
 
 _DTORS: dict[tuple[str, Callable[[int], None]], Any] = {}  # kept for good: linkers hold them
-_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: None)
+# No finalizer (NULL): a ctypes one may already be freed when a linker is collected at interpreter exit,
+# and wasmtime calls it then (a segfault at exit).
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()  # a NULL function pointer
 
 
 def _trap(message: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from lattice import claims, keys
 from lattice.capability import builtin_provider_id
@@ -123,3 +124,28 @@ async def test_component_errors_and_traps_reach_callers_and_cost_one_call(host_f
     assert await a.invoke(echo_id, "Echo.Echo", b"neighbour") == b"neighbour"
     origin = Entity("MTEST")
     assert await a.router.invoke_actor(probe_id, "Echo", b"x", origin=origin) == b"x"
+
+
+async def test_component_calls_are_counted_and_its_start_is_an_event(host_factory: Any, tmp_path: Path) -> None:
+    host = await host_factory()
+    events: list[dict[str, Any]] = []
+
+    async def collect(msg: Any) -> None:
+        events.append(json.loads(msg.data))
+
+    from lattice import subjects
+
+    sub = await host.nc.subscribe(subjects.events("test"), cb=collect)
+    actor_id = await start(host, tmp_path, "probe.wasm", probe())
+    assert await host.invoke(actor_id, "Echo", b"counted") == b"counted"
+    with pytest.raises(ActorTrap):
+        await host.invoke(actor_id, "Trap", b"")
+    registry = host.metrics.registry
+    ok = {"actor": actor_id, "operation": "Echo", "outcome": "ok"}
+    assert registry.get_sample_value("lattice_invocations_total", ok) == 1
+    trapped = {"actor": actor_id, "operation": "Trap", "outcome": "trap"}
+    assert registry.get_sample_value("lattice_invocations_total", trapped) == 1
+    await wait_for(lambda: any(e["type"].endswith("actor_started") for e in events))
+    started = next(e for e in events if e["type"].endswith("actor_started"))
+    assert started["data"]["public_key"] == actor_id
+    await sub.unsubscribe()

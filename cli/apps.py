@@ -1,0 +1,60 @@
+"""``lattice get app NAME [--version V]`` and ``lattice rollback APP [VERSION]`` (SPEC §5, §6): one application,
+its rollout, its stored versions, and rolling back by hand."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from lattice.cli.common import ApiToken, ApiUrl, Output, OutputOpt, _fail, app, client, console, get_app
+from lattice.errors import LatticeError
+
+
+@get_app.command("app")
+def get_one_app(
+    name: Annotated[str, typer.Argument(help="Application name.")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="A stored version (default: the deployed one).")
+    ] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8081",
+    api_token: ApiToken = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """One application: version, status, rollout, and with --version that version's manifest."""
+    try:
+        data = client(api_url, api_token).app(name, version)
+    except LatticeError as exc:
+        _fail(str(exc))
+    if output == Output.json:
+        print(json.dumps(data, indent=2))
+        return
+    status = data["status"]
+    console.print(f"{data['name']} {data['version']} (deployed: {data.get('deployed_version')}): {status['type']}")
+    console.print(f"  {status['message']}", highlight=False)
+    for comp in status["components"]:
+        console.print(f"  {comp['name']} {comp['running']}/{comp['desired']}", highlight=False)
+    if rollout := status.get("rollout"):
+        console.print(
+            f"  rollout {rollout['from_version']} → {rollout['to_version']}: {rollout['state']} "
+            f"(step {rollout.get('step')}) {rollout.get('reason') or ''}",
+            highlight=False,
+        )
+    if version:
+        console.print(data["manifest"], highlight=False, markup=False)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Application name.")],
+    version: Annotated[str | None, typer.Argument(help="Version to deploy again (default: the previous one).")] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8081",
+    api_token: ApiToken = None,
+) -> None:
+    """Roll an application back to an earlier version (SPEC §6)."""
+    try:
+        data = client(api_url, api_token).rollback(name, version)
+    except LatticeError as exc:
+        _fail(str(exc))
+    console.print(f"{name}: rolled back to {data['deployed_version']}")

@@ -1,0 +1,169 @@
+"""Rollouts (SPEC §5): a new version of a deployed application replaces the old one, gated on health.
+
+A ``PUT`` of a new version records ``rollout {state: progressing, from_version, to_version, step: 1}``
+and deploys it. ``Rollouts.watch`` (each reconcile pass, leader only) then follows it:
+- step 1 → 2: the new version's components all run where planned (status ``deployed``); the health window
+  opens, with the new actors' call and failure counters (from the hosts' heartbeats) as the baseline;
+- over ``window_s``, an error rate (failed / served calls of the new version's actors, once at least
+  ``MIN_CALLS`` were served) above ``max_error_rate`` rolls back at once: the previous version is deployed
+  again and the rollout is ``rolled_back`` with the reason; a status of ``failed`` (hosts refuse the new
+  version) rolls back too; a window that ends healthy completes the rollout.
+Events: ``rollout_step``, ``rollout_complete``, ``rollout_rolled_back`` (CloudEvents, ``wasmbus.evt``).
+``judge`` decides, purely. Not yet: ``step_percent`` (every replica moves at once: a rollout is all or
+nothing, gated after the fact) and ``max_p99_ms`` (hosts report no per-version latency yet) — both are
+parsed and documented as such.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import structlog
+from nats.aio.client import Client as NATS
+
+from lattice import events, subjects
+from lattice.commands import ScaleActor
+from lattice.controlplane.model import Command, DesiredActor, HostView, RolloutPolicy, owner_of
+from lattice.controlplane.state import AppRecord, ControlState
+
+log = structlog.get_logger("lattice.controlplane.rollouts")
+
+MIN_CALLS: Final = 5
+
+
+def judge(policy: RolloutPolicy, elapsed_s: float, calls: int, failures: int) -> tuple[str, str]:
+    """``("progressing" | "complete" | "rolled_back", reason)`` for a health window ``elapsed_s`` old."""
+    if calls >= MIN_CALLS and failures / calls > policy.max_error_rate:
+        rate = failures / calls
+        return "rolled_back", (
+            f"error rate {rate:.0%} ({failures} of {calls} calls) over max_error_rate {policy.max_error_rate:.0%}"
+        )
+    if elapsed_s >= policy.window_s:
+        return "complete", f"healthy for {policy.window_s:g} s ({failures} of {calls} calls failed)"
+    return "progressing", ""
+
+
+def begin(record: AppRecord, to_version: str) -> None:
+    """Record the start of a rollout when ``to_version`` replaces a deployed version (a no-op otherwise)."""
+    if record.deployed is not None and record.deployed != to_version:
+        record.rollout = {
+            "state": "progressing",
+            "from_version": record.deployed,
+            "to_version": to_version,
+            "step": 1,
+            "reason": "",
+        }
+
+
+def rollback(record: AppRecord, version: str | None, reason: str) -> str:
+    """Deploy ``version`` again (default: the one the last rollout came from, else the one before the deployed
+    one); returns it. Raises ``LookupError`` when there is nothing to roll back to."""
+    target = version
+    if target is None and record.rollout and record.rollout.get("from_version") != record.deployed:
+        target = record.rollout.get("from_version")
+    if target is None:
+        names = [v.version for v in record.versions]
+        here = names.index(record.deployed) if record.deployed in names else len(names)
+        target = names[here - 1] if here > 0 else None
+    if target is None or record.version(target) is None:
+        raise LookupError(f"{record.name} has no version {target or 'before ' + str(record.deployed)} to roll back to")
+    record.rollout = {
+        "state": "rolled_back",
+        "from_version": record.deployed,
+        "to_version": target,
+        "step": (record.rollout or {}).get("step", 1),
+        "reason": reason,
+    }
+    record.deployed = target
+    return target
+
+
+def actor_ids(record: AppRecord) -> list[str]:
+    """The ids of the deployed version's actors (their counters are the rollout's health)."""
+    version = record.version(record.deployed)
+    images = version.images.values() if version is not None else ()
+    return [str(i["actor_id"]) for i in images if i.get("actor_id")]
+
+
+def keeps_capacity(cmd: Command, desired: Sequence[DesiredActor], hosts: Sequence[HostView]) -> bool:
+    """False for the stop of an older version's instances while the version replacing it runs nowhere yet:
+    the old one serves until the new one can (rollouts keep capacity)."""
+    if not isinstance(cmd, ScaleActor) or cmd.count != 0:
+        return True
+    owner = owner_of(cmd.annotations)
+    new = next((a for a in desired if a.key == owner), None)
+    if new is None or new.actor_id == cmd.actor_id or new.scaler.replicas == 0:
+        return True
+    return any(a.actor_id == new.actor_id and a.count > 0 for h in hosts for a in h.actors)
+
+
+class Rollouts:
+    """Follows progressing rollouts for the reconciler: health windows in memory, decisions in the store."""
+
+    def __init__(self, nc: NATS, lattice: str, state: ControlState) -> None:
+        self.nc, self.lattice, self.state = nc, lattice, state
+        self._windows: dict[tuple[str, str], tuple[float, int, int]] = {}  # (app, version) → start, calls, fails
+
+    async def watch(
+        self,
+        records: list[AppRecord],
+        status_of: Callable[[AppRecord], Any],
+        policy_of: Callable[[AppRecord], RolloutPolicy],
+        counters: Mapping[str, tuple[int, int]],
+        actor_ids: Callable[[AppRecord], list[str]],
+    ) -> None:
+        for record in records:
+            rollout = record.rollout
+            if not rollout or rollout.get("state") != "progressing" or rollout.get("to_version") != record.deployed:
+                continue
+            status = await status_of(record)
+            key = (record.name, str(record.deployed))
+            ids = actor_ids(record)
+            calls = sum(counters.get(a, (0, 0))[0] for a in ids)
+            fails = sum(counters.get(a, (0, 0))[1] for a in ids)
+            if status["type"] == "failed":
+                await self._finish(record, "rolled_back", f"the new version failed: {status['message']}")
+            elif key not in self._windows:
+                if status["type"] == "deployed":
+                    self._windows[key] = (time.monotonic(), calls, fails)
+                    await self._step(record, 2)
+            else:
+                start, calls0, fails0 = self._windows[key]
+                verdict, reason = judge(policy_of(record), time.monotonic() - start, calls - calls0, fails - fails0)
+                if verdict != "progressing":
+                    await self._finish(record, verdict, reason)
+
+    async def _step(self, record: AppRecord, step: int) -> None:
+        if await self._update(record, lambda r: r.rollout is not None and r.rollout.update(step=step) is None):
+            await self._event(events.ROLLOUT_STEP, record)
+
+    async def _finish(self, record: AppRecord, verdict: str, reason: str) -> None:
+        def apply(r: AppRecord) -> bool:
+            if verdict == "rolled_back":
+                rollback(r, None, reason)
+            elif r.rollout is not None:
+                r.rollout.update(state="complete", reason=reason)
+            return True
+
+        self._windows.pop((record.name, str(record.deployed)), None)
+        if await self._update(record, apply):
+            name = events.ROLLOUT_ROLLED_BACK if verdict == "rolled_back" else events.ROLLOUT_COMPLETE
+            await self._event(name, record)
+            log.info("rollout " + verdict.replace("_", " "), app=record.name, reason=reason)
+
+    async def _update(self, record: AppRecord, change: Callable[[AppRecord], Any]) -> bool:
+        """Apply ``change`` to the stored record with compare-and-set; ``record`` is updated in place."""
+        stored, revision = await self.state.get_app_revision(record.name)
+        if stored is None or stored.deployed != record.deployed or stored.rollout != record.rollout:
+            return False  # changed meanwhile (a new PUT, a manual rollback): the next pass sees the new state
+        change(stored)
+        if not await self.state.put_app(stored, revision=revision):
+            return False
+        record.deployed, record.rollout = stored.deployed, stored.rollout
+        return True
+
+    async def _event(self, name: str, record: AppRecord) -> None:
+        data = {"application": record.name, **(record.rollout or {})}
+        await self.nc.publish(subjects.events(self.lattice), events.make(name, record.name, data))
