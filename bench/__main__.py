@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import components, elastic, events, http, lifecycle, loadgen, micro, nats, peers, report, wasi_http
+from bench import components, elastic, events, http, lifecycle, loadgen, micro, nats, peers, report, scale, wasi_http
 from bench.cluster import Cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 "http_remote3 (3 hosts + 1 provider process)",
                 lambda: http.remote_three_hosts(work / "remote3", profile.load),
             )
+            many = 1000 if profile.name == "full" else 100
+            run.step(f"deploy_many ({many} actors at once)", lambda: scale.deploy_many(work / "many", many))
         run.step("zero_to_first_response_ms (scaled to zero)", lambda: elastic.zero_to_first_response(work / "zero"))
         if profile.peers:
             run.step("rollout_s (3 hosts, health-gated)", lambda: elastic.rollout(work / "rollout"))

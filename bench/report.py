@@ -76,6 +76,8 @@ ROWS = (
     Row("HTTP remote p99 ms (vs plain uvicorn)", "http_remote_p99_ms", "uvicorn_p99_ms"),
     Row("HTTP remote, 3 hosts + 1 provider req/s (vs 1 host)", "http_remote3_rps", "http_remote_rps"),
     Row("HTTP remote, 3 hosts + 1 provider p99 ms (vs 1 host)", "http_remote3_p99_ms", "http_remote_p99_ms"),
+    Row("actors deployed at once: s to deployed (count in deploy_many_actors)", "deploy_many_s", None),
+    Row("actors deployed at once: host RSS KiB per idle actor", "deploy_many_rss_kib_per_actor", None),
     Row("HTTP local req/s (vs best peer)", "http_local_rps", "best_peer_rps"),
     Row("HTTP local p99 ms (vs best peer)", "http_local_p99_ms", "best_peer_p99_ms", ("ratio<=", 2.0)),
     Row("HTTP local, 2 hosts req/s (vs best peer)", "http_local2_rps", "best_peer_rps"),

@@ -39,7 +39,7 @@ from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
 from lattice.failsafe import logged
-from lattice.host.children import spawn
+from lattice.host.children import child_env, spawn
 from lattice.settings import DEFAULT_API_URL, Settings
 
 log = structlog.get_logger("lattice.cli.up")
@@ -164,25 +164,19 @@ class Up:
         settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
         if creds is not None:
             settings = settings.with_overrides(nats_user=creds.control[0], nats_password=creds.control[1])
-        # one metrics port cannot serve several hosts: with LATTICE_METRICS set, each gets a free one
-        metrics = {"LATTICE_METRICS": f"{settings.metrics.rpartition(':')[0]}:0"} if settings.metrics else {}
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "LATTICE_METRICS"},
-            **metrics,
-            "LATTICE_NATS_URL": url,
-            "LATTICE_NAME": settings.lattice,
-            "LATTICE_CLUSTER_SEED": self.cluster.seed,
-            "LATTICE_ALLOW_UNSIGNED": "true",
+        hosts = settings.with_overrides(nats_user=creds.host[0], nats_password=creds.host[1]) if creds else settings
+        env = child_env(
+            hosts,
+            LATTICE_ALLOW_UNSIGNED="true",
             # a development lattice: unsigned actors run, so signed ones of any issuer may too
-            "LATTICE_ALLOW_ANY_ISSUER": "true",
-            "LATTICE_STATE_DIR": str(settings.state_dir),
+            LATTICE_ALLOW_ANY_ISSUER="true",
+            LATTICE_STATE_DIR=str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
-            "LATTICE_DRAIN_TIMEOUT": "0",
-            **({"LATTICE_NATS_USER": creds.host[0], "LATTICE_NATS_PASSWORD": creds.host[1]} if creds else {}),
-        }
+            LATTICE_DRAIN_TIMEOUT="0",
+        )
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
-        self.host_env = {**env, "LATTICE_JSON_LOGS": "true"}
+        self.host_env = env
         self.logs_dir = logs_dir
         self.children = [self._spawn_host(i) for i in range(self.n_hosts)]
         async with ControlPlane(settings, listen=self.api) as cp:

@@ -9,7 +9,6 @@ NATS (``lattice.providers.sdk.server.ProviderServer``) so actors on other hosts 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ from nats.js import JetStreamContext
 from lattice import events
 from lattice.connection import cancel_and_wait
 from lattice.host.actors import annotations_key
-from lattice.host.children import child_setup
+from lattice.host.children import child_env, child_setup
 from lattice.messages import Entity
 from lattice.settings import Settings
 
@@ -151,26 +150,7 @@ class ProviderProcess:
         self._stopping = False
 
     def _env(self) -> dict[str, str]:
-        s = self.settings
-        env = {
-            **os.environ,
-            "LATTICE_NATS_URL": s.nats_url,
-            "LATTICE_NAME": s.lattice,
-            "LATTICE_CLUSTER_SEED": s.cluster_seed or "",
-            "LATTICE_JSON_LOGS": "true",
-        }
-        env.pop("LATTICE_METRICS", None)
-        if s.metrics:  # the host holds that port: the child serves its own metrics on a free one
-            env["LATTICE_METRICS"] = f"{s.metrics.rpartition(':')[0]}:0"
-        for key, value in (
-            ("LATTICE_NATS_USER", s.nats_user),
-            ("LATTICE_NATS_PASSWORD", s.nats_password),
-            ("LATTICE_NATS_NKEY_SEED", s.nats_nkey_seed),
-            ("LATTICE_NATS_CREDS", s.nats_creds),
-        ):
-            if value:
-                env[key] = value
-        return env
+        return child_env(self.settings)
 
     async def _spawn(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(

@@ -10,6 +10,7 @@ import pytest
 from lattice.actors.build import ACTORS_DIR, compile_actor
 from lattice.actors.toolchains import compile_zig
 
+from .lattice_up import LatticeUp
 from .wapc_harness import HostFake, WapcGuest
 
 ActorLoader = Callable[..., WapcGuest]
@@ -47,6 +48,17 @@ def sdk_probe_zig_wasm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     output = tmp_path_factory.mktemp("probe-zig") / "sdk_probe_zig.wasm"
     compile_zig(Path(__file__).with_name("sdk_probe.zig"), output)
     yield output
+
+
+@pytest.fixture(scope="module")
+def lattice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LatticeUp]:
+    """One ``lattice up`` (no demo) for a test module that deploys examples from their manifests."""
+    up = LatticeUp(tmp_path_factory.mktemp("lattice-up"))
+    up.start()
+    try:
+        yield up
+    finally:
+        up.stop()
 
 
 # ---- component actors (SPEC §7) -------------------------------------------------------------------------

@@ -5,8 +5,6 @@ is built first when the build cache lacks it (``python -m actors.build`` does th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -18,16 +16,6 @@ from .lattice_up import LatticeUp
 # a cold machine builds (15-60 s each) and the control plane compiles (10-60 s each) three components
 pytestmark = pytest.mark.timeout(900)
 needs_npm = pytest.mark.skipif(toolchains.npm() is None, reason="JavaScript actors and the wasi:http WIT need npm")
-
-
-@pytest.fixture(scope="module")
-def lattice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LatticeUp]:
-    up = LatticeUp(tmp_path_factory.mktemp("lattice-up"))
-    up.start()
-    try:
-        yield up
-    finally:
-        up.stop()
 
 
 def deployed(lattice: LatticeUp, name: str) -> str:

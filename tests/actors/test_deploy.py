@@ -4,8 +4,6 @@ keeps running while the next one deploys, as they would for a user trying them s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -14,16 +12,6 @@ from lattice.actors.build import ACTORS_DIR, EXAMPLES, _keypair
 from .lattice_up import LatticeUp
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def lattice(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LatticeUp]:
-    up = LatticeUp(tmp_path_factory.mktemp("lattice-up"))
-    up.start()
-    try:
-        yield up
-    finally:
-        up.stop()
 
 
 def deployed(lattice: LatticeUp, name: str) -> str:

@@ -158,3 +158,18 @@ async def test_fallback_load_generator_measures_a_local_server_and_sends_a_given
     assert load.requests > 0 and load.errors == 0 and load.tool == "python"
     assert load.p50_ms <= load.p99_ms
     assert json.loads(stdout)["requests"] > 0
+
+
+def test_scale_variants_are_valid_modules_with_their_own_digests() -> None:
+    import hashlib
+
+    import wasmtime
+
+    from bench.lifecycle import HELLO
+    from bench.scale import variant
+
+    hello = HELLO.read_bytes()
+    first, other = variant(hello, 1), variant(hello, 1000)
+    assert len({hashlib.sha256(w).hexdigest() for w in (hello, first, other)}) == 3
+    for wasm in (first, other):
+        wasmtime.Module.validate(wasmtime.Engine(), wasm)  # raises if the section were malformed

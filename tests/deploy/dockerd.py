@@ -135,6 +135,7 @@ class Engine:
         self.run_dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
+        self.images: dict[str, str] = {}  # what scripts/images made for this run (the test sets it)
         self._lock: IO[str] | None = None
         self._log: IO[bytes] | None = None
         self._made: list[Path] = []

@@ -46,10 +46,16 @@ def engine() -> Iterator[dockerd.Engine]:
     try:
         yield engine
     finally:
-        # keep the cached data root from growing: old dangling images and build cache go (a day's stay so
-        # that the legacy builder's cache, dangling images of the last runs, keeps the next build warm)
-        engine.docker("image", "prune", "-f", "--filter", "until=24h", check=False)
-        engine.docker("builder", "prune", "-f", "--keep-storage", "2gb", check=False)
+        # keep the cached data root from growing: dangling images go after an hour (the classic builder's cache
+        # of the last runs keeps a rerun warm), BuildKit's cache beyond 1 GB, images of older recipes
+        engine.docker("image", "prune", "-f", "--filter", "until=1h", check=False)
+        engine.docker("builder", "prune", "-f", "--keep-storage", "1gb", check=False)
+        current = set(engine.images.values())
+        refs = engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        stale = [r for r in refs if r.split(":")[0] in {"lattice-python", "lattice-build", "lattice-nats"}]
+        stale += [r for r in refs if r in {"lattice:images-test", "lattice:split"}]  # tags of earlier versions
+        if stale := [r for r in stale if r not in current]:
+            engine.docker("rmi", *stale, check=False)
         engine.stop()
 
 
@@ -155,6 +161,7 @@ def build_images(engine: dockerd.Engine) -> dict[str, str]:
     print(f"\n{result.stderr.strip()}")
     images = dict(line.split("=", 1) for line in result.stdout.split())
     assert set(images) == {"PYTHON_IMAGE", "BUILD_IMAGE", "NATS_IMAGE"}, result.stdout
+    engine.images = images
     # the image runs lattice as an unprivileged user, without nats-server
     check = "id -u; lattice --help >/dev/null && echo cli; command -v nats-server || echo no-nats"
     out = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "lattice:local", "-c", check)

@@ -77,29 +77,11 @@ def test_first_actor_guide_runs_as_written_in_under_five_minutes(tmp_path: Path,
     if wired.returncode != 0:
         pytest.skip("`lattice new` is not wired into cli/app.py yet (lattice.cli.scaffold.register)")
 
-    script = tmp_path / "guide.sh"
-    script.write_text("set -euo pipefail\n" + "\n".join(blocks("run")) + "\n")
     started = time.monotonic()
-    proc = subprocess.Popen(
-        ["bash", str(script)], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, text=True,
-    )  # fmt: skip
-    try:
-        output, _ = proc.communicate(timeout=FIVE_MINUTES)
-    except subprocess.TimeoutExpired:
-        stop_process_group(proc.pid)
-        output, _ = proc.communicate()
-        pytest.fail(f"the guide took over five minutes:\n{output}\n{_up_log(workdir)}")
-    finally:
-        left = stop_process_group(proc.pid)
+    returncode, output, left = run_script("\n".join(blocks("run")), tmp_path, workdir, env, FIVE_MINUTES)
     elapsed = time.monotonic() - started
-
-    assert proc.returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
-    position = 0
-    for expected in blocks("expect"):
-        found = output.find(expected, position)
-        assert found >= 0, f"expected output not found (in order):\n{expected}\n--- got ---\n{output}"
-        position = found + len(expected)
+    assert returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+    assert_in_order(output, blocks("expect"))
     assert elapsed < FIVE_MINUTES
     assert (workdir / "hello-http" / "hello-http.wasm").is_file()
     assert left == [], f"the guide's stop step left processes behind: {left}"
@@ -132,30 +114,42 @@ def test_component_tracks_run_as_written(tmp_path: Path, workdir: Path, name: st
     if name == "js" and shutil.which("npm") is None:
         pytest.skip("the JavaScript track needs npm")
     script_text, expected = track(name)
-    script = tmp_path / "track.sh"
-    script.write_text("set -euo pipefail\n" + script_text + "\n")
-    env = _environment(tmp_path)
+    returncode, output, left = run_script(script_text, tmp_path, workdir, _environment(tmp_path), TRACK_TIMEOUT)
+    assert returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+    assert_in_order(output, expected)
+    actor = "hello-py" if name == "python" else "hello-js"
+    assert (workdir / actor / f"{actor}.wasm").read_bytes()[:8] == b"\x00asm\x0d\x00\x01\x00"
+    assert left == []
+
+
+def run_script(
+    text: str, tmp_path: Path, workdir: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str, list[int]]:
+    """Runs ``text`` in one ``bash -euo pipefail`` (own session) in ``workdir``; returns its exit code, its
+    output and the processes it left behind (stopped). Fails the test if it runs over ``timeout``."""
+    script = tmp_path / "guide.sh"
+    script.write_text("set -euo pipefail\n" + text + "\n")
     proc = subprocess.Popen(
         ["bash", str(script)], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True, text=True,
     )  # fmt: skip
     try:
-        output, _ = proc.communicate(timeout=TRACK_TIMEOUT)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop_process_group(proc.pid)
         output, _ = proc.communicate()
-        pytest.fail(f"the {name} track did not finish:\n{output}\n{_up_log(workdir)}")
+        pytest.fail(f"the guide took over {timeout:g} s:\n{output}\n{_up_log(workdir)}")
     finally:
         left = stop_process_group(proc.pid)
-    assert proc.returncode == 0, f"{output}\n--- lattice-up.log ---\n{_up_log(workdir)}"
+    return proc.returncode, output, left
+
+
+def assert_in_order(output: str, expected: list[str]) -> None:
     position = 0
     for block in expected:
         found = output.find(block, position)
         assert found >= 0, f"expected output not found (in order):\n{block}\n--- got ---\n{output}"
         position = found + len(block)
-    actor = "hello-py" if name == "python" else "hello-js"
-    assert (workdir / actor / f"{actor}.wasm").read_bytes()[:8] == b"\x00asm\x0d\x00\x01\x00"
-    assert left == []
 
 
 def _up_log(workdir: Path) -> str:
