@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         run.step("component echo (in process, beside waPC)", lambda: components.echo(profile.micro_samples))
         if profile.peers:  # the Python actor: a componentize-py build (cached) and 8-13 s compiles
             run.step("py_instance_idle_kib (fresh process)", components.py_idle_memory)
-            run.step("py_cold_start (fresh lattice)", lambda: components.py_cold_start(work / "py-cold"))
+            run.step("py_cold_start (fresh lattice)", lambda: components.py_cold_start(work / "py-cold", profile.load))
         else:
             run.notes.append("py_instance_idle_kib, py_cold_start: skipped in --tiny")
         _embed(run, profile)

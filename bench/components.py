@@ -124,8 +124,11 @@ def _app(digest: str, port: int) -> dict[str, Any]:
     return doc
 
 
-def py_cold_start(workdir: Path) -> dict[str, float]:
-    """Upload + deploy → first HTTP 200, compile included, then again with the compiled code cached."""
+def py_cold_start(workdir: Path, plan: Any = None) -> dict[str, float]:
+    """Upload + deploy → first HTTP 200, compile included, then again with the compiled code cached; with a
+    load ``plan``, ``py_actor_http_rps`` too: HTTP → httpserver → the Python kvcounter → keyvalue → response,
+    warm instances."""
+    from bench import http
     from bench.lifecycle import _first_ok
     from lattice.cli.natsserver import free_port
 
@@ -139,6 +142,8 @@ def py_cold_start(workdir: Path) -> dict[str, float]:
             lattice.put_app("pykvcounter", _app(art["digest"], port))
             ready = _first_ok(f"http://127.0.0.1:{port}/cold", 120)
             results[key] = (ready - start) * 1000
+            if plan is not None and key == "py_cold_start_cached_ms":
+                results |= http.measure("py_actor_http", f"http://127.0.0.1:{port}/count", plan)
             lattice.delete_app("pykvcounter")
             time.sleep(1.0)  # the host stops the actor and frees the port
     return results

@@ -102,6 +102,12 @@ ROWS = (
     Row("component echo 100 B µs p50 (vs waPC echo)", "component_echo_us_p50", "wapc_echo_us_p50", ("ratio<=", 2.0)),
     Row("component echo 1 MiB text ms (vs waPC echo)", "component_echo_1mib_ms", "wapc_echo_1mib_ms", ("ratio<=", 2.0)),
     Row("component echo 1 MiB binary ms (vs waPC echo)", "component_echo_1mib_binary_ms", "wapc_echo_1mib_ms"),
+    Row(
+        "Python kvcounter HTTP req/s (vs wasmtime serve, componentize-py hello)",
+        "py_actor_http_rps",
+        "wasmtime_serve_py_rps",
+        ("ratio>=", 10.0),
+    ),
     Row("scaled to zero → first response ms (vs warm)", "zero_to_first_response_ms", "warm_response_ms"),
     Row("rollout s, 3 hosts, gated 1 s (vs ungated)", "rollout_s", "fixed_replace_s"),
     Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
