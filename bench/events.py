@@ -79,14 +79,7 @@ async def _messaging(url: str, tmp: Path, count: int) -> dict[str, float]:
         try:
             await _until(lambda: _subscribed(host), 10)
             before = pool.calls
-            start = time.perf_counter()
-            for i in range(count):
-                await client.publish("bench.in", b"x" * 100)
-                if i % 500 == 0:
-                    await asyncio.sleep(0)
-            await client.flush()
-            await _until(lambda: pool.calls - before >= count, 120)
-            elapsed = time.perf_counter() - start
+            elapsed = await _publish_all(client, "bench.in", count, lambda: pool.calls - before >= count)
         finally:
             await client.close()
     return {"messaging_msgs_per_s": count / elapsed}
@@ -109,14 +102,7 @@ async def _raw_messaging(url: str, count: int) -> dict[str, float]:
     try:
         await sub_nc.subscribe("bench.raw", cb=cb)
         await sub_nc.flush()
-        start = time.perf_counter()
-        for i in range(count):
-            await pub_nc.publish("bench.raw", b"x" * 100)
-            if i % 500 == 0:
-                await asyncio.sleep(0)
-        await pub_nc.flush()
-        await _until(lambda: got >= count, 60)
-        elapsed = time.perf_counter() - start
+        elapsed = await _publish_all(pub_nc, "bench.raw", count, lambda: got >= count)
     finally:
         await sub_nc.close()
         await pub_nc.close()
@@ -184,6 +170,18 @@ async def _blobs(url: str, megabytes: int) -> dict[str, float]:
         "blob_put_get_mb_per_s": 2 * mb / (put_s + get_s),
         "raw_object_store_mb_per_s": 2 * mb / (raw_put_s + raw_get_s),
     }
+
+
+async def _publish_all(nc: Any, subject: str, count: int, handled: Any) -> float:
+    """Publish ``count`` 100-byte messages; seconds until ``handled()`` says every one was."""
+    start = time.perf_counter()
+    for i in range(count):
+        await nc.publish(subject, b"x" * 100)
+        if i % 500 == 0:
+            await asyncio.sleep(0)  # let the subscribers run
+    await nc.flush()
+    await _until(handled, 120)
+    return time.perf_counter() - start
 
 
 async def _until(predicate: Any, timeout_s: float) -> None:
