@@ -473,13 +473,27 @@ class Host:
     async def start_provider(
         self, image_ref: str, link_name: str, annotations: dict[str, str], config: dict[str, Any]
     ) -> LocalProvider:
-        """Start a bundled provider in this host; raises ``ConfigError`` for an unknown one."""
+        """Start a bundled provider in this host; raises ``ConfigError`` for an unknown one. Two applications
+        asking at once for the same (provider, link name) get one instance: the second joins the first."""
         cls = provider_class(image_ref)
         provider_id = builtin_provider_id(image_ref.removeprefix("builtin:"))
         key = (provider_id, link_name)
-        if key in self.providers:
-            self.providers[key].add_owner(annotations)
-            return self.providers[key]
+        async with self._locks.setdefault(f"provider {provider_id} {link_name}", asyncio.Lock()):
+            if key in self.providers:
+                self.providers[key].add_owner(annotations)
+                return self.providers[key]
+            return await self._start_provider(cls, image_ref, provider_id, link_name, annotations, config)
+
+    async def _start_provider(
+        self,
+        cls: Any,
+        image_ref: str,
+        provider_id: str,
+        link_name: str,
+        annotations: dict[str, str],
+        config: dict[str, Any],
+    ) -> LocalProvider:
+        key = (provider_id, link_name)
         if self.settings.provider_processes:
             return await self._start_provider_process(cls, image_ref, provider_id, link_name, annotations)
         provider = cls(config)
