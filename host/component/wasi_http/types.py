@@ -235,13 +235,18 @@ def consume_of(kind: type[IncomingRequest | IncomingResponse]) -> HostFunc:
     return consume
 
 
-def _body_stream(ctx: Ctx, args: Vals, results: Vals) -> None:
-    body = get(ctx, args[0], IncomingBody)
+def _stream_once(ctx: Ctx, body: IncomingBody | OutgoingBody, result: Any, kind: Any, stream: Any) -> None:
+    """A body's stream as ``result``: handed out once, an ``err`` the second time (as WASI says)."""
     if body.stream_taken:
-        cabi.put_result(results[0], False)
+        cabi.put_result(result, False)
         return
     body.stream_taken = True
-    cabi.put_result(results[0], True, lambda v: new(ctx, v, T_INPUT_STREAM, InputStream(body.data)))
+    cabi.put_result(result, True, lambda v: new(ctx, v, kind, stream))
+
+
+def _body_stream(ctx: Ctx, args: Vals, results: Vals) -> None:
+    body = get(ctx, args[0], IncomingBody)
+    _stream_once(ctx, body, results[0], T_INPUT_STREAM, InputStream(body.data))
 
 
 def _body_finish(ctx: Ctx, args: Vals, results: Vals) -> None:
@@ -301,11 +306,7 @@ def _resp_body(ctx: Ctx, args: Vals, results: Vals) -> None:
 
 def _out_body_write(ctx: Ctx, args: Vals, results: Vals) -> None:
     body = get(ctx, args[0], OutgoingBody)
-    if body.stream_taken:
-        cabi.put_result(results[0], False)
-        return
-    body.stream_taken = True
-    cabi.put_result(results[0], True, lambda v: new(ctx, v, T_OUTPUT_STREAM, OutputStream(body.write)))
+    _stream_once(ctx, body, results[0], T_OUTPUT_STREAM, OutputStream(body.write))
 
 
 def _out_body_finish(ctx: Ctx, args: Vals, results: Vals) -> None:
