@@ -24,6 +24,7 @@ import nats
 from lattice import keys
 from lattice.capability import builtin_provider_id
 from lattice.cli.natsserver import NatsServer
+from lattice.connection import settle
 from lattice.host.host import Host
 from lattice.messages import LinkDefinition, pack, unpack
 from lattice.providers.blobstore import BlobstoreProvider
@@ -101,7 +102,7 @@ async def _raw_messaging(url: str, count: int) -> dict[str, float]:
 
     try:
         await sub_nc.subscribe("bench.raw", cb=cb)
-        await sub_nc.flush()
+        await settle(sub_nc)
         elapsed = await _publish_all(pub_nc, "bench.raw", count, lambda: got >= count)
     finally:
         await sub_nc.close()
@@ -179,7 +180,7 @@ async def _publish_all(nc: Any, subject: str, count: int, handled: Any) -> float
         await nc.publish(subject, b"x" * 100)
         if i % 500 == 0:
             await asyncio.sleep(0)  # let the subscribers run
-    await nc.flush()
+    await settle(nc)
     await _until(handled, 120)
     return time.perf_counter() - start
 

@@ -25,6 +25,7 @@ from bench.cluster import LATTICE, Cluster, hello_app
 from bench.stats import summarize
 from lattice import keys
 from lattice.cli.natsserver import spawn
+from lattice.connection import settle
 from lattice.messages import Entity, InvocationResponse
 from lattice.rpc import Rpc, response_context
 from lattice.seal import Sealer
@@ -34,12 +35,13 @@ PAYLOAD = b"x" * 100
 
 RESPONDER = """
 import asyncio, sys, nats, uvloop
+from lattice.connection import settle
 async def main():
     nc = await nats.connect(sys.argv[1])
     async def reply(msg):
         await msg.respond(msg.data)
     await nc.subscribe("bench.echo", cb=reply)
-    await nc.flush()
+    await settle(nc)
     print("ready", flush=True)
     await asyncio.Event().wait()
 uvloop.run(main())
@@ -68,8 +70,8 @@ async def _raw(url: str, samples: int, *, responder: bool = True) -> list[float]
 
         if responder:
             await server.subscribe("bench.echo", cb=reply)
-        await server.flush()
-        await client.flush()
+        await settle(server)
+        await settle(client)
         out = []
         for i in range(samples + 50):
             start = time.perf_counter_ns()

@@ -33,6 +33,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
 from lattice.capability import MESSAGING
+from lattice.connection import settle
 from lattice.errors import InvalidName, InvocationError, ProviderError
 from lattice.messages import LinkDefinition, pack
 from lattice.providers.messaging.config import LinkConfig, Subscription, link_config
@@ -82,7 +83,7 @@ class MessagingProvider(Provider):
                     await self._consume_stream(link.actor_id, state, sub)
                 else:
                     state.subs.append(await nc.subscribe(sub.subject, queue=sub.queue, cb=self._core(link.actor_id)))
-            await nc.flush()
+            await settle(nc)
         except Exception as exc:
             await self._close(self._links.pop(link.actor_id))
             raise ProviderError(f"messaging link {link.actor_id}: cannot subscribe: {exc}") from exc

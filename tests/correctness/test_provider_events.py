@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 
 from lattice import events, subjects
 from lattice.capability import builtin_provider_id
+from lattice.connection import settle
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.host.test_host import command
@@ -35,7 +36,7 @@ async def seen(settings: Settings) -> AsyncIterator[list[events.CloudEvent]]:
             out.append(event)
 
     await nc.subscribe(subjects.events(settings.lattice), cb=collect)
-    await nc.flush()
+    await settle(nc)
     yield out
     await nc.close()
 

@@ -10,6 +10,7 @@ import nats
 import pytest
 
 from lattice import keys, subjects
+from lattice.connection import settle
 from lattice.errors import (
     ActorError,
     Busy,
@@ -92,7 +93,7 @@ async def test_a_busy_answer_over_nats_raises_busy_on_the_caller(settings: Setti
             await callee.answer(msg.reply, inv.id, next(answers), responder=target)
 
         await nc_callee.subscribe(subjects.actor_rpc(settings.lattice, ACTOR), cb=serve)
-        await nc_callee.flush()
+        await settle(nc_callee)
         with pytest.raises(Busy) as busy:
             await caller.invoke(Entity("V" + "B" * 55, "wasmcloud:httpserver", "default"), target, "Op.Do", b"")
         assert isinstance(busy.value, RemoteError) and http_status(busy.value) == 503

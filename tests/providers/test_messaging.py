@@ -55,7 +55,7 @@ async def listen(nc: NATS, subject: str) -> list[Msg]:
         got.append(msg)
 
     await nc.subscribe(subject, cb=cb)
-    await nc.flush()
+    await settle(nc)
     return got
 
 
@@ -95,7 +95,7 @@ async def test_request_returns_the_reply(messaging: Harness, nc: NATS) -> None:
         await msg.respond(msg.data.upper())
 
     await nc.subscribe("svc.upper", cb=responder)
-    await nc.flush()
+    await settle(nc)
     reply = await messaging.call(actor, "Messaging.Request", {"subject": "svc.upper", "body": b"hi", "timeoutMs": 5000})
     assert reply["body"] == b"HI"
     with pytest.raises(LatticeError, match=r"no subscriber|no reply"):
@@ -112,7 +112,7 @@ async def test_queue_group_hands_each_message_to_one_subscriber(messaging: Harne
         other.append(msg)
 
     await nc.subscribe("work.items", queue="workers", cb=competitor)
-    await nc.flush()
+    await settle(nc)
     for i in range(60):
         await nc.publish("work.items", str(i).encode())
     await wait_for(lambda: len(inbox.messages) + len(other) == 60)

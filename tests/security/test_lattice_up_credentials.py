@@ -19,6 +19,7 @@ import pytest
 from lattice import subjects
 from lattice.cli import natsauth
 from lattice.cli.natsserver import NatsServer
+from lattice.connection import settle
 from tests.conftest import wait_for
 
 LATTICE = "default"
@@ -73,7 +74,7 @@ async def test_observer_may_watch_and_ping_but_not_command_invoke_or_touch_jetst
 
         await member.subscribe(subjects.ctl_cmd(LATTICE, "NHOST", "stop"), cb=command)
         await member.subscribe(subjects.ctl_ping_hosts(LATTICE), cb=pong)
-        await member.flush()
+        await settle(member)
         reply = await observer.request(subjects.ctl_ping_hosts(LATTICE), b"", timeout=5)
         assert json.loads(reply.data) == {"ok": 1}
         await observer.publish(subjects.ctl_cmd(LATTICE, "NHOST", "stop"), b"{}")
@@ -82,7 +83,7 @@ async def test_observer_may_watch_and_ping_but_not_command_invoke_or_touch_jetst
             await observer.request("$JS.API.INFO", b"", timeout=2)
         # the violations arrive as asynchronous errors
         await wait_for(lambda: sum("permissions violation" in e.lower() for e in observer_errors) >= 3)
-        await member.flush()
+        await settle(member)
         assert commands == []
         assert (await member.request("$JS.API.INFO", b"", timeout=5)).data  # a member may
         assert host_errors == []

@@ -17,7 +17,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from lattice import claims, keys, seal, subjects
-from lattice.connection import key_value, object_store
+from lattice.connection import key_value, object_store, settle
 from lattice.errors import ClaimsError
 from lattice.messages import Entity, Invocation, InvocationResponse, LinkDefinition
 from lattice.settings import Settings
@@ -159,7 +159,7 @@ async def test_client_in_an_actors_queue_group_cannot_answer_for_it(
         await msg.respond(InvocationResponse(inv.id, msg=b"forged").to_msgpack())
 
     await attacker.subscribe(subjects.actor_rpc(serving.settings.lattice, actor_id), queue=actor_id, cb=forge)
-    await attacker.flush()
+    await settle(attacker)
     answers: list[bytes] = []
     refused = 0
     for i in range(20):
