@@ -279,6 +279,8 @@ class Host:
 
     async def _heartbeat(self) -> None:
         while True:
+            for running in list(self.actors.values()):
+                running.sample_load()
             with logged(log, "heartbeat not published", host_id=self.id):
                 await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
             await asyncio.sleep(self.settings.heartbeat_s)
