@@ -30,6 +30,7 @@ from lattice.errors import (
     InvalidActor,
     LatticeError,
     LimitExceeded,
+    NoResponders,
 )
 from lattice.failsafe import logged
 from lattice.host import wapc, wasi_io
@@ -200,7 +201,8 @@ class ActorPool:
             return
         with self._lock:
             if self._closed:
-                raise Busy(f"actor {self.name} is stopping")
+                # nothing ran: the caller may try another instance (or wake one, scaled to zero)
+                raise NoResponders(f"actor {self.name} stopped on this host as the call came")
             if self._waiting >= self.limits.max_waiting:
                 raise Busy(
                     f"actor {self.name} is busy: {self.limits.max_instances} calls running and "
