@@ -46,7 +46,8 @@ async def test_a_call_answered_no_responders_by_a_stopping_instance_is_retried(s
 
         async def serve(msg: nats.aio.msg.Msg) -> None:
             inv = await callee.receive(msg.data, target=target)
-            await callee.answer(msg.reply, inv.id, answers.pop(0) if answers else NoResponders("gone"), responder=target)
+            answer = answers.pop(0) if answers else NoResponders("gone")
+            await callee.answer(msg.reply, inv.id, answer, responder=target)
 
         await nc_callee.subscribe(subjects.actor_rpc(settings.lattice, ACTOR), cb=serve)
         await settle(nc_callee)
