@@ -143,9 +143,7 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
 
 
 # What the map does not allow yet; each entry is a debt with a place to pay it (issue 14). The list only shrinks.
-# lattice.abi reads a compiled wasmtime.Module's imports and exports: a pure-Python reader of the import and
-# export sections (beside lattice.wasm's custom sections) would let the control plane check uploads without it.
-KNOWN_FRAMEWORK = {("lattice.abi", "wasmtime")}
+KNOWN_FRAMEWORK: set[tuple[str, str]] = set()
 
 
 def test_every_room_imports_only_downwards() -> None:
