@@ -343,9 +343,7 @@ class Reconciler:
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             await asyncio.gather(*(self._execute(c) for c in commands))
-        loads = self._loads()
-        counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
-        await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
+        await self.rollouts.watch(records, self.status_of, self._policy, self._loads(), actor_ids)
         return commands
 
     def _policy(self, record: AppRecord) -> RolloutPolicy:

@@ -6,12 +6,12 @@ and deploys it. ``Rollouts.watch`` (each reconcile pass, leader only) then follo
   opens, with the new actors' call and failure counters (from the hosts' heartbeats) as the baseline;
 - over ``window_s``, an error rate (failed / served calls of the new version's actors, once at least
   ``MIN_CALLS`` were served) above ``max_error_rate`` rolls back at once: the previous version is deployed
-  again and the rollout is ``rolled_back`` with the reason; a status of ``failed`` (hosts refuse the new
-  version) rolls back too; a window that ends healthy completes the rollout.
+  again and the rollout is ``rolled_back`` with the reason; so does a p99 latency of those calls above
+  ``max_p99_ms`` (from the hosts' per-actor latency histograms, ``lattice.loadstats``: judged once
+  ``P99_CALLS`` were served, or at the window's end over the whole window); a status of ``failed`` (hosts
+  refuse the new version) rolls back too; a window that ends healthy completes the rollout.
 Events: ``rollout_step``, ``rollout_complete``, ``rollout_rolled_back`` (CloudEvents, ``wasmbus.evt``).
-``judge`` decides, purely. Not yet: ``step_percent`` (every replica moves at once: a rollout is all or
-nothing, gated after the fact) and ``max_p99_ms`` (hosts report no per-version latency yet) — both are
-parsed and documented as such.
+``judge`` decides, purely.
 """
 
 from __future__ import annotations
@@ -25,21 +25,30 @@ from nats.aio.client import Client as NATS
 
 from lattice import events, subjects
 from lattice.commands import ScaleActor
+from lattice.controlplane.autoscale import Load
 from lattice.controlplane.model import Command, DesiredActor, HostView, RolloutPolicy, owner_of
 from lattice.controlplane.state import AppRecord, ControlState
+from lattice.loadstats import add_buckets, percentile_ms, sub_buckets
 
 log = structlog.get_logger("lattice.controlplane.rollouts")
 
 MIN_CALLS: Final = 5
+P99_CALLS: Final = 100  # calls after which a p99 means something before the window ends
 
 
-def judge(policy: RolloutPolicy, elapsed_s: float, calls: int, failures: int) -> tuple[str, str]:
-    """``("progressing" | "complete" | "rolled_back", reason)`` for a health window ``elapsed_s`` old."""
+def judge(
+    policy: RolloutPolicy, elapsed_s: float, calls: int, failures: int, p99_ms: float | None = None
+) -> tuple[str, str]:
+    """``("progressing" | "complete" | "rolled_back", reason)`` for a health window ``elapsed_s`` old, in which
+    the new version served ``calls``, ``failures`` of them failed, and 99 % took at most ``p99_ms``."""
     if calls >= MIN_CALLS and failures / calls > policy.max_error_rate:
         rate = failures / calls
         return "rolled_back", (
             f"error rate {rate:.0%} ({failures} of {calls} calls) over max_error_rate {policy.max_error_rate:.0%}"
         )
+    limit, judged = policy.max_p99_ms, calls >= P99_CALLS or (elapsed_s >= policy.window_s and calls >= MIN_CALLS)
+    if limit is not None and p99_ms is not None and judged and p99_ms > limit:
+        return "rolled_back", f"p99 latency {p99_ms:.1f} ms ({calls} calls) over max_p99_ms {limit:g}"
     if elapsed_s >= policy.window_s:
         return "complete", f"healthy for {policy.window_s:g} s ({failures} of {calls} calls failed)"
     return "progressing", ""
@@ -80,6 +89,15 @@ def rollback(record: AppRecord, version: str | None, reason: str) -> str:
     return target
 
 
+def version_load(loads: Mapping[str, Load], ids: Sequence[str]) -> Load:
+    """The calls, failures and latency histogram of a version's actors, summed (the rest is left at 0)."""
+    found = [loads[a] for a in ids if a in loads]
+    latency: list[int] = []
+    for load in found:
+        latency = add_buckets(latency, load.latency)
+    return Load(calls=sum(x.calls for x in found), failures=sum(x.failures for x in found), latency=tuple(latency))
+
+
 def actor_ids(record: AppRecord) -> list[str]:
     """The ids of the deployed version's actors (their counters are the rollout's health)."""
     version = record.version(record.deployed)
@@ -104,14 +122,14 @@ class Rollouts:
 
     def __init__(self, nc: NATS, lattice: str, state: ControlState) -> None:
         self.nc, self.lattice, self.state = nc, lattice, state
-        self._windows: dict[tuple[str, str], tuple[float, int, int]] = {}  # (app, version) → start, calls, fails
+        self._windows: dict[tuple[str, str], tuple[float, Load]] = {}  # (app, version) → start, counters then
 
     async def watch(
         self,
         records: list[AppRecord],
         status_of: Callable[[AppRecord], Any],
         policy_of: Callable[[AppRecord], RolloutPolicy],
-        counters: Mapping[str, tuple[int, int]],
+        loads: Mapping[str, Load],
         actor_ids: Callable[[AppRecord], list[str]],
     ) -> None:
         for record in records:
@@ -120,18 +138,18 @@ class Rollouts:
                 continue
             status = await status_of(record)
             key = (record.name, str(record.deployed))
-            ids = actor_ids(record)
-            calls = sum(counters.get(a, (0, 0))[0] for a in ids)
-            fails = sum(counters.get(a, (0, 0))[1] for a in ids)
+            seen = version_load(loads, actor_ids(record))
             if status["type"] == "failed":
                 await self._finish(record, "rolled_back", f"the new version failed: {status['message']}")
             elif key not in self._windows:
                 if status["type"] == "deployed":
-                    self._windows[key] = (time.monotonic(), calls, fails)
+                    self._windows[key] = (time.monotonic(), seen)
                     await self._step(record, 2)
             else:
-                start, calls0, fails0 = self._windows[key]
-                verdict, reason = judge(policy_of(record), time.monotonic() - start, calls - calls0, fails - fails0)
+                start, then = self._windows[key]
+                p99 = percentile_ms(sub_buckets(seen.latency, then.latency))
+                calls, fails = seen.calls - then.calls, seen.failures - then.failures
+                verdict, reason = judge(policy_of(record), time.monotonic() - start, calls, fails, p99)
                 if verdict != "progressing":
                     await self._finish(record, verdict, reason)
 

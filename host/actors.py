@@ -19,7 +19,7 @@ from lattice.errors import ConfigError
 from lattice.host import limits as caps
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
-from lattice.loadstats import Sampler
+from lattice.loadstats import Sampler, trimmed
 from lattice.messages import LinkDefinition
 from lattice.properties import LIMIT_CAPS
 
@@ -169,7 +169,7 @@ class RunningActor:
             "calls": stats["calls"],
             "failures": stats["failures"],
             "load": round(self.sampler.load, 3) if self.sampler is not None else 0.0,
-            "latency_buckets": list(self.pool.meter.buckets),
+            "latency_buckets": trimmed(self.pool.meter.buckets),
             "max_instances": self.pool.limits.max_instances,
             "wasi": {
                 "dirs": self.pool.wasi.dirs,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from lattice.controlplane.model import RolloutPolicy
-from lattice.controlplane.rollouts import judge
+from lattice.controlplane.rollouts import P99_CALLS, judge
 from tests.conftest import wait_for
 from tests.host import guests
 
@@ -26,14 +26,24 @@ def test_judge_rolls_back_on_errors_and_completes_after_a_healthy_window() -> No
     assert judge(POLICY, 10.0, calls=100, failures=1)[0] == "complete"
 
 
-def manifest(digest: str, version: str) -> str:
+def test_judge_rolls_back_on_p99_latency_once_it_means_something() -> None:
+    policy = RolloutPolicy(window_s=10, max_error_rate=0.2, max_p99_ms=50)
+    assert judge(policy, 1.0, calls=P99_CALLS, failures=0, p99_ms=80.0)[0] == "rolled_back"
+    assert "p99 latency 80.0 ms" in judge(policy, 1.0, calls=P99_CALLS, failures=0, p99_ms=80.0)[1]
+    assert judge(policy, 1.0, calls=10, failures=0, p99_ms=80.0)[0] == "progressing"  # 10 calls: not yet
+    assert judge(policy, 10.0, calls=10, failures=0, p99_ms=80.0)[0] == "rolled_back"  # the window's verdict
+    assert judge(policy, 10.0, calls=10, failures=0, p99_ms=20.0)[0] == "complete"
+    assert judge(POLICY, 10.0, calls=P99_CALLS, failures=0, p99_ms=1e6)[0] == "complete"  # no max_p99_ms: no gate
+
+
+def manifest(digest: str, version: str, policy: str = "{strategy: rolling, window_s: 2, max_error_rate: 0.2}") -> str:
     return f"""
 apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata: {{name: svc, annotations: {{version: {version}}}}}
 spec:
   policy:
-    rollout: {{strategy: rolling, window_s: 2, max_error_rate: 0.2}}
+    rollout: {policy}
   components:
     - name: svc
       type: actor
@@ -116,3 +126,36 @@ async def test_bad_version_is_rolled_back_and_a_good_one_completes(
 
 async def _deployed(client: httpx.AsyncClient) -> bool:
     return bool((await app(client))["status"]["type"] == "deployed")
+
+
+# Spins ~40 million iterations (tens of ms at the very least), then echoes: healthy, but slow.
+SLOW = guests.guest(
+    """(local.set $op_len (i32.const 40000000))
+    (loop $spin
+      (local.set $op_len (i32.sub (local.get $op_len) (i32.const 1)))
+      (br_if $spin (local.get $op_len)))
+    (call $guest_response (i32.const 2048) (local.get $msg_len)) (i32.const 1)"""
+)
+
+
+async def test_a_version_slower_than_max_p99_ms_is_rolled_back(host_factory: Any, control_plane_factory: Any) -> None:
+    await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    fast = (await client.post("/v1/artifacts", content=guests.ECHO)).json()
+    slow = (await client.post("/v1/artifacts", content=SLOW)).json()
+    policy = "{strategy: rolling, window_s: 5, max_p99_ms: 5}"
+    await client.put("/v1/applications/svc", content=manifest(fast["digest"], "v1", policy))
+    await wait_for(lambda: _deployed(client), timeout=30)
+    await client.put("/v1/applications/svc", content=manifest(slow["digest"], "v2", policy))
+
+    async def rolled_back() -> bool:
+        await invoke(client, slow["actor_id"])  # answers, or is not placed yet
+        return bool((await app(client))["status"].get("rollout", {}).get("state") == "rolled_back")
+
+    await wait_for(rolled_back, timeout=90, interval=0.01)
+    state = await app(client)
+    assert state["deployed_version"] == "v1"
+    assert (
+        "p99 latency" in state["status"]["rollout"]["reason"] and "max_p99_ms 5" in state["status"]["rollout"]["reason"]
+    )
