@@ -339,12 +339,19 @@ class Reconciler:
         hosts = self.observer.views()
         now = time.monotonic()
         refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
-        planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
+        actors = self.rollouts.split(desired.actors, records, hosts, self._old_actors)
+        planned = plan(actors, desired.providers, hosts, excluded=refused)
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             await asyncio.gather(*(self._execute(c) for c in commands))
         await self.rollouts.watch(records, self.status_of, self._policy, self._loads(), actor_ids)
         return commands
+
+    def _old_actors(self, record: AppRecord) -> list[DesiredActor]:
+        """The actors of the version a rollout replaces (they keep the replicas the new one has not taken)."""
+        version = record.version((record.rollout or {}).get("from_version"))
+        ok = version is not None and not version.problems
+        return desired_state([(self.application(record, version), version)]).actors if version and ok else []
 
     def _policy(self, record: AppRecord) -> RolloutPolicy:
         version = record.version(record.deployed)

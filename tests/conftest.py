@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 
 from lattice.cli.natsserver import NatsServer, free_port
 from lattice.controlplane.service import ControlPlane
 from lattice.host.runtime import Runtime
 from lattice.settings import Settings
+
+# No hypothesis deadlines anywhere (house rule): a loaded 2-core CI box makes any example slow now and then.
+hypothesis.settings.register_profile("lattice", deadline=None)
+hypothesis.settings.load_profile("lattice")
 
 
 @pytest.fixture(scope="module")
