@@ -100,3 +100,14 @@ def test_a_real_pool_counts_a_call_while_it_runs_and_times_every_call(runtime: R
     from_threads(lambda p: echo.call("Echo", p), threads=4, per_thread=25)
     assert sum(echo.meter.buckets) == echo.calls == 100
     assert echo.meter.area() > 0
+
+
+def test_a_call_waiting_for_a_worker_counts_until_it_enters_the_pool(runtime: Runtime) -> None:
+    pool = ActorPool(runtime, runtime.compile(guests.ECHO))
+    left = pool.queued()
+    t = pool.meter.clock()
+    assert abs(pool.meter.area(t + 2.0) - pool.meter.area(t) - 2.0) < 1e-6  # one call waiting
+    left()
+    left()  # once only: a second call does not take another one off
+    t = pool.meter.clock()
+    assert pool.meter.area(t + 2.0) - pool.meter.area(t) == 0.0
