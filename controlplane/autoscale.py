@@ -17,11 +17,12 @@ Rules, in order:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from lattice.controlplane.model import Elastic
+from lattice.inventory import HostInventory
 
 SCALE_DOWN_COOLDOWN_S: Final = 30.0
 
@@ -43,15 +44,14 @@ class ScaleState:
     peak_below: int = 0  # the highest demand seen while below
 
 
-def loads_of(inventories: Iterable[Mapping[str, Any]]) -> dict[str, Load]:
+def loads_of(inventories: Iterable[HostInventory]) -> dict[str, Load]:
     """Calls in flight, waiting, served and failed per actor id, summed over hosts' heartbeat inventories."""
     totals: dict[str, list[int]] = {}
     for inventory in inventories:
-        for actor in inventory.get("actors", []):
-            t = totals.setdefault(str(actor.get("id")), [0, 0, 0, 0])
-            for i, name in enumerate(("in_flight", "waiting", "calls", "failures")):
-                value = actor.get(name, 0)
-                t[i] += value if isinstance(value, int) else 0
+        for actor in inventory.actors:
+            t = totals.setdefault(actor.id, [0, 0, 0, 0])
+            for i, value in enumerate((actor.in_flight, actor.waiting, actor.calls, actor.failures)):
+                t[i] += value
     return {actor_id: Load(*t) for actor_id, t in totals.items()}
 
 
