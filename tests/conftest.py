@@ -10,11 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from lattice.cli.natsserver import NatsServer, free_port
 from lattice.controlplane.service import ControlPlane
 from lattice.host.runtime import Runtime
 from lattice.settings import Settings
+
+# No hypothesis deadlines anywhere (the house rule): on a shared 2-core box one slow example is not a bug, and a
+# DeadlineExceeded sinks a whole CI run. Tests that set their own ``@settings`` keep this default too.
+hypothesis_settings.register_profile("lattice", deadline=None)
+hypothesis_settings.load_profile("lattice")
 
 
 @pytest.fixture(scope="module")
