@@ -46,6 +46,24 @@ def _map(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
+def required(body: Mapping[str, Any], key: str) -> str:
+    """A field every such body has: a non-empty string, else ``ConfigError`` naming it."""
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} is required")
+    return value
+
+
+def _owner(body: Mapping[str, Any]) -> dict[str, str] | None:
+    """The owner whose share a stop is for (its ``annotations``); ``None`` (absent) stops every owner's."""
+    annotations = body.get("annotations")
+    return str_map(annotations, "annotations") if annotations is not None else None
+
+
+def _with_owner(body: dict[str, Any], owner: dict[str, str] | None) -> dict[str, Any]:
+    return body if owner is None else {**body, "annotations": owner}
+
+
 @dataclass(frozen=True, slots=True)
 class ScaleActor:
     """Set ``host_id``'s instance count of ``actor_id`` with these ``annotations`` to exactly ``count``.
@@ -108,9 +126,7 @@ class StartProvider:
 
     @classmethod
     def from_body(cls, host_id: str, body: Mapping[str, Any]) -> StartProvider:
-        ref = body.get("provider_ref")
-        if not isinstance(ref, str) or not ref:
-            raise ConfigError("provider_ref is required")
+        ref = required(body, "provider_ref")
         provider_id, contract_id = body.get("provider_id"), body.get("contract_id")
         return cls(
             host_id,
@@ -135,19 +151,11 @@ class StopProvider:
     annotations: dict[str, str] | None
 
     def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"provider_id": self.provider_id, "link_name": self.link_name}
-        if self.annotations is not None:
-            body["annotations"] = self.annotations
-        return body
+        return _with_owner({"provider_id": self.provider_id, "link_name": self.link_name}, self.annotations)
 
     @classmethod
     def from_body(cls, host_id: str, body: Mapping[str, Any]) -> StopProvider:
-        provider_id = body.get("provider_id")
-        if not isinstance(provider_id, str):
-            raise ConfigError("provider_id is required")
-        annotations = body.get("annotations")
-        owner = str_map(annotations, "annotations") if annotations is not None else None
-        return cls(host_id, provider_id, str(body.get("link_name") or "default"), owner)
+        return cls(host_id, required(body, "provider_id"), str(body.get("link_name") or "default"), _owner(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,18 +205,11 @@ class StopActor:
     annotations: dict[str, str] | None = None
 
     def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"actor_id": self.actor_id}
-        if self.annotations is not None:
-            body["annotations"] = self.annotations
-        return body
+        return _with_owner({"actor_id": self.actor_id}, self.annotations)
 
     @classmethod
     def from_body(cls, host_id: str, body: Mapping[str, Any]) -> StopActor:
-        actor_id = body.get("actor_id")
-        if not isinstance(actor_id, str) or not actor_id:
-            raise ConfigError("actor_id is required")
-        annotations = body.get("annotations")
-        return cls(host_id, actor_id, str_map(annotations, "annotations") if annotations is not None else None)
+        return cls(host_id, required(body, "actor_id"), _owner(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,9 +281,4 @@ class DeleteLink:
     def from_body(cls, body: Any) -> DeleteLink:
         if not isinstance(body, Mapping):
             raise ConfigError("a link deletion is a JSON object")
-        actor_id, contract_id = body.get("actor_id"), body.get("contract_id")
-        if not isinstance(actor_id, str) or not actor_id:
-            raise ConfigError("actor_id is required")
-        if not isinstance(contract_id, str) or not contract_id:
-            raise ConfigError("contract_id is required")
-        return cls(actor_id, contract_id, str(body.get("link_name") or "default"))
+        return cls(required(body, "actor_id"), required(body, "contract_id"), str(body.get("link_name") or "default"))
