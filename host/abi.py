@@ -2,7 +2,9 @@
 
 Shared by the host's runtime (before it links a module) and the control plane (before it stores an
 upload), so a module the hosts would refuse is refused at ``POST /v1/artifacts`` already, for the same
-reason. It reads a compiled ``wasmtime.Module``'s imports and exports; it runs nothing.
+reason. It reads a compiled ``wasmtime.Module``'s imports and exports; it runs nothing. It lives in the host
+room, not the contract, because it needs wasmtime; the control plane imports it from here as it imports the
+host's component check.
 """
 
 from __future__ import annotations
