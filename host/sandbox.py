@@ -35,7 +35,6 @@ from typing import Any, Literal
 import structlog
 import wasmtime
 
-from lattice.abi import signature_is
 from lattice.errors import (
     ActorError,
     ActorTrap,
@@ -46,6 +45,7 @@ from lattice.errors import (
     LimitExceeded,
     NotFound,
 )
+from lattice.host.abi import signature_is
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, LogSink, Runtime, WasiGrants
 
