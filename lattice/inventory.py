@@ -5,13 +5,15 @@ row built from it (SPEC §5), as types both sides use: the host builds a ``HostI
 The JSON shape is the one hosts have always sent (``tests/lattice/test_inventory.py`` pins its bytes).
 Decoding is tolerant as wasmCloud 0.x peers need: unknown keys are ignored, optional ones default, a 0.x
 heartbeat's ``actors`` map ``{actor_id: count}`` and a provider's ``public_key`` (for ``id``) are read, and a 0.x
-instance entry without ``count`` is one instance. It is strict where a wrong value would mislead the scheduler:
-no ``host_id``, a count that is not a non-negative integer, labels or annotations that are not maps, each a
-``ConfigError`` naming the field.
+instance entry without ``count`` is one instance. The load gauges (calls in flight, waiting, served, failed,
+``load``, ``latency_buckets``) count a value of the wrong type as nothing, as the autoscaler always has. It is
+strict where a wrong value would mislead the scheduler: no ``host_id`` or actor id, an instance count that is not
+a non-negative integer, labels or annotations that are not maps, each a ``ConfigError`` naming the field.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +34,24 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
 
 def _int(obj: Mapping[str, Any], key: str, default: int = 0) -> int:
     return natural(obj.get(key, default), key)
+
+
+def _gauge(obj: Mapping[str, Any], key: str) -> int:
+    """A load counter: a non-negative integer, anything else counts as nothing (0)."""
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _load(value: Any) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else 0.0
+
+
+def _buckets(value: Any) -> tuple[int, ...]:
+    """A latency histogram (``lattice.loadstats.BOUNDS_MS`` buckets); a bucket of the wrong type counts 0."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0 for v in value)
 
 
 def _list(obj: Mapping[str, Any], key: str) -> list[Any]:
@@ -101,6 +121,8 @@ class ActorInventory:
     live_instances: int = 0
     calls: int = 0
     failures: int = 0
+    load: float = 0.0  # calls in the pool, averaged over the last heartbeat interval (lattice.loadstats)
+    latency_buckets: tuple[int, ...] = ()  # call durations so far, lattice.loadstats.BOUNDS_MS buckets
     max_instances: int | None = None
     wasi: WasiView = field(default_factory=WasiView)
 
@@ -119,6 +141,8 @@ class ActorInventory:
             "live_instances": self.live_instances,
             "calls": self.calls,
             "failures": self.failures,
+            "load": self.load,
+            "latency_buckets": list(self.latency_buckets),
             "max_instances": self.max_instances,
             "wasi": self.wasi.to_dict(),
         }
@@ -140,11 +164,13 @@ class ActorInventory:
             _str(obj, "abi", "wapc"),
             instances,
             _int(obj, "count", sum(i.count for i in instances)),
-            _int(obj, "in_flight"),
-            _int(obj, "waiting"),
-            _int(obj, "live_instances"),
-            _int(obj, "calls"),
-            _int(obj, "failures"),
+            _gauge(obj, "in_flight"),
+            _gauge(obj, "waiting"),
+            _gauge(obj, "live_instances"),
+            _gauge(obj, "calls"),
+            _gauge(obj, "failures"),
+            _load(obj.get("load")),
+            _buckets(obj.get("latency_buckets")),
             None if max_instances is None else natural(max_instances, "max_instances"),
             WasiView.from_dict(obj.get("wasi")),
         )
@@ -274,7 +300,7 @@ class HostInventory:
             actors,
             tuple(ProviderInventory.from_dict(p) for p in _list(obj, "providers")),
             _int(obj, "instances", sum(a.count for a in actors)),
-            _int(obj, "in_flight", sum(a.in_flight for a in actors)),
+            _gauge(obj, "in_flight") if "in_flight" in obj else sum(a.in_flight for a in actors),
             obj.get("draining") is True,
             _opt_str(obj, "metrics_url"),
         )

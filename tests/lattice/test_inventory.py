@@ -36,6 +36,8 @@ ACTOR_INV = ActorInventory(
     live_instances=2,
     calls=40,
     failures=1,
+    load=0.75,
+    latency_buckets=(0, 3, 30, 7),
     max_instances=8,
     wasi=WasiView({"/data": "/srv/data"}, True, ("HOME",)),
 )
@@ -55,7 +57,8 @@ GOLDEN = (
     '{"host_id":"' + HOST + '","labels":{"zone":"west"},"version":"0.9.0","uptime_seconds":12.5,'
     '"actors":[{"id":"' + ACTOR + '","image_ref":"sha256:' + "ab" * 32 + '","name":"echo","call_alias":null,'
     '"api_version":1,"abi":"wapc","instances":[{"annotations":{"app":"a"},"count":2},{"annotations":{},"count":1}],'
-    '"count":3,"in_flight":1,"waiting":0,"live_instances":2,"calls":40,"failures":1,"max_instances":8,'
+    '"count":3,"in_flight":1,"waiting":0,"live_instances":2,"calls":40,"failures":1,"load":0.75,'
+    '"latency_buckets":[0,3,30,7],"max_instances":8,'
     '"wasi":{"dirs":{"/data":"/srv/data"},"readonly":true,"env":["HOME"]}}],'
     '"providers":[{"id":"' + PROVIDER + '","link_name":"default","contract_id":"wasmcloud:keyvalue",'
     '"image_ref":"builtin:keyvalue","links":["' + ACTOR + '"],"annotations":{"app":"a"}},'
@@ -125,7 +128,6 @@ def test_a_wasmcloud_0x_inventory_reads() -> None:
         ({"host_id": HOST, "actors": [{"id": ACTOR, "count": -1}]}, "count"),
         ({"host_id": HOST, "actors": [{"id": ACTOR, "instances": [{"count": True}]}]}, "count"),
         ({"host_id": HOST, "actors": {ACTOR: "two"}}, "count"),
-        ({"host_id": HOST, "in_flight": 1.5}, "in_flight"),
         ({"host_id": HOST, "providers": [{"link_name": "default"}]}, "id"),
         ({"host_id": HOST, "providers": [{"id": PROVIDER, "annotations": "a=b"}]}, "annotations"),
         ({"host_id": HOST, "uptime_seconds": "long"}, "uptime_seconds"),
@@ -135,6 +137,16 @@ def test_a_wasmcloud_0x_inventory_reads() -> None:
 def test_a_misleading_inventory_is_refused_naming_the_field(doc: object, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         HostInventory.from_dict(doc)
+
+
+def test_load_gauges_of_the_wrong_type_count_as_nothing() -> None:
+    """The autoscaler sums them over hosts: one host's junk must not refuse its whole heartbeat."""
+    junk = {"id": ACTOR, "count": 1, "calls": "x", "in_flight": -1, "load": float("nan"), "latency_buckets": "junk"}
+    inv = HostInventory.from_dict({"host_id": HOST, "in_flight": 1.5, "actors": [junk]})
+    actor = inv.actors[0]
+    assert (actor.calls, actor.in_flight, actor.load, actor.latency_buckets, inv.in_flight) == (0, 0, 0.0, (), 0)
+    buckets = HostInventory.from_dict({"host_id": HOST, "actors": [{"id": ACTOR, "latency_buckets": [1, "a", True]}]})
+    assert buckets.actors[0].latency_buckets == (1, 0, 0)
 
 
 def test_host_summary_row_is_the_inventory_seen_from_the_control_plane() -> None:
