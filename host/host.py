@@ -438,7 +438,7 @@ class Host:
 
     async def _serve_invocation(self, msg: Msg) -> None:
         actor_id = subjects.last_segment(msg.subject)
-        invocation_id = ""
+        invocation_id, vouched = "", False
         try:
             inv = Invocation.from_msgpack(msg.data)
             deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
@@ -446,6 +446,7 @@ class Host:
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
             inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
+            vouched = bool(inv.claims_mac)
             # this task's own context: the bindings reach every log line of the call, here and on the worker
             structlog.contextvars.bind_contextvars(
                 invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
@@ -466,7 +467,7 @@ class Host:
         except Exception as exc:  # never leave a caller without an answer
             self.log.exception("invocation crashed", actor_id=actor_id)
             result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id))
+        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
