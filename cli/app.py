@@ -108,9 +108,26 @@ def host(
             help="Read file:// actor images sent over the lattice only under this directory (default: none).",
         ),
     ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            envvar="LATTICE_HOST_WORKERS",
+            help="Run N hosts (auto: one per core) from this command, supervised, sharing HTTP ports.",
+        ),
+    ] = "1",
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from lattice.host.host import Host
+    from lattice.host.workers import resolve_workers
+
+    try:
+        count = resolve_workers(workers)
+    except LatticeError as exc:
+        _fail(str(exc))
+    if count > 1:
+        _run_workers(count)
+        return
 
     seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
     if not seed:
@@ -140,6 +157,35 @@ def host(
             await h.serve()
 
     _run(main, lambda: holder["host"].stop() if "host" in holder else sys.exit(130))
+
+
+def _run_workers(count: int) -> None:
+    """``lattice host --workers N``: N ``lattice host`` children with this command's options (one
+    worker each, a ``worker`` label, HTTP ports shared), started again when one exits, until stopped."""
+    import os
+    import subprocess
+
+    from lattice.host.children import spawn
+    from lattice.host.workers import WorkerGroup, without_option
+
+    argv = [sys.executable, "-m", "lattice", *without_option(sys.argv[1:], "--workers")]
+    env = {**os.environ, "LATTICE_HOST_WORKERS": "1", "LATTICE_HTTP_REUSE_PORT": "true"}
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        return spawn([*argv, "--label", f"worker={i + 1}"], env=env, stdin=subprocess.DEVNULL)
+
+    group = WorkerGroup(count, start)
+    stopping = asyncio.Event()
+
+    async def main() -> None:
+        group.start()
+        console.print(f"{count} host workers started (pids {', '.join(str(c.pid) for c in group.children)})")
+        supervisor = asyncio.create_task(group.supervise())
+        await stopping.wait()
+        supervisor.cancel()
+        await asyncio.to_thread(group.stop)
+
+    _run(main, stopping.set)
 
 
 @app.command("control-plane")

@@ -29,6 +29,7 @@ from typing import IO
 
 import httpx
 import structlog
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -40,6 +41,7 @@ from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
 from lattice.failsafe import logged
 from lattice.host.children import child_env, spawn
+from lattice.host.workers import POLL_S, WorkerGroup
 from lattice.settings import DEFAULT_API_URL, Settings
 
 log = structlog.get_logger("lattice.cli.up")
@@ -50,6 +52,23 @@ STOP_GRACE_S = 15.0
 def demo_manifest() -> Path:
     """The demo application's manifest (shipped with the ``actors`` package)."""
     return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
+
+
+def demo_on_every_host(directory: Path) -> Path:
+    """The demo's manifest with its HTTP server on every host (a daemonscaler), written to ``directory``:
+    the hosts of ``lattice up`` share the port (``LATTICE_HTTP_REUSE_PORT``), so each serves requests
+    with its own instances and the kernel spreads the connections over them."""
+    source = demo_manifest()
+    doc = yaml.safe_load(source.read_text())
+    for comp in doc["spec"]["components"]:
+        image = comp["properties"].get("image", "")
+        if comp["type"] == "actor" and image.startswith("file://./"):
+            comp["properties"]["image"] = f"file://{source.parent / image.removeprefix('file://./')}"
+        if comp["name"] == "httpserver":
+            comp["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
+    path = directory / "kvcounter.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def port_free(address: str, flag: str) -> bool:
@@ -114,7 +133,7 @@ class Up:
         self.console = console
         self.cluster = keys.generate("cluster")
         self.nats: NatsServer | None = None
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.hosts: WorkerGroup | None = None
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -173,12 +192,14 @@ class Up:
             LATTICE_STATE_DIR=str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
             LATTICE_DRAIN_TIMEOUT="0",
+            # the hosts share HTTP ports: the demo's server runs on each, the kernel spreads connections
+            LATTICE_HTTP_REUSE_PORT="true",
         )
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.host_env = env
         self.logs_dir = logs_dir
-        self.children = [self._spawn_host(i) for i in range(self.n_hosts)]
+        self.hosts = WorkerGroup(self.n_hosts, self._spawn_host, on_exit=self._host_exited).start()
         async with ControlPlane(settings, listen=self.api) as cp:
             server = asyncio.create_task(cp.serve())
             try:
@@ -206,28 +227,25 @@ class Up:
                 stdin=subprocess.DEVNULL,
             )
 
+    def _host_exited(self, i: int, status: int) -> None:
+        self.console.print(
+            f"[yellow]host-{i + 1} exited with status {status}; restarting it[/yellow]"
+            f" (see {self.logs_dir / f'host-{i + 1}.log'})"
+        )
+
     async def _supervise(self) -> None:
         """Restart the nats-server or a host that exits on its own (killed, crashed), with backoff; the
         participants reconnect to the same server (same port, same store), the control plane places work
         on a restarted host again."""
-        restarts = [0] * len(self.children)
+        assert self.hosts is not None
         nats_restarts = 0
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(POLL_S)
             if self.nats is not None and self.nats.proc is not None and self.nats.proc.poll() is not None:
                 nats_restarts += 1
                 await self._restart_nats(nats_restarts)
                 continue
-            for i, child in enumerate(self.children):
-                if child.poll() is None:
-                    continue
-                restarts[i] += 1
-                self.console.print(
-                    f"[yellow]host-{i + 1} exited with status {child.returncode}; restarting it[/yellow]"
-                    f" (see {self.logs_dir / f'host-{i + 1}.log'})"
-                )
-                await asyncio.sleep(min(0.5 * 2 ** (restarts[i] - 1), 10.0))
-                self.children[i] = self._spawn_host(i)
+            await self.hosts.check()
 
     async def _restart_nats(self, attempt: int) -> None:
         assert self.nats is not None and self.nats.proc is not None
@@ -248,9 +266,9 @@ class Up:
         with self.console.status(f"waiting for {self.n_hosts} hosts to join") as status:
             deadline = time.monotonic() + 60
             while len(cp.hosts()) < self.n_hosts:
-                dead = [c for c in self.children if c.poll() is not None]
+                dead = [self.hosts.children[i].returncode for i in self.hosts.exited()] if self.hosts else []
                 if dead:
-                    raise LatticeError(f"a host exited with status {dead[0].returncode}; see {logs_dir}")
+                    raise LatticeError(f"a host exited with status {dead[0]}; see {logs_dir}")
                 if time.monotonic() > deadline:
                     raise LatticeError(f"hosts did not join within 60 s; see {logs_dir}")
                 status.update(f"waiting for hosts: {len(cp.hosts())}/{self.n_hosts}")
@@ -268,7 +286,8 @@ class Up:
         client = Client(f"http://{self.api}", self.settings.api_token)
         try:
             with self.console.status("deploying the demo application (kvcounter)") as status:
-                app = client.apply(demo_manifest(), overrides={"httpserver": self.http}, content_version=True)
+                manifest = demo_on_every_host(self.logs_dir.parent)
+                app = client.apply(manifest, overrides={"httpserver": self.http}, content_version=True)
                 client.wait_deployed(app["name"], 60, on_status=lambda s: status.update(f"kvcounter: {s['message']}"))
                 deadline = time.monotonic() + 30
                 while True:
@@ -299,14 +318,7 @@ class Up:
         self.console.print(table)
 
     def _stop_children(self) -> None:
-        for child in self.children:
-            if child.poll() is None:
-                child.terminate()
-        for child in self.children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        if self.hosts is not None:
+            self.hosts.stop(wait_s=10)
         if self.nats is not None:
             self.nats.stop()
