@@ -6,8 +6,6 @@ Every flag also reads an environment variable (``LATTICE_*``); flags win. Output
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from lattice.capability import BUILTIN_CONTRACTS
 from lattice.cli.common import (
     NO_SEED,
     ApiToken,
@@ -160,30 +159,17 @@ def host(
 
 
 def _run_workers(count: int) -> None:
-    """``lattice host --workers N``: N ``lattice host`` children with this command's options (one
-    worker each, a ``worker`` label, HTTP ports shared), started again when one exits, until stopped."""
-    import os
-    import subprocess
+    """``lattice host --workers N``: N ``lattice host`` children with this command's options (one worker
+    each, a ``worker`` label, HTTP ports shared), each started again when it exits, until stopped."""
+    import asyncio
 
-    from lattice.host.children import spawn
-    from lattice.host.workers import WorkerGroup, without_option
+    from lattice.host.workers import run_workers, without_option
 
-    argv = [sys.executable, "-m", "lattice", *without_option(sys.argv[1:], "--workers")]
-    env = {**os.environ, "LATTICE_HOST_WORKERS": "1", "LATTICE_HTTP_REUSE_PORT": "true"}
-
-    def start(i: int) -> subprocess.Popen[bytes]:
-        return spawn([*argv, "--label", f"worker={i + 1}"], env=env, stdin=subprocess.DEVNULL)
-
-    group = WorkerGroup(count, start)
     stopping = asyncio.Event()
 
     async def main() -> None:
-        group.start()
-        console.print(f"{count} host workers started (pids {', '.join(str(c.pid) for c in group.children)})")
-        supervisor = asyncio.create_task(group.supervise())
-        await stopping.wait()
-        supervisor.cancel()
-        await asyncio.to_thread(group.stop)
+        console.print(f"starting {count} host workers (one host each, HTTP ports shared)")
+        await run_workers(count, without_option(sys.argv[1:], "--workers"), stopping)
 
     _run(main, stopping.set)
 
@@ -224,23 +210,33 @@ def control_plane(
 
 @app.command()
 def provider(
-    name: Annotated[str, typer.Argument(help="httpserver, keyvalue, logging or numbergen")],
+    name: Annotated[str, typer.Argument(help=f"Which bundled provider: {', '.join(sorted(BUILTIN_CONTRACTS))}.")],
     nats_url: NatsUrl = None,
     lattice: LatticeName = None,
     link_name: Annotated[str, typer.Option(help="The link name it serves.")] = "default",
+    provider_id: Annotated[
+        str | None, typer.Option(help="The V… id to serve as (default: the bundled provider's stable id).")
+    ] = None,
     cluster_seed: ClusterSeed = None,
     metrics: Metrics = None,
 ) -> None:
-    """Run one bundled capability provider as its own process on the lattice."""
+    """Run one bundled capability provider as its own process on the lattice (with the hosts' cluster seed).
+
+    The one provider command: hosts run their provider processes (LATTICE_PROVIDER_PROCESSES) with it too.
+    """
     from lattice.providers.sdk.base import provider_class
+    from lattice.providers.sdk.runner import run_standalone
 
     settings = _settings(nats_url=nats_url, lattice=lattice, cluster_seed=cluster_seed, metrics=metrics)
     try:
         cls = provider_class(f"builtin:{name}")
-        run_standalone = importlib.import_module("lattice.providers.sdk.runner").run_standalone
-        asyncio.run(run_standalone(cls(), settings, link_name=link_name))
     except LatticeError as exc:
         _fail(str(exc))
+
+    async def main() -> None:  # SIGTERM/SIGINT: the runner drains, then returns (run_standalone's handlers)
+        await run_standalone(cls(), settings, link_name=link_name, provider_id=provider_id)
+
+    _run(main, lambda: sys.exit(130))
 
 
 # --- driving the control plane -------------------------------------------------------------------

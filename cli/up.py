@@ -20,9 +20,9 @@ import fcntl
 import os
 import secrets
 import socket
-import subprocess
 import sys
 import time
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import IO
@@ -40,8 +40,7 @@ from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
 from lattice.failsafe import logged
-from lattice.host.children import child_env, spawn
-from lattice.host.workers import POLL_S, WorkerGroup
+from lattice.host.children import Child, PolledChild, Supervisor, child_env, start
 from lattice.settings import DEFAULT_API_URL, Settings
 
 log = structlog.get_logger("lattice.cli.up")
@@ -133,7 +132,8 @@ class Up:
         self.console = console
         self.cluster = keys.generate("cluster")
         self.nats: NatsServer | None = None
-        self.hosts: WorkerGroup | None = None
+        self.nats_supervisor: Supervisor | None = None
+        self.hosts: list[Supervisor] = []
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -161,7 +161,7 @@ class Up:
                 await main
         finally:
             stopper.cancel()
-            await asyncio.to_thread(self._stop_children)
+            await self._stop_children()
 
     async def _run(self) -> None:
         say = self.console.print
@@ -173,8 +173,11 @@ class Up:
             creds = natsauth.Credentials.generate()
             conf, saved = natsauth.write(creds, self.settings.lattice, up_dir)
             self.nats = NatsServer(store, extra_args=["-c", str(conf)])
+            self.nats_supervisor = Supervisor(
+                "nats-server", self._launch_nats, on_exit=self._nats_exited, on_restart=self._nats_restarted
+            )
             with self.console.status("starting nats-server"):
-                await asyncio.to_thread(self.nats.start)
+                await self.nats_supervisor.start()
             url = self.nats.url
             say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
             say(f"  NATS users per role (host, control, observer): credentials in {saved}")
@@ -199,16 +202,22 @@ class Up:
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.host_env = env
         self.logs_dir = logs_dir
-        self.hosts = WorkerGroup(self.n_hosts, self._spawn_host, on_exit=self._host_exited).start()
+        for i in range(self.n_hosts):
+            name = f"host-{i + 1}"
+            host = Supervisor(name, partial(self._launch_host, name), on_exit=partial(self._host_exited, name))
+            self.hosts.append(host)
+            await host.start()
         async with ControlPlane(settings, listen=self.api) as cp:
             server = asyncio.create_task(cp.serve())
             try:
                 await self._bring_up(cp, logs_dir)
+                # from here on, a participant that exits is started again: the hosts and the control plane
+                # reconnect to the same nats-server (same port, same store), work is placed on a new host again
+                for supervisor in (*([self.nats_supervisor] if self.nats_supervisor else []), *self.hosts):
+                    supervisor.watch()
                 stopper = asyncio.create_task(self._stop.wait())
-                supervisor = asyncio.create_task(self._supervise())
                 await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
-                supervisor.cancel()
                 say("\nstopping…")
                 if server.done():
                     server.result()  # the control plane ended on its own (lost NATS for good): say why, exit 1
@@ -217,48 +226,31 @@ class Up:
                 with logged(log, "control plane did not stop within 5 s"):
                     await asyncio.wait_for(server, 5)
 
-    def _spawn_host(self, i: int) -> subprocess.Popen[bytes]:
-        with (self.logs_dir / f"host-{i + 1}.log").open("ab") as log_file:
-            return spawn(
-                [sys.executable, "-m", "lattice", "host", "--label", f"name=host-{i + 1}"],
-                env=self.host_env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+    async def _launch_host(self, name: str) -> Child:
+        args = [sys.executable, "-m", "lattice", "host", "--label", f"name={name}"]
+        with (self.logs_dir / f"{name}.log").open("ab") as log_file:
+            return await start(args, env=self.host_env, output=log_file)
 
-    def _host_exited(self, i: int, status: int) -> None:
+    async def _host_exited(self, name: str, code: int, backoff_s: float) -> None:
         self.console.print(
-            f"[yellow]host-{i + 1} exited with status {status}; restarting it[/yellow]"
-            f" (see {self.logs_dir / f'host-{i + 1}.log'})"
+            f"[yellow]{name} exited with status {code}; restarting it[/yellow] (see {self.logs_dir / f'{name}.log'})"
         )
 
-    async def _supervise(self) -> None:
-        """Restart the nats-server or a host that exits on its own (killed, crashed), with backoff; the
-        participants reconnect to the same server (same port, same store), the control plane places work
-        on a restarted host again."""
-        assert self.hosts is not None
-        nats_restarts = 0
-        while True:
-            await asyncio.sleep(POLL_S)
-            if self.nats is not None and self.nats.proc is not None and self.nats.proc.poll() is not None:
-                nats_restarts += 1
-                await self._restart_nats(nats_restarts)
-                continue
-            await self.hosts.check()
+    async def _launch_nats(self) -> Child:
+        assert self.nats is not None
+        await asyncio.to_thread(self.nats.start)
+        assert self.nats.proc is not None
+        return PolledChild(self.nats.proc)
 
-    async def _restart_nats(self, attempt: int) -> None:
-        assert self.nats is not None and self.nats.proc is not None
+    async def _nats_exited(self, code: int, backoff_s: float) -> None:
+        assert self.nats is not None
         self.console.print(
-            f"[yellow]nats-server exited with status {self.nats.proc.returncode}; restarting it[/yellow]"
+            f"[yellow]nats-server exited with status {code}; restarting it[/yellow]"
             f" (see {self.nats.store_dir / 'nats-server.log'})"
         )
-        await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 10.0))
-        try:
-            await asyncio.to_thread(self.nats.start)
-        except ConfigError as exc:
-            self.console.print(f"[red]nats-server did not start again:[/red] {exc}", highlight=False)
-            return  # the next pass tries again
+
+    async def _nats_restarted(self, child: Child) -> None:
+        assert self.nats is not None
         self.console.print(f"[green]✓[/green] nats-server back at {self.nats.url}")
 
     async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
@@ -266,8 +258,8 @@ class Up:
         with self.console.status(f"waiting for {self.n_hosts} hosts to join") as status:
             deadline = time.monotonic() + 60
             while len(cp.hosts()) < self.n_hosts:
-                dead = [self.hosts.children[i].returncode for i in self.hosts.exited()] if self.hosts else []
-                if dead:
+                dead = [h.child.returncode for h in self.hosts if h.child and h.child.returncode is not None]
+                if dead:  # not restarted while coming up: a host that cannot start says why in its log
                     raise LatticeError(f"a host exited with status {dead[0]}; see {logs_dir}")
                 if time.monotonic() > deadline:
                     raise LatticeError(f"hosts did not join within 60 s; see {logs_dir}")
@@ -317,8 +309,10 @@ class Up:
             )
         self.console.print(table)
 
-    def _stop_children(self) -> None:
-        if self.hosts is not None:
-            self.hosts.stop(wait_s=10)
+    async def _stop_children(self) -> None:
+        """The hosts first (SIGTERM: they leave; SIGKILL after 10 s), all at once, then the nats-server."""
+        await asyncio.gather(*(host.stop(10) for host in self.hosts))
+        if self.nats_supervisor is not None:
+            await self.nats_supervisor.stop()
         if self.nats is not None:
-            self.nats.stop()
+            self.nats.stop()  # a restart cut short while it waited for the server to be ready

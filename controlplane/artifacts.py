@@ -17,9 +17,9 @@ from typing import Any
 
 import wasmtime
 
-from lattice import abi
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor
+from lattice.host import abi
 from lattice.host.component import components_of
 from lattice.host.runtime import Runtime
 from lattice.wasm import is_component

@@ -95,6 +95,7 @@ class ControlPlane:
         self.reconciler = Reconciler(
             self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics
         )
+        self.reconciler.cooldown_s = self.settings.scale_down_cooldown_s
         self.observer.on_event(lambda event: self.reconciler.wake.set())
         self.observer.on_event(self.reconciler.on_event)
         self.observer.on_event(lambda event: self.metrics.events.labels(event.name).inc())

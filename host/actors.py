@@ -19,6 +19,7 @@ from lattice.errors import ConfigError
 from lattice.host import limits as caps
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
+from lattice.loadstats import Sampler
 from lattice.messages import LinkDefinition
 from lattice.properties import LIMIT_CAPS
 
@@ -124,6 +125,14 @@ class RunningActor:
     counts: dict[str, int] = field(default_factory=dict)
     owners: dict[str, dict[str, str]] = field(default_factory=dict)
     subscription: Subscription | None = None
+    sampler: Sampler | None = None  # the pool's load averaged over each heartbeat interval
+
+    def sample_load(self) -> None:
+        """Average the calls in this actor's pool since the last heartbeat (the inventory's ``load``)."""
+        if self.sampler is None or self.sampler.meter is not self.pool.meter:
+            self.sampler = Sampler(self.pool.meter)
+        else:
+            self.sampler.sample()
 
     @property
     def actor_id(self) -> str:
@@ -159,6 +168,8 @@ class RunningActor:
             "live_instances": stats["instances"],
             "calls": stats["calls"],
             "failures": stats["failures"],
+            "load": round(self.sampler.load, 3) if self.sampler is not None else 0.0,
+            "latency_buckets": list(self.pool.meter.buckets),
             "max_instances": self.pool.limits.max_instances,
             "wasi": {
                 "dirs": self.pool.wasi.dirs,

@@ -31,7 +31,7 @@ from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
 from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NotFound
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NoResponders, NotFound
 from lattice.failsafe import logged
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
@@ -279,6 +279,8 @@ class Host:
 
     async def _heartbeat(self) -> None:
         while True:
+            for running in list(self.actors.values()):
+                running.sample_load()
             with logged(log, "heartbeat not published", host_id=self.id):
                 await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
             await asyncio.sleep(self.settings.heartbeat_s)
@@ -421,8 +423,10 @@ class Host:
                 return True
         del self.actors[actor_id]
         if running.subscription is not None:
+            # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
+            # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
             with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
-                await running.subscription.unsubscribe()
+                await running.subscription.drain()  # type: ignore[no-untyped-call]
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)
@@ -447,8 +451,8 @@ class Host:
                 invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
             )
             running = self.actors.get(actor_id)
-            if running is None:
-                raise NotFound(f"actor {actor_id} does not run on host {self.id}")
+            if running is None:  # stopped after NATS routed the call here: the caller tries again (SPEC §5)
+                raise NoResponders(f"actor {actor_id} stopped on host {self.id} as the call came")
             self.router.check_invocation_allowed(running, inv.origin)
             result: bytes | Exception = await self.router.submit_local(
                 running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline

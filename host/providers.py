@@ -8,9 +8,7 @@ NATS (``lattice.providers.sdk.server.ProviderServer``) so actors on other hosts 
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,9 +18,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from lattice import events
-from lattice.connection import cancel_and_wait
 from lattice.host.actors import annotations_key
-from lattice.host.children import child_env, child_setup
+from lattice.host.children import Child, Supervisor, child_env, start
 from lattice.messages import Entity
 from lattice.settings import Settings
 
@@ -122,14 +119,13 @@ class LocalProvider:
 
 
 class ProviderProcess:
-    """A bundled provider in its own child process (``lattice provider NAME``), restarted with backoff.
+    """A bundled provider in its own child process (``lattice provider NAME``), restarted with backoff by
+    the one child supervisor (``lattice.host.children.Supervisor``).
 
     The child learns its links from ``LATTICEDATA`` itself, so a restart needs nothing re-sent; calls made
     while it is down fail with ``NoResponders`` (nobody serves it), never hang. ``on_event(name, data)``
-    publishes lifecycle events; ``restarts`` counts restarts so far.
+    publishes lifecycle events (``provider_stopped`` when it exits, ``provider_restarted``).
     """
-
-    BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
     def __init__(
         self,
@@ -147,63 +143,39 @@ class ProviderProcess:
         self.contract_id = contract_id
         self.settings = settings
         self.on_event = on_event
-        self.proc: asyncio.subprocess.Process | None = None
-        self.restarts = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def _env(self) -> dict[str, str]:
-        return child_env(self.settings)
-
-    async def _spawn(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "lattice",
-            "provider",
-            self.name,
-            "--link-name",
-            self.link_name,
-            env=self._env(),
-            stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=child_setup,
+        self.supervisor = Supervisor(
+            f"provider {name}",
+            self._launch,
+            on_exit=self._exited,
+            on_restart=self._restarted,
+            provider_id=provider_id,
+            link_name=link_name,
         )
 
-    async def start(self) -> None:
-        await self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name=f"provider-{self.name}")
+    @property
+    def proc(self) -> Child | None:
+        """The running child process (the last one started)."""
+        return self.supervisor.child
 
-    async def _supervise(self) -> None:
-        attempt = 0
-        while True:
-            assert self.proc is not None
-            started = time.monotonic()
-            code = await self.proc.wait()
-            if self._stopping:
-                return
-            attempt = 0 if time.monotonic() - started > 30 else attempt + 1
-            delay = self.BACKOFF_S[min(attempt, len(self.BACKOFF_S) - 1)]
-            log.warning("provider process exited; restarting", provider=self.name, code=code, backoff_s=delay)
-            await self.on_event(
-                "provider_stopped",
-                events.provider_data(self.provider_id, self.link_name, self.contract_id, name=self.name, code=code),
-            )
-            await asyncio.sleep(delay)
-            if self._stopping:
-                return
-            await self._spawn()
-            self.restarts += 1
-            data = events.provider_data(self.provider_id, self.link_name, self.contract_id, name=self.name)
-            await self.on_event("provider_restarted", data)
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.restarts
+
+    async def _launch(self) -> Child:
+        args = [sys.executable, "-m", "lattice", "provider", self.name, "--link-name", self.link_name]
+        return await start(args, env=child_env(self.settings))
+
+    async def _exited(self, code: int, backoff_s: float) -> None:
+        data = events.provider_data(self.provider_id, self.link_name, self.contract_id, name=self.name, code=code)
+        await self.on_event("provider_stopped", data)
+
+    async def _restarted(self, child: Child) -> None:
+        data = events.provider_data(self.provider_id, self.link_name, self.contract_id, name=self.name)
+        await self.on_event("provider_restarted", data)
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+        self.supervisor.watch()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
-        self._stopping = True
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout_s)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        if self._task is not None:
-            await cancel_and_wait(self._task)
+        await self.supervisor.stop(timeout_s)

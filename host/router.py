@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import time
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from lattice import events
-from lattice.errors import CapabilityDenied, Expired, InvocationError, LinkNotFound, Unreachable
+from lattice.errors import CapabilityDenied, Expired, InvocationError, LinkNotFound, NoResponders, Unreachable
 from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -153,7 +154,8 @@ class Router:
             raise Unreachable(f"no actor is known by {namespace!r}: start it, or check its call alias")
         running = self.actors.get(target_id)
         if running is not None:
-            return self.call_local(running, operation, payload)
+            with contextlib.suppress(NoResponders):  # it stopped here as the call came: elsewhere, or woken
+                return self.call_local(running, operation, payload)
         return self._wait(self.rpc.invoke(origin, Entity(target_id), operation, payload, trace_context=trace))
 
     def _local_alias(self, name: str) -> str | None:
@@ -252,7 +254,8 @@ class Router:
         running = self.actors.get(actor_id)
         if running is not None:
             self.check_invocation_allowed(running, origin)
-            return await self.submit_local(running, operation, payload, parent=trace_context)
+            with contextlib.suppress(NoResponders):  # it stopped here as the call came: elsewhere, or woken
+                return await self.submit_local(running, operation, payload, parent=trace_context)
         return await self.rpc.invoke(
             origin, Entity(actor_id), operation, payload, timeout_s=timeout_s, trace_context=trace_context
         )

@@ -19,10 +19,10 @@ from typing import Literal
 import structlog
 import wasmtime
 
-from lattice import abi as abi_mod
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
 from lattice.failsafe import logged
+from lattice.host import abi as abi_mod
 from lattice.host import wapc
 from lattice.host.limits import LruCache
 

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import structlog
 import wasmtime
 
-from lattice import abi as abi_mod
 from lattice.caps import MAX_GUEST_ERROR, MAX_LOG_LINE
 from lattice.errors import LatticeError
+from lattice.host import abi as abi_mod
 from lattice.host import wasmtime_shim as shim
 
 log = structlog.get_logger("lattice.host.wapc")
@@ -231,7 +231,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "__host_error": _host_error,
     "__console_log": _console_log,
 }
-# the signatures are the ABI's (lattice.abi); only the implementations live here
+# the signatures are the ABI's (host.abi); only the implementations live here
 HOST_FUNCTIONS = {name: (_IMPLEMENTATIONS[name], *shape) for name, shape in abi_mod.HOST_FUNCTIONS.items()}
 
 

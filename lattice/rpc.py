@@ -198,8 +198,12 @@ class Rpc:
             try:
                 return await self._invoke(origin, target, operation, payload, timeout, carried)
             except NoResponders:
-                if target.contract_id or self.hold_s <= 0 or not await self._wake(target.public_key):
+                if target.contract_id or self.hold_s <= 0:
                     raise
+                if not await self._wake(target.public_key):
+                    # not elastic: once more, for an instance that stopped as the call reached it (its host
+                    # answers no_responders) while others still serve
+                    return await self._invoke(origin, target, operation, payload, timeout, carried)
                 return await self._held(origin, target, operation, payload, timeout, carried)
 
     async def _wake(self, actor_id: str) -> bool:

@@ -1,7 +1,8 @@
-"""Capability providers: the SDK (``sdk.py``) and the bundled providers, one package each.
+"""Capability providers: the SDK (``sdk/``) and the bundled providers, one package each.
 
 ``httpserver`` (wasmcloud:httpserver), ``keyvalue`` (wasmcloud:keyvalue), ``logging``
-(wasmcloud:builtin:logging) and ``numbergen`` (wasmcloud:builtin:numbergen). Hosts find them through
-the ``lattice.providers`` entry points; ``python -m lattice.providers <name>`` runs one on its own.
+(wasmcloud:builtin:logging), ``numbergen`` (wasmcloud:builtin:numbergen), ``messaging``, ``blobstore`` and
+``cron``. Hosts find them through the ``lattice.providers`` entry points; ``lattice provider <name>`` runs one
+on its own.
 Providers import ``lattice``, never ``host``.
 """

@@ -238,7 +238,7 @@ def bundled_names() -> list[str]:
 
 def load_provider_class(name: str) -> type[Provider]:
     """The bundled provider class registered as ``name`` in the ``lattice.providers`` entry points: the one
-    lookup of a provider (hosts, ``lattice provider``, ``python -m lattice.providers``)."""
+    lookup of a provider (hosts, ``lattice provider``)."""
     found = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     if name not in found:
         raise ConfigError(f"unknown provider {name!r}; bundled: {', '.join(sorted(found)) or 'none installed'}")

@@ -374,7 +374,8 @@ async def test_cli_runs_a_bundled_provider_until_sigterm(settings: Settings, nc:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "providers",
+        "lattice",
+        "provider",
         "numbergen",
         "--nats-url",
         settings.nats_url,
