@@ -107,27 +107,15 @@ def host(
             help="Read file:// actor images sent over the lattice only under this directory (default: none).",
         ),
     ] = None,
-    workers: Annotated[
-        str,
-        typer.Option(
-            "--workers",
-            envvar="LATTICE_HOST_WORKERS",
-            help="Run N hosts (auto: one per core) from this command, supervised, sharing HTTP ports.",
-        ),
-    ] = "1",
+    workers: Annotated[str, typer.Option(envvar="LATTICE_HOST_WORKERS", help="Hosts to run: N or auto")] = "1",
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from lattice.host.host import Host
-    from lattice.host.workers import resolve_workers
+    from lattice.host.workers import WorkerHosts
 
-    try:
-        count = resolve_workers(workers)
-    except LatticeError as exc:
-        _fail(str(exc))
-    if count > 1:
-        _run_workers(count)
-        return
-
+    if workers.strip() != "1":  # a supervisor of N worker hosts (lattice.host.workers), not a host itself
+        group = WorkerHosts(workers)
+        return _run(group.run, group.stop)
     seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
     if not seed:
         _fail(NO_SEED)
@@ -156,22 +144,6 @@ def host(
             await h.serve()
 
     _run(main, lambda: holder["host"].stop() if "host" in holder else sys.exit(130))
-
-
-def _run_workers(count: int) -> None:
-    """``lattice host --workers N``: N ``lattice host`` children with this command's options (one worker
-    each, a ``worker`` label, HTTP ports shared), each started again when it exits, until stopped."""
-    import asyncio
-
-    from lattice.host.workers import run_workers, without_option
-
-    stopping = asyncio.Event()
-
-    async def main() -> None:
-        console.print(f"starting {count} host workers (one host each, HTTP ports shared)")
-        await run_workers(count, without_option(sys.argv[1:], "--workers"), stopping)
-
-    _run(main, stopping.set)
 
 
 @app.command("control-plane")

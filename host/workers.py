@@ -61,20 +61,30 @@ async def _launch(args: list[str], env: dict[str, str]) -> Child:
     return await start(args, env=env)
 
 
-async def run_workers(count: int, command: list[str], stopping: asyncio.Event) -> list[Supervisor]:
-    """Run ``count`` workers, ``lattice <command> --label worker=<i>`` (``command``: ``host`` and its
-    options), until ``stopping`` is set; then stop them all (SIGTERM: each leaves the lattice; SIGKILL
-    after ``STOP_WAIT_S``)."""
-    env = {**os.environ, "LATTICE_HOST_WORKERS": "1", "LATTICE_HTTP_REUSE_PORT": "true"}
-    workers = []
-    for i in range(1, count + 1):
-        args = [sys.executable, "-m", "lattice", *command, "--label", f"worker={i}"]
-        workers.append(Supervisor(f"host-worker-{i}", partial(_launch, args, env), worker=i))
-    try:
-        for worker in workers:
-            await worker.start()
-            worker.watch()
-        await stopping.wait()
-    finally:
-        await asyncio.gather(*(worker.stop(STOP_WAIT_S) for worker in workers))
-    return workers
+class WorkerHosts:
+    """``lattice host --workers N``: ``run()`` the workers, ``lattice host`` with this process's other
+    options (``command``, default from ``sys.argv``) plus ``--label worker=<i>``, until ``stop()``; then
+    stop them all (SIGTERM: each leaves the lattice; SIGKILL after ``STOP_WAIT_S``)."""
+
+    def __init__(self, workers: str, command: list[str] | None = None) -> None:
+        self.workers = workers
+        self.command = command if command is not None else without_option(sys.argv[1:], "--workers")
+        self.supervisors: list[Supervisor] = []
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        count = resolve_workers(self.workers)  # ConfigError: the CLI says what is wrong
+        env = {**os.environ, "LATTICE_HOST_WORKERS": "1", "LATTICE_HTTP_REUSE_PORT": "true"}
+        for i in range(1, count + 1):
+            args = [sys.executable, "-m", "lattice", *self.command, "--label", f"worker={i}"]
+            self.supervisors.append(Supervisor(f"host-worker-{i}", partial(_launch, args, env), worker=i))
+        try:
+            for supervisor in self.supervisors:
+                await supervisor.start()
+                supervisor.watch()
+            await self._stopping.wait()
+        finally:
+            await asyncio.gather(*(supervisor.stop(STOP_WAIT_S) for supervisor in self.supervisors))
