@@ -26,6 +26,7 @@ import socket
 import ssl
 from typing import Final
 
+import msgpack
 import structlog
 
 from lattice.capability import ProviderContext
@@ -36,7 +37,7 @@ from lattice.errors import (
     ProviderError,
     http_status,
 )
-from lattice.messages import pack, unpack
+from lattice.messages import unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
 from lattice.providers.httpserver.protocol import Headers, HttpConnection, Request, Response, ServerSettings
@@ -48,6 +49,7 @@ _CORS_METHODS: Final = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 _TEXT: Final = (b"content-type", b"text/plain; charset=utf-8")
 _CARRIED: Final = (tracing.TRACEPARENT, "tracestate")
 STOP_GRACE_S: Final = 5.0
+_pack = msgpack.Packer(use_bin_type=True).pack  # ``lattice.messages.pack`` without a Packer made per call
 
 log = structlog.get_logger("lattice.providers.httpserver")
 
@@ -230,7 +232,7 @@ class Listener:
         }
         try:
             raw = await self.ctx.invoke_actor(
-                self.actor_id, OPERATION, pack(message), timeout_s=self.config.timeout_s, trace_context=trace_context
+                self.actor_id, OPERATION, _pack(message), timeout_s=self.config.timeout_s, trace_context=trace_context
             )
         except NoResponders as exc:
             return self._fail(503, "the actor is not running", exc, cors, trace_context)
