@@ -34,13 +34,9 @@ def resolve_workers(text: str) -> int:
     text = text.strip().lower()
     if text == "auto":
         return usable_cores()
-    try:
-        count = int(text)
-    except ValueError:
-        raise ConfigError(f"--workers (LATTICE_HOST_WORKERS) must be auto or a number, got {text!r}") from None
-    if not 1 <= count <= 64:
-        raise ConfigError(f"--workers (LATTICE_HOST_WORKERS) must be in 1–64, got {count}")
-    return count
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise ConfigError(f"--workers (LATTICE_HOST_WORKERS) must be auto or a number from 1 to 64, got {text!r}")
+    return int(text)
 
 
 def without_option(argv: list[str], option: str) -> list[str]:

@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from lattice.capability import builtin_provider_id
 from lattice.cli.natsserver import free_port
@@ -21,7 +19,7 @@ from lattice.host.children import child_env, spawn
 from lattice.host.workers import resolve_workers, usable_cores, without_option
 from lattice.settings import Settings
 from tests.conftest import wait_for
-from tests.e2e.test_kvcounter import KVCOUNTER, http_ok
+from tests.e2e.test_kvcounter import deploy_kvcounter, http_ok
 
 
 def children_of(pid: int) -> list[int]:
@@ -42,24 +40,6 @@ def listening_hosts(hosts: list[dict[str, Any]], actor_id: str) -> set[str]:
     """Hosts whose httpserver provider accepted ``actor_id``'s link (its listener is up)."""
     http = builtin_provider_id("httpserver")
     return {h["id"] for h in hosts for p in h["providers"] if p["id"] == http and actor_id in (p["links"] or [])}
-
-
-async def deploy_on_every_host(client: httpx.AsyncClient, port: int, replicas: int) -> str:
-    """kvcounter with ``replicas`` instances and an httpserver on every host (daemonscaler); its actor id."""
-    upload = await client.post("/v1/artifacts", content=(KVCOUNTER / "kvcounter.wasm").read_bytes())
-    assert upload.status_code == 201, upload.text
-    doc = yaml.safe_load((KVCOUNTER / "manifest.yaml").read_text())
-    for comp in doc["spec"]["components"]:
-        if comp["name"] == "kvcounter":
-            comp["properties"]["image"] = upload.json()["digest"]
-            comp["traits"][0]["properties"]["replicas"] = replicas
-            comp["traits"][1]["properties"]["values"] = {"port": str(port)}  # no reuse_port: the workers' default
-        if comp["name"] == "httpserver":
-            comp["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
-    put = await client.put("/v1/applications/kvcounter", content=yaml.safe_dump(doc).encode())
-    assert put.status_code == 200, put.text
-    actor_id: str = upload.json()["actor_id"]
-    return actor_id
 
 
 async def test_two_workers_share_the_port_and_a_killed_one_is_replaced(
@@ -88,7 +68,7 @@ async def test_two_workers_share_the_port_and_a_killed_one_is_replaced(
         first_ids = {h["id"] for h in cp.hosts()}
         assert {h["labels"].get("worker") for h in cp.hosts()} == {"1", "2"}
         port = free_port()
-        actor_id = await deploy_on_every_host(client, port, replicas=2)
+        actor_id = (await deploy_kvcounter(client, port, replicas=2, http_everywhere=True))["actor_id"]
         url = f"http://127.0.0.1:{port}/workers"
         await wait_for(lambda: http_ok(url), timeout=60)
         await wait_for(lambda: listening_hosts(cp.hosts(), actor_id) == first_ids, timeout=30)  # both on one port
