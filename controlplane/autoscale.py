@@ -22,9 +22,9 @@ Rules, in order:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from lattice.controlplane.model import Elastic
 from lattice.inventory import HostInventory
