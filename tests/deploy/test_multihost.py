@@ -178,21 +178,21 @@ async def precreate_r3_buckets(url: str, net: netns.Network) -> None:
     nc = await nats.connect(url, connect_timeout=2, **MEMBER)
     try:
         js = nc.jetstream()
+        buckets = [subjects.latticedata_bucket(LATTICE), subjects.control_state_bucket(LATTICE)]
+        buckets.append(f"LATTICE_KV_{LATTICE}")
 
-        async def ready() -> bool:
-            await js.account_info()
+        async def created() -> bool:
+            # the meta leader answers before it has heard from every peer: until then an R3 stream is
+            # refused ("no suitable peers for placement, peer offline", 10005); creating again is idempotent
+            while buckets:
+                await js.create_key_value(KeyValueConfig(bucket=buckets[0], storage=StorageType.FILE, replicas=3))
+                buckets.pop(0)
+            await js.create_object_store(
+                subjects.artifacts_bucket(LATTICE), ObjectStoreConfig(storage=StorageType.FILE, replicas=3)
+            )
             return True
 
-        await until(_swallow(ready), 30, "JetStream cluster ready", net)
-        for bucket in (
-            subjects.latticedata_bucket(LATTICE),
-            subjects.control_state_bucket(LATTICE),
-            f"LATTICE_KV_{LATTICE}",
-        ):
-            await js.create_key_value(KeyValueConfig(bucket=bucket, storage=StorageType.FILE, replicas=3))
-        await js.create_object_store(
-            subjects.artifacts_bucket(LATTICE), ObjectStoreConfig(storage=StorageType.FILE, replicas=3)
-        )
+        await until(_swallow(created), 60, "the lattice's buckets created with three replicas", net)
     finally:
         await nc.close()
 
