@@ -29,6 +29,7 @@ from typing import IO
 
 import httpx
 import structlog
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -50,6 +51,23 @@ STOP_GRACE_S = 15.0
 def demo_manifest() -> Path:
     """The demo application's manifest (shipped with the ``actors`` package)."""
     return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
+
+
+def demo_on_every_host(directory: Path) -> Path:
+    """The demo's manifest with its HTTP server on every host (a daemonscaler), written to ``directory``:
+    the hosts of ``lattice up`` share the port (``LATTICE_HTTP_REUSE_PORT``), so each serves requests
+    with its own instances and the kernel spreads the connections over them."""
+    source = demo_manifest()
+    doc = yaml.safe_load(source.read_text())
+    for comp in doc["spec"]["components"]:
+        image = comp["properties"].get("image", "")
+        if comp["type"] == "actor" and image.startswith("file://./"):
+            comp["properties"]["image"] = f"file://{source.parent / image.removeprefix('file://./')}"
+        if comp["name"] == "httpserver":
+            comp["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
+    path = directory / "kvcounter.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def port_free(address: str, flag: str) -> bool:
@@ -177,6 +195,8 @@ class Up:
             LATTICE_STATE_DIR=str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
             LATTICE_DRAIN_TIMEOUT="0",
+            # the hosts share HTTP ports: the demo's server runs on each, the kernel spreads connections
+            LATTICE_HTTP_REUSE_PORT="true",
         )
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -263,7 +283,8 @@ class Up:
         client = Client(f"http://{self.api}", self.settings.api_token)
         try:
             with self.console.status("deploying the demo application (kvcounter)") as status:
-                app = client.apply(demo_manifest(), overrides={"httpserver": self.http}, content_version=True)
+                manifest = demo_on_every_host(self.logs_dir.parent)
+                app = client.apply(manifest, overrides={"httpserver": self.http}, content_version=True)
                 client.wait_deployed(app["name"], 60, on_status=lambda s: status.update(f"kvcounter: {s['message']}"))
                 deadline = time.monotonic() + 30
                 while True:
@@ -284,12 +305,12 @@ class Up:
         table = Table(title="what runs where")
         for column in ("host", "labels", "actors", "providers"):
             table.add_column(column)
-        for h in cp.hosts():
+        for h in cp.host_summaries():
             table.add_row(
-                h["id"][:16] + "…",
-                ", ".join(f"{k}={v}" for k, v in h["labels"].items() if not k.startswith("hostcore")),
-                ", ".join(f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]),
-                ", ".join(sorted({p["image_ref"] for p in h["providers"]})),
+                h.id[:16] + "…",
+                ", ".join(f"{k}={v}" for k, v in h.labels.items() if not k.startswith("hostcore")),
+                ", ".join(f"{a.name or a.id[:10]}×{a.count}" for a in h.actors),
+                ", ".join(sorted({p.image_ref for p in h.providers})),
             )
         self.console.print(table)
 
