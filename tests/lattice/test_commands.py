@@ -16,6 +16,7 @@ from lattice.commands import (
     StopActor,
     StopHost,
     StopProvider,
+    WakeActor,
 )
 from lattice.errors import ConfigError
 
@@ -126,3 +127,12 @@ def test_link_deletion_body() -> None:
     for body, field in [({"contract_id": "c"}, "actor_id"), ({"actor_id": ACTOR}, "contract_id"), ([1], "object")]:
         with pytest.raises(ConfigError, match=field):
             DeleteLink.from_body(body)
+
+
+def test_wake_request_and_its_reply() -> None:
+    assert json.dumps(WakeActor(ACTOR).to_body(), separators=(",", ":")) == '{"actor_id":"' + ACTOR + '"}'
+    assert WakeActor.from_body({"actor_id": ACTOR, "extra": 1}) == WakeActor(ACTOR)
+    assert json.dumps(CommandReply(True).to_dict()) == '{"accepted": true}'  # what a waiting caller reads
+    for body in ({}, {"actor_id": ""}, "MABC"):
+        with pytest.raises(ConfigError):
+            WakeActor.from_body(body)
