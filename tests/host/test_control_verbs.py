@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lattice import events, seal, subjects
-from lattice.commands import CommandReply, HostCommand, LaunchActor, StopActor, StopHost
+from lattice.commands import Auction, CommandReply, HostCommand, LaunchActor, StopActor, StopHost
 from lattice.host.host import Host
 from lattice.inventory import HostInventory
 from tests.conftest import wait_for
@@ -86,3 +86,20 @@ async def test_the_inventory_a_host_sends_reads_back_unchanged(host_factory: Any
     await sub.unsubscribe()
     beat = HostInventory.from_dict(beats[0])
     assert beat.to_dict() == beats[0] and beat.host_id == host.id
+
+
+async def test_a_malformed_auction_gets_no_bid_and_a_good_one_does(host_factory: Any) -> None:
+    host = await host_factory(labels={"zone": "west"})
+    prefix = host.nc.new_inbox()
+    answered: list[str] = []
+
+    async def bid(msg: Any) -> None:
+        answered.append(subjects.last_segment(msg.subject))
+
+    await host.nc.subscribe(f"{prefix}.*", cb=bid)  # one subscription: answers arrive in the order sent
+    auction = subjects.ctl_auction("test", "actor")
+    await host.nc.publish(auction, b'{"constraints": ["zone"]}', reply=f"{prefix}.bad")  # would match all
+    await host.nc.publish(auction, json.dumps(Auction({"zone": "east"}).to_body()).encode(), reply=f"{prefix}.east")
+    await host.nc.publish(auction, json.dumps(Auction({"zone": "west"}).to_body()).encode(), reply=f"{prefix}.west")
+    await wait_for(lambda: "west" in answered)
+    assert answered == ["west"]
