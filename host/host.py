@@ -39,6 +39,7 @@ from lattice.host.limits import WorkerQuota
 from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
+from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import Entity, Invocation, LinkDefinition
 from lattice.observability import tracing
@@ -173,7 +174,7 @@ class Host:
         if timeout is None:
             timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
         with logged(log, "draining heartbeat not published", host_id=self.id):
-            await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+            await self.publish_event(events.HOST_HEARTBEAT, self.inventory().to_dict())
         deadline = self.loop.time() + timeout
         while self._managed() and self.loop.time() < deadline:  # noqa: ASYNC110 (polls local state)
             await asyncio.sleep(0.05)
@@ -210,7 +211,7 @@ class Host:
 
     @property
     def draining(self) -> bool:
-        """Leaving: placed on by nobody (``inventory()['draining']``), from ``drain`` until it is gone."""
+        """Leaving: placed on by nobody (``inventory().draining``), from ``drain`` until it is gone."""
         return self.state in (Lifecycle.DRAINING, Lifecycle.STOPPING, Lifecycle.STOPPED)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -237,20 +238,17 @@ class Host:
             return  # the connection is gone (see ``serve``): there is nobody left to tell
         await self.nc.publish(subjects.events(self.settings.lattice), events.make(name, self.id, data))
 
-    def inventory(self) -> dict[str, Any]:
-        actors = [a.inventory() for a in self.actors.values()]
-        return {
-            "host_id": self.id,
-            "labels": self.labels,
-            "version": VERSION,
-            "uptime_seconds": round(time.time() - self.started_at, 3),
-            "actors": actors,
-            "providers": [entry for p in self.providers.values() for entry in p.inventory()],
-            "instances": sum(a["count"] for a in actors),
-            "in_flight": sum(a["in_flight"] for a in actors),
-            "draining": self.draining,
-            "metrics_url": self.metrics_url,
-        }
+    def inventory(self) -> HostInventory:
+        return HostInventory.of(
+            self.id,
+            self.labels,
+            VERSION,
+            round(time.time() - self.started_at, 3),
+            tuple(a.inventory() for a in self.actors.values()),
+            tuple(entry for p in self.providers.values() for entry in p.inventory()),
+            draining=self.draining,
+            metrics_url=self.metrics_url,
+        )
 
     @property
     def metrics_url(self) -> str | None:
@@ -282,7 +280,7 @@ class Host:
             for running in list(self.actors.values()):
                 running.sample_load()
             with logged(log, "heartbeat not published", host_id=self.id):
-                await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+                await self.publish_event(events.HOST_HEARTBEAT, self.inventory().to_dict())
             await asyncio.sleep(self.settings.heartbeat_s)
 
     # --- actors ----------------------------------------------------------------------------------
@@ -438,7 +436,7 @@ class Host:
 
     async def _serve_invocation(self, msg: Msg) -> None:
         actor_id = subjects.last_segment(msg.subject)
-        invocation_id = ""
+        invocation_id, vouched = "", False
         try:
             inv = Invocation.from_msgpack(msg.data)
             deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
@@ -446,6 +444,7 @@ class Host:
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
             inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
+            vouched = bool(inv.claims_mac)
             # this task's own context: the bindings reach every log line of the call, here and on the worker
             structlog.contextvars.bind_contextvars(
                 invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
@@ -466,7 +465,7 @@ class Host:
         except Exception as exc:  # never leave a caller without an answer
             self.log.exception("invocation crashed", actor_id=actor_id)
             result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id))
+        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
