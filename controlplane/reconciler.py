@@ -296,6 +296,9 @@ class Reconciler:
                 self.scales[key] = (spec, autoscale.wake(spec, state, now))
                 found = True
         if found:
+            if not any(a.actor_id == actor_id for h in self.observer.views() for a in h.actors):
+                # it runs nowhere (say, its last instance just stopped): no re-issue guard holds its start back
+                self._issued = {cmd: t for cmd, t in self._issued.items() if actor_id not in cmd}
             self.wake.set()
         return found
 

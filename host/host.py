@@ -30,7 +30,7 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
 from lattice.capability import builtin_provider_id
-from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
+from lattice.connection import cancel_and_wait, connect, drain, drain_subscription, object_store, settle
 from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NoResponders, NotFound
 from lattice.failsafe import logged
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
@@ -424,7 +424,7 @@ class Host:
             # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
             # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
             with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
-                await running.subscription.drain()  # type: ignore[no-untyped-call]
+                await drain_subscription(self.nc, running.subscription)
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)

@@ -20,6 +20,7 @@ import nats
 import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
@@ -237,6 +238,19 @@ async def settle(nc: NATS) -> None:
     """
     await nc.flush()
     await nc.flush()
+
+
+async def drain_subscription(nc: NATS, sub: Subscription) -> None:
+    """Stop ``sub`` without dropping a message the server already sent it: each still reaches the callback.
+
+    nats-py's ``Subscription.drain`` queues its UNSUB and flushes once; as in ``settle``, that PING can overtake
+    the UNSUB, and what the server sent between its PONG and the UNSUB arrived after the subscription was gone
+    and was dropped (a stopping actor's last calls, never answered). Here the UNSUB is settled first (nats-py
+    has no public "stop the interest, keep processing"), then the drain processes everything that came.
+    """
+    await nc._send_unsubscribe(sub._id)
+    await settle(nc)
+    await sub.drain()  # type: ignore[no-untyped-call]
 
 
 async def key_value(
