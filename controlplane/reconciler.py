@@ -212,10 +212,6 @@ def _links_not_taken(
     return pending
 
 
-def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
-    return subjects.ctl_cmd(lattice, cmd.host_id, cmd.verb), cmd.to_body()
-
-
 class Reconciler:
     """Runs ``tick`` on the leader: plan, execute, keep links in step, remember refusals."""
 
@@ -296,9 +292,8 @@ class Reconciler:
                 self.scales[key] = (spec, autoscale.wake(spec, state, now))
                 found = True
         if found:
-            if not any(a.actor_id == actor_id for h in self.observer.views() for a in h.actors):
-                # it runs nowhere (say, its last instance just stopped): no re-issue guard holds its start back
-                self._issued = {cmd: t for cmd, t in self._issued.items() if actor_id not in cmd}
+            if not any(a.actor_id == actor_id for h in self.observer.views() for a in h.actors):  # runs nowhere:
+                self._issued = {c: t for c, t in self._issued.items() if actor_id not in c}  # start it at once
             self.wake.set()
         return found
 
@@ -352,9 +347,8 @@ class Reconciler:
 
     def _old_actors(self, record: AppRecord) -> list[DesiredActor]:
         """The actors of the version a rollout replaces (they keep the replicas the new one has not taken)."""
-        version = record.version((record.rollout or {}).get("from_version"))
-        ok = version is not None and not version.problems
-        return desired_state([(self.application(record, version), version)]).actors if version and ok else []
+        old = record.version((record.rollout or {}).get("from_version"))
+        return desired_state([(self.application(record, old), old)]).actors if old and not old.problems else []
 
     def _policy(self, record: AppRecord) -> RolloutPolicy:
         version = record.version(record.deployed)
@@ -369,7 +363,7 @@ class Reconciler:
         return True
 
     async def _execute(self, cmd: Command) -> None:
-        subject, body = _command_subject(self.lattice, cmd)
+        subject, body = subjects.ctl_cmd(self.lattice, cmd.host_id, cmd.verb), cmd.to_body()
         owner = owner_of(cmd.annotations or {})
         outcome = "refused"
         try:
