@@ -26,8 +26,9 @@ from nats.aio.msg import Msg
 from lattice import seal, subjects
 from lattice.commands import CommandReply, ScaleActor, StartProvider, StopProvider, count_of, str_map
 from lattice.errors import ClaimsError, ConfigError, LatticeError
-from lattice.host.actors import RunningActor, annotations_key
+from lattice.host.actors import RunningActor
 from lattice.host.providers import LocalProvider
+from lattice.host.registry import ActorRegistry
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.rpc import Rpc
@@ -47,7 +48,7 @@ class ControlledHost(Protocol):
     nc: NATS
     rpc: Rpc
     data: LatticeData
-    actors: dict[str, RunningActor]
+    actors: ActorRegistry
 
     def inventory(self) -> dict[str, Any]: ...
 
@@ -226,8 +227,7 @@ class ControlInterface:
     async def _launch_actor(self, body: dict[str, Any]) -> dict[str, Any]:
         annotations = str_map(body.get("annotations"), "annotations")
         image_ref = body.get("actor_ref")
-        current = next((a for a in self.host.actors.values() if a.image_ref == image_ref), None)
-        existing = current.counts.get(annotations_key(annotations), 0) if current else 0
+        existing = self.host.actors.count_of(image_ref, annotations) if isinstance(image_ref, str) else 0
         return await self._scale_actor({**body, "count": existing + count_of(body.get("count", 1))})
 
     async def _stop_actor(self, body: dict[str, Any]) -> dict[str, Any]:
