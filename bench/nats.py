@@ -8,8 +8,12 @@ nats_actor_call_us      ``Rpc.invoke`` from this process (signed ``Invocation``,
                         100-byte waPC echo actor running in a host process: anti-forgery signing
                         here, verification and the pool call there, the answer back
 response_seal_us        what the sealed answer adds to ``nats_actor_call_us``: sealing a 100-byte
-                        ``InvocationResponse`` there plus checking its seal here (``lattice.seal``,
-                        PyNaCl Ed25519), measured in this process
+                        ``InvocationResponse`` there plus checking its seal here, as members that share
+                        the cluster seed do (``m1``: keyed BLAKE2b, docs/security.md), in this process
+response_seal_ed25519_us  the same with the ``v1`` (PyNaCl Ed25519) seal a caller without a valid
+                        ``claims_mac`` gets (0.x peers, members of another trusted cluster)
+claims_check_us         the receiver's check of a 100-byte invocation's claims (``Rpc.verify``): as a member
+                        sends it (``claims_mac``), and ``claims_check_ed25519_us`` without the code
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import nats
 
@@ -26,7 +31,7 @@ from bench.stats import summarize
 from lattice import keys
 from lattice.cli.natsserver import spawn
 from lattice.connection import settle
-from lattice.messages import Entity, InvocationResponse
+from lattice.messages import Entity, Invocation, InvocationResponse
 from lattice.rpc import Rpc, response_context
 from lattice.seal import Sealer
 
@@ -103,7 +108,7 @@ async def _actor(url: str, cluster_seed: str, actor_id: str, samples: int) -> li
         await nc.close()
 
 
-def _seal_cost(samples: int) -> list[float]:
+def _seal_cost(samples: int, *, mac: bool) -> list[float]:
     sealer = Sealer(keys.generate("cluster"))
     responder = Entity(keys.generate("module").public_key)
     out = []
@@ -111,8 +116,23 @@ def _seal_cost(samples: int) -> list[float]:
         body = InvocationResponse(f"inv-{i}", msg=PAYLOAD).to_msgpack()
         start = time.perf_counter_ns()
         context = response_context(f"inv-{i}", responder)
-        headers = sealer.headers(context, body)
+        headers = sealer.headers(context, body, mac=mac)
         sealer.check_headers(headers, context, body, what="bench")
+        if i >= 50:
+            out.append((time.perf_counter_ns() - start) / 1000)
+    return out
+
+
+def _claims_cost(samples: int, *, mac: bool) -> list[float]:
+    me = keys.generate("server").public_key
+    rpc = Rpc(None, lattice=LATTICE, cluster_key=keys.generate("cluster"), sender_id=me)  # type: ignore[arg-type]
+    inv = rpc.sign(Invocation(Entity(me), Entity(keys.generate("module").public_key), "Echo.Echo", PAYLOAD))
+    if not mac:
+        inv = replace(inv, claims_mac=b"")
+    out = []
+    for i in range(samples + 50):
+        start = time.perf_counter_ns()
+        rpc.verify(inv)
         if i >= 50:
             out.append((time.perf_counter_ns() - start) / 1000)
     return out
@@ -130,5 +150,8 @@ def run(lattice: Cluster, samples: int) -> dict[str, float]:
     results |= summarize(
         asyncio.run(_actor(lattice.nats.url, lattice.cluster_seed, art["actor_id"], samples)), "nats_actor_call", "us"
     )
-    results |= summarize(_seal_cost(samples), "response_seal", "us")
+    results |= summarize(_seal_cost(samples, mac=True), "response_seal", "us")
+    results |= summarize(_seal_cost(samples, mac=False), "response_seal_ed25519", "us")
+    results |= summarize(_claims_cost(samples, mac=True), "claims_check", "us")
+    results |= summarize(_claims_cost(samples, mac=False), "claims_check_ed25519", "us")
     return results

@@ -66,6 +66,8 @@ ROWS = (
         "actor call over NATS µs p50 (vs raw req/reply)", "nats_actor_call_us_p50", "raw_nats_us_p50", ("ratio<=", 1.5)
     ),
     Row("response seal+check µs p50 (share of the NATS call)", "response_seal_us_p50", "nats_actor_call_us_p50"),
+    Row("response seal+check µs p50, m1 code (vs Ed25519 v1)", "response_seal_us_p50", "response_seal_ed25519_us_p50"),
+    Row("claims check µs p50, with claims_mac (vs Ed25519)", "claims_check_us_p50", "claims_check_ed25519_us_p50"),
     Row("HTTP local req/s (vs plain uvicorn)", "http_local_rps", "uvicorn_rps", ("ratio>=", 0.5)),
     Row("HTTP local p50 ms (vs plain uvicorn)", "http_local_p50_ms", "uvicorn_p50_ms"),
     Row("HTTP local p99 ms (vs plain uvicorn)", "http_local_p99_ms", "uvicorn_p99_ms"),

@@ -279,12 +279,12 @@ class Up:
         table = Table(title="what runs where")
         for column in ("host", "labels", "actors", "providers"):
             table.add_column(column)
-        for h in cp.hosts():
+        for h in cp.host_summaries():
             table.add_row(
-                h["id"][:16] + "…",
-                ", ".join(f"{k}={v}" for k, v in h["labels"].items() if not k.startswith("hostcore")),
-                ", ".join(f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]),
-                ", ".join(sorted({p["image_ref"] for p in h["providers"]})),
+                h.id[:16] + "…",
+                ", ".join(f"{k}={v}" for k, v in h.labels.items() if not k.startswith("hostcore")),
+                ", ".join(f"{a.name or a.id[:10]}×{a.count}" for a in h.actors),
+                ", ".join(sorted({p.image_ref for p in h.providers})),
             )
         self.console.print(table)
 

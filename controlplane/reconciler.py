@@ -242,6 +242,7 @@ class Reconciler:
         self.wake = asyncio.Event()
         self.scales: dict[tuple[ComponentKey, str], tuple[Elastic, autoscale.ScaleState]] = {}
         self.rollouts = Rollouts(nc, lattice, state)
+        self.cooldown_s = autoscale.SCALE_DOWN_COOLDOWN_S  # Settings.scale_down_cooldown_s
 
     def application(self, record: AppRecord, version: AppVersion) -> Application:
         """``version``'s manifest, parsed once per content: keyed by the text itself, not by name and
@@ -276,7 +277,8 @@ class Reconciler:
             key = (actor.key, actor.actor_id)
             state = self.scales[key][1] if key in self.scales else autoscale.initial(spec, now)
             if rescale:
-                state = autoscale.decide(spec, state, loads.get(actor.actor_id, autoscale.Load()), now)
+                load = loads.get(actor.actor_id, autoscale.Load())
+                state = autoscale.decide(spec, state, load, now, self.cooldown_s)
             kept[key] = (spec, state)
             actors.append(dataclasses.replace(actor, scaler=dataclasses.replace(actor.scaler, replicas=state.target)))
         self.scales = kept  # actors no longer deployed are forgotten

@@ -33,6 +33,7 @@ from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
 from lattice.errors import Busy, ClaimsError, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
 from lattice.failsafe import logged
+from lattice.inventory import HostSummary
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability import tracing
@@ -95,6 +96,7 @@ class ControlPlane:
         self.reconciler = Reconciler(
             self.nc, self.state, self.observer, self.data, self.settings.lattice, metrics=self.metrics
         )
+        self.reconciler.cooldown_s = self.settings.scale_down_cooldown_s
         self.observer.on_event(lambda event: self.reconciler.wake.set())
         self.observer.on_event(self.reconciler.on_event)
         self.observer.on_event(lambda event: self.metrics.events.labels(event.name).inc())
@@ -175,37 +177,21 @@ class ControlPlane:
 
     # --- hosts -----------------------------------------------------------------------------------
 
-    def hosts(self) -> list[dict[str, Any]]:
+    def host_summaries(self) -> list[HostSummary]:
+        """The live hosts, by id, as ``GET /v1/hosts`` lists them."""
         self.observer.expire()
         now = time.monotonic()
-        out = []
-        for host_id, state in sorted(self.observer.hosts.items()):
-            inv = state.inventory
-            out.append(
-                {
-                    "id": host_id,
-                    "labels": inv.get("labels", {}),
-                    "version": inv.get("version"),
-                    "uptime_seconds": inv.get("uptime_seconds"),
-                    "last_seen_seconds_ago": round(now - state.last_seen, 3),
-                    "actors": [
-                        {"id": a["id"], "name": a.get("name"), "count": a.get("count", 0)}
-                        for a in inv.get("actors", [])
-                    ],
-                    "providers": inv.get("providers", []),
-                    "instances": inv.get("instances", 0),
-                    "in_flight": inv.get("in_flight", 0),
-                    "draining": inv.get("draining", False),
-                    "metrics_url": inv.get("metrics_url"),
-                }
-            )
-        return out
+        hosts = sorted(self.observer.hosts.items())
+        return [HostSummary.of(state.inventory, round(now - state.last_seen, 3)) for _, state in hosts]
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return [summary.to_dict() for summary in self.host_summaries()]
 
     def host(self, host_id: str) -> dict[str, Any]:
         state = self.observer.hosts.get(host_id)
         if state is None:
             raise NotFound(f"no live host {host_id}")
-        return state.inventory
+        return state.inventory.to_dict()
 
     async def metrics_text(self) -> bytes:
         """``/metrics``: this control plane's counters and the lattice's state as gauges."""
@@ -214,7 +200,7 @@ class ControlPlane:
         except Exception as exc:  # state unreachable: the lattice gauges keep their last values
             log.warning("metrics without applications", error=str(exc))
         else:
-            self.metrics.observe(hosts=self.hosts(), apps=apps, leader=self.is_leader())
+            self.metrics.observe(hosts=self.host_summaries(), apps=apps, leader=self.is_leader())
         return self.metrics.exposition()
 
     # --- artifacts -------------------------------------------------------------------------------

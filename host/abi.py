@@ -9,7 +9,10 @@ host's component check.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import wasmtime
+from wasmtime import _bindings as _ffi  # private, pinned by wasmtime>=50,<51: the one abort-free comparison
 
 from lattice.errors import InvalidActor
 
@@ -32,9 +35,36 @@ HOST_FUNCTIONS: dict[str, tuple[int, int]] = {
 ABORT = ("env", "abort", 4, 0)
 
 
+I32 = wasmtime.ValType.i32()
+
+
+def same_type(a: wasmtime.ValType, b: wasmtime.ValType) -> bool:
+    """Whether two value types are the same, for any value type a valid module may use.
+
+    wasmtime-py's ``ValType.__eq__`` and ``__str__`` ask the C API for a value's kind, which aborts the
+    whole process (a Rust panic, "not implemented") for v128 and for references other than funcref and
+    externref: one uploaded module with a v128 in a signature took a host or the control plane down.
+    """
+    return bool(_ffi.wasmtime_wasm_valtype_equal(a.ptr(), b.ptr()))
+
+
+def signature_is(ty: object, params: Sequence[wasmtime.ValType], results: Sequence[wasmtime.ValType]) -> bool:
+    """Whether ``ty`` is a function type taking ``params`` and returning ``results`` (abort-free, as
+    ``same_type``)."""
+    if not isinstance(ty, wasmtime.FuncType):
+        return False
+    got_params, got_results = list(ty.params), list(ty.results)
+    return (
+        len(got_params) == len(params)
+        and len(got_results) == len(results)
+        and all(map(same_type, got_params, params))
+        and all(map(same_type, got_results, results))
+    )
+
+
 def _i32s(types: list[wasmtime.ValType]) -> int | None:
     """How many i32s, or None when any value is not an i32."""
-    return len(types) if all(str(t) == "i32" for t in types) else None
+    return len(types) if all(same_type(t, I32) for t in types) else None
 
 
 def _shape(ty: wasmtime.FuncType) -> tuple[int | None, int | None]:

@@ -36,6 +36,7 @@ from lattice.host.providers import LocalProvider
 from lattice.host.registry import ActorRegistry, ProviderRegistry
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
+from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability import tracing
@@ -180,7 +181,7 @@ class Host:
         if timeout is None:
             timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
         with logged(log, "draining heartbeat not published", host_id=self.id):
-            await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+            await self.publish_event(events.HOST_HEARTBEAT, self.inventory().to_dict())
         deadline = self.loop.time() + timeout
         while self._managed() and self.loop.time() < deadline:  # noqa: ASYNC110 (polls local state)
             await asyncio.sleep(0.05)
@@ -215,7 +216,7 @@ class Host:
 
     @property
     def draining(self) -> bool:
-        """Leaving: placed on by nobody (``inventory()['draining']``), from ``drain`` until it is gone."""
+        """Leaving: placed on by nobody (``inventory().draining``), from ``drain`` until it is gone."""
         return self.state in (Lifecycle.DRAINING, Lifecycle.STOPPING, Lifecycle.STOPPED)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -242,20 +243,17 @@ class Host:
             return  # the connection is gone (see ``serve``): there is nobody left to tell
         await self.nc.publish(subjects.events(self.settings.lattice), events.make(name, self.id, data))
 
-    def inventory(self) -> dict[str, Any]:
-        actors = [a.inventory() for a in self.actors.values()]
-        return {
-            "host_id": self.id,
-            "labels": self.labels,
-            "version": VERSION,
-            "uptime_seconds": round(time.time() - self.started_at, 3),
-            "actors": actors,
-            "providers": [entry for p in self.providers.values() for entry in p.inventory()],
-            "instances": sum(a["count"] for a in actors),
-            "in_flight": sum(a["in_flight"] for a in actors),
-            "draining": self.draining,
-            "metrics_url": self.metrics_url,
-        }
+    def inventory(self) -> HostInventory:
+        return HostInventory.of(
+            self.id,
+            self.labels,
+            VERSION,
+            round(time.time() - self.started_at, 3),
+            tuple(a.inventory() for a in self.actors.values()),
+            tuple(entry for p in self.providers.values() for entry in p.inventory()),
+            draining=self.draining,
+            metrics_url=self.metrics_url,
+        )
 
     @property
     def metrics_url(self) -> str | None:
@@ -263,8 +261,10 @@ class Host:
 
     async def _heartbeat(self) -> None:
         while True:
+            for running in list(self.actors.values()):
+                running.sample_load()
             with logged(log, "heartbeat not published", host_id=self.id):
-                await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+                await self.publish_event(events.HOST_HEARTBEAT, self.inventory().to_dict())
             await asyncio.sleep(self.settings.heartbeat_s)
 
     # --- actors ----------------------------------------------------------------------------------
@@ -358,8 +358,10 @@ class Host:
                 return True
         self.actors.remove(actor_id)
         if running.subscription is not None:
+            # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
+            # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
             with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
-                await running.subscription.unsubscribe()
+                await running.subscription.drain()  # type: ignore[no-untyped-call]
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)

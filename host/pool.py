@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from lattice.errors import (
     InvalidActor,
     LatticeError,
     LimitExceeded,
+    NoResponders,
 )
 from lattice.failsafe import logged
 from lattice.host import wapc, wasi_io
@@ -47,6 +49,7 @@ from lattice.host.runtime import (
     WasiGrants,
     first_line,
 )
+from lattice.loadstats import LoadMeter
 
 log = structlog.get_logger("lattice.host.pool")
 
@@ -134,6 +137,7 @@ class ActorPool:
         self._inline_good = 0
         self.calls = 0
         self.failures = 0
+        self.meter = LoadMeter()  # calls in the pool over time, and their durations (``lattice.loadstats``)
 
     # --- instances -------------------------------------------------------------------------------
 
@@ -197,18 +201,21 @@ class ActorPool:
             return
         with self._lock:
             if self._closed:
-                raise Busy(f"actor {self.name} is stopping")
+                # nothing ran: the caller may try another instance (or wake one, scaled to zero)
+                raise NoResponders(f"actor {self.name} stopped on this host as the call came")
             if self._waiting >= self.limits.max_waiting:
                 raise Busy(
                     f"actor {self.name} is busy: {self.limits.max_instances} calls running and "
                     f"{self._waiting} waiting; retry later or raise max_instances"
                 )
             self._waiting += 1
+            self.meter.add(1)
         try:
             acquired = self._slots.acquire(timeout=self.limits.deadline_s)
         finally:
             with self._lock:
                 self._waiting -= 1
+                self.meter.add(-1)
         if not acquired:
             raise Busy(f"actor {self.name} is busy: no instance free within {self.limits.deadline_s:g} s")
         yield from self._hold_slot()
@@ -221,6 +228,7 @@ class ActorPool:
         """
         with self._lock:
             self._in_flight += 1
+            self.meter.add(1)
         inst: wapc.Instance | None = None
         try:
             try:
@@ -241,6 +249,7 @@ class ActorPool:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self.meter.add(-1)
             self._slots.release()
 
     def _reusable(self, inst: Any) -> bool:
@@ -287,13 +296,21 @@ class ActorPool:
             raise LimitExceeded(
                 f"payload of {len(payload)} bytes is over {self.name}'s limit of {self.limits.max_payload_bytes}"
             )
+        with self.counted(), self._instance() as inst:
+            return self._call_instance(inst, operation, payload)
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[None]:
+        """One call: counted, timed (waiting for an instance included), and a failure if it raises one."""
         self.calls += 1
+        start = time.monotonic()
         try:
-            with self._instance() as inst:
-                return self._call_instance(inst, operation, payload)
+            yield
         except LatticeError:
             self.failures += 1
             raise
+        finally:
+            self.meter.record(time.monotonic() - start)
 
     def call_inline(self, operation: str, payload: bytes) -> bytes | None:
         """``call`` on this thread if it is quick and self-contained, else ``None`` (run it elsewhere).
@@ -306,6 +323,7 @@ class ActorPool:
         """
         if len(payload) > self.limits.max_payload_bytes or not self.inline_eligible:
             return None
+        start = time.monotonic()
         try:
             with self._instance(wait=False) as inst:
                 inst.inline = True
@@ -322,6 +340,7 @@ class ActorPool:
             self._inline_strike()
             return None
         self.calls += 1
+        self.meter.record(time.monotonic() - start)
         if self._inline_overruns:
             self._forgive()
         return result
@@ -345,13 +364,8 @@ class ActorPool:
         exports; the deadline covers all of them; traps, aborts and the deadline raise as in ``call`` and
         discard the instance, as does any exception ``fn`` raises. ``operation`` names the call in errors.
         """
-        self.calls += 1
-        try:
-            with self._instance() as inst, self._guest(inst, operation):
-                return fn(inst.store, inst.memory, inst.exports)
-        except LatticeError:
-            self.failures += 1
-            raise
+        with self.counted(), self._instance() as inst, self._guest(inst, operation):
+            return fn(inst.store, inst.memory, inst.exports)
 
     def _call_instance(
         self, inst: wapc.Instance, operation: str, payload: bytes, budget_s: float | None = None

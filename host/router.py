@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import functools
 import time
@@ -35,7 +36,7 @@ from lattice.errors import (
     InvocationError,
     LatticeError,
     LinkNotFound,
-    NotFound,
+    NoResponders,
     Unreachable,
 )
 from lattice.host.limits import WorkerQuota
@@ -164,7 +165,8 @@ class Router:
             raise Unreachable(f"no actor is known by {namespace!r}: start it, or check its call alias")
         running = self.actors.get(target_id)
         if running is not None:
-            return self.call_local(running, operation, payload)
+            with contextlib.suppress(NoResponders):  # it stopped here as the call came: elsewhere, or woken
+                return self.call_local(running, operation, payload)
         return self._wait(self.rpc.invoke(origin, Entity(target_id), operation, payload, trace_context=trace))
 
     def _check_capability(self, caller: str, contract_id: str) -> None:
@@ -245,7 +247,7 @@ class Router:
     async def serve_invocation(self, msg: Msg) -> None:
         """Serve one invocation from NATS for a local actor; the caller always gets an answer."""
         actor_id = subjects.last_segment(msg.subject)
-        invocation_id = ""
+        invocation_id, vouched = "", False
         try:
             inv = Invocation.from_msgpack(msg.data)
             deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
@@ -253,13 +255,14 @@ class Router:
             running = self.actors.get(actor_id)
             limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
             inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
+            vouched = bool(inv.claims_mac)
             # this task's own context: the bindings reach every log line of the call, here and on the worker
             structlog.contextvars.bind_contextvars(
                 invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
             )
             running = self.actors.get(actor_id)
-            if running is None:
-                raise NotFound(f"actor {actor_id} does not run on host {self.host_id}")
+            if running is None:  # stopped after NATS routed the call here: the caller tries again (SPEC §5)
+                raise NoResponders(f"actor {actor_id} stopped on host {self.host_id} as the call came")
             self.check_invocation_allowed(running, inv.origin)
             result: bytes | Exception = await self.submit_local(
                 running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
@@ -279,7 +282,7 @@ class Router:
         except Exception as exc:  # never leave a caller without an answer
             log.exception("invocation crashed", host_id=self.host_id, actor_id=actor_id)
             result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id))
+        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
 
     async def invoke_actor(
         self,
@@ -295,7 +298,8 @@ class Router:
         running = self.actors.get(actor_id)
         if running is not None:
             self.check_invocation_allowed(running, origin)
-            return await self.submit_local(running, operation, payload, parent=trace_context)
+            with contextlib.suppress(NoResponders):  # it stopped here as the call came: elsewhere, or woken
+                return await self.submit_local(running, operation, payload, parent=trace_context)
         return await self.rpc.invoke(
             origin, Entity(actor_id), operation, payload, timeout_s=timeout_s, trace_context=trace_context
         )

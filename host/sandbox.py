@@ -45,6 +45,7 @@ from lattice.errors import (
     LimitExceeded,
     NotFound,
 )
+from lattice.host.abi import signature_is
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, LogSink, Runtime, WasiGrants
 
@@ -301,15 +302,11 @@ def _plain_functions(compiled: CompiledActor, name: str) -> frozenset[str]:
 @functools.lru_cache(maxsize=64)  # reading export types costs more than a call: once per module
 def _plain_exports(digest: str, module: wasmtime.Module) -> tuple[frozenset[str], str | None]:
     types = {e.name: e.type for e in module.exports}
-    if not _signature(types.get("alloc"), [_I32], [_I32]):
+    if not signature_is(types.get("alloc"), [_I32], [_I32]):
         return frozenset(), "not a plain-function module: it does not export alloc(len: i32) -> i32"
-    if "dealloc" in types and not _signature(types["dealloc"], [_I32, _I32], []):
+    if "dealloc" in types and not signature_is(types["dealloc"], [_I32, _I32], []):
         return frozenset(), "dealloc must be dealloc(ptr: i32, len: i32)"
-    return frozenset(n for n, t in types.items() if _signature(t, [_I32, _I32], [_I64])), None
-
-
-def _signature(ty: object, params: list[wasmtime.ValType], results: list[wasmtime.ValType]) -> bool:
-    return isinstance(ty, wasmtime.FuncType) and list(ty.params) == params and list(ty.results) == results
+    return frozenset(n for n, t in types.items() if signature_is(t, [_I32, _I32], [_I64])), None
 
 
 def _call_plain(pool: ActorPool, function: str, payload: bytes) -> bytes:

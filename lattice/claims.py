@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import math
+import os
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
@@ -81,8 +82,11 @@ class _Jwt(NamedTuple):
     signature: bytes
 
 
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per token
+
+
 def _encode_jwt(claims: Mapping[str, object], signer: KeyPair) -> str:
-    body = _b64encode(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
+    body = _b64encode(_COMPACT.encode(claims).encode("utf-8"))
     signing_input = f"{_HEADER_B64}.{body}"
     return f"{signing_input}.{_b64encode(signer.sign(signing_input.encode('ascii')))}"
 
@@ -365,7 +369,7 @@ def sign_invocation(
 ) -> str:
     """The ``encoded_claims`` JWT binding this call to its origin, target, operation and payload."""
     claims = {
-        "jti": uuid.uuid4().hex,
+        "jti": os.urandom(16).hex(),  # as unique as a uuid4's hex, a tenth of the cost
         "iat": int(time.time()),
         "iss": cluster.public_key,
         "sub": host_id,
@@ -386,13 +390,16 @@ def verify_invocation(
     target_url: str,
     operation: str,
     msg: bytes | None,
+    vouched_by: str | None = None,
 ) -> dict[str, Any]:
     """Refuse (ClaimsError) an invocation not signed by a cluster issuer or not matching its claims;
     returns the claims (``jti``, ``iat`` for the receiver's replay checks).
 
     ``target_url`` is the bare URL of the receiving entity, as passed to ``sign_invocation``. With
     ``msg`` None the payload hash is left for ``check_invocation_hash`` (the payload is still in the
-    object store: nothing is fetched before the signature verified).
+    object store: nothing is fetched before the signature verified). ``vouched_by``: the cluster issuer
+    whose seed the caller already proved this exact token came from (``seal.Sealer.vouched``); a token
+    issued by it skips the Ed25519 check, which would prove nothing more. Every other check still runs.
     """
     jwt = _decode_jwt(encoded_claims)
     issuer = jwt.claims.get("iss")
@@ -401,7 +408,7 @@ def verify_invocation(
             f"invocation issuer {str(issuer)[:12]!r} is not a cluster issuer of this lattice "
             "(forged, or sent by a host with another cluster seed)"
         )
-    if not verify(issuer, jwt.signing_input, jwt.signature):
+    if issuer != vouched_by and not verify(issuer, jwt.signing_input, jwt.signature):
         raise ClaimsError(f"invocation signature invalid: not signed by {issuer}")
     wascap = jwt.claims.get("wascap")
     if not isinstance(wascap, dict):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, Literal
@@ -134,6 +135,11 @@ class KeyPair:
     def sign(self, data: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``data``."""
         return bytes(self._signing_key.sign(data).signature)
+
+    def derive(self, label: bytes) -> bytes:
+        """A 32-byte secret for ``label``, HMAC-SHA256 keyed by the raw seed: only seed holders can compute
+        it, and no two labels share one (``seal.py`` keys its message authentication codes with it)."""
+        return hmac.digest(self._signing_key.encode(), label, "sha256")
 
 
 def _keypair(prefix_byte: int, raw_seed: bytes) -> KeyPair:

@@ -39,6 +39,8 @@ def _map(obj: Any, what: str) -> dict[Any, Any]:
 
 def _str(d: dict[Any, Any], key: str, default: str = "") -> str:
     v = d.get(key, default)
+    if type(v) is str:  # the common case first: this runs a dozen times per invocation
+        return v
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return v if isinstance(v, str) else default
@@ -46,6 +48,8 @@ def _str(d: dict[Any, Any], key: str, default: str = "") -> str:
 
 def _bytes(d: dict[Any, Any], key: str) -> bytes:
     v = d.get(key, b"")
+    if type(v) is bytes:
+        return v
     if isinstance(v, str):
         return v.encode()
     if isinstance(v, (bytes, bytearray)):
@@ -82,6 +86,8 @@ class Entity:
     @classmethod
     def from_obj(cls, obj: Any) -> Entity:
         d = _map(obj, "entity")
+        if len(d) == 3 and all(type(v) is str for v in d.values()):  # the shape every sender writes
+            return cls(d.get("public_key", ""), d.get("contract_id", ""), d.get("link_name", ""))
         return cls(_str(d, "public_key"), _str(d, "contract_id"), _str(d, "link_name"))
 
 
@@ -101,6 +107,9 @@ class Invocation:
     #: Beyond SPEC §4: Unix time in ms after which the caller no longer waits (0: none, as from 0.x peers).
     #: A receiver drops an invocation still waiting to run past it (nats.py#667: work for callers who left).
     deadline_ms: int = 0
+    #: Beyond SPEC §4: ``seal.Sealer.vouch(encoded_claims)``, an HMAC by which a receiver holding the same
+    #: cluster seed authenticates the claims without an Ed25519 check (sent only when set; docs/security.md).
+    claims_mac: bytes = b""
 
     def to_msgpack(self) -> bytes:
         d: dict[str, Any] = {
@@ -116,6 +125,8 @@ class Invocation:
         }
         if self.deadline_ms:
             d["deadline_ms"] = self.deadline_ms
+        if self.claims_mac:
+            d["claims_mac"] = self.claims_mac
         return pack(d)
 
     def deadline(self) -> float | None:
@@ -137,8 +148,9 @@ class Invocation:
             host_id=_str(d, "host_id"),
             encoded_claims=_str(d, "encoded_claims"),
             content_length=_int(d, "content_length"),
-            trace_context={str(k): str(v) for k, v in tc.items()} if isinstance(tc, dict) else {},
+            trace_context={str(k): str(v) for k, v in tc.items()} if isinstance(tc, dict) and tc else {},
             deadline_ms=max(_int(d, "deadline_ms"), 0),
+            claims_mac=_bytes(d, "claims_mac"),
         )
 
 

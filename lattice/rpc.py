@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -61,6 +62,7 @@ def response_context(invocation_id: str, responder: Entity) -> str:
     return f"response {invocation_id} {entity_url(responder)}"
 
 
+@functools.lru_cache(maxsize=4096)  # a handful of entities, one or two lookups each per call
 def entity_url(entity: Entity) -> str:
     """``wasmbus://M…`` for an actor, ``wasmbus://{contract}/{link}/{V…}`` for a provider (SPEC §4)."""
     if entity.contract_id:
@@ -68,6 +70,7 @@ def entity_url(entity: Entity) -> str:
     return claims_mod.actor_url(entity.public_key)
 
 
+@functools.lru_cache(maxsize=4096)
 def target_subject(lattice: str, target: Entity) -> str:
     if target.contract_id:
         return subjects.provider_rpc(lattice, target.public_key, target.link_name)
@@ -156,6 +159,8 @@ class Rpc:
         )
 
     def sign(self, inv: Invocation) -> Invocation:
+        """``inv`` from this participant: ``encoded_claims`` signed with the cluster key (SPEC §4), and the
+        ``claims_mac`` by which a receiver holding the same seed checks them without Ed25519."""
         encoded = claims_mod.sign_invocation(
             self.cluster_key,
             origin_url=entity_url(inv.origin),
@@ -164,17 +169,7 @@ class Rpc:
             msg=inv.msg,
             host_id=self.sender_id,
         )
-        return Invocation(
-            inv.origin,
-            inv.target,
-            inv.operation,
-            inv.msg,
-            host_id=self.sender_id,
-            encoded_claims=encoded,
-            id=inv.id,
-            trace_context=inv.trace_context,
-            deadline_ms=inv.deadline_ms,
-        )
+        return replace(inv, host_id=self.sender_id, encoded_claims=encoded, claims_mac=self.sealer.vouch(encoded))
 
     async def invoke(
         self,
@@ -198,8 +193,12 @@ class Rpc:
             try:
                 return await self._invoke(origin, target, operation, payload, timeout, carried)
             except NoResponders:
-                if target.contract_id or self.hold_s <= 0 or not await self._wake(target.public_key):
+                if target.contract_id or self.hold_s <= 0:
                     raise
+                if not await self._wake(target.public_key):
+                    # not elastic: once more, for an instance that stopped as the call reached it (its host
+                    # answers no_responders) while others still serve
+                    return await self._invoke(origin, target, operation, payload, timeout, carried)
                 return await self._held(origin, target, operation, payload, timeout, carried)
 
     async def _wake(self, actor_id: str) -> bool:
@@ -277,9 +276,11 @@ class Rpc:
     async def admit(self, inv: Invocation, *, target: Entity, max_bytes: int = DEFAULT_MAX_PAYLOAD) -> Invocation:
         """Verify a decoded invocation, in this order: claims signature, issuer, URLs and age; size
         (``LimitExceeded`` over ``max_bytes``); only then fetch a payload that came through the object
-        store; payload hash; ``jti`` not seen before. Returns it with its payload."""
+        store; payload hash; ``jti`` not seen before. Returns it with its payload, and with its
+        ``claims_mac`` only if that verified (answer it with ``mac=bool(inv.claims_mac)``)."""
         origin_url, target_url = entity_url(inv.origin), entity_url(target)
-        claims = self._verify_claims(inv, origin_url, target_url, msg=None)
+        vouched = self.vouched(inv)
+        claims = self._verify_claims(inv, origin_url, target_url, msg=None, vouched=vouched)
         if max(inv.content_length, len(inv.msg)) > max_bytes:
             raise LimitExceeded(
                 f"invocation payload of {max(inv.content_length, len(inv.msg))} bytes is over the limit of {max_bytes}"
@@ -290,7 +291,7 @@ class Rpc:
             claims, origin_url=origin_url, target_url=target_url, operation=inv.operation, msg=inv.msg
         )
         self.sealer.guard.first_use(str(claims.get("jti") or inv.id), "invocation")
-        return inv
+        return inv if vouched or not inv.claims_mac else replace(inv, claims_mac=b"")
 
     @property
     def inline_limit(self) -> int:
@@ -335,9 +336,12 @@ class Rpc:
         ``target`` is who received it (default: whom it names); claims signed for anyone else are
         refused, so an invocation cannot be replayed to another actor or provider.
         """
-        self._verify_claims(inv, entity_url(inv.origin), entity_url(target or inv.target), msg=inv.msg)
+        target_url = entity_url(target or inv.target)
+        self._verify_claims(inv, entity_url(inv.origin), target_url, msg=inv.msg, vouched=self.vouched(inv))
 
-    def _verify_claims(self, inv: Invocation, origin_url: str, target_url: str, msg: bytes | None) -> dict[str, Any]:
+    def _verify_claims(
+        self, inv: Invocation, origin_url: str, target_url: str, *, msg: bytes | None, vouched: bool
+    ) -> dict[str, Any]:
         if not inv.encoded_claims:
             raise ClaimsError("invocation carries no encoded_claims: refused (SPEC §4 anti-forgery)")
         claims = claims_mod.verify_invocation(
@@ -347,6 +351,7 @@ class Rpc:
             target_url=target_url,
             operation=inv.operation,
             msg=msg,
+            vouched_by=self.cluster_key.public_key if vouched else None,
         )
         issued = claims.get("iat")
         if not isinstance(issued, int | float) or isinstance(issued, bool):
@@ -354,9 +359,17 @@ class Rpc:
         self.sealer.guard.check_time(float(issued), "invocation")
         return claims
 
-    async def answer(self, reply: str, invocation_id: str, result: bytes | Exception, *, responder: Entity) -> None:
+    def vouched(self, inv: Invocation) -> bool:
+        """Whether ``inv`` came with a valid ``claims_mac``: its sender holds this participant's cluster seed
+        (so the claims need no Ed25519 check, and the answer may carry an ``m1`` seal)."""
+        return bool(inv.claims_mac) and self.sealer.vouched(inv.encoded_claims, inv.claims_mac)
+
+    async def answer(
+        self, reply: str, invocation_id: str, result: bytes | Exception, *, responder: Entity, mac: bool = False
+    ) -> None:
         """Send the sealed ``InvocationResponse`` for one invocation (every invocation gets one);
-        ``responder`` is the target that was invoked (the caller checks the seal against it)."""
+        ``responder`` is the target that was invoked (the caller checks the seal against it). ``mac``: an
+        ``m1`` seal, for a caller that proved it holds this cluster seed (``vouched``)."""
         if not reply:
             return
         if isinstance(result, Exception):
@@ -372,7 +385,7 @@ class Rpc:
             response = InvocationResponse(invocation_id, msg=result)
         body = response.to_msgpack()
         try:
-            headers = self.sealer.headers(response_context(invocation_id, responder), body)
+            headers = self.sealer.headers(response_context(invocation_id, responder), body, mac=mac)
             await self.nc.publish(reply, body, headers=headers)
         except nats.errors.Error as exc:
             log.warning("could not answer invocation", invocation_id=invocation_id, error=str(exc))

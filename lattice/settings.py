@@ -117,6 +117,8 @@ class Settings:
     ``oci_insecure``: registries (``host:port``) the control plane reaches over plain HTTP besides those on
     loopback (``LATTICE_OCI_INSECURE``, comma-separated); ``oci_auth_file``: the Docker config file naming
     registry logins (``LATTICE_OCI_AUTH_FILE``, default ``~/.docker/config.json``).
+    ``scale_down_cooldown_s``: how long an elastic actor's demand must stay below its replicas before the
+    autoscaler removes any (``LATTICE_SCALE_DOWN_COOLDOWN_S``, read by the control plane).
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -134,6 +136,7 @@ class Settings:
     labels: dict[str, str] = field(default_factory=dict)
     rpc_timeout_s: float = 2.0
     hold_s: float = 10.0
+    scale_down_cooldown_s: float = 30.0
     heartbeat_s: float = 1.0
     heartbeat_misses: int = 3
     state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
@@ -181,6 +184,7 @@ class Settings:
             labels=labels,
             rpc_timeout_s=_float(env, "LATTICE_RPC_TIMEOUT", 2.0),
             hold_s=_float(env, "LATTICE_HOLD_S", 10.0),
+            scale_down_cooldown_s=_float(env, "LATTICE_SCALE_DOWN_COOLDOWN_S", 30.0),
             heartbeat_s=_float(env, "LATTICE_HEARTBEAT", 1.0),
             heartbeat_misses=misses,
             state_dir=default_state_dir(env),

@@ -10,11 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from lattice.cli.natsserver import NatsServer, free_port
 from lattice.controlplane.service import ControlPlane
 from lattice.host.runtime import Runtime
 from lattice.settings import Settings
+
+# CI runs the suite once on a loaded 2-core box: no example may fail for taking long (no deadline), and
+# slow generation is not a failure either. Per-test ``@settings`` inherit this profile; one that names its own
+# ``suppress_health_check`` replaces the list, so it names ``too_slow`` again.
+hypothesis_settings.register_profile("lattice", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("lattice")
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +85,9 @@ def from_threads(call: Callable[[bytes], bytes], threads: int, per_thread: int, 
     return results
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` (sync or async) until truthy; fail the test after ``timeout`` seconds."""
+async def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` (sync or async) until truthy; fail the test after ``timeout`` seconds (generous:
+    a bound costs nothing when things go well, and CI runs on a loaded 2-core box)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

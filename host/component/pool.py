@@ -223,13 +223,8 @@ class ComponentPool(ActorPool):
 
     def run(self, operation: str, fn: Callable[[wasmtime.Store, Any, Any], Any]) -> Any:
         """``fn(store, None, instance)`` on an instance, as one call under the pool's limits."""
-        self.calls += 1
-        try:
-            with self._instance() as inst, self._guest(inst, operation):
-                return fn(inst.store, None, inst)
-        except LatticeError:
-            self.failures += 1
-            raise
+        with self.counted(), self._instance() as inst, self._guest(inst, operation):
+            return fn(inst.store, None, inst)
 
 
 def _call_guest(pool: ComponentPool, inst: ComponentInstance, operation: str, payload: bytes) -> bytes:

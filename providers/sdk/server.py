@@ -170,7 +170,7 @@ class ProviderServer:
         except Exception as exc:  # a provider bug still gets an answer
             self._log.exception("invocation crashed", operation=inv.operation)
             result = ProviderError(f"{self.contract_id} {inv.operation} failed: {exc}")
-        await self.rpc.answer(msg.reply, inv.id, result, responder=self.entity)
+        await self.rpc.answer(msg.reply, inv.id, result, responder=self.entity, mac=bool(inv.claims_mac))
 
     async def _check_health(self) -> tuple[bool, str]:
         try:

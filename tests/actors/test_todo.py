@@ -146,7 +146,7 @@ def test_store_failure_answers_500_with_the_host_error(todo: Todo) -> None:
         assert todo.request(method, path, body) == (500, {"error": "no link for wasmcloud:keyvalue (todo)"})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(title=st.text(min_size=1, max_size=200).filter(lambda t: t.strip(" \t")), ascii_only=st.booleans())
 def test_any_title_round_trips_through_json_and_the_store(
     load_actor: ActorLoader, title: str, ascii_only: bool

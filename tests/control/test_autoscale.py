@@ -9,6 +9,7 @@ from lattice.controlplane.autoscale import SCALE_DOWN_COOLDOWN_S, Load, decide, 
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import Elastic
 from lattice.errors import ManifestError
+from lattice.inventory import HostInventory
 
 SPEC = Elastic(min_replicas=0, max_replicas=8, target_in_flight=4, idle_timeout_s=60)
 
@@ -96,3 +97,37 @@ def test_planner_is_pure() -> None:
     assert autoscale.decide(SPEC, initial(SPEC, 0.0), Load(in_flight=8), 1.0) == autoscale.decide(
         SPEC, initial(SPEC, 0.0), Load(in_flight=8), 1.0
     )
+
+
+def test_the_time_averaged_load_drives_the_planner_when_no_call_is_caught_in_flight() -> None:
+    """A fast actor: heartbeats never catch a call in flight, but 9.5 calls were in its pools on average."""
+    state = decide(SPEC, initial(SPEC, 0.0), Load(calls=5000, load=9.5), 1.0)
+    assert state.target == 3  # ceil(9.5 / 4)
+    assert decide(SPEC, state, Load(calls=9000, load=9.5), 2.0).target == 3  # steady: stays
+    assert decide(SPEC, state, Load(in_flight=20, calls=9000, load=2.0), 2.0).target == 5  # a burst: the snapshot
+    fresh = initial(SPEC, 0.0)
+    assert decide(SPEC, fresh, Load(calls=1, load=8.001), 1.0).target == 2  # a hair over 2 × 4 is not 3 replicas
+    assert decide(SPEC, fresh, Load(calls=1, load=8.1), 1.0).target == 3
+    assert Load(in_flight=1, waiting=2, load=2.5).busy == 3.0
+
+
+def test_the_cooldown_is_a_parameter_and_load_falls_back_to_the_peak_after_it() -> None:
+    state = decide(SPEC, initial(SPEC, 0.0), Load(calls=1, load=30.0), 0.0)
+    assert state.target == 8
+    state = decide(SPEC, state, Load(calls=2, load=3.0), 1.0, cooldown_s=2.0)
+    assert state.target == 8  # below since t=1, cooldown 2 s
+    state = decide(SPEC, state, Load(calls=3, load=5.0), 2.0, cooldown_s=2.0)
+    state = decide(SPEC, state, Load(calls=4, load=1.0), 3.0, cooldown_s=2.0)
+    assert state.target == 2  # the window's peak: ceil(5 / 4)
+
+
+def test_loads_are_summed_over_hosts_with_latency_and_bad_values_ignored() -> None:
+    buckets = [1] * 16
+    hosts = [
+        {"actors": [{"id": "MA", "in_flight": 1, "calls": 10, "failures": 1, "load": 1.5, "latency_buckets": buckets}]},
+        {"actors": [{"id": "MA", "waiting": 2, "calls": 5, "load": 0.25, "latency_buckets": buckets}]},
+        {"actors": [{"id": "MA", "calls": "x", "load": float("nan"), "latency_buckets": "junk"}, {"id": "MB"}]},
+    ]
+    loads = autoscale.loads_of(HostInventory.from_dict({"host_id": f"N{i}", **h}) for i, h in enumerate(hosts))
+    assert loads["MA"] == Load(1, 2, 15, 1, 1.75, tuple([2] * 16))
+    assert loads["MB"] == Load(latency=tuple([0] * 16))

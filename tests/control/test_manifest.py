@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lattice.controlplane.manifest import parse_manifest, resolve_file_image
@@ -509,7 +509,7 @@ def _parses_or_manifest_error(text: str | bytes, content_type: str | None = None
         assert isinstance(app, Application)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.text())
 def test_random_text_gives_only_manifest_errors(text: str) -> None:
     _parses_or_manifest_error(text)
@@ -528,7 +528,7 @@ def test_random_yaml_and_json_values_give_only_manifest_errors(value: Any) -> No
     _parses_or_manifest_error(json.dumps(value), "application/json")
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500)
 @given(st.data())
 def test_mutated_manifests_give_only_manifest_errors(data: st.DataObject) -> None:
     document = _mutate(yaml.safe_load(ECHO), data)

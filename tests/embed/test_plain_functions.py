@@ -153,3 +153,12 @@ def test_the_transform_refuses_what_the_python_reference_refuses(runtime: Runtim
                 transform.call("transform_record", record)
         quoted = b'2,o"neil-smith \\ jr,new-york,0'
         assert transform.call("transform_record", quoted) == python_transform(quoted)
+
+
+def test_functions_with_other_signatures_are_not_offered_and_do_not_abort(runtime: Runtime) -> None:
+    # a v128 in an exported signature: wasmtime's C API aborts the process when asked its kind
+    module = plain(UPPER + '(func (export "simd") (param v128 i32) (result i64) (i64.const 0))')
+    with Sandbox(module, abi="function", runtime=runtime, name="simd") as sandbox:
+        assert sandbox.call("upper", b"abc") == b"ABC"
+        with pytest.raises(NotFound):
+            sandbox.call("simd", b"")

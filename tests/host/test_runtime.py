@@ -139,6 +139,23 @@ def test_bad_modules_are_refused_with_the_reason(runtime: Runtime, wasm: bytes, 
         runtime.compile(wasm)
 
 
+@pytest.mark.parametrize("value_type", ["v128", "exnref", "arrayref", "anyref"])
+def test_exotic_value_types_in_the_abi_signatures_are_refused_not_fatal(runtime: Runtime, value_type: str) -> None:
+    # wasmtime's C API aborts the process when asked the kind of these types (a fuzzed module found it)
+    imports = wasmtime.wat2wasm(
+        f'(module (import "wapc" "__host_call" (func (param {value_type} i32 i32 i32 i32 i32 i32 i32) (result i32)))'
+        ' (memory (export "memory") 1) (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))'
+    )
+    exports = wasmtime.wat2wasm(
+        f'(module (memory (export "memory") 1) (func (export "__guest_call") (param i32 {value_type}) (result i32)'
+        " i32.const 1))"
+    )
+    with pytest.raises(InvalidActor, match="does not match the waPC ABI"):
+        runtime.compile(imports)
+    with pytest.raises(InvalidActor, match=r"__guest_call must be \(i32, i32\) -> i32"):
+        runtime.compile(exports)
+
+
 def test_concurrent_calls_from_threads_all_answer(runtime: Runtime) -> None:
     pool = ActorPool(runtime, runtime.compile(guests.ECHO), limits=ActorLimits(max_instances=4))
     results = from_threads(lambda payload: pool.call("X.Y", payload), threads=8, per_thread=50)

@@ -40,7 +40,7 @@ def test_unpack_round_trips(value: object) -> None:
     assert unpack(pack(value)) == value or value != value  # NaN-free strategy: equality holds
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.binary(max_size=256))
 def test_loader_refuses_random_bytes_with_invalid_actor(runtime: Runtime, data: bytes) -> None:
     for blob in (data, b"\0asm\x01\0\0\0" + data):
@@ -48,7 +48,7 @@ def test_loader_refuses_random_bytes_with_invalid_actor(runtime: Runtime, data: 
             runtime.compile(blob)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.integers(8, len(guests.ECHO) - 1), st.integers(0, 255))
 def test_loader_survives_mutated_modules(runtime: Runtime, index: int, byte: int) -> None:
     mutated = bytearray(guests.ECHO)
