@@ -108,10 +108,15 @@ def host(
             help="Read file:// actor images sent over the lattice only under this directory (default: none).",
         ),
     ] = None,
+    workers: Annotated[str, typer.Option(envvar="LATTICE_HOST_WORKERS", help="Hosts to run: N or auto")] = "1",
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from lattice.host.host import Host
+    from lattice.host.workers import WorkerHosts
 
+    if workers.strip() != "1":  # a supervisor of N worker hosts (lattice.host.workers), not a host itself
+        group = WorkerHosts(workers)
+        return _run(group.run, group.stop)
     seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
     if not seed:
         _fail(NO_SEED)

@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from lattice import seal, subjects
 from lattice.commands import (
     COMMANDS,
+    Auction,
     CommandReply,
     DeleteLink,
     HostCommand,
@@ -125,15 +126,14 @@ class ControlInterface:
         await self._reply(msg, self.host.inventory().to_dict())
 
     async def _on_auction(self, msg: Msg) -> None:
-        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise."""
+        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise (also on
+        a malformed auction: there is no refusal to send, and a bad constraint must not match every host)."""
         try:
-            body = json.loads(msg.data or b"{}")
-        except ValueError:
+            auction = Auction.from_body(json.loads(msg.data or b"{}"))
+        except (ValueError, ConfigError) as exc:
+            log.info("auction ignored", host_id=self.host.id, error=str(exc))
             return
-        constraints = body.get("constraints") if isinstance(body, dict) else None
-        if not isinstance(constraints, dict):
-            constraints = {}
-        if all(self.host.labels.get(str(k)) == str(v) for k, v in constraints.items()):
+        if auction.admits(self.host.labels):
             await self._reply(msg, self.host.inventory().bid())
 
     async def _on_get_links(self, msg: Msg) -> None:

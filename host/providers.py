@@ -58,6 +58,7 @@ class HostProviderContext:
     host_id: str
     contract_id: str
     router: ActorInvoker
+    origin: Entity | None = None  # the provider as the origin of its calls, made once
 
     async def invoke_actor(
         self,
@@ -68,7 +69,9 @@ class HostProviderContext:
         timeout_s: float | None = None,
         trace_context: dict[str, str] | None = None,
     ) -> bytes:
-        origin = Entity(self.provider_id, self.contract_id, self.link_name)
+        origin = self.origin
+        if origin is None:
+            origin = self.origin = Entity(self.provider_id, self.contract_id, self.link_name)
         return await self.router.invoke_actor(
             actor_id, operation, payload, origin=origin, timeout_s=timeout_s, trace_context=trace_context
         )

@@ -224,8 +224,13 @@ class CallMetrics(Metrics):
 
     def observe_actor_call(self, actor_id: str, operation: str, seconds: float, error: BaseException | None) -> None:
         """Count a call served without ``actor_call``'s span and log context (the inline fast path)."""
-        done = self._done(self.invocations, self.invocation_seconds, (actor_id, operation))
-        done("ok" if error is None else outcome_of(error), seconds)
+        outcome = "ok" if error is None else outcome_of(error)
+        child = self._children.get((actor_id, operation, outcome))
+        if child is None:
+            self._done(self.invocations, self.invocation_seconds, (actor_id, operation))(outcome, seconds)
+            return
+        child[0].inc()
+        child[1].observe(seconds)
 
     def host_call(self, actor_id: str, namespace: str, operation: str) -> _Timed:
         """An actor calling out; entering gives the trace context to send with the call."""
