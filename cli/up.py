@@ -210,7 +210,7 @@ class Up:
         async with ControlPlane(settings, listen=self.api) as cp:
             server = asyncio.create_task(cp.serve())
             try:
-                await self._bring_up(cp, logs_dir)
+                await self._bring_up(cp, server, logs_dir)
                 # from here on, a participant that exits is started again: the hosts and the control plane
                 # reconnect to the same nats-server (same port, same store), work is placed on a new host again
                 for supervisor in (*([self.nats_supervisor] if self.nats_supervisor else []), *self.hosts):
@@ -253,7 +253,7 @@ class Up:
         assert self.nats is not None
         self.console.print(f"[green]✓[/green] nats-server back at {self.nats.url}")
 
-    async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
+    async def _bring_up(self, cp: ControlPlane, server: asyncio.Task[None], logs_dir: Path) -> None:
         say = self.console.print
         with self.console.status(f"waiting for {self.n_hosts} hosts to join") as status:
             deadline = time.monotonic() + 60
@@ -266,6 +266,11 @@ class Up:
                 status.update(f"waiting for hosts: {len(cp.hosts())}/{self.n_hosts}")
                 await asyncio.sleep(0.1)
         say(f"[green]✓[/green] {self.n_hosts} hosts joined (logs in {logs_dir})")
+        while cp.server is None or not cp.server.started:  # listening before anyone is told where
+            if server.done():
+                server.result()  # why it ended (it could not listen, or lost NATS)
+                raise LatticeError(f"the control plane stopped before it listened on {self.api}")
+            await asyncio.sleep(0.02)
         say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
         if f"http://{self.api}" != DEFAULT_API_URL:
             say(f"  for the CLI: [bold]export LATTICE_API_URL=http://{self.api}[/bold]")

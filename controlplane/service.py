@@ -22,6 +22,7 @@ from fastapi import Request
 from nats.aio.msg import Msg
 
 from lattice import caps, keys, seal, subjects
+from lattice.commands import CommandReply, WakeActor
 from lattice.connection import cancel_and_wait, connect, drain
 from lattice.controlplane import rollouts
 from lattice.controlplane.api import create_app
@@ -31,7 +32,16 @@ from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
-from lattice.errors import Busy, ClaimsError, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.errors import (
+    Busy,
+    ClaimsError,
+    ConfigError,
+    ConnectionLost,
+    LimitExceeded,
+    ManifestError,
+    NotFound,
+    VersionConflict,
+)
 from lattice.failsafe import logged
 from lattice.inventory import HostSummary
 from lattice.links import LatticeData
@@ -124,12 +134,16 @@ class ControlPlane:
             return
         try:
             self.rpc.sealer.check_headers(msg.headers, msg.subject, msg.data, what="a wake request")
-            actor_id = str(json.loads(msg.data).get("actor_id", ""))
-        except (ClaimsError, ValueError, AttributeError) as exc:
+        except ClaimsError as exc:
             log.warning("wake request refused", error=str(exc))
             return
-        accepted = self.reconciler.wake_actor(actor_id)
-        await seal.respond(self.nc, self.rpc.sealer, msg, json.dumps({"accepted": accepted}).encode())
+        try:
+            wake = WakeActor.from_body(json.loads(msg.data))
+            reply = CommandReply(self.reconciler.wake_actor(wake.actor_id))
+        except (ConfigError, ValueError) as exc:
+            log.warning("wake request refused", error=str(exc))
+            reply = CommandReply(False, error=f"bad wake request: {exc}")
+        await seal.respond(self.nc, self.rpc.sealer, msg, json.dumps(reply.to_dict()).encode())
 
     def _on_lost(self, reason: str) -> None:
         self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")

@@ -8,6 +8,7 @@ import pytest
 
 from lattice.commands import (
     COMMANDS,
+    Auction,
     CommandReply,
     DeleteLink,
     LaunchActor,
@@ -16,6 +17,7 @@ from lattice.commands import (
     StopActor,
     StopHost,
     StopProvider,
+    WakeActor,
 )
 from lattice.errors import ConfigError
 
@@ -126,3 +128,23 @@ def test_link_deletion_body() -> None:
     for body, field in [({"contract_id": "c"}, "actor_id"), ({"actor_id": ACTOR}, "contract_id"), ([1], "object")]:
         with pytest.raises(ConfigError, match=field):
             DeleteLink.from_body(body)
+
+
+def test_wake_request_and_its_reply() -> None:
+    assert json.dumps(WakeActor(ACTOR).to_body(), separators=(",", ":")) == '{"actor_id":"' + ACTOR + '"}'
+    assert WakeActor.from_body({"actor_id": ACTOR, "extra": 1}) == WakeActor(ACTOR)
+    assert json.dumps(CommandReply(True).to_dict()) == '{"accepted": true}'  # what a waiting caller reads
+    for body in ({}, {"actor_id": ""}, "MABC"):
+        with pytest.raises(ConfigError):
+            WakeActor.from_body(body)
+
+
+def test_auction_body_and_who_bids() -> None:
+    auction = Auction({"zone": "west"})
+    assert json.dumps(auction.to_body(), separators=(",", ":")) == '{"constraints":{"zone":"west"}}'
+    assert Auction.from_body({"actor_ref": "r/a:1", "constraints": {"zone": "west"}}) == auction  # 0.x keys ignored
+    assert auction.admits({"zone": "west", "os": "linux"}) and not auction.admits({"zone": "east"})
+    assert Auction.from_body({}).admits({})  # no constraints: every host bids
+    for body in ({"constraints": ["zone"]}, [1]):
+        with pytest.raises(ConfigError):
+            Auction.from_body(body)
