@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from lattice import caps, events, keys, oci, subjects
 from lattice import claims as claims_mod
 from lattice.capability import builtin_provider_id
 from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NoResponders, NotFound
+from lattice.errors import ClaimsError, ConfigError, ConnectionLost, LatticeError, NotFound
 from lattice.failsafe import logged
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
@@ -39,13 +38,14 @@ from lattice.host.limits import WorkerQuota
 from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
+from lattice.host.serving import InvocationServer
 from lattice.links import LatticeData
-from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.messages import Entity, LinkDefinition
 from lattice.observability import tracing
 from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
 from lattice.providers.sdk.base import provider_class
 from lattice.providers.sdk.server import ProviderServer
-from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
+from lattice.rpc import Rpc
 from lattice.settings import Settings
 
 log = structlog.get_logger("host")
@@ -132,6 +132,9 @@ class Host:
             executor=self.executor,
             metrics=self.metrics,
             quota=WorkerQuota(self.workers // WORKER_SHARE),
+        )
+        self.invocations = InvocationServer(
+            host_id=self.id, actors=self.actors, rpc=self.rpc, router=self.router, spawn=self.spawn, log=self.log
         )
         from lattice.host.control import ControlInterface
 
@@ -391,13 +394,14 @@ class Host:
             host_call=host_call,
             log_sink=log_sink,
             config=config,
+            spare=True,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors[compiled.actor_id] = running
         running.subscription = await self.nc.subscribe(
             subjects.actor_rpc(self.settings.lattice, compiled.actor_id),
             queue=compiled.actor_id,
-            cb=self._on_invocation,
+            cb=self.invocations.on_message,
         )
         await settle(self.nc)  # invocations reach this host before actor_started tells anyone it runs
         claims = compiled.claims
@@ -431,43 +435,6 @@ class Host:
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)
         return True
-
-    async def _on_invocation(self, msg: Msg) -> None:
-        # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self.spawn(self._serve_invocation(msg), "invocation")
-
-    async def _serve_invocation(self, msg: Msg) -> None:
-        actor_id = subjects.last_segment(msg.subject)
-        invocation_id, vouched = "", False
-        try:
-            inv = Invocation.from_msgpack(msg.data)
-            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
-            invocation_id = inv.id  # known before verification, so that even a refusal is answered
-            running = self.actors.get(actor_id)
-            limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
-            inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
-            vouched = bool(inv.claims_mac)
-            # this task's own context: the bindings reach every log line of the call, here and on the worker
-            structlog.contextvars.bind_contextvars(
-                invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
-            )
-            running = self.actors.get(actor_id)
-            if running is None:  # stopped after NATS routed the call here: the caller tries again (SPEC §5)
-                raise NoResponders(f"actor {actor_id} stopped on host {self.id} as the call came")
-            self.router.check_invocation_allowed(running, inv.origin)
-            result: bytes | Exception = await self.router.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
-            )
-        except Expired as exc:  # counted and logged per burst by the router, not a line each
-            result = exc
-            self.router.drops.note(actor_id)
-        except LatticeError as exc:
-            result = exc
-            self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))
-        except Exception as exc:  # never leave a caller without an answer
-            self.log.exception("invocation crashed", actor_id=actor_id)
-            result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
@@ -616,8 +583,3 @@ class Host:
                 continue
             self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
             return
-
-
-def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:
-    tid = tracing.trace_id(carrier)
-    return {"trace_id": tid} if tid else {}

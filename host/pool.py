@@ -81,6 +81,8 @@ class ActorPool:
     """
 
     line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``wasi_io.LINE_BUFFER``)
+    _spare = False  # keep a warm spare (``host.spares``): ``spare=True``, waPC pools only
+    _spare_asked = False
 
     def __init__(
         self,
@@ -92,10 +94,13 @@ class ActorPool:
         host_call: HostCall | None = None,
         log_sink: LogSink | None = None,
         name: str | None = None,
+        spare: bool = False,
     ) -> None:
+        """``spare``: keep a fresh instance ready for the next call that finds none idle (``host.spares``)."""
         self.runtime = runtime
         self.compiled = compiled
         self._init_state(compiled.actor_id, name, limits, wasi, host_call, log_sink)
+        self._spare = spare
         types = {e.name: e.type for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
         functions = set(types)
         starts = START_FUNCTIONS if compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS
@@ -232,7 +237,7 @@ class ActorPool:
         inst: wapc.Instance | None = None
         try:
             try:
-                inst = self._idle.popleft()
+                inst = self._take_idle()
             except IndexError:
                 if not create:
                     raise wapc.NotInline("busy") from None
@@ -250,6 +255,29 @@ class ActorPool:
             with self._lock:
                 self._in_flight -= 1
                 self.meter.add(-1)
+            self._slots.release()
+
+    def _take_idle(self) -> Any:
+        """An idle instance (``IndexError`` when none); with spares on, taking the last one asks for another."""
+        inst = self._idle.popleft()
+        if self._spare and not self._idle and not self._spare_asked:
+            self._spare_asked = True
+            self.runtime.spares.request(self)
+        return inst
+
+    def make_spare(self) -> None:
+        """On the spare maker's thread: one instance more, if the pool has none idle, is open and has a free
+        slot (held while the instance is built, so the pool never exceeds ``max_instances``)."""
+        self._spare_asked = False
+        if self._closed or self._idle or not self._slots.acquire(blocking=False):
+            return
+        try:
+            inst = self._new_instance()
+            if self._closed:
+                self._discard(inst)
+            else:
+                self._idle.append(inst)
+        finally:
             self._slots.release()
 
     def _reusable(self, inst: Any) -> bool:

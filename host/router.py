@@ -210,23 +210,46 @@ class Router:
         invocation_id: str | None = None,
         deadline: float | None = None,
     ) -> bytes:
-        """``call_local`` on the executor, in a copy of this task's context (trace, log bindings).
+        """``try_inline``, else ``on_worker``."""
+        result = self.try_inline(running, operation, payload, deadline=deadline)
+        if result is not None:
+            return result
+        return await self.on_worker(
+            running, operation, payload, parent=parent, invocation_id=invocation_id, deadline=deadline
+        )
 
-        A quick, self-contained call (no host calls) runs right here on the loop instead, which saves
-        the thread hop that costs more than the call itself (``ActorPool.call_inline``); with tracing on
-        every call goes through ``call_local`` so that it gets its span.
-        """
+    def try_inline(
+        self, running: RunningActor, operation: str, payload: bytes, *, deadline: float | None = None
+    ) -> bytes | None:
+        """The call right here on the loop when it is quick and self-contained (``ActorPool.call_inline``),
+        counted; ``None`` when it must go to a worker: it made a host call, ran past its budget, found no
+        idle instance, or tracing is on (every call then gets its span in ``call_local``). The thread hop it
+        saves costs more than the call itself. ``Expired`` once the caller's ``deadline`` has passed."""
         check_deadline(deadline, running.actor_id, operation)
-        if running.pool.inline_eligible and not tracing.enabled():
-            start = time.perf_counter()
-            try:
-                result = running.pool.call_inline(operation, payload)
-            except Exception as exc:
-                self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, exc)
-                raise
-            if result is not None:
-                self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, None)
-                return result
+        if not running.pool.inline_eligible or tracing.enabled():
+            return None
+        start = time.perf_counter()
+        try:
+            result = running.pool.call_inline(operation, payload)
+        except Exception as exc:
+            self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, exc)
+            raise
+        if result is not None:
+            self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, None)
+        return result
+
+    async def on_worker(
+        self,
+        running: RunningActor,
+        operation: str,
+        payload: bytes,
+        *,
+        parent: Mapping[str, str] | None = None,
+        invocation_id: str | None = None,
+        deadline: float | None = None,
+    ) -> bytes:
+        """``call_local`` on the executor, in a copy of this task's context (trace, log bindings), within the
+        actor's share of the worker threads."""
         call = functools.partial(
             contextvars.copy_context().run,
             self.call_local,
