@@ -237,8 +237,9 @@ class ActorPool:
         inst: wapc.Instance | None = None
         try:
             try:
-                inst = self._take_idle()
+                inst = self._idle.popleft()
             except IndexError:
+                self._ask_spare()  # for the next call that finds none idle
                 if not create:
                     raise wapc.NotInline("busy") from None
                 inst = self._new_instance()
@@ -257,13 +258,13 @@ class ActorPool:
                 self.meter.add(-1)
             self._slots.release()
 
-    def _take_idle(self) -> Any:
-        """An idle instance (``IndexError`` when none); with spares on, taking the last one asks for another."""
-        inst = self._idle.popleft()
-        if self._spare and not self._idle and not self._spare_asked:
+    def _ask_spare(self) -> None:
+        """With spares on: have the runtime's spare maker build an instance (a call just found none idle).
+        Asked only then, not whenever the last idle instance is taken: waking the maker's thread on every
+        call would hand the GIL back and forth on the hot path."""
+        if self._spare and not self._spare_asked and not self._closed:
             self._spare_asked = True
             self.runtime.spares.request(self)
-        return inst
 
     def make_spare(self) -> None:
         """On the spare maker's thread: one instance more, if the pool has none idle, is open and has a free

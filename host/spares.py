@@ -2,10 +2,12 @@
 
 A call that finds no idle instance pays for a new one on its own path: Store, limits, instantiation and the
 guest's start functions (~25-30 µs for a small waPC actor). A pool made with ``spare=True`` (the host's
-actors) asks the runtime's ``SpareMaker`` for a replacement as soon as its last idle instance is taken;
-the maker's one thread builds it — start functions included, under the pool's limits and deadline, never
-on the event loop — while one of the pool's slots is free, so the next call finds an instance waiting and
-the pool never holds more than ``max_instances``. A failing start function is logged here and reported by
+actors) asks the runtime's ``SpareMaker`` for one more as soon as a call finds no idle instance; the
+maker's one thread builds it — start functions included, under the pool's limits and deadline, never on
+the event loop — while one of the pool's slots is free and none is idle, so the next call of a growing
+burst finds an instance waiting, and the pool never holds more than ``max_instances``. It is asked only
+then: a request per call would wake the maker's thread, and the GIL hand-off to a thread the OS has yet
+to schedule costs a loaded machine milliseconds (measured: p50 of a NATS call 0.5 → 2.7 ms). A failing start function is logged here and reported by
 the next call that instantiates (the call path is unchanged).
 """
 
