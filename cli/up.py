@@ -29,6 +29,7 @@ from typing import IO
 
 import httpx
 import structlog
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -50,6 +51,23 @@ STOP_GRACE_S = 15.0
 def demo_manifest() -> Path:
     """The demo application's manifest (shipped with the ``actors`` package)."""
     return Path(str(resources.files("lattice.actors") / "kvcounter" / "manifest.yaml"))
+
+
+def demo_on_every_host(directory: Path) -> Path:
+    """The demo's manifest with its HTTP server on every host (a daemonscaler), written to ``directory``:
+    the hosts of ``lattice up`` share the port (``LATTICE_HTTP_REUSE_PORT``), so each serves requests
+    with its own instances and the kernel spreads the connections over them."""
+    source = demo_manifest()
+    doc = yaml.safe_load(source.read_text())
+    for comp in doc["spec"]["components"]:
+        image = comp["properties"].get("image", "")
+        if comp["type"] == "actor" and image.startswith("file://./"):
+            comp["properties"]["image"] = f"file://{source.parent / image.removeprefix('file://./')}"
+        if comp["name"] == "httpserver":
+            comp["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
+    path = directory / "kvcounter.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def port_free(address: str, flag: str) -> bool:
@@ -177,6 +195,8 @@ class Up:
             LATTICE_STATE_DIR=str(settings.state_dir),
             # the whole lattice stops at once: there is nowhere to drain to
             LATTICE_DRAIN_TIMEOUT="0",
+            # the hosts share HTTP ports: the demo's server runs on each, the kernel spreads connections
+            LATTICE_HTTP_REUSE_PORT="true",
         )
         logs_dir = settings.state_dir / "up" / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +210,7 @@ class Up:
         async with ControlPlane(settings, listen=self.api) as cp:
             server = asyncio.create_task(cp.serve())
             try:
-                await self._bring_up(cp, logs_dir)
+                await self._bring_up(cp, server, logs_dir)
                 # from here on, a participant that exits is started again: the hosts and the control plane
                 # reconnect to the same nats-server (same port, same store), work is placed on a new host again
                 for supervisor in (*([self.nats_supervisor] if self.nats_supervisor else []), *self.hosts):
@@ -233,7 +253,7 @@ class Up:
         assert self.nats is not None
         self.console.print(f"[green]✓[/green] nats-server back at {self.nats.url}")
 
-    async def _bring_up(self, cp: ControlPlane, logs_dir: Path) -> None:
+    async def _bring_up(self, cp: ControlPlane, server: asyncio.Task[None], logs_dir: Path) -> None:
         say = self.console.print
         with self.console.status(f"waiting for {self.n_hosts} hosts to join") as status:
             deadline = time.monotonic() + 60
@@ -246,6 +266,11 @@ class Up:
                 status.update(f"waiting for hosts: {len(cp.hosts())}/{self.n_hosts}")
                 await asyncio.sleep(0.1)
         say(f"[green]✓[/green] {self.n_hosts} hosts joined (logs in {logs_dir})")
+        while cp.server is None or not cp.server.started:  # listening before anyone is told where
+            if server.done():
+                server.result()  # why it ended (it could not listen, or lost NATS)
+                raise LatticeError(f"the control plane stopped before it listened on {self.api}")
+            await asyncio.sleep(0.02)
         say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
         if f"http://{self.api}" != DEFAULT_API_URL:
             say(f"  for the CLI: [bold]export LATTICE_API_URL=http://{self.api}[/bold]")
@@ -258,7 +283,8 @@ class Up:
         client = Client(f"http://{self.api}", self.settings.api_token)
         try:
             with self.console.status("deploying the demo application (kvcounter)") as status:
-                app = client.apply(demo_manifest(), overrides={"httpserver": self.http}, content_version=True)
+                manifest = demo_on_every_host(self.logs_dir.parent)
+                app = client.apply(manifest, overrides={"httpserver": self.http}, content_version=True)
                 client.wait_deployed(app["name"], 60, on_status=lambda s: status.update(f"kvcounter: {s['message']}"))
                 deadline = time.monotonic() + 30
                 while True:
@@ -279,12 +305,12 @@ class Up:
         table = Table(title="what runs where")
         for column in ("host", "labels", "actors", "providers"):
             table.add_column(column)
-        for h in cp.hosts():
+        for h in cp.host_summaries():
             table.add_row(
-                h["id"][:16] + "…",
-                ", ".join(f"{k}={v}" for k, v in h["labels"].items() if not k.startswith("hostcore")),
-                ", ".join(f"{a['name'] or a['id'][:10]}×{a['count']}" for a in h["actors"]),
-                ", ".join(sorted({p["image_ref"] for p in h["providers"]})),
+                h.id[:16] + "…",
+                ", ".join(f"{k}={v}" for k, v in h.labels.items() if not k.startswith("hostcore")),
+                ", ".join(f"{a.name or a.id[:10]}×{a.count}" for a in h.actors),
+                ", ".join(sorted({p.image_ref for p in h.providers})),
             )
         self.console.print(table)
 

@@ -22,11 +22,12 @@ Rules, in order:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from lattice.controlplane.model import Elastic
+from lattice.inventory import HostInventory
 from lattice.loadstats import add_buckets
 
 SCALE_DOWN_COOLDOWN_S: Final = 30.0
@@ -56,29 +57,22 @@ class ScaleState:
     peak_below: int = 0  # the highest demand seen while below
 
 
-def loads_of(inventories: Iterable[Mapping[str, Any]]) -> dict[str, Load]:
+def loads_of(inventories: Iterable[HostInventory]) -> dict[str, Load]:
     """Calls in flight, waiting, served and failed, load and latency per actor id, summed over hosts'
-    heartbeat inventories (a value of the wrong type counts as nothing)."""
+    heartbeat inventories (whose decoding already counted a load value of the wrong type as nothing)."""
     totals: dict[str, Load] = {}
     for inventory in inventories:
-        for actor in inventory.get("actors", []):
-            a = totals.get(str(actor.get("id")), Load())
-            n = [int(_number(actor.get(name))) for name in ("in_flight", "waiting", "calls", "failures")]
-            buckets = actor.get("latency_buckets")
-            totals[str(actor.get("id"))] = Load(
-                in_flight=a.in_flight + n[0],
-                waiting=a.waiting + n[1],
-                calls=a.calls + n[2],
-                failures=a.failures + n[3],
-                load=a.load + _number(actor.get("load")),
-                latency=tuple(add_buckets(a.latency, buckets if isinstance(buckets, list) else [])),
+        for actor in inventory.actors:
+            a = totals.get(actor.id, Load())
+            totals[actor.id] = Load(
+                in_flight=a.in_flight + actor.in_flight,
+                waiting=a.waiting + actor.waiting,
+                calls=a.calls + actor.calls,
+                failures=a.failures + actor.failures,
+                load=a.load + actor.load,
+                latency=tuple(add_buckets(a.latency, actor.latency_buckets)),
             )
     return totals
-
-
-def _number(value: Any) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-    return float(value) if ok else 0.0
 
 
 def initial(spec: Elastic, now: float) -> ScaleState:

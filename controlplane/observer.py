@@ -22,7 +22,9 @@ from nats.aio.msg import Msg
 
 from lattice import events, subjects
 from lattice.controlplane.model import ActorInstances, HostView, ProviderRunning
+from lattice.errors import ConfigError
 from lattice.failsafe import logged
+from lattice.inventory import HostInventory
 
 log = structlog.get_logger("lattice.controlplane.observer")
 
@@ -41,36 +43,18 @@ class ProviderSeen:
 
 @dataclass(slots=True)
 class HostState:
-    inventory: dict[str, Any]
+    inventory: HostInventory
     last_seen: float
     first_seen: float
 
 
-def host_view(inv: dict[str, Any]) -> HostView:
-    """A heartbeat/inventory document → the scheduler's ``HostView``."""
-    actors = tuple(
-        ActorInstances(str(a["id"]), int(i.get("count", 0)), dict(i.get("annotations") or {}))
-        for a in inv.get("actors", [])
-        for i in a.get("instances", [])
-    )
+def host_view(inv: HostInventory) -> HostView:
+    """A host's inventory → the scheduler's ``HostView``."""
+    actors = tuple(ActorInstances(a.id, i.count, dict(i.annotations)) for a in inv.actors for i in a.instances)
     providers = tuple(
-        ProviderRunning(
-            str(p["id"]),
-            str(p.get("link_name", "default")),
-            str(p.get("contract_id", "")),
-            dict(p.get("annotations") or {}),
-            tuple(p["links"]) if isinstance(p.get("links"), list) else None,
-        )
-        for p in inv.get("providers", [])
+        ProviderRunning(p.id, p.link_name, p.contract_id, dict(p.annotations), p.links) for p in inv.providers
     )
-    return HostView(
-        id=str(inv["host_id"]),
-        labels={str(k): str(v) for k, v in (inv.get("labels") or {}).items()},
-        actors=actors,
-        providers=providers,
-        in_flight=int(inv.get("in_flight", 0)),
-        draining=bool(inv.get("draining", False)),
-    )
+    return HostView(inv.host_id, dict(inv.labels), actors, providers, inv.in_flight, inv.draining)
 
 
 class Observer:
@@ -113,20 +97,24 @@ class Observer:
             await asyncio.sleep(PING_QUIET_S)
         await sub.unsubscribe()
         for reply in replies:
-            host_id = reply.get("host_id")
-            if not isinstance(host_id, str):
+            try:
+                host_id = HostInventory.from_dict(reply).host_id
+            except ConfigError as exc:
+                log.info("ping answer ignored", error=str(exc))
                 continue
             with logged(log, "inventory not read", level="info", host_id=host_id):
                 inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
                 self._seen(json.loads(inv.data))
 
-    def _seen(self, inv: dict[str, Any]) -> None:
-        host_id = inv.get("host_id")
-        if not isinstance(host_id, str):
+    def _seen(self, doc: Any) -> None:
+        try:
+            inv = HostInventory.from_dict(doc)
+        except ConfigError as exc:
+            log.warning("host inventory ignored", error=str(exc))
             return
         now = time.monotonic()
-        state = self.hosts.get(host_id)
-        self.hosts[host_id] = HostState(inv, now, state.first_seen if state else now)
+        state = self.hosts.get(inv.host_id)
+        self.hosts[inv.host_id] = HostState(inv, now, state.first_seen if state else now)
 
     async def _on_event(self, msg: Msg) -> None:
         event = events.parse(msg.data)

@@ -22,6 +22,7 @@ from fastapi import Request
 from nats.aio.msg import Msg
 
 from lattice import caps, keys, seal, subjects
+from lattice.commands import CommandReply, WakeActor
 from lattice.connection import cancel_and_wait, connect, drain
 from lattice.controlplane import rollouts
 from lattice.controlplane.api import create_app
@@ -31,8 +32,18 @@ from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.observer import Observer
 from lattice.controlplane.reconciler import Reconciler
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
-from lattice.errors import Busy, ClaimsError, ConnectionLost, LimitExceeded, ManifestError, NotFound, VersionConflict
+from lattice.errors import (
+    Busy,
+    ClaimsError,
+    ConfigError,
+    ConnectionLost,
+    LimitExceeded,
+    ManifestError,
+    NotFound,
+    VersionConflict,
+)
 from lattice.failsafe import logged
+from lattice.inventory import HostSummary
 from lattice.links import LatticeData
 from lattice.messages import Entity
 from lattice.observability import tracing
@@ -123,12 +134,16 @@ class ControlPlane:
             return
         try:
             self.rpc.sealer.check_headers(msg.headers, msg.subject, msg.data, what="a wake request")
-            actor_id = str(json.loads(msg.data).get("actor_id", ""))
-        except (ClaimsError, ValueError, AttributeError) as exc:
+        except ClaimsError as exc:
             log.warning("wake request refused", error=str(exc))
             return
-        accepted = self.reconciler.wake_actor(actor_id)
-        await seal.respond(self.nc, self.rpc.sealer, msg, json.dumps({"accepted": accepted}).encode())
+        try:
+            wake = WakeActor.from_body(json.loads(msg.data))
+            reply = CommandReply(self.reconciler.wake_actor(wake.actor_id))
+        except (ConfigError, ValueError) as exc:
+            log.warning("wake request refused", error=str(exc))
+            reply = CommandReply(False, error=f"bad wake request: {exc}")
+        await seal.respond(self.nc, self.rpc.sealer, msg, json.dumps(reply.to_dict()).encode())
 
     def _on_lost(self, reason: str) -> None:
         self.lost = ConnectionLost(f"control plane lost its NATS connection: {reason}; it stops so that it can restart")
@@ -176,37 +191,21 @@ class ControlPlane:
 
     # --- hosts -----------------------------------------------------------------------------------
 
-    def hosts(self) -> list[dict[str, Any]]:
+    def host_summaries(self) -> list[HostSummary]:
+        """The live hosts, by id, as ``GET /v1/hosts`` lists them."""
         self.observer.expire()
         now = time.monotonic()
-        out = []
-        for host_id, state in sorted(self.observer.hosts.items()):
-            inv = state.inventory
-            out.append(
-                {
-                    "id": host_id,
-                    "labels": inv.get("labels", {}),
-                    "version": inv.get("version"),
-                    "uptime_seconds": inv.get("uptime_seconds"),
-                    "last_seen_seconds_ago": round(now - state.last_seen, 3),
-                    "actors": [
-                        {"id": a["id"], "name": a.get("name"), "count": a.get("count", 0)}
-                        for a in inv.get("actors", [])
-                    ],
-                    "providers": inv.get("providers", []),
-                    "instances": inv.get("instances", 0),
-                    "in_flight": inv.get("in_flight", 0),
-                    "draining": inv.get("draining", False),
-                    "metrics_url": inv.get("metrics_url"),
-                }
-            )
-        return out
+        hosts = sorted(self.observer.hosts.items())
+        return [HostSummary.of(state.inventory, round(now - state.last_seen, 3)) for _, state in hosts]
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return [summary.to_dict() for summary in self.host_summaries()]
 
     def host(self, host_id: str) -> dict[str, Any]:
         state = self.observer.hosts.get(host_id)
         if state is None:
             raise NotFound(f"no live host {host_id}")
-        return state.inventory
+        return state.inventory.to_dict()
 
     async def metrics_text(self) -> bytes:
         """``/metrics``: this control plane's counters and the lattice's state as gauges."""
@@ -215,7 +214,7 @@ class ControlPlane:
         except Exception as exc:  # state unreachable: the lattice gauges keep their last values
             log.warning("metrics without applications", error=str(exc))
         else:
-            self.metrics.observe(hosts=self.hosts(), apps=apps, leader=self.is_leader())
+            self.metrics.observe(hosts=self.host_summaries(), apps=apps, leader=self.is_leader())
         return self.metrics.exposition()
 
     # --- artifacts -------------------------------------------------------------------------------

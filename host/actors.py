@@ -19,6 +19,7 @@ from lattice.errors import ConfigError
 from lattice.host import limits as caps
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
+from lattice.inventory import ActorInventory, InstanceShare, WasiView
 from lattice.loadstats import Sampler
 from lattice.messages import LinkDefinition
 from lattice.properties import LIMIT_CAPS
@@ -151,29 +152,25 @@ class RunningActor:
             self.counts[key] = count
             self.owners[key] = dict(annotations)
 
-    def inventory(self) -> dict[str, Any]:
+    def inventory(self) -> ActorInventory:
         stats = self.pool.stats()
         claims = self.compiled.claims
-        return {
-            "id": self.actor_id,
-            "image_ref": self.image_ref,
-            "name": claims.name if claims else None,
-            "call_alias": claims.call_alias if claims else None,
-            "api_version": self.pool.api_version,
-            "abi": self.compiled.abi,  # wapc (a core module) or component (SPEC §7)
-            "instances": [{"annotations": self.owners[k], "count": c} for k, c in self.counts.items()],
-            "count": self.count,
-            "in_flight": stats["in_flight"],
-            "waiting": stats["waiting"],
-            "live_instances": stats["instances"],
-            "calls": stats["calls"],
-            "failures": stats["failures"],
-            "load": round(self.sampler.load, 3) if self.sampler is not None else 0.0,
-            "latency_buckets": list(self.pool.meter.buckets),
-            "max_instances": self.pool.limits.max_instances,
-            "wasi": {
-                "dirs": self.pool.wasi.dirs,
-                "readonly": self.pool.wasi.readonly,
-                "env": sorted(self.pool.wasi.env),
-            },
-        }
+        return ActorInventory(
+            self.actor_id,
+            self.image_ref,
+            claims.name if claims else None,
+            claims.call_alias if claims else None,
+            self.pool.api_version,
+            self.compiled.abi,
+            tuple(InstanceShare(self.owners[k], c) for k, c in self.counts.items()),
+            self.count,
+            stats["in_flight"],
+            stats["waiting"],
+            stats["instances"],
+            stats["calls"],
+            stats["failures"],
+            round(self.sampler.load, 3) if self.sampler is not None else 0.0,
+            tuple(self.pool.meter.buckets),
+            self.pool.limits.max_instances,
+            WasiView(self.pool.wasi.dirs, self.pool.wasi.readonly, tuple(sorted(self.pool.wasi.env))),
+        )

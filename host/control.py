@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,18 +23,28 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from lattice import seal, subjects
-from lattice.commands import CommandReply, ScaleActor, StartProvider, StopProvider, count_of, str_map
+from lattice.commands import (
+    COMMANDS,
+    Auction,
+    CommandReply,
+    DeleteLink,
+    HostCommand,
+    LaunchActor,
+    ScaleActor,
+    StartProvider,
+    StopActor,
+    StopProvider,
+)
 from lattice.errors import ClaimsError, ConfigError, LatticeError
 from lattice.host.actors import RunningActor, annotations_key
 from lattice.host.providers import LocalProvider
+from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
 from lattice.rpc import Rpc
 from lattice.settings import Settings
 
 log = structlog.get_logger("host.control")
-
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class ControlledHost(Protocol):
@@ -49,7 +58,7 @@ class ControlledHost(Protocol):
     data: LatticeData
     actors: dict[str, RunningActor]
 
-    def inventory(self) -> dict[str, Any]: ...
+    def inventory(self) -> HostInventory: ...
 
     async def scale_actor(
         self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
@@ -77,14 +86,6 @@ class ControlInterface:
         self.host = host
         self.sealer = host.rpc.sealer
         lattice = host.settings.lattice
-        self.commands: dict[str, Handler] = {
-            "la": self._launch_actor,
-            "scale": self._scale_actor,
-            "sa": self._stop_actor,
-            "lp": self._launch_provider,
-            "sp": self._stop_provider,
-            "stop": self._stop_host,
-        }
         self.subjects = {
             subjects.ctl_cmd_all(lattice, host.id): self._on_command,
             subjects.ctl_ping_hosts(lattice): self._on_ping,
@@ -118,24 +119,21 @@ class ControlInterface:
             raise
 
     async def _on_ping(self, msg: Msg) -> None:
-        inv = self.host.inventory()
-        await self._reply(msg, {k: inv[k] for k in ("host_id", "labels", "version", "uptime_seconds")})
+        await self._reply(msg, self.host.inventory().ping())
 
     async def _on_inventory(self, msg: Msg) -> None:
-        await self._reply(msg, self.host.inventory())
+        await self._reply(msg, self.host.inventory().to_dict())
 
     async def _on_auction(self, msg: Msg) -> None:
-        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise."""
+        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise (also on
+        a malformed auction: there is no refusal to send, and a bad constraint must not match every host)."""
         try:
-            body = json.loads(msg.data or b"{}")
-        except ValueError:
+            auction = Auction.from_body(json.loads(msg.data or b"{}"))
+        except (ValueError, ConfigError) as exc:
+            log.info("auction ignored", host_id=self.host.id, error=str(exc))
             return
-        constraints = body.get("constraints") if isinstance(body, dict) else None
-        if not isinstance(constraints, dict):
-            constraints = {}
-        if all(self.host.labels.get(str(k)) == str(v) for k, v in constraints.items()):
-            inv = self.host.inventory()
-            await self._reply(msg, {"host_id": self.host.id, "labels": inv["labels"], "instances": inv["instances"]})
+        if auction.admits(self.host.labels):
+            await self._reply(msg, self.host.inventory().bid())
 
     async def _on_get_links(self, msg: Msg) -> None:
         await self._reply(msg, {"links": [link.to_dict() for link in self.host.data.links.values()]})
@@ -160,11 +158,9 @@ class ControlInterface:
     async def _on_linkdef_del(self, msg: Msg) -> None:
         try:
             self._check_seal(msg, "linkdefs.del")
-            body = json.loads(msg.data or b"{}")
-            deleted = await self.host.data.delete_link(
-                str(body["actor_id"]), str(body["contract_id"]), str(body.get("link_name") or "default")
-            )
-        except (ValueError, KeyError, TypeError, LatticeError) as exc:
+            link = DeleteLink.from_body(json.loads(msg.data or b"{}"))
+            deleted = await self.host.data.delete_link(link.actor_id, link.contract_id, link.link_name)
+        except (ValueError, LatticeError) as exc:
             await self._reply(msg, {"accepted": False, "error": f"bad request: {exc}"})
             return
         await self._reply(msg, {"accepted": True, "deleted": deleted})
@@ -175,15 +171,15 @@ class ControlInterface:
 
     async def _serve_command(self, msg: Msg) -> None:
         command = subjects.last_segment(msg.subject)
-        handler = self.commands.get(command)
+        kind = COMMANDS.get(command)
         try:
             self._check_seal(msg, f"control command {command}")
-            if handler is None:
+            if kind is None:
                 raise ConfigError(f"unknown control command {command!r}")
             body = json.loads(msg.data or b"{}")
             if not isinstance(body, dict):
                 raise ConfigError("a control command is a JSON object")
-            result = await handler(body)
+            result = await self.execute(kind.from_body(self.host.id, body))
             await self._reply(msg, CommandReply(True, self.host.id, details=result).to_dict())
         except (LatticeError, ValueError) as exc:
             log.info("control command refused", command=command, host_id=self.host.id, error=str(exc))
@@ -192,22 +188,42 @@ class ControlInterface:
             log.exception("control command crashed", command=command, host_id=self.host.id)
             await self._reply(msg, CommandReply(False, self.host.id, error=f"internal error: {exc}").to_dict())
 
-    async def _scale_actor(self, body: dict[str, Any]) -> dict[str, Any]:
-        cmd = ScaleActor.from_body(self.host.id, body)
+    async def execute(self, cmd: HostCommand) -> dict[str, Any]:
+        """Do ``cmd`` on this host; returns the reply's details (``ConfigError`` and co. refuse it)."""
+        if isinstance(cmd, ScaleActor):
+            return await self._scale_actor(cmd)
+        if isinstance(cmd, LaunchActor):
+            return await self._launch_actor(cmd)
+        if isinstance(cmd, StopActor):
+            return {"stopped": await self.host.stop_actor(cmd.actor_id, cmd.annotations, 0)}
+        if isinstance(cmd, StartProvider):
+            local = await self.host.start_provider(cmd.image_ref, cmd.link_name, cmd.annotations, cmd.config)
+            return {"provider_id": local.provider_id, "link_name": local.link_name}
+        if isinstance(cmd, StopProvider):
+            return {"stopped": await self.host.stop_provider(cmd.provider_id, cmd.link_name, cmd.annotations)}
+        asyncio.get_running_loop().call_soon(self.host.stop)  # StopHost: drains first, then leaves
+        return {"stopping": True}
+
+    async def _scale_actor(self, cmd: ScaleActor) -> dict[str, Any]:
         if cmd.count == 0 and cmd.actor_id in self.host.actors:
             await self.host.stop_actor(cmd.actor_id, cmd.annotations, 0)
             running = self.host.actors.get(cmd.actor_id)
             return {"actor_id": cmd.actor_id, "count": running.count if running else 0}
         if not cmd.image_ref:
             if cmd.count == 0:
-                return {"actor_id": body.get("actor_id"), "count": 0}
+                return {"actor_id": cmd.actor_id or None, "count": 0}
             raise ConfigError("actor_ref is required")
         self._check_image(cmd.image_ref)
         running = await self.host.scale_actor(cmd.image_ref, cmd.count, cmd.annotations, cmd.properties)
         return {
-            "actor_id": running.actor_id if running else body.get("actor_id"),
+            "actor_id": running.actor_id if running else cmd.actor_id or None,
             "count": running.count if running else 0,
         }
+
+    async def _launch_actor(self, cmd: LaunchActor) -> dict[str, Any]:
+        current = next((a for a in self.host.actors.values() if a.image_ref == cmd.image_ref), None)
+        existing = current.counts.get(annotations_key(cmd.annotations), 0) if current else 0
+        return await self._scale_actor(cmd.scale_to(existing + cmd.count))
 
     def _check_image(self, image_ref: str) -> None:
         """A ``file://`` image from the lattice is read only under this host's own ``--files-root``."""
@@ -222,33 +238,3 @@ class ControlInterface:
         path = Path(image_ref.removeprefix("file://"))
         if "\0" in image_ref or not path.is_absolute() or not path.resolve().is_relative_to(root.resolve()):
             raise ConfigError(f"{image_ref} is outside this host's files root {root}: refused")
-
-    async def _launch_actor(self, body: dict[str, Any]) -> dict[str, Any]:
-        annotations = str_map(body.get("annotations"), "annotations")
-        image_ref = body.get("actor_ref")
-        current = next((a for a in self.host.actors.values() if a.image_ref == image_ref), None)
-        existing = current.counts.get(annotations_key(annotations), 0) if current else 0
-        return await self._scale_actor({**body, "count": existing + count_of(body.get("count", 1))})
-
-    async def _stop_actor(self, body: dict[str, Any]) -> dict[str, Any]:
-        actor_id = body.get("actor_id")
-        if not isinstance(actor_id, str):
-            raise ConfigError("actor_id is required")
-        annotations = body.get("annotations")
-        stopped = await self.host.stop_actor(
-            actor_id, str_map(annotations, "annotations") if annotations is not None else None, 0
-        )
-        return {"stopped": stopped}
-
-    async def _launch_provider(self, body: dict[str, Any]) -> dict[str, Any]:
-        cmd = StartProvider.from_body(self.host.id, body)
-        local = await self.host.start_provider(cmd.image_ref, cmd.link_name, cmd.annotations, cmd.config)
-        return {"provider_id": local.provider_id, "link_name": local.link_name}
-
-    async def _stop_provider(self, body: dict[str, Any]) -> dict[str, Any]:
-        cmd = StopProvider.from_body(self.host.id, body)
-        return {"stopped": await self.host.stop_provider(cmd.provider_id, cmd.link_name, cmd.annotations)}
-
-    async def _stop_host(self, body: dict[str, Any]) -> dict[str, Any]:
-        asyncio.get_running_loop().call_soon(self.host.stop)  # drains first, then leaves
-        return {"stopping": True}

@@ -39,6 +39,7 @@ from lattice.host.providers import HostProviderContext, LocalProvider, ProviderP
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
 from lattice.host.serving import InvocationServer
+from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import Entity, LinkDefinition
 from lattice.observability import tracing
@@ -176,7 +177,7 @@ class Host:
         if timeout is None:
             timeout = self.settings.heartbeat_s * self.settings.heartbeat_misses * 3
         with logged(log, "draining heartbeat not published", host_id=self.id):
-            await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+            await self.publish_event(events.HOST_HEARTBEAT, self.inventory().to_dict())
         deadline = self.loop.time() + timeout
         while self._managed() and self.loop.time() < deadline:  # noqa: ASYNC110 (polls local state)
             await asyncio.sleep(0.05)
@@ -213,7 +214,7 @@ class Host:
 
     @property
     def draining(self) -> bool:
-        """Leaving: placed on by nobody (``inventory()['draining']``), from ``drain`` until it is gone."""
+        """Leaving: placed on by nobody (``inventory().draining``), from ``drain`` until it is gone."""
         return self.state in (Lifecycle.DRAINING, Lifecycle.STOPPING, Lifecycle.STOPPED)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -240,20 +241,17 @@ class Host:
             return  # the connection is gone (see ``serve``): there is nobody left to tell
         await self.nc.publish(subjects.events(self.settings.lattice), events.make(name, self.id, data))
 
-    def inventory(self) -> dict[str, Any]:
-        actors = [a.inventory() for a in self.actors.values()]
-        return {
-            "host_id": self.id,
-            "labels": self.labels,
-            "version": VERSION,
-            "uptime_seconds": round(time.time() - self.started_at, 3),
-            "actors": actors,
-            "providers": [entry for p in self.providers.values() for entry in p.inventory()],
-            "instances": sum(a["count"] for a in actors),
-            "in_flight": sum(a["in_flight"] for a in actors),
-            "draining": self.draining,
-            "metrics_url": self.metrics_url,
-        }
+    def inventory(self) -> HostInventory:
+        return HostInventory.of(
+            self.id,
+            self.labels,
+            VERSION,
+            round(time.time() - self.started_at, 3),
+            tuple(a.inventory() for a in self.actors.values()),
+            tuple(entry for p in self.providers.values() for entry in p.inventory()),
+            draining=self.draining,
+            metrics_url=self.metrics_url,
+        )
 
     @property
     def metrics_url(self) -> str | None:
@@ -285,7 +283,7 @@ class Host:
             for running in list(self.actors.values()):
                 running.sample_load()
             with logged(log, "heartbeat not published", host_id=self.id):
-                await self.publish_event(events.HOST_HEARTBEAT, self.inventory())
+                await self.publish_event(events.HOST_HEARTBEAT, self.inventory().to_dict())
             await asyncio.sleep(self.settings.heartbeat_s)
 
     # --- actors ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from lattice import events
 from lattice.host.actors import annotations_key
 from lattice.host.children import Child, Supervisor, child_env, start
+from lattice.inventory import ProviderInventory
 from lattice.messages import Entity
 from lattice.settings import Settings
 
@@ -57,6 +58,7 @@ class HostProviderContext:
     host_id: str
     contract_id: str
     router: ActorInvoker
+    origin: Entity | None = None  # the provider as the origin of its calls, made once
 
     async def invoke_actor(
         self,
@@ -67,7 +69,9 @@ class HostProviderContext:
         timeout_s: float | None = None,
         trace_context: dict[str, str] | None = None,
     ) -> bytes:
-        origin = Entity(self.provider_id, self.contract_id, self.link_name)
+        origin = self.origin
+        if origin is None:
+            origin = self.origin = Entity(self.provider_id, self.contract_id, self.link_name)
         return await self.router.invoke_actor(
             actor_id, operation, payload, origin=origin, timeout_s=timeout_s, trace_context=trace_context
         )
@@ -102,17 +106,12 @@ class LocalProvider:
         self.owners.pop(annotations_key(annotations), None)
         return bool(self.owners)
 
-    def inventory(self) -> list[dict[str, Any]]:
+    def inventory(self) -> list[ProviderInventory]:
         """One entry per owner (the control plane counts each owner's share), or one without annotations."""
-        base = {
-            "id": self.provider_id,
-            "link_name": self.link_name,
-            "contract_id": self.contract_id,
-            "image_ref": self.image_ref,
-            # actors whose links it accepted (a listener is up, a bucket open); unknown for a process
-            "links": sorted(self.provider.links) if self.provider is not None else None,
-        }
-        return [{**base, "annotations": owner} for owner in self.owners.values()] or [{**base, "annotations": {}}]
+        # actors whose links it accepted (a listener is up, a bucket open); unknown for a process
+        links = tuple(sorted(self.provider.links)) if self.provider is not None else None
+        entry = ProviderInventory(self.provider_id, self.link_name, self.contract_id, self.image_ref, links)
+        return [replace(entry, annotations=owner) for owner in self.owners.values()] or [entry]
 
 
 class ProviderProcess:

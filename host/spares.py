@@ -7,8 +7,8 @@ maker's one thread builds it — start functions included, under the pool's limi
 the event loop — while one of the pool's slots is free and none is idle, so the next call of a growing
 burst finds an instance waiting, and the pool never holds more than ``max_instances``. It is asked only
 then: a request per call would wake the maker's thread, and the GIL hand-off to a thread the OS has yet
-to schedule costs a loaded machine milliseconds (measured: p50 of a NATS call 0.5 → 2.7 ms). A failing start function is logged here and reported by
-the next call that instantiates (the call path is unchanged).
+to schedule costs a loaded machine milliseconds (measured: p50 of a NATS call 0.5 → 2.7 ms). A failing
+start function is logged here and reported by the next call that instantiates (the call path is unchanged).
 """
 
 from __future__ import annotations

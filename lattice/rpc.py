@@ -34,6 +34,7 @@ from nats.js.object_store import ObjectStore
 
 from lattice import claims as claims_mod
 from lattice import seal, subjects
+from lattice.commands import CommandReply, WakeActor
 from lattice.connection import object_store
 from lattice.errors import ClaimsError, InvocationError, LimitExceeded, NoResponders, Unreachable, error_of_kind
 from lattice.failsafe import logged
@@ -203,10 +204,10 @@ class Rpc:
 
     async def _wake(self, actor_id: str) -> bool:
         """Ask the leading control plane to start ``actor_id`` (scaled to zero); whether it will."""
-        body = json.dumps({"actor_id": actor_id}).encode()
+        body = json.dumps(WakeActor(actor_id).to_body()).encode()
         try:
             reply = await seal.request(self.nc, self.sealer, subjects.ctl_wake(self.lattice), body, timeout=2)
-            return bool(json.loads(reply.data).get("accepted"))
+            return CommandReply.from_dict(json.loads(reply.data)).accepted
         except (nats.errors.Error, TimeoutError, ValueError, ClaimsError):
             return False  # no control plane, or one that does not know the actor: nothing to wait for
 

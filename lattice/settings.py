@@ -107,6 +107,9 @@ class Settings:
     ``js_replicas``: copies of each JetStream bucket lattice creates (3 on a three-node NATS cluster).
     ``nats_give_up_s``: how long a participant keeps reconnecting to an unreachable NATS before it
     gives up, stops serving and exits non-zero for its supervisor to restart it (0: never gives up).
+    ``http_reuse_port``: the HTTP server provider binds with SO_REUSEPORT unless a link says
+    ``reuse_port`` itself (``LATTICE_HTTP_REUSE_PORT``; set for the workers of ``lattice host --workers``
+    and the hosts of ``lattice up``, so processes on one machine share a port).
     ``provider_processes``: a host runs bundled providers as supervised child processes instead of in
     its own process (isolation over speed: calls to them then take the NATS hop).
     ``allow_any_issuer``: a host runs signed actors of any issuer when no ``trusted_issuers`` are set
@@ -145,6 +148,7 @@ class Settings:
     metrics: str | None = None
     otlp_endpoint: str | None = None
     provider_processes: bool = False
+    http_reuse_port: bool = False
     js_replicas: int = 1
     drain_timeout_s: float | None = None
     files_root: Path | None = None
@@ -191,6 +195,7 @@ class Settings:
             json_logs=_bool(env["LATTICE_JSON_LOGS"]) if env.get("LATTICE_JSON_LOGS") else None,
             log_level=env.get("LATTICE_LOG_LEVEL") or "info",
             provider_processes=_bool(env.get("LATTICE_PROVIDER_PROCESSES")),
+            http_reuse_port=_bool(env.get("LATTICE_HTTP_REUSE_PORT")),
             js_replicas=_replicas(env.get("LATTICE_JS_REPLICAS")),
             drain_timeout_s=_seconds(env.get("LATTICE_DRAIN_TIMEOUT"), "LATTICE_DRAIN_TIMEOUT"),
             nats_give_up_s=_or(_seconds(env.get("LATTICE_NATS_GIVE_UP"), "LATTICE_NATS_GIVE_UP"), 60.0),

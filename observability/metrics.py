@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -52,6 +52,7 @@ from lattice.errors import (
     ConfigError,
     LatticeError,
 )
+from lattice.inventory import HostSummary
 from lattice.observability import tracing
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -223,8 +224,13 @@ class CallMetrics(Metrics):
 
     def observe_actor_call(self, actor_id: str, operation: str, seconds: float, error: BaseException | None) -> None:
         """Count a call served without ``actor_call``'s span and log context (the inline fast path)."""
-        done = self._done(self.invocations, self.invocation_seconds, (actor_id, operation))
-        done("ok" if error is None else outcome_of(error), seconds)
+        outcome = "ok" if error is None else outcome_of(error)
+        child = self._children.get((actor_id, operation, outcome))
+        if child is None:
+            self._done(self.invocations, self.invocation_seconds, (actor_id, operation))(outcome, seconds)
+            return
+        child[0].inc()
+        child[1].observe(seconds)
 
     def host_call(self, actor_id: str, namespace: str, operation: str) -> _Timed:
         """An actor calling out; entering gives the trace context to send with the call."""
@@ -350,8 +356,8 @@ class ControlPlaneMetrics(Metrics):
         self._lattice: list[Metric] = []
         self.registry.register(_ScrapeTime(lambda: self._lattice))
 
-    def observe(self, *, hosts: list[dict[str, Any]], apps: list[dict[str, Any]], leader: bool) -> None:
-        """Set the lattice-wide gauges from ``GET /v1/hosts`` and ``GET /v1/applications`` documents."""
+    def observe(self, *, hosts: Sequence[HostSummary], apps: list[dict[str, Any]], leader: bool) -> None:
+        """Set the lattice-wide gauges from the ``GET /v1/hosts`` rows and ``GET /v1/applications`` documents."""
         statuses: dict[str, int] = {}
         desired, running = [], []
         for app in apps:
@@ -363,8 +369,8 @@ class ControlPlaneMetrics(Metrics):
         per_host = ["host_id"]
         self._lattice = [
             _gauge("lattice_hosts", "Live hosts", [], [([], len(hosts))]),
-            _gauge("lattice_host_instances", "Actor instances", per_host, [([h["id"]], h["instances"]) for h in hosts]),
-            _gauge("lattice_host_in_flight", "Calls running", per_host, [([h["id"]], h["in_flight"]) for h in hosts]),
+            _gauge("lattice_host_instances", "Actor instances", per_host, [([h.id], h.instances) for h in hosts]),
+            _gauge("lattice_host_in_flight", "Calls running", per_host, [([h.id], h.in_flight) for h in hosts]),
             _gauge("lattice_applications", "By status", ["status"], [([k], v) for k, v in sorted(statuses.items())]),
             _gauge("lattice_component_desired", "Desired instances per component", ["app", "component"], desired),
             _gauge("lattice_component_running", "Running instances per component", ["app", "component"], running),

@@ -85,8 +85,9 @@ def from_threads(call: Callable[[bytes], bytes], threads: int, per_thread: int, 
     return results
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` (sync or async) until truthy; fail the test after ``timeout`` seconds."""
+async def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` (sync or async) until truthy; fail the test after ``timeout`` seconds (generous:
+    a bound costs nothing when things go well, and CI runs on a loaded 2-core box)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -29,7 +29,8 @@ class HttpServerProvider(Provider):
         self.listeners: dict[str, Listener] = {}  # actor id → its listener
 
     async def on_link_put(self, link: LinkDefinition) -> None:
-        listener = Listener(self.ctx, link.actor_id, listener_config(link), describe_link(link))
+        config = listener_config(link, reuse_port=self.ctx.settings.http_reuse_port)
+        listener = Listener(self.ctx, link.actor_id, config, describe_link(link))
         await listener.start()
         self.listeners[link.actor_id] = listener
 

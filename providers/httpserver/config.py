@@ -15,7 +15,9 @@
     reuse_port      ``true``: bind with SO_REUSEPORT, so the same provider in several host processes on
                     one machine shares the port and the kernel spreads connections over them (each
                     serves the actor instances of its own host); off by default, so a port already
-                    taken is refused rather than silently shared
+                    taken is refused rather than silently shared, except on hosts started with
+                    ``LATTICE_HTTP_REUSE_PORT`` (host workers, ``lattice up``), where it is on unless
+                    the link says ``false``
 
 Names are case-insensitive (``PORT`` works too). Anything invalid raises ``ProviderError`` naming the
 link and the value, so the link is refused and the provider keeps serving the others.
@@ -100,8 +102,9 @@ def _flag(text: str, what: str) -> bool:
     raise ValueError(f"{what} must be true or false, got {text!r}")
 
 
-def listener_config(link: LinkDefinition) -> ListenerConfig:
-    """The listener ``link`` asks for; ``ProviderError`` naming the link when a value is invalid."""
+def listener_config(link: LinkDefinition, *, reuse_port: bool = False) -> ListenerConfig:
+    """The listener ``link`` asks for (``reuse_port``: the default when the link does not say);
+    ``ProviderError`` naming the link when a value is invalid."""
     values = {k.lower(): v.strip() for k, v in link.values.items()}
     try:
         host, port = DEFAULT_HOST, DEFAULT_PORT
@@ -122,7 +125,7 @@ def listener_config(link: LinkDefinition) -> ListenerConfig:
             cors_origins=tuple(o.strip() for o in values.get("cors_origins", "").split(",") if o.strip()),
             tls_cert=cert,
             tls_key=key,
-            reuse_port=_flag(values.get("reuse_port", "false"), "reuse_port"),
+            reuse_port=_flag(values["reuse_port"], "reuse_port") if values.get("reuse_port") else reuse_port,
             headers=HeaderLimits(
                 max_headers=_opt(values, "max_headers", DEFAULT_MAX_HEADERS),
                 max_header_bytes=_opt(values, "max_header_bytes", DEFAULT_MAX_HEADER_BYTES),

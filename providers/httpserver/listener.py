@@ -1,4 +1,4 @@
-"""One HTTP listener per link: a uvicorn server (httptools) in the running loop with a raw ASGI app.
+"""One HTTP listener per link: an asyncio server of ``protocol.HttpConnection`` in the running loop.
 
 Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the linked actor; its
 ``HttpResponse`` becomes the reply. What goes wrong maps to a status, never to a crash:
@@ -11,23 +11,23 @@ Each request becomes an ``HttpRequest`` for ``HttpServer.HandleRequest`` on the 
 A failure's body is a short reason and a request id (also in ``x-request-id``; the trace id when tracing
 is on); the actor id and the error text go to the log under that id, not to the HTTP client.
 
-No framework on the hot path: one dict walk for the headers, one msgpack encode, one decode.
-Each request is a server span, a child of an incoming ``traceparent`` (whose trace id is kept); its
-context travels to the actor in ``trace_context``.
+No framework on the hot path: the headers are gathered as they are parsed, one msgpack encode, one
+decode, one write. With tracing on, each request is a server span, a child of an incoming
+``traceparent`` (whose trace id is kept); its context travels to the actor in ``trace_context``. With
+tracing off an incoming ``traceparent``/``tracestate`` is passed on as received.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import Any, Final
+import ssl
+from typing import Final
 
+import msgpack
 import structlog
-import uvicorn
 
 from lattice.capability import ProviderContext
 from lattice.errors import (
@@ -37,22 +37,19 @@ from lattice.errors import (
     ProviderError,
     http_status,
 )
-from lattice.messages import pack, unpack
+from lattice.messages import unpack
 from lattice.observability import tracing
 from lattice.providers.httpserver.config import ListenerConfig
-from lattice.providers.httpserver.guard import GuardedProtocol
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
+from lattice.providers.httpserver.protocol import Headers, HttpConnection, Request, Response, ServerSettings
 
 OPERATION: Final = "HttpServer.HandleRequest"
 _TOKEN: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _OURS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
 _CORS_METHODS: Final = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 _TEXT: Final = (b"content-type", b"text/plain; charset=utf-8")
+_CARRIED: Final = (tracing.TRACEPARENT, "tracestate")
+STOP_GRACE_S: Final = 5.0
+_pack = msgpack.Packer(use_bin_type=True).pack  # ``lattice.messages.pack`` without a Packer made per call
 
 log = structlog.get_logger("lattice.providers.httpserver")
 
@@ -119,22 +116,6 @@ def _header_name(name: object) -> bytes | None:
     return wire
 
 
-class _Server(uvicorn.Server):
-    """uvicorn that leaves signals to whoever runs the provider and says when it is listening."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
 def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
@@ -151,6 +132,14 @@ def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
+def _tls(cfg: ListenerConfig) -> ssl.SSLContext | None:
+    if not cfg.tls_cert or not cfg.tls_key:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return context
+
+
 class Listener:
     """Serves ``actor_id`` on ``config``'s address until ``stop()``."""
 
@@ -159,157 +148,135 @@ class Listener:
         self.actor_id = actor_id
         self.config = config
         self.link = link
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._shared = ServerSettings(self.handle, config.headers, config.max_body_bytes, config.idle_timeout_s,
+                                      set(), set())  # fmt: skip
         self._log = log.bind(actor_id=actor_id, url=config.url)
 
     async def start(self) -> None:
         """Bind and serve; ``ProviderError`` naming the link when the address or TLS files are unusable."""
         cfg = self.config
         try:
+            tls = _tls(cfg)
+        except (OSError, ssl.SSLError) as exc:
+            raise ProviderError(f"httpserver: link {self.link} refused: cannot load TLS files: {exc}") from None
+        try:
             sock = _bind(cfg.host, cfg.port, reuse_port=cfg.reuse_port)
         except OSError as exc:
             raise ProviderError(f"httpserver: link {self.link} refused: cannot listen on {cfg.url}: {exc}") from None
-        config = uvicorn.Config(
-            self,
-            http=GuardedProtocol.with_limits(cfg.headers),
-            timeout_keep_alive=max(1, round(cfg.idle_timeout_s)),
-            ws="none",
-            lifespan="off",
-            interface="asgi3",
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            ssl_certfile=cfg.tls_cert,
-            ssl_keyfile=cfg.tls_key,
-            timeout_graceful_shutdown=5,
-        )
+        loop = asyncio.get_running_loop()
+        shared = self._shared
         try:
-            config.load()
-        except Exception as exc:
+            self._server = await loop.create_server(lambda: HttpConnection(shared, loop), sock=sock, ssl=tls)
+        except OSError as exc:
             sock.close()
-            raise ProviderError(f"httpserver: link {self.link} refused: cannot load TLS files: {exc}") from None
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"http {cfg.url}")
-        ready = asyncio.create_task(self._server.ready.wait())
-        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
-            sock.close()
-            error = self._task.exception() if not self._task.cancelled() else None
-            raise ProviderError(f"httpserver: link {self.link}: server on {cfg.url} did not start: {error}")
+            raise ProviderError(f"httpserver: link {self.link}: server on {cfg.url} did not start: {exc}") from None
         self._log.info("http listener started")
 
     async def stop(self) -> None:
-        """Stop accepting, let requests in progress finish (bounded), close the socket."""
-        if self._server is None or self._task is None:
+        """Stop accepting, let requests in progress finish (up to ``STOP_GRACE_S``), close every connection."""
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._server.should_exit = True
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await self._task
-        self._server = self._task = None
+        server.close()
+        shared = self._shared
+        for connection in list(shared.connections):
+            connection.shutdown()
+        if shared.connections:
+            shared.drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(shared.drained.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                self._log.warning("requests still in progress at stop: cut", connections=len(shared.connections))
+        for task in list(shared.tasks):
+            task.cancel()
+        for connection in list(shared.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        try:
+            await asyncio.wait_for(server.wait_closed(), STOP_GRACE_S)
+        except TimeoutError:
+            self._log.warning("http listener did not close in time", grace_s=STOP_GRACE_S)
         self._log.info("http listener stopped")
 
-    # --- the ASGI app ------------------------------------------------------------------------------
+    # --- one request -------------------------------------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        headers: dict[str, list[str]] = {}
-        for raw_name, raw_value in scope["headers"]:
-            headers.setdefault(raw_name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
-        method = scope["method"]
-        incoming = {k: headers[k][0] for k in (tracing.TRACEPARENT, "tracestate") if k in headers}
-        attributes = (
-            {"http.request.method": method, "url.path": scope["path"], "lattice.actor_id": self.actor_id}
-            if tracing.enabled()
-            else None
-        )
+    async def handle(self, request: Request) -> Response:
+        """Answer one request; with tracing on, as a server span (a child of an incoming ``traceparent``)."""
+        headers = request.headers
+        incoming = {k: headers[k][0] for k in _CARRIED if k in headers}
+        if not tracing.enabled():
+            return await self._serve(request, incoming or None)
+        method = request.method
+        attributes = {"http.request.method": method, "url.path": request.path, "lattice.actor_id": self.actor_id}
         with tracing.span(f"HTTP {method}", kind=tracing.SERVER, parent=incoming, attributes=attributes) as span:
-            status = await self._serve(scope, receive, send, headers)
+            response = await self._serve(request, tracing.carrier() or None)
+            status = response[0]
             tracing.annotate(span, http__response__status_code=status)
             if status >= 500:
                 tracing.fail(span, f"HTTP {status}")
+            return response
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, list[str]]) -> int:
-        """One request, answered; returns the status sent. The trace context of the current span goes on."""
-        cors = self._cors_headers(headers)
-        method = scope["method"]
-        if self.config.cors_origins and method == "OPTIONS" and "access-control-request-method" in headers:
-            return await self._preflight(send, cors, headers)
-        body = await self._read_body(headers, receive)
-        if body is None:
-            # uvicorn reads and drops the rest of the body, so the connection stays usable
-            return await _reply(send, 413, f"request body over {self.config.max_body_bytes} bytes", cors)
-        request = {
-            "method": method,
-            "path": scope["path"],
-            "queryString": scope["query_string"].decode("latin-1"),
+    async def _serve(self, request: Request, trace_context: dict[str, str] | None) -> Response:
+        """One request's answer. ``trace_context`` goes with the call to the actor."""
+        headers = request.headers
+        cors = self._cors_headers(headers) if self.config.cors_origins else []
+        if self.config.cors_origins and request.method == "OPTIONS" and "access-control-request-method" in headers:
+            return self._preflight(cors, headers)
+        message = {
+            "method": request.method,
+            "path": request.path,
+            "queryString": request.query,
             "header": headers,
-            "body": body,
+            "body": request.body,
         }
         try:
             raw = await self.ctx.invoke_actor(
-                self.actor_id,
-                OPERATION,
-                pack(request),
-                timeout_s=self.config.timeout_s,
-                trace_context=tracing.carrier() or None,
+                self.actor_id, OPERATION, _pack(message), timeout_s=self.config.timeout_s, trace_context=trace_context
             )
         except NoResponders as exc:
-            return await self._fail(send, 503, "the actor is not running", exc, cors)
+            return self._fail(503, "the actor is not running", exc, cors, trace_context)
         except LatticeError as exc:  # by the one table (lattice.errors.http_status)
             status = http_status(exc)
             if status == 503:
-                return await self._fail(send, 503, "the actor is busy: retry shortly", exc, cors, retry_after=True)
+                return self._fail(503, "the actor is busy: retry shortly", exc, cors, trace_context, retry_after=True)
             if status == 504:
-                return await self._fail(send, 504, "the actor did not answer in time", exc, cors)
+                return self._fail(504, "the actor did not answer in time", exc, cors, trace_context)
             if status == 413:  # e.g. a body at the limit whose envelope is over the actor's payload limit
-                return await self._fail(send, 413, "the request is too large for the actor", exc, cors)
-            return await self._fail(send, 500, "the actor failed", exc, cors)
+                return self._fail(413, "the request is too large for the actor", exc, cors, trace_context)
+            return self._fail(500, "the actor failed", exc, cors, trace_context)
         except Exception as exc:
-            return await self._fail(send, 500, "the actor failed", exc, cors)
+            return self._fail(500, "the actor failed", exc, cors, trace_context)
         try:
             status, response_headers, response_body = decode_response(raw)
         except ValueError as exc:
-            return await self._fail(send, 502, "the actor sent a malformed HttpResponse", exc, cors)
+            return self._fail(502, "the actor sent a malformed HttpResponse", exc, cors, trace_context)
         if len(response_body) > self.config.max_body_bytes:
-            limit = self.config.max_body_bytes
-            return await _reply(send, 502, f"the actor answered a body over {limit} bytes", cors)
-        return await _send(send, status, response_headers + cors, response_body)
+            return _text(502, f"the actor answered a body over {self.config.max_body_bytes} bytes", cors)
+        if cors:
+            response_headers += cors
+        return status, response_headers, response_body
 
-    async def _fail(
-        self, send: Send, status: int, reason: str, exc: BaseException, cors: Headers, *, retry_after: bool = False
-    ) -> int:
+    def _fail(
+        self,
+        status: int,
+        reason: str,
+        exc: BaseException,
+        cors: Headers,
+        trace_context: dict[str, str] | None,
+        *,
+        retry_after: bool = False,
+    ) -> Response:
         """Answer ``status`` with a short ``reason`` and a request id; what happened (the actor, the error) goes
         to the log under that id, never to the HTTP client."""
-        request_id = tracing.current_trace_id() or secrets.token_hex(16)
+        request_id = tracing.current_trace_id() or tracing.trace_id(trace_context) or secrets.token_hex(16)
         level = self._log.error if status == 500 and not isinstance(exc, LatticeError) else self._log.warning
         level("http request failed", status=status, request_id=request_id, error=str(exc) or type(exc).__name__,
               exc_info=not isinstance(exc, (LatticeError, ValueError)))  # fmt: skip
         headers = [*cors, (b"x-request-id", request_id.encode())]
-        return await _reply(send, status, f"{reason} (request id {request_id})", headers, retry_after=retry_after)
-
-    async def _read_body(self, headers: dict[str, list[str]], receive: Receive) -> bytes | None:
-        """The request body, or ``None`` when it is over the limit (checked before reading if possible)."""
-        limit = self.config.max_body_bytes
-        declared = headers.get("content-length")
-        if declared and declared[0].isdigit() and int(declared[0]) > limit:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b""  # the client went away; nobody will read the answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        if retry_after:
+            headers.append((b"retry-after", b"1"))
+        return _text(status, f"{reason} (request id {request_id})", headers)
 
     def _cors_headers(self, headers: dict[str, list[str]]) -> Headers:
         origins = self.config.cors_origins
@@ -322,25 +289,17 @@ class Listener:
             return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"origin")]
         return []
 
-    async def _preflight(self, send: Send, cors: Headers, headers: dict[str, list[str]]) -> int:
+    def _preflight(self, cors: Headers, headers: dict[str, list[str]]) -> Response:
         if not cors:
-            return await _reply(send, 403, "origin not allowed", [])
+            return _text(403, "origin not allowed", [])
         requested = headers.get("access-control-request-headers", ["*"])[0].encode("latin-1")
         allow = [
             (b"access-control-allow-methods", _CORS_METHODS),
             (b"access-control-allow-headers", requested),
             (b"access-control-max-age", b"600"),
         ]
-        return await _send(send, 204, cors + allow, b"")
+        return 204, cors + allow, b""
 
 
-async def _send(send: Send, status: int, headers: Headers, body: bytes) -> int:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-    return status
-
-
-async def _reply(send: Send, status: int, text: str, cors: Headers, *, retry_after: bool = False) -> int:
-    headers = [_TEXT, *cors, *([(b"retry-after", b"1")] if retry_after else [])]
-    return await _send(send, status, headers, text.encode("utf-8") + b"\n")
+def _text(status: int, text: str, headers: Headers) -> Response:
+    return status, [_TEXT, *headers], text.encode("utf-8") + b"\n"

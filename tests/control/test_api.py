@@ -196,7 +196,7 @@ async def test_a_refusing_host_is_passed_over_and_failed_when_all_refuse(
     await lenient.shutdown()
     await host_factory(allow_unsigned=False)
     await host_factory(allow_unsigned=False)
-    await wait_for(lambda: len(cp.hosts()) == 2, timeout=15)
+    await wait_for(lambda: len(cp.hosts()) == 2, timeout=30)
     await client.put("/v1/applications/refused", content=manifest("refused", bad["digest"]))
     await wait_for(lambda: _is(client, "refused", "failed"), timeout=20)
     message = (await status(client, "refused"))["status"]["message"]

@@ -9,6 +9,7 @@ from lattice.controlplane.autoscale import SCALE_DOWN_COOLDOWN_S, Load, decide, 
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import Elastic
 from lattice.errors import ManifestError
+from lattice.inventory import HostInventory
 
 SPEC = Elastic(min_replicas=0, max_replicas=8, target_in_flight=4, idle_timeout_s=60)
 
@@ -127,6 +128,6 @@ def test_loads_are_summed_over_hosts_with_latency_and_bad_values_ignored() -> No
         {"actors": [{"id": "MA", "waiting": 2, "calls": 5, "load": 0.25, "latency_buckets": buckets}]},
         {"actors": [{"id": "MA", "calls": "x", "load": float("nan"), "latency_buckets": "junk"}, {"id": "MB"}]},
     ]
-    loads = autoscale.loads_of(hosts)
+    loads = autoscale.loads_of(HostInventory.from_dict({"host_id": f"N{i}", **h}) for i, h in enumerate(hosts))
     assert loads["MA"] == Load(1, 2, 15, 1, 1.75, tuple([2] * 16))
     assert loads["MB"] == Load(latency=tuple([0] * 16))

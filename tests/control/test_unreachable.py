@@ -34,6 +34,6 @@ async def test_healthz_is_503_and_the_cli_says_unreachable_while_nats_is_down(
     assert cli.returncode == 1, cli.stdout + cli.stderr
     assert "the lattice is unreachable" in cli.stdout + cli.stderr
     await asyncio.to_thread(nats_server.start)  # same port, same store; the fixture stops it
-    await wait_for(lambda: cp.nc.is_connected, timeout=15)
+    await wait_for(lambda: cp.nc.is_connected, timeout=30)
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/v1/hosts")).status_code == 200

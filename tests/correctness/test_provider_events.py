@@ -54,7 +54,7 @@ async def test_provider_stopped_of_a_crashed_child_has_the_spec_shape(
     child = host.providers[(NUMBERGEN, "default")].process
     assert child is not None and child.proc is not None
     os.kill(child.proc.pid, signal.SIGKILL)
-    [data] = await wait_for(lambda: stopped(seen), timeout=15)
+    [data] = await wait_for(lambda: stopped(seen), timeout=30)
     assert {k: data[k] for k in SHAPE} == SHAPE
     assert data["code"] == -signal.SIGKILL
 

@@ -64,7 +64,7 @@ class Traffic:
     events: list[tuple[float, int | None]] = field(default_factory=list)
     acked: list[int] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    max_s: float = 200.0
+    max_s: float = 300.0  # a safety net only (``stop`` ends it): the test's own timeout
 
     async def run(self) -> None:
         timeout = httpx.Timeout(1.5, connect=0.5)
@@ -178,21 +178,21 @@ async def precreate_r3_buckets(url: str, net: netns.Network) -> None:
     nc = await nats.connect(url, connect_timeout=2, **MEMBER)
     try:
         js = nc.jetstream()
+        buckets = [subjects.latticedata_bucket(LATTICE), subjects.control_state_bucket(LATTICE)]
+        buckets.append(f"LATTICE_KV_{LATTICE}")
 
-        async def ready() -> bool:
-            await js.account_info()
+        async def created() -> bool:
+            # the meta leader answers before it has heard from every peer: until then an R3 stream is
+            # refused ("no suitable peers for placement, peer offline", 10005); creating again is idempotent
+            while buckets:
+                await js.create_key_value(KeyValueConfig(bucket=buckets[0], storage=StorageType.FILE, replicas=3))
+                buckets.pop(0)
+            await js.create_object_store(
+                subjects.artifacts_bucket(LATTICE), ObjectStoreConfig(storage=StorageType.FILE, replicas=3)
+            )
             return True
 
-        await until(_swallow(ready), 30, "JetStream cluster ready", net)
-        for bucket in (
-            subjects.latticedata_bucket(LATTICE),
-            subjects.control_state_bucket(LATTICE),
-            f"LATTICE_KV_{LATTICE}",
-        ):
-            await js.create_key_value(KeyValueConfig(bucket=bucket, storage=StorageType.FILE, replicas=3))
-        await js.create_object_store(
-            subjects.artifacts_bucket(LATTICE), ObjectStoreConfig(storage=StorageType.FILE, replicas=3)
-        )
+        await until(_swallow(created), 60, "the lattice's buckets created with three replicas", net)
     finally:
         await nc.close()
 
@@ -285,6 +285,18 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
         r.raise_for_status()
         return {c["name"]: c for c in r.json()["status"]["components"]}
 
+    async def components_once_available() -> dict[str, dict[str, Any]]:
+        """``components()``, waiting out a 503 + Retry-After: right after a partition heals, JetStream may
+        re-elect the state store's leader, and the API says so rather than answer."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return await components()
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 503 or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(float(exc.response.headers.get("retry-after", "1")))
+
     async def converged() -> bool:
         comps = await components()
         return bool(comps["kvcounter"]["running"] == 3 and comps["httpserver"]["running"] == 1)
@@ -361,7 +373,7 @@ async def test_lattice_across_machines_heals_after_power_loss_partition_and_nats
         assert victim_host in {h["id"] for h in await hosts()}  # the same host rejoined, not a new one
         counts = []
         for _ in range(10):  # and it stays that way
-            comps = await components()
+            comps = await components_once_available()
             counts.append(tuple(comps[c]["running"] if c in comps else None for c in ("kvcounter", "httpserver")))
             await asyncio.sleep(0.3)
         assert all(c == (3, 1) for c in counts), f"instances running (kvcounter, httpserver) after healing: {counts}"

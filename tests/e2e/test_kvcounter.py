@@ -21,8 +21,14 @@ KVCOUNTER = Path(__file__).resolve().parents[2] / "actors" / "kvcounter"
 
 
 async def deploy_kvcounter(
-    client: httpx.AsyncClient, port: int, replicas: int = 3, *, link_keyvalue: bool = True
+    client: httpx.AsyncClient,
+    port: int,
+    replicas: int = 3,
+    *,
+    link_keyvalue: bool = True,
+    http_everywhere: bool = False,
 ) -> dict[str, Any]:
+    """The demo on ``port``; ``http_everywhere``: its httpserver on every host (a daemonscaler)."""
     upload = await client.post("/v1/artifacts", content=(KVCOUNTER / "kvcounter.wasm").read_bytes())
     assert upload.status_code == 201, upload.text
     doc = yaml.safe_load((KVCOUNTER / "manifest.yaml").read_text())
@@ -35,6 +41,8 @@ async def deploy_kvcounter(
             for trait in comp["traits"]:
                 if trait["properties"].get("target") == "httpserver":
                     trait["properties"]["values"] = {"port": str(port)}
+        if comp["name"] == "httpserver" and http_everywhere:
+            comp["traits"] = [{"type": "daemonscaler", "properties": {"replicas": 1}}]
     put = await client.put("/v1/applications/kvcounter", content=yaml.safe_dump(doc).encode())
     assert put.status_code == 200, put.text
     result: dict[str, Any] = upload.json()

@@ -61,7 +61,7 @@ async def test_killed_provider_process_is_restarted_and_calls_fail_cleanly(
     task = asyncio.create_task(load.run())
     await wait_for(lambda: len(load.acked()) >= 5)
     os.kill(kv.process.proc.pid, signal.SIGKILL)
-    await wait_for(lambda: kv.process is not None and kv.process.restarts == 1, timeout=15)
+    await wait_for(lambda: kv.process is not None and kv.process.restarts == 1, timeout=30)
     mark = len(load.results)
     await wait_for(lambda: any(s == 200 for s, _ in load.results[mark:]), timeout=20)
     load.stop()

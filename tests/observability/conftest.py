@@ -34,7 +34,7 @@ class Spans:
     def named(self, name: str) -> list[ReadableSpan]:
         return [s for s in self.all() if s.name == name]
 
-    async def wait_for(self, *names: str, timeout: float = 10.0) -> list[ReadableSpan]:
+    async def wait_for(self, *names: str, timeout: float = 30.0) -> list[ReadableSpan]:
         """Wait until a span of each name has finished; returns the first of each."""
         await wait_for(lambda: all(self.named(n) for n in names), timeout=timeout)
         return [self.named(n)[0] for n in names]

@@ -84,7 +84,7 @@ async def test_two_hosts_in_one_process_keep_separate_registries(host_factory: A
 
 async def test_a_host_serves_its_metrics_on_the_metrics_address(host_factory: Any) -> None:
     host = await host_factory(metrics="127.0.0.1:0")
-    assert host.metrics_url and host.inventory()["metrics_url"] == host.metrics_url
+    assert host.metrics_url and host.inventory().metrics_url == host.metrics_url
     app = await serve_kvcounter(http_host=host, actor_host=host, kv_host=host)
     async with httpx.AsyncClient(timeout=10) as client:
         assert (await client.get(f"{app.url}/scraped")).status_code == 200

@@ -84,7 +84,7 @@ async def test_a_wadm_application_deploys_through_lattice_apply(
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "deployed" in applied.stdout
     async with httpx.AsyncClient() as http:
-        response = await wait_for(lambda: _get(http, f"http://127.0.0.1:{port}/wadm"), timeout=15)
+        response = await wait_for(lambda: _get(http, f"http://127.0.0.1:{port}/wadm"), timeout=30)
     assert response.json()["count"] == 1
 
     app = (await client.get("/v1/applications/counter")).json()

@@ -26,7 +26,7 @@ async def test_two_instances_fire_each_tick_once(start_provider: HarnessFactory)
     for harness in (first, second):
         await harness.serve_actor(actor, on_tick)
         await harness.put_link(link_to(harness.provider, actor, SCHEDULE="* * * * * *"))  # every second
-    await wait_for(lambda: len(ticks) >= 3, timeout=15)
+    await wait_for(lambda: len(ticks) >= 3, timeout=30)
     await asyncio.sleep(1.2)  # a second's worth of ticks more: duplicates would show now
     times = [int(t["tick"]) for t in ticks]
     assert len(times) == len(set(times)), ticks  # both instances woke; one fired each tick

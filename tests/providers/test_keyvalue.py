@@ -45,7 +45,7 @@ async def test_set_with_expiry_reads_absent_once_expired(kv: Harness) -> None:
     async def gone() -> bool:
         return await kv.call(a, "KeyValue.Contains", "short") is False
 
-    await wait_for(gone, timeout=10)
+    await wait_for(gone, timeout=30)
     assert await kv.call(a, "KeyValue.Get", "short") == {"value": "", "exists": False}
     assert await kv.call(a, "KeyValue.Del", "short") is False
     assert await kv.call(a, "KeyValue.Increment", {"key": "short", "value": 5}) == 5  # starts from nothing

@@ -56,7 +56,7 @@ async def test_http_request_reaches_a_component_actor(host_factory: Any, tmp_pat
     host = await host_factory()
     actor_id = await start(host, tmp_path, "probe.wasm", probe())
     assert isinstance(host.actors[actor_id].pool, ComponentPool)
-    assert host.inventory()["actors"][0]["abi"] == "component"
+    assert host.inventory().actors[0].abi == "component"
     url = await serve_http(host, actor_id)
     async with httpx.AsyncClient(timeout=5) as c:
         response = await c.get(f"{url}/anything?x=1")

@@ -156,7 +156,7 @@ async def test_wasi_keyvalue_through_the_linked_provider(
         except ActorError:
             return False
 
-    await wait_for(linked, timeout=10)
+    await wait_for(linked, timeout=30)
     assert await kv("Kv.Set", "k=välue") == "ok"
     assert await kv("Kv.Get", "k") == "välue"
     assert await kv("Kv.Exists", "k") == "True"
