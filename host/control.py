@@ -36,8 +36,9 @@ from lattice.commands import (
     StopProvider,
 )
 from lattice.errors import ClaimsError, ConfigError, LatticeError
-from lattice.host.actors import RunningActor, annotations_key
+from lattice.host.actors import RunningActor
 from lattice.host.providers import LocalProvider
+from lattice.host.registry import ActorRegistry
 from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
@@ -56,7 +57,7 @@ class ControlledHost(Protocol):
     nc: NATS
     rpc: Rpc
     data: LatticeData
-    actors: dict[str, RunningActor]
+    actors: ActorRegistry
 
     def inventory(self) -> HostInventory: ...
 
@@ -221,8 +222,7 @@ class ControlInterface:
         }
 
     async def _launch_actor(self, cmd: LaunchActor) -> dict[str, Any]:
-        current = next((a for a in self.host.actors.values() if a.image_ref == cmd.image_ref), None)
-        existing = current.counts.get(annotations_key(cmd.annotations), 0) if current else 0
+        existing = self.host.actors.count_of(cmd.image_ref, cmd.annotations)
         return await self._scale_actor(cmd.scale_to(existing + cmd.count))
 
     def _check_image(self, image_ref: str) -> None:

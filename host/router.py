@@ -5,7 +5,9 @@ A host call (``__host_call``) arrives on the worker thread running the caller's 
   called directly (no NATS, no extra msgpack round trip); otherwise the NATS hop to the provider;
 - actor id or call alias → a local instance of the target, called on the same thread; otherwise the
   NATS hop to the target's queue group.
-The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``.
+An invocation arriving over NATS for a local actor (``host.serving``) runs here: ``try_inline`` on the loop,
+else ``on_worker``. The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``. What
+runs here the router reads from the host's registries (``host.registry``), which only their owners change.
 
 Every hop is observed through ``lattice.observability.metrics.CallMetrics`` (counter, latency, span, log context):
 ``call_local`` for an actor serving a call, ``host_call`` for the call out and the in-process provider.
@@ -27,7 +29,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from lattice import events
-from lattice.errors import CapabilityDenied, Expired, InvocationError, LinkNotFound, NoResponders, Unreachable
+from lattice.errors import (
+    CapabilityDenied,
+    Expired,
+    InvocationError,
+    LinkNotFound,
+    NoResponders,
+    Unreachable,
+)
 from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -38,7 +47,7 @@ from lattice.settings import Settings
 
 if TYPE_CHECKING:
     from lattice.host.actors import RunningActor
-    from lattice.host.providers import LocalProvider
+    from lattice.host.registry import ActorRegistry, ProviderRegistry
 
 log = structlog.get_logger("host.router")
 T = TypeVar("T")
@@ -81,7 +90,7 @@ def is_contract(namespace: str) -> bool:
 
 
 class Router:
-    """Routes calls for one host. ``actors``/``providers`` are the host's live registries."""
+    """Routes calls for one host; ``actors``/``providers`` are the host's registries, read, never changed."""
 
     def __init__(
         self,
@@ -89,8 +98,8 @@ class Router:
         settings: Settings,
         host_id: str,
         data: LatticeData,
-        actors: dict[str, RunningActor],
-        providers: dict[tuple[str, str], LocalProvider],
+        actors: ActorRegistry,
+        providers: ProviderRegistry,
         rpc: Rpc,
         publish: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         loop: asyncio.AbstractEventLoop,
@@ -144,12 +153,12 @@ class Router:
             link = self.data.link_for(caller, namespace, link_name)
             if link is None:
                 raise LinkNotFound(namespace, link_name, caller)
-            local = self.providers.get((link.provider_id, link_name))
-            if local is not None and local.provider is not None:
-                return self._wait(self.metrics.provider_call(local.provider, caller, operation, payload, parent=trace))
+            provider = self.providers.in_process(link.provider_id, link_name)
+            if provider is not None:
+                return self._wait(self.metrics.provider_call(provider, caller, operation, payload, parent=trace))
             target = Entity(link.provider_id, namespace, link_name)
             return self._wait(self.rpc.invoke(origin, target, operation, payload, trace_context=trace))
-        target_id = self.data.resolve_actor(namespace) or self._local_alias(namespace)
+        target_id = self.data.resolve_actor(namespace) or self.actors.by_alias(namespace)
         if target_id is None:
             raise Unreachable(f"no actor is known by {namespace!r}: start it, or check its call alias")
         running = self.actors.get(target_id)
@@ -157,13 +166,6 @@ class Router:
             with contextlib.suppress(NoResponders):  # it stopped here as the call came: elsewhere, or woken
                 return self.call_local(running, operation, payload)
         return self._wait(self.rpc.invoke(origin, Entity(target_id), operation, payload, trace_context=trace))
-
-    def _local_alias(self, name: str) -> str | None:
-        for actor_id, running in self.actors.items():
-            claims = running.compiled.claims
-            if claims is not None and claims.call_alias == name:
-                return actor_id
-        return None
 
     def _check_capability(self, caller: str, contract_id: str) -> None:
         running = self.actors.get(caller)

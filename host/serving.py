@@ -16,7 +16,7 @@ holds this cluster seed (``Rpc.vouched``), else ``v1``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ class InvocationServer:
         self,
         *,
         host_id: str,
-        actors: dict[str, RunningActor],
+        actors: Mapping[str, RunningActor],
         rpc: Rpc,
         router: Router,
         spawn: Spawn,
