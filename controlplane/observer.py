@@ -102,9 +102,14 @@ class Observer:
             except ConfigError as exc:
                 log.info("ping answer ignored", error=str(exc))
                 continue
-            with logged(log, "inventory not read", level="info", host_id=host_id):
-                inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
-                self._seen(json.loads(inv.data))
+            await self.refresh_host(host_id)
+
+    async def refresh_host(self, host_id: str) -> None:
+        """Read ``host_id``'s inventory now (``get.inv``), e.g. right after it carried out a command, so the
+        next plan does not act on a view from before it. A host that does not answer keeps its view."""
+        with logged(log, "inventory not read", level="info", host_id=host_id):
+            inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
+            self._seen(json.loads(inv.data))
 
     def _seen(self, doc: Any) -> None:
         try:
@@ -114,6 +119,11 @@ class Observer:
             return
         now = time.monotonic()
         state = self.hosts.get(inv.host_id)
+        if state is not None and inv.uptime_seconds < state.inventory.uptime_seconds:
+            # taken before the one held (a heartbeat handled after a fresher ``get.inv`` answer): it would
+            # bring back instances a command just stopped; it still says the host is alive
+            state.last_seen = now
+            return
         self.hosts[inv.host_id] = HostState(inv, now, state.first_seen if state else now)
 
     async def _on_event(self, msg: Msg) -> None:

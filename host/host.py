@@ -84,7 +84,7 @@ class Host:
             "hostcore.arch": platform.machine(),
             **settings.labels,
         }
-        self.started_at = time.time()
+        self.started_at = time.monotonic()  # uptimes only: they order this host's inventories (a clock step does not)
         self.log = log.bind(host_id=self.id)
         self._stopped = asyncio.Event()
         self._drain_on_exit = False
@@ -243,7 +243,7 @@ class Host:
             self.id,
             self.labels,
             VERSION,
-            round(time.time() - self.started_at, 3),
+            round(time.monotonic() - self.started_at, 3),
             tuple(a.inventory() for a in self.actors.values()),
             tuple(entry for p in self.providers.values() for entry in p.inventory()),
             draining=self.draining,
