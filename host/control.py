@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from lattice import seal, subjects
 from lattice.commands import (
     COMMANDS,
+    Auction,
     CommandReply,
     DeleteLink,
     HostCommand,
@@ -35,8 +36,9 @@ from lattice.commands import (
     StopProvider,
 )
 from lattice.errors import ClaimsError, ConfigError, LatticeError
-from lattice.host.actors import RunningActor, annotations_key
+from lattice.host.actors import RunningActor
 from lattice.host.providers import LocalProvider
+from lattice.host.registry import ActorRegistry
 from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
@@ -55,7 +57,7 @@ class ControlledHost(Protocol):
     nc: NATS
     rpc: Rpc
     data: LatticeData
-    actors: dict[str, RunningActor]
+    actors: ActorRegistry
 
     def inventory(self) -> HostInventory: ...
 
@@ -124,15 +126,14 @@ class ControlInterface:
         await self._reply(msg, self.host.inventory().to_dict())
 
     async def _on_auction(self, msg: Msg) -> None:
-        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise."""
+        """Bid (answer) when this host's labels hold every ``constraints`` pair; stay silent otherwise (also on
+        a malformed auction: there is no refusal to send, and a bad constraint must not match every host)."""
         try:
-            body = json.loads(msg.data or b"{}")
-        except ValueError:
+            auction = Auction.from_body(json.loads(msg.data or b"{}"))
+        except (ValueError, ConfigError) as exc:
+            log.info("auction ignored", host_id=self.host.id, error=str(exc))
             return
-        constraints = body.get("constraints") if isinstance(body, dict) else None
-        if not isinstance(constraints, dict):
-            constraints = {}
-        if all(self.host.labels.get(str(k)) == str(v) for k, v in constraints.items()):
+        if auction.admits(self.host.labels):
             await self._reply(msg, self.host.inventory().bid())
 
     async def _on_get_links(self, msg: Msg) -> None:
@@ -221,8 +222,7 @@ class ControlInterface:
         }
 
     async def _launch_actor(self, cmd: LaunchActor) -> dict[str, Any]:
-        current = next((a for a in self.host.actors.values() if a.image_ref == cmd.image_ref), None)
-        existing = current.counts.get(annotations_key(cmd.annotations), 0) if current else 0
+        existing = self.host.actors.count_of(cmd.image_ref, cmd.annotations)
         return await self._scale_actor(cmd.scale_to(existing + cmd.count))
 
     def _check_image(self, image_ref: str) -> None:

@@ -3,13 +3,12 @@
     async with Host(settings) as host:
         await host.serve()          # until stop() or a ``stop`` command
 
-The host owns its NATS connection, its actors (``host.actors``), its in-process providers and the
-tasks that serve them. Wasm runs on a bounded thread pool so a slow actor never delays heartbeats.
-On stop it stops taking calls, answers what is queued, publishes ``host_stopped`` and drains NATS.
-
-Over 400 lines: ``Host`` is the composition root every helper of the host meets in (actors, providers, router,
-control, metrics, images). The next cut is issue 14's: small registries (actors, providers) with a lifecycle
-enum, composed here, instead of dicts handed to the router by reference.
+The host owns its NATS connection, its lifecycle (``Lifecycle``), its actors and the tasks that serve them.
+It composes small parts, each with one job: the registries of what runs here (``host.registry``: the router
+and the control interface read them, only their owners write), the providers it runs
+(``host.hosted_providers``), where modules come from (``host.images``), the router and the control interface.
+Wasm runs on a bounded thread pool so a slow actor never delays heartbeats. On stop it stops taking calls,
+answers what is queued, publishes ``host_stopped`` and drains NATS.
 """
 
 from __future__ import annotations
@@ -17,41 +16,36 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import enum
-import hashlib
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
-from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-from lattice import caps, events, keys, oci, subjects
-from lattice import claims as claims_mod
-from lattice.capability import builtin_provider_id
-from lattice.connection import cancel_and_wait, connect, drain, object_store, settle
-from lattice.errors import ClaimsError, ConfigError, ConnectionLost, Expired, LatticeError, NoResponders, NotFound
+from lattice import events, keys, subjects
+from lattice.connection import cancel_and_wait, connect, drain, settle
+from lattice.errors import ConfigError, ConnectionLost, LatticeError
 from lattice.failsafe import logged
+from lattice.host import images
 from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
+from lattice.host.hosted_providers import HostedProviders
 from lattice.host.limits import WorkerQuota
-from lattice.host.providers import HostProviderContext, LocalProvider, ProviderProcess
+from lattice.host.providers import LocalProvider
+from lattice.host.registry import ActorRegistry, ProviderRegistry
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
 from lattice.inventory import HostInventory
 from lattice.links import LatticeData
-from lattice.messages import Entity, Invocation, LinkDefinition
+from lattice.messages import Entity
 from lattice.observability import tracing
-from lattice.observability.metrics import ActorSample, CallMetrics, MetricsServer, ProviderSample, provider_sample
-from lattice.providers.sdk.base import provider_class
-from lattice.providers.sdk.server import ProviderServer
-from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
+from lattice.observability.metrics import CallMetrics, MetricsServer
+from lattice.rpc import Rpc
 from lattice.settings import Settings
 
 log = structlog.get_logger("host")
 VERSION = "0.1.0"
-HEALTH_INTERVAL_S = 5.0
 WORKER_SHARE = 4  # one actor holds at most a quarter of the worker threads (host.limits.WorkerQuota)
 
 
@@ -77,8 +71,8 @@ class Host:
         self._own_runtime = runtime is None
         self.workers = workers
         self.executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="wasm")
-        self.actors: dict[str, RunningActor] = {}
-        self.providers: dict[tuple[str, str], LocalProvider] = {}
+        self.actors = ActorRegistry()
+        self.providers = ProviderRegistry()
         self.labels = {
             "hostcore.os": platform.system().lower(),
             "hostcore.arch": platform.machine(),
@@ -93,7 +87,7 @@ class Host:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = CallMetrics(context={"host_id": self.id})
-        self.metrics.watch(actors=self._actor_samples, providers=self._provider_samples)
+        self.metrics.watch(actors=self.actors.samples, providers=lambda: self.providers.samples(self.loop))
         self.metrics_server: MetricsServer | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -120,7 +114,6 @@ class Host:
             self.nc, self.settings, cluster_key=self.cluster_key, sender_id=self.id, tracer=tracing.RPC_TRACER
         )
         self.data = await LatticeData.of(self.rpc, self.js, source=self.id)
-        self.data.on_link(self._on_link)
         self.router = Router(
             settings=self.settings,
             host_id=self.id,
@@ -134,6 +127,20 @@ class Host:
             metrics=self.metrics,
             quota=WorkerQuota(self.workers // WORKER_SHARE),
         )
+        self.hosted = HostedProviders(
+            settings=self.settings,
+            host_id=self.id,
+            registry=self.providers,
+            nc=self.nc,
+            js=self.js,
+            rpc=self.rpc,
+            data=self.data,
+            router=self.router,
+            metrics=self.metrics,
+            publish=self.publish_event,
+            spawn=self.spawn,
+        )
+        self.data.on_link(self.hosted.on_link)
         from lattice.host.control import ControlInterface
 
         self.control = ControlInterface(self)
@@ -181,8 +188,7 @@ class Host:
         self.log.info("host drained", left=self._managed())
 
     def _managed(self) -> int:
-        actors = sum(c for a in self.actors.values() for k, c in a.counts.items() if "appspec" in k)
-        return actors + sum(len(p.owners) for p in self.providers.values())
+        return self.actors.managed() + self.providers.managed()
 
     async def shutdown(self) -> None:
         """Stop actors and providers, publish ``host_stopped``, drain NATS. Idempotent."""
@@ -192,8 +198,7 @@ class Host:
         self._stopped.set()
         for actor_id in list(self.actors):
             await self.stop_actor(actor_id, None, 0)
-        for key in list(self.providers):
-            await self.stop_provider(*key)
+        await self.hosted.stop_all()
         with logged(log, "host_stopped not published", host_id=self.id):
             await self.publish_event(events.HOST_STOPPED, {"labels": self.labels})
         for task in self._tasks:
@@ -254,27 +259,6 @@ class Host:
     def metrics_url(self) -> str | None:
         return self.metrics_server.url if self.metrics_server is not None else None
 
-    def _actor_samples(self) -> list[ActorSample]:
-        samples = []
-        for running in list(self.actors.values()):
-            stats, claims = running.pool.stats(), running.compiled.claims
-            samples.append(
-                ActorSample(
-                    running.actor_id,
-                    (claims.name if claims else None) or "",
-                    running.image_ref,
-                    stats["instances"],
-                    stats["in_flight"],
-                    stats["waiting"],
-                    running.pool.limits.max_instances,
-                )
-            )
-        return samples
-
-    def _provider_samples(self) -> list[ProviderSample]:
-        local = [p for p in list(self.providers.values()) if p.provider is not None]  # processes report their own
-        return [provider_sample(p.provider, p.provider_id, p.link_name, self.loop) for p in local if p.provider]
-
     async def _heartbeat(self) -> None:
         while True:
             for running in list(self.actors.values()):
@@ -284,53 +268,6 @@ class Host:
             await asyncio.sleep(self.settings.heartbeat_s)
 
     # --- actors ----------------------------------------------------------------------------------
-
-    async def fetch_actor(self, image_ref: str) -> bytes:
-        """Module bytes for ``sha256:<hex>`` (the artifact store), ``file://<path>`` or an OCI reference.
-
-        Raises ``NotFound`` when there is no such artifact or file.
-        """
-        if image_ref.startswith("sha256:"):
-            store = await object_store(
-                self.js, subjects.artifacts_bucket(self.settings.lattice), replicas=self.settings.js_replicas
-            )
-            try:
-                result = await store.get(image_ref)
-            except (ObjectNotFoundError, NotFoundError) as exc:
-                raise NotFound(f"no artifact {image_ref} in the lattice: upload it with POST /v1/artifacts") from exc
-            data = bytes(result.data or b"")
-            if "sha256:" + hashlib.sha256(data).hexdigest() != image_ref.lower():
-                # the object store is writable by whoever NATS lets write it: trust the digest, not the store
-                raise ClaimsError(f"artifact {image_ref} in the object store does not match its digest: refused")
-            return data
-        if image_ref.startswith("file://"):
-            path = Path(image_ref.removeprefix("file://"))
-            try:
-                return await asyncio.to_thread(caps.read_regular_file, path)
-            except OSError as exc:
-                raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
-        if oci.is_reference(image_ref):  # told directly (not by the control plane, which stores it first)
-            return (await oci.pull_as(self.settings, image_ref)).wasm
-        raise ConfigError(f"unsupported actor image {image_ref!r}: use sha256:<digest>, file://<path> or an OCI ref")
-
-    def admit(self, wasm: bytes) -> None:
-        """Apply this host's policy to a module's claims (SPEC §3); raises ``ClaimsError``.
-
-        A signed actor needs an issuer in ``trusted_issuers``; with none configured it is refused
-        unless the operator opted out with ``allow_any_issuer``.
-        """
-        claims = claims_mod.extract_claims(wasm)
-        if claims is None:
-            if not self.settings.allow_unsigned:
-                raise ClaimsError("unsigned actors are not allowed on this host (start it with --allow-unsigned)")
-            return
-        trusted = set(self.settings.trusted_issuers)
-        if not trusted and not self.settings.allow_any_issuer:
-            raise ClaimsError(
-                f"actor signed by {claims.iss}, and this host trusts no issuer: start it with "
-                "--trusted-issuers (or --allow-any-issuer to run actors of any issuer)"
-            )
-        claims_mod.verify_actor(wasm, trusted_issuers=trusted or None)
 
     async def scale_actor(
         self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
@@ -342,7 +279,7 @@ class Host:
         """
         lock = self._locks.setdefault(image_ref, asyncio.Lock())
         async with lock:
-            running = next((a for a in self.actors.values() if a.image_ref == image_ref), None)
+            running = self.actors.by_image(image_ref)
             if running is None and count <= 0:
                 return None
             if running is None:
@@ -363,8 +300,8 @@ class Host:
 
     async def _start_actor(self, image_ref: str, count: int, properties: dict[str, Any]) -> RunningActor:
         limits, wasi = limits_from(properties, count), wasi_from(properties, self.settings.allow_dirs)
-        wasm = await self.fetch_actor(image_ref)
-        self.admit(wasm)
+        wasm = await images.fetch(self.settings, self.js, image_ref)
+        images.admit(self.settings, wasm)
         # a component's first compile takes seconds (then it is mapped from the disk cache): off the loop
         compiled = await asyncio.to_thread(compile_actor, self.runtime, wasm)
         if compiled.actor_id in self.actors:
@@ -391,7 +328,7 @@ class Host:
             config=config,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
-        self.actors[compiled.actor_id] = running
+        self.actors.add(running)
         running.subscription = await self.nc.subscribe(
             subjects.actor_rpc(self.settings.lattice, compiled.actor_id),
             queue=compiled.actor_id,
@@ -419,7 +356,7 @@ class Host:
             running.set_count(annotations, count)
             if running.count > 0:
                 return True
-        del self.actors[actor_id]
+        self.actors.remove(actor_id)
         if running.subscription is not None:
             # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
             # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
@@ -432,40 +369,7 @@ class Host:
 
     async def _on_invocation(self, msg: Msg) -> None:
         # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self.spawn(self._serve_invocation(msg), "invocation")
-
-    async def _serve_invocation(self, msg: Msg) -> None:
-        actor_id = subjects.last_segment(msg.subject)
-        invocation_id, vouched = "", False
-        try:
-            inv = Invocation.from_msgpack(msg.data)
-            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
-            invocation_id = inv.id  # known before verification, so that even a refusal is answered
-            running = self.actors.get(actor_id)
-            limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
-            inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
-            vouched = bool(inv.claims_mac)
-            # this task's own context: the bindings reach every log line of the call, here and on the worker
-            structlog.contextvars.bind_contextvars(
-                invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
-            )
-            running = self.actors.get(actor_id)
-            if running is None:  # stopped after NATS routed the call here: the caller tries again (SPEC §5)
-                raise NoResponders(f"actor {actor_id} stopped on host {self.id} as the call came")
-            self.router.check_invocation_allowed(running, inv.origin)
-            result: bytes | Exception = await self.router.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
-            )
-        except Expired as exc:  # counted and logged per burst by the router, not a line each
-            result = exc
-            self.router.drops.note(actor_id)
-        except LatticeError as exc:
-            result = exc
-            self.log.info("invocation failed", actor_id=actor_id, invocation_id=invocation_id, error=str(exc))
-        except Exception as exc:  # never leave a caller without an answer
-            self.log.exception("invocation crashed", actor_id=actor_id)
-            result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
+        self.spawn(self.router.serve_invocation(msg), "invocation")
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
@@ -476,146 +380,9 @@ class Host:
     async def start_provider(
         self, image_ref: str, link_name: str, annotations: dict[str, str], config: dict[str, Any]
     ) -> LocalProvider:
-        """Start a bundled provider in this host; raises ``ConfigError`` for an unknown one. Two applications
-        asking at once for the same (provider, link name) get one instance: the second joins the first."""
-        cls = provider_class(image_ref)
-        provider_id = builtin_provider_id(image_ref.removeprefix("builtin:"))
-        key = (provider_id, link_name)
-        async with self._locks.setdefault(f"provider {provider_id} {link_name}", asyncio.Lock()):
-            if key in self.providers:
-                self.providers[key].add_owner(annotations)
-                return self.providers[key]
-            return await self._start_provider(cls, image_ref, provider_id, link_name, annotations, config)
-
-    async def _start_provider(
-        self,
-        cls: Any,
-        image_ref: str,
-        provider_id: str,
-        link_name: str,
-        annotations: dict[str, str],
-        config: dict[str, Any],
-    ) -> LocalProvider:
-        key = (provider_id, link_name)
-        if self.settings.provider_processes:
-            return await self._start_provider_process(cls, image_ref, provider_id, link_name, annotations)
-        provider = cls(config)
-        ctx = HostProviderContext(
-            settings=self.settings,
-            nc=self.nc,
-            js=self.js,
-            provider_id=provider_id,
-            link_name=link_name,
-            host_id=self.id,
-            contract_id=cls.contract_id,
-            router=self.router,
-        )
-        local = LocalProvider(provider, provider_id, link_name, cls.contract_id, image_ref)
-        local.add_owner(annotations)
-        try:
-            await provider.init(ctx)
-            local.server = ProviderServer(
-                provider, ctx, self.rpc, health_interval_s=HEALTH_INTERVAL_S, metrics=self.metrics
-            )
-            await local.server.start()
-        except Exception as exc:
-            await self.publish_event(
-                events.PROVIDER_START_FAILED,
-                {"provider_ref": image_ref, "link_name": link_name, "error": str(exc)},
-            )
-            raise
-        self.providers[key] = local
-        for link in self.data.links_of_provider(provider_id, link_name):
-            await self._put_link_safely(local, link)
-        await self.publish_event(
-            events.PROVIDER_STARTED,
-            events.provider_data(provider_id, link_name, cls.contract_id, image_ref=image_ref),
-        )
-        self.log.info("provider started", provider_id=provider_id, image_ref=image_ref, link_name=link_name)
-        return local
-
-    async def _start_provider_process(
-        self, cls: Any, image_ref: str, provider_id: str, link_name: str, annotations: dict[str, str]
-    ) -> LocalProvider:
-        process = ProviderProcess(
-            cls.name, link_name, self.settings, self.publish_event, provider_id=provider_id, contract_id=cls.contract_id
-        )
-        await process.start()
-        local = LocalProvider(None, provider_id, link_name, cls.contract_id, image_ref)
-        local.add_owner(annotations)
-        local.process = process
-        self.providers[(provider_id, link_name)] = local
-        self.log.info(
-            "provider process started",
-            provider_id=provider_id,
-            image_ref=image_ref,
-            pid=process.proc.pid if process.proc else None,
-        )
-        return local
+        """Start a bundled provider here, or add an owner to the one running (``HostedProviders.start``)."""
+        return await self.hosted.start(image_ref, link_name, annotations, config)
 
     async def stop_provider(self, provider_id: str, link_name: str, annotations: dict[str, str] | None = None) -> bool:
         """Stop one owner's share (``annotations``) or, with ``None``, the provider. ``False`` if absent."""
-        local = self.providers.get((provider_id, link_name))
-        if local is None:
-            return False
-        if annotations is not None and local.remove_owner(annotations):
-            return True  # other applications still use it
-        del self.providers[(provider_id, link_name)]
-        fields = {"host_id": self.id, "provider_id": provider_id, "link_name": link_name}
-        with logged(log, "provider server did not stop cleanly", **fields):
-            if local.server is not None:
-                await local.server.stop()
-        with logged(log, "provider process did not stop cleanly", **fields):
-            if local.process is not None:
-                await local.process.stop()
-        with logged(log, "provider shutdown failed", **fields):
-            if local.provider is not None:
-                await local.provider.shutdown()
-        await self.publish_event(
-            events.PROVIDER_STOPPED,
-            events.provider_data(provider_id, link_name, local.contract_id),
-        )
-        return True
-
-    async def _on_link(self, action: str, link: LinkDefinition) -> None:
-        local = self.providers.get((link.provider_id, link.link_name))
-        if local is None or local.provider is None:  # a provider process learns its links itself
-            return
-        if action == "put":
-            await self._put_link_safely(local, link)
-        else:
-            await local.provider.del_link(link)
-
-    async def _put_link_safely(self, local: LocalProvider, link: LinkDefinition) -> None:
-        if local.provider is None:
-            return
-        try:
-            await local.provider.put_link(link)
-        except Exception as exc:
-            self.log.warning("link refused by provider", link=link.key, error=str(exc))
-            await self.publish_event(
-                events.LINKDEF_SET_FAILED,
-                {"link": link.to_dict(), "actor_id": link.actor_id, "contract_id": link.contract_id, "error": str(exc)},
-            )
-            # A refusal may pass (a port still held by a provider that is moving here): retry a while.
-            self.spawn(self._retry_link(local, link), "link-retry")
-
-    async def _retry_link(self, local: LocalProvider, link: LinkDefinition, attempts: int = 30) -> None:
-        for attempt in range(attempts):
-            await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
-            current = self.data.link_for(link.actor_id, link.contract_id, link.link_name)
-            if current != link or self.providers.get((local.provider_id, local.link_name)) is not local:
-                return
-            if local.provider is None:
-                return
-            try:
-                await local.provider.put_link(link)
-            except Exception:
-                continue
-            self.log.info("link accepted on retry", link=link.key, attempt=attempt + 1)
-            return
-
-
-def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:
-    tid = tracing.trace_id(carrier)
-    return {"trace_id": tid} if tid else {}
+        return await self.hosted.stop(provider_id, link_name, annotations)

@@ -5,7 +5,9 @@ A host call (``__host_call``) arrives on the worker thread running the caller's 
   called directly (no NATS, no extra msgpack round trip); otherwise the NATS hop to the provider;
 - actor id or call alias → a local instance of the target, called on the same thread; otherwise the
   NATS hop to the target's queue group.
-The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``.
+An invocation arriving over NATS for a local actor (``serve_invocation``) is admitted (verified, size-checked),
+run and always answered. The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``. What
+runs here the router reads from the host's registries (``host.registry``), which only their owners change.
 
 Every hop is observed through ``lattice.observability.metrics.CallMetrics`` (counter, latency, span, log context):
 ``call_local`` for an actor serving a call, ``host_call`` for the call out and the in-process provider.
@@ -25,20 +27,29 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+from nats.aio.msg import Msg
 
-from lattice import events
-from lattice.errors import CapabilityDenied, Expired, InvocationError, LinkNotFound, NoResponders, Unreachable
+from lattice import events, subjects
+from lattice.errors import (
+    CapabilityDenied,
+    Expired,
+    InvocationError,
+    LatticeError,
+    LinkNotFound,
+    NoResponders,
+    Unreachable,
+)
 from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
-from lattice.messages import Entity
+from lattice.messages import Entity, Invocation
 from lattice.observability import tracing
 from lattice.observability.metrics import CallMetrics
-from lattice.rpc import Rpc
+from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
 from lattice.settings import Settings
 
 if TYPE_CHECKING:
     from lattice.host.actors import RunningActor
-    from lattice.host.providers import LocalProvider
+    from lattice.host.registry import ActorRegistry, ProviderRegistry
 
 log = structlog.get_logger("host.router")
 T = TypeVar("T")
@@ -81,7 +92,7 @@ def is_contract(namespace: str) -> bool:
 
 
 class Router:
-    """Routes calls for one host. ``actors``/``providers`` are the host's live registries."""
+    """Routes calls for one host; ``actors``/``providers`` are the host's registries, read, never changed."""
 
     def __init__(
         self,
@@ -89,8 +100,8 @@ class Router:
         settings: Settings,
         host_id: str,
         data: LatticeData,
-        actors: dict[str, RunningActor],
-        providers: dict[tuple[str, str], LocalProvider],
+        actors: ActorRegistry,
+        providers: ProviderRegistry,
         rpc: Rpc,
         publish: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         loop: asyncio.AbstractEventLoop,
@@ -144,12 +155,12 @@ class Router:
             link = self.data.link_for(caller, namespace, link_name)
             if link is None:
                 raise LinkNotFound(namespace, link_name, caller)
-            local = self.providers.get((link.provider_id, link_name))
-            if local is not None and local.provider is not None:
-                return self._wait(self.metrics.provider_call(local.provider, caller, operation, payload, parent=trace))
+            provider = self.providers.in_process(link.provider_id, link_name)
+            if provider is not None:
+                return self._wait(self.metrics.provider_call(provider, caller, operation, payload, parent=trace))
             target = Entity(link.provider_id, namespace, link_name)
             return self._wait(self.rpc.invoke(origin, target, operation, payload, trace_context=trace))
-        target_id = self.data.resolve_actor(namespace) or self._local_alias(namespace)
+        target_id = self.data.resolve_actor(namespace) or self.actors.by_alias(namespace)
         if target_id is None:
             raise Unreachable(f"no actor is known by {namespace!r}: start it, or check its call alias")
         running = self.actors.get(target_id)
@@ -157,13 +168,6 @@ class Router:
             with contextlib.suppress(NoResponders):  # it stopped here as the call came: elsewhere, or woken
                 return self.call_local(running, operation, payload)
         return self._wait(self.rpc.invoke(origin, Entity(target_id), operation, payload, trace_context=trace))
-
-    def _local_alias(self, name: str) -> str | None:
-        for actor_id, running in self.actors.items():
-            claims = running.compiled.claims
-            if claims is not None and claims.call_alias == name:
-                return actor_id
-        return None
 
     def _check_capability(self, caller: str, contract_id: str) -> None:
         running = self.actors.get(caller)
@@ -240,6 +244,46 @@ class Router:
         async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
             return await self.loop.run_in_executor(self.executor, call)
 
+    async def serve_invocation(self, msg: Msg) -> None:
+        """Serve one invocation from NATS for a local actor; the caller always gets an answer."""
+        actor_id = subjects.last_segment(msg.subject)
+        invocation_id, vouched = "", False
+        try:
+            inv = Invocation.from_msgpack(msg.data)
+            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
+            invocation_id = inv.id  # known before verification, so that even a refusal is answered
+            running = self.actors.get(actor_id)
+            limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
+            inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
+            vouched = bool(inv.claims_mac)
+            # this task's own context: the bindings reach every log line of the call, here and on the worker
+            structlog.contextvars.bind_contextvars(
+                invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
+            )
+            running = self.actors.get(actor_id)
+            if running is None:  # stopped after NATS routed the call here: the caller tries again (SPEC §5)
+                raise NoResponders(f"actor {actor_id} stopped on host {self.host_id} as the call came")
+            self.check_invocation_allowed(running, inv.origin)
+            result: bytes | Exception = await self.submit_local(
+                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
+            )
+        except Expired as exc:  # counted and logged per burst by the router, not a line each
+            result = exc
+            self.drops.note(actor_id)
+        except LatticeError as exc:
+            result = exc
+            log.info(
+                "invocation failed",
+                host_id=self.host_id,
+                actor_id=actor_id,
+                invocation_id=invocation_id,
+                error=str(exc),
+            )
+        except Exception as exc:  # never leave a caller without an answer
+            log.exception("invocation crashed", host_id=self.host_id, actor_id=actor_id)
+            result = exc
+        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
+
     async def invoke_actor(
         self,
         actor_id: str,
@@ -267,3 +311,8 @@ class Router:
             raise CapabilityDenied(
                 f"{running.actor_id} does not hold the {origin.contract_id} capability in its claims"
             )
+
+
+def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:
+    tid = tracing.trace_id(carrier)
+    return {"trace_id": tid} if tid else {}

@@ -2,8 +2,8 @@
 plans them, the reconciler sends ``to_body()`` on ``wasmbus.ctl.{lattice}.cmd.{host_id}.{verb}``, the host
 parses the body with ``from_body`` and answers a ``CommandReply``. Every verb has its type: ``scale``, ``lp``,
 ``sp`` (what the planner sends), and wasmCloud 0.x's ``la``, ``sa`` and ``stop``; ``DeleteLink`` is the body of
-``linkdefs.del``, ``WakeActor`` the request that starts an actor scaled to zero. The inventory a host reports
-is ``lattice.inventory``.
+``linkdefs.del``, ``Auction`` a request for bids, ``WakeActor`` the request that starts an actor scaled to
+zero. The inventory a host reports is ``lattice.inventory``.
 
 Parsing is tolerant as wasmCloud 0.x peers are (unknown keys ignored, ``image_ref`` accepted for
 ``actor_ref``, ``count`` 1 when absent) and strict where a wrong value would do harm: a bad count,
@@ -265,6 +265,26 @@ class CommandReply:
             str(error) if error is not None else None,
             {k: v for k, v in obj.items() if k not in known},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Auction:
+    """``auction.actor|provider``: every host whose labels hold each ``constraints`` pair bids (answers with
+    ``HostInventory.bid()``); the others stay silent. wasmCloud 0.x's ``actor_ref``/``provider_ref`` are ignored."""
+
+    constraints: dict[str, str] = field(default_factory=dict)
+
+    def to_body(self) -> dict[str, Any]:
+        return {"constraints": self.constraints}
+
+    @classmethod
+    def from_body(cls, body: Any) -> Auction:
+        if not isinstance(body, Mapping):
+            raise ConfigError("an auction is a JSON object")
+        return cls(str_map(body.get("constraints"), "constraints"))
+
+    def admits(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.constraints.items())
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import pytest
 
 from lattice.commands import (
     COMMANDS,
+    Auction,
     CommandReply,
     DeleteLink,
     LaunchActor,
@@ -136,3 +137,14 @@ def test_wake_request_and_its_reply() -> None:
     for body in ({}, {"actor_id": ""}, "MABC"):
         with pytest.raises(ConfigError):
             WakeActor.from_body(body)
+
+
+def test_auction_body_and_who_bids() -> None:
+    auction = Auction({"zone": "west"})
+    assert json.dumps(auction.to_body(), separators=(",", ":")) == '{"constraints":{"zone":"west"}}'
+    assert Auction.from_body({"actor_ref": "r/a:1", "constraints": {"zone": "west"}}) == auction  # 0.x keys ignored
+    assert auction.admits({"zone": "west", "os": "linux"}) and not auction.admits({"zone": "east"})
+    assert Auction.from_body({}).admits({})  # no constraints: every host bids
+    for body in ({"constraints": ["zone"]}, [1]):
+        with pytest.raises(ConfigError):
+            Auction.from_body(body)
