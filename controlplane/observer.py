@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +104,14 @@ class Observer:
                 continue
             await self.refresh_host(host_id)
 
+    async def refresh_hosts(self, host_ids: Iterable[str]) -> None:
+        """Read these hosts' inventories now, right after they carried out commands: the next plan must see
+        what the commands changed (a lagging heartbeat after a healed partition once had the reconciler stop
+        the one httpserver left, right after it had stopped its twin)."""
+        await asyncio.gather(*(self.refresh_host(h) for h in sorted(set(host_ids))))
+
     async def refresh_host(self, host_id: str) -> None:
-        """Read ``host_id``'s inventory now (``get.inv``), e.g. right after it carried out a command, so the
-        next plan does not act on a view from before it. A host that does not answer keeps its view."""
+        """Read ``host_id``'s inventory now (``get.inv``); a host that does not answer keeps its view."""
         with logged(log, "inventory not read", level="info", host_id=host_id):
             inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
             self._seen(json.loads(inv.data))

@@ -343,11 +343,7 @@ class Reconciler:
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             accepted = await asyncio.gather(*(self._execute(c) for c in commands))
-            # the next plan must see what these commands changed: heartbeats may lag (a loaded host, a
-            # network just healed), and a plan on the old view undoes them (it stopped the one httpserver
-            # left after stopping its twin, in the multi-machine test)
-            changed = {c.host_id for c, ok in zip(commands, accepted, strict=True) if ok}
-            await asyncio.gather(*(self.observer.refresh_host(h) for h in sorted(changed)))
+            await self.observer.refresh_hosts(c.host_id for c, ok in zip(commands, accepted, strict=True) if ok)
         loads = self._loads()
         counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
         await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
@@ -365,8 +361,7 @@ class Reconciler:
         self._issued[key] = now
         return True
 
-    async def _execute(self, cmd: Command) -> bool:
-        """Send ``cmd`` to its host; whether the host carried it out."""
+    async def _execute(self, cmd: Command) -> bool:  # whether the host carried it out
         subject, body = _command_subject(self.lattice, cmd)
         owner = owner_of(cmd.annotations or {})
         outcome = "refused"

@@ -24,7 +24,7 @@ import structlog
 from nats.aio.msg import Msg
 
 from lattice import events, keys, subjects
-from lattice.connection import cancel_and_wait, connect, drain, settle
+from lattice.connection import cancel_and_wait, connect, drain, drain_subscription, settle
 from lattice.errors import ConfigError, ConnectionLost, LatticeError
 from lattice.failsafe import logged
 from lattice.host import images
@@ -361,7 +361,7 @@ class Host:
             # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
             # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
             with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
-                await running.subscription.drain()  # type: ignore[no-untyped-call]
+                await drain_subscription(self.nc, running.subscription)
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)
