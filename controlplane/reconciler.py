@@ -273,8 +273,7 @@ class Reconciler:
             key = (actor.key, actor.actor_id)
             state = self.scales[key][1] if key in self.scales else autoscale.initial(spec, now)
             if rescale:
-                load = loads.get(actor.actor_id, autoscale.Load())
-                state = autoscale.decide(spec, state, load, now, self.cooldown_s)
+                state = autoscale.decide(spec, state, loads.get(actor.actor_id, autoscale.Load()), now, self.cooldown_s)
             kept[key] = (spec, state)
             actors.append(dataclasses.replace(actor, scaler=dataclasses.replace(actor.scaler, replicas=state.target)))
         self.scales = kept  # actors no longer deployed are forgotten
@@ -341,7 +340,8 @@ class Reconciler:
         planned = plan(actors, desired.providers, hosts, excluded=refused)
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
-            await asyncio.gather(*(self._execute(c) for c in commands))
+            accepted = await asyncio.gather(*(self._execute(c) for c in commands))
+            await self.observer.refresh_hosts(c.host_id for c, ok in zip(commands, accepted, strict=True) if ok)
         await self.rollouts.watch(records, self.status_of, self._policy, self._loads(), actor_ids)
         return commands
 
@@ -351,8 +351,7 @@ class Reconciler:
         return desired_state([(self.application(record, old), old)]).actors if old and not old.problems else []
 
     def _policy(self, record: AppRecord) -> RolloutPolicy:
-        version = record.version(record.deployed)
-        return self.application(record, version).rollout if version is not None else RolloutPolicy()
+        return self.application(record, v).rollout if (v := record.version(record.deployed)) else RolloutPolicy()
 
     def _due(self, cmd: Command, now: float) -> bool:
         key = repr(cmd)
@@ -362,7 +361,7 @@ class Reconciler:
         self._issued[key] = now
         return True
 
-    async def _execute(self, cmd: Command) -> None:
+    async def _execute(self, cmd: Command) -> bool:  # whether the host carried it out
         subject, body = subjects.ctl_cmd(self.lattice, cmd.host_id, cmd.verb), cmd.to_body()
         owner = owner_of(cmd.annotations or {})
         outcome = "refused"
@@ -377,11 +376,12 @@ class Reconciler:
             log.info("command done", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner)
             if owner is not None:
                 self.refusals.get(owner, {}).pop(cmd.host_id, None)
-            return
+            return True
         reason = reply.error or "refused"
         log.warning("command refused", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner, error=reason)
         if owner is not None:
             self.refusals.setdefault(owner, {})[cmd.host_id] = (reason, time.monotonic())
+        return False
 
     async def _sync_links(self, links: list[LinkDefinition]) -> None:
         wanted = {(ln.actor_id, ln.contract_id, ln.link_name): ln for ln in links if ln.actor_id}

@@ -241,16 +241,17 @@ async def settle(nc: NATS) -> None:
 
 
 async def drain_subscription(nc: NATS, sub: Subscription) -> None:
-    """Stop ``sub`` without dropping a message the server already sent it: each still reaches the callback.
+    """Stop ``sub`` without dropping a message the server already routed to it: each is handed to the
+    callback before the subscription is forgotten.
 
-    nats-py's ``Subscription.drain`` queues its UNSUB and flushes once; as in ``settle``, that PING can overtake
-    the UNSUB, and what the server sent between its PONG and the UNSUB arrived after the subscription was gone
-    and was dropped (a stopping actor's last calls, never answered). Here the UNSUB is settled first (nats-py
-    has no public "stop the interest, keep processing"), then the drain processes everything that came.
+    nats-py's ``Subscription.drain`` queues its UNSUB and then writes its flush PING straight to the socket
+    (see ``settle``): the PONG can come back before the server stopped routing to the subscription, and a
+    message it sends after that arrives for a forgotten subscription and is dropped. For an actor that
+    stops, that was a call answered by nobody (the caller timed out) instead of ``no_responders``.
     """
-    await nc._send_unsubscribe(sub._id)
-    await settle(nc)
-    await sub.drain()  # type: ignore[no-untyped-call]
+    await nc._send_unsubscribe(sub._id)  # private (nats-py>=2.16,<3): UNSUB, keeping the subscription
+    await settle(nc)  # the server has processed the UNSUB: everything it routed here has arrived
+    await sub.drain()  # type: ignore[no-untyped-call]  # hand what arrived to the callback, then forget it
 
 
 async def key_value(
