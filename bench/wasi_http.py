@@ -52,6 +52,9 @@ def _deployed(lattice: Cluster, name: str, wasm: bytes) -> str:
     art = lattice.upload(wasm)
     port = free_port()
     lattice.put_app(name, hello_app(name, art["digest"], port=port, replicas=2))
+    # deployed first: on a loaded machine a scale command the host answered late is retried, and the
+    # actor restarted meanwhile answered 503 under load (an 18 MB component takes seconds to start)
+    lattice.wait_deployed(name, 180)
     url = f"http://127.0.0.1:{port}/"
     wait_until(lambda: http_status(url) == 200, 120, f"{name} answering")
     return url

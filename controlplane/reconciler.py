@@ -234,7 +234,8 @@ class Reconciler:
         planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
-            await asyncio.gather(*(self._execute(c) for c in commands))
+            accepted = await asyncio.gather(*(self._execute(c) for c in commands))
+            await self.observer.refresh_hosts(c.host_id for c, ok in zip(commands, accepted, strict=True) if ok)
         loads = self._loads()
         counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
         await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
@@ -252,7 +253,7 @@ class Reconciler:
         self._issued[key] = now
         return True
 
-    async def _execute(self, cmd: Command) -> None:
+    async def _execute(self, cmd: Command) -> bool:  # whether the host carried it out
         subject, body = _command_subject(self.lattice, cmd)
         owner = owner_of(cmd.annotations or {})
         outcome = "refused"
@@ -267,11 +268,12 @@ class Reconciler:
             log.info("command done", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner)
             if owner is not None:
                 self.refusals.get(owner, {}).pop(cmd.host_id, None)
-            return
+            return True
         reason = reply.error or "refused"
         log.warning("command refused", command=type(cmd).__name__, host_id=cmd.host_id, owner=owner, error=reason)
         if owner is not None:
             self.refusals.setdefault(owner, {})[cmd.host_id] = (reason, time.monotonic())
+        return False
 
     async def _sync_links(self, links: list[LinkDefinition]) -> None:
         wanted = {(ln.actor_id, ln.contract_id, ln.link_name): ln for ln in links if ln.actor_id}

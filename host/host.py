@@ -24,7 +24,7 @@ import structlog
 from nats.aio.msg import Msg
 
 from lattice import events, keys, subjects
-from lattice.connection import cancel_and_wait, connect, drain, settle
+from lattice.connection import cancel_and_wait, connect, drain, drain_subscription, settle
 from lattice.errors import ConfigError, ConnectionLost, LatticeError
 from lattice.failsafe import logged
 from lattice.host import images
@@ -78,7 +78,7 @@ class Host:
             "hostcore.arch": platform.machine(),
             **settings.labels,
         }
-        self.started_at = time.time()
+        self.started_at = time.monotonic()  # uptimes only: they order this host's inventories (a clock step does not)
         self.log = log.bind(host_id=self.id)
         self._stopped = asyncio.Event()
         self._drain_on_exit = False
@@ -248,7 +248,7 @@ class Host:
             self.id,
             self.labels,
             VERSION,
-            round(time.time() - self.started_at, 3),
+            round(time.monotonic() - self.started_at, 3),
             tuple(a.inventory() for a in self.actors.values()),
             tuple(entry for p in self.providers.values() for entry in p.inventory()),
             draining=self.draining,
@@ -361,7 +361,7 @@ class Host:
             # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
             # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
             with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
-                await running.subscription.drain()  # type: ignore[no-untyped-call]
+                await drain_subscription(self.nc, running.subscription)
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)

@@ -3,7 +3,9 @@
 - ``engine``: compile once (cached on disk), check exports/imports, the component ``Linker``;
 - ``pool``: ``ComponentPool``, an ``ActorPool`` whose instances are component instances;
 - ``interfaces``: ``lattice:actor/host`` and the standard interfaces, backed by the actor's links;
-- ``values``: fast conversion of component values (plans built once, ``list<u8>`` as one block).
+- ``values``: fast conversion of component values (plans built once, ``list<u8>`` as one block);
+- ``calls``: calls through those plans (component exports, host functions); ``capi``: the C value layout;
+- ``binary``: a second entry to ``handle`` whose payloads cross as one block (``sections`` reads the binary).
 
 ``compile_actor`` and ``new_pool`` pick the kind by the binary header (layer 1: a component).
 """

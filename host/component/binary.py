@@ -20,15 +20,15 @@ The host passes the payload as a latin-1 ``str`` and reads the answer back the s
 code sees the same bytes at the same kind of pointer as through ``handle`` (its export is untouched).
 Operation names must be ASCII there (latin-1 and UTF-8 agree only on ASCII): others go through ``handle``.
 
-The rewrite reads only top-level sections and their index spaces; it never changes a byte of what
-is there. Anything it does not recognise (an unknown section entry, a ``handle`` that is not a local
-lift) makes it return ``None``, and the component runs through ``handle`` alone. Ids and claims are
-computed from the component as uploaded, never from this copy.
+The rewrite reads only top-level sections and their index spaces (``host.component.sections``); it never
+changes a byte of what is there. Anything it does not recognise (an unknown section entry, a ``handle`` that
+is not a local lift) makes it return ``None``, and the component runs through ``handle`` alone. Ids and claims
+are computed from the component as uploaded, never from this copy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from lattice.host.component.sections import CORE_FUNC, CORE_INSTANCE, CORE_MODULE, Lift, Spaces, Unknown, read
 
 FAST_HANDLE = "lattice-internal-fast-handle"
 REWRITE = 2  # part of compiled components' cache names: a changed rewrite never meets an old cache entry
@@ -36,8 +36,6 @@ GUEST = "lattice:actor/guest@0.1.0"
 
 _STRING = 0x73
 _LATIN1_UTF16 = 0x02
-# index spaces: component sorts 1..5 as themselves, core sorts as 0x100 + their byte
-_CORE_FUNC, _CORE_MEMORY, _CORE_MODULE, _CORE_INSTANCE = 0x100, 0x102, 0x111, 0x112
 
 ADAPTER = """(module
   (import "orig" "handle" (func $handle (param i32 i32 i32 i32) (result i32)))
@@ -74,54 +72,6 @@ ADAPTER = """(module
     {post_call}))"""
 
 
-class _Unknown(Exception):
-    """Something this reader does not handle: no fast entry, nothing else changes."""
-
-
-class _Reader:
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data, self.pos, self.end = data, pos, len(data) if end is None else end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise _Unknown("truncated")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def u32(self) -> int:
-        result, shift = 0, 0
-        while True:
-            byte = self.byte()
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return result
-            shift += 7
-            if shift > 35:
-                raise _Unknown("bad LEB128")
-
-    def s33(self) -> int:
-        result, shift = 0, 0
-        while True:
-            byte = self.byte()
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                if byte & 0x40:
-                    result -= 1 << shift
-                return result
-            if shift > 35:
-                raise _Unknown("bad LEB128")
-
-    def name(self) -> str:
-        n = self.u32()
-        if self.pos + n > self.end:
-            raise _Unknown("truncated name")
-        text = self.data[self.pos : self.pos + n].decode("utf-8", "replace")
-        self.pos += n
-        return text
-
-
 def _u32(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -147,204 +97,23 @@ def _name(text: str) -> bytes:
     return _u32(len(raw)) + raw
 
 
-@dataclass
-class _Lift:
-    core_func: int
-    options: dict[int, int]  # canon option (memory 3, realloc 4, post-return 5) → its core index
-
-
-@dataclass
-class _Spaces:
-    """Counts of the component-level index spaces, and what the indexes this rewrite follows are."""
-
-    counts: dict[int, int] = field(default_factory=dict)
-    funcs: dict[int, _Lift | int] = field(default_factory=dict)  # func index → its lift, or the func it re-exports
-    instances: dict[int, dict[str, tuple[int, int]] | int] = field(default_factory=dict)  # → funcs by name
-    exports: dict[str, tuple[int, int]] = field(default_factory=dict)  # top-level export → (sort, index)
-
-    def add(self, sort: int, what: object = None) -> int:
-        index = self.counts.get(sort, 0)
-        self.counts[sort] = index + 1
-        if sort == 1 and what is not None:
-            self.funcs[index] = what  # type: ignore[assignment]
-        elif sort == 5 and what is not None:
-            self.instances[index] = what  # type: ignore[assignment]
-        return index
-
-
-def _sort(r: _Reader) -> int:
-    """A sort: component sorts 1..5 as themselves, core sorts as 0x100 + their byte."""
-    sort = r.byte()
-    if sort == 0x00:
-        return 0x100 + r.byte()
-    if sort > 0x05:
-        raise _Unknown(f"sort {sort}")
-    return sort
-
-
-def _extern_name(r: _Reader) -> str:
-    kind = r.byte()
-    if kind not in (0x00, 0x01):
-        raise _Unknown(f"extern name kind {kind}")
-    return r.name()
-
-
-def _externdesc(r: _Reader) -> int:
-    kind = r.byte()
-    if kind == 0x00:
-        r.byte()  # 0x11: a core module's type
-        r.u32()
-        return _CORE_MODULE
-    if kind in (0x01, 0x04, 0x05):
-        r.u32()
-    elif kind in (0x02, 0x03):
-        if r.byte() == 0x00:
-            r.u32()
-        elif kind == 0x02:
-            r.s33()
-    else:
-        raise _Unknown(f"externdesc {kind}")
-    return kind
-
-
-def _imports(r: _Reader, spaces: _Spaces) -> None:
-    for _ in range(r.u32()):
-        _extern_name(r)
-        spaces.add(_externdesc(r))
-
-
-def _exports(r: _Reader, spaces: _Spaces) -> None:
-    for _ in range(r.u32()):
-        name = _extern_name(r)
-        sort, index = _sort(r), r.u32()
-        if r.byte() == 0x01:
-            _externdesc(r)
-        spaces.exports[name] = (sort, index)
-        spaces.add(sort, index if sort in (1, 5) else None)
-
-
-def _aliases(r: _Reader, spaces: _Spaces) -> None:
-    for _ in range(r.u32()):
-        sort = _sort(r)
-        target = r.byte()
-        if target in (0x00, 0x01):
-            r.u32()
-            r.name()
-        elif target == 0x02:
-            r.u32()
-            r.u32()
-        else:
-            raise _Unknown(f"alias target {target}")
-        spaces.add(sort)
-
-
-def _instances(r: _Reader, spaces: _Spaces) -> None:
-    for _ in range(r.u32()):
-        kind = r.byte()
-        funcs: dict[str, tuple[int, int]] = {}
-        if kind == 0x00:
-            r.u32()  # the component instantiated; its func arguments stand for its exports (wit-component's shims)
-            for _ in range(r.u32()):
-                name, sort, index = r.name(), _sort(r), r.u32()
-                funcs[name] = (sort, index)
-        elif kind == 0x01:
-            for _ in range(r.u32()):
-                name = _extern_name(r)
-                funcs[name] = (_sort(r), r.u32())
-        else:
-            raise _Unknown(f"instance kind {kind}")
-        spaces.add(5, funcs)
-
-
-def _options(r: _Reader) -> dict[int, int]:
-    options = {}
-    for _ in range(r.u32()):
-        kind = r.byte()
-        if kind in (0x00, 0x01, 0x02):
-            continue  # the string encoding
-        if kind not in (0x03, 0x04, 0x05):
-            raise _Unknown(f"canon option {kind}")
-        options[kind] = r.u32()
-    return options
-
-
-def _canons(r: _Reader, spaces: _Spaces) -> None:
-    for _ in range(r.u32()):
-        op = r.byte()
-        if op == 0x00:  # lift
-            r.byte()
-            core_func, options = r.u32(), _options(r)
-            r.u32()  # its type
-            spaces.add(1, _Lift(core_func, options))
-        elif op == 0x01:  # lower: a core func
-            r.byte()
-            r.u32()
-            _options(r)
-            spaces.add(_CORE_FUNC)
-        elif op in (0x02, 0x03, 0x04):  # resource.new / drop / rep: core funcs
-            r.u32()
-            spaces.add(_CORE_FUNC)
-        else:
-            raise _Unknown(f"canon {op}")
-
-
-def _types_count(r: _Reader, spaces: _Spaces) -> None:
-    spaces.counts[3] = spaces.counts.get(3, 0) + r.u32()
-
-
-def _core_instances_count(r: _Reader, spaces: _Spaces) -> None:
-    spaces.counts[_CORE_INSTANCE] = spaces.counts.get(_CORE_INSTANCE, 0) + r.u32()
-
-
-_SECTIONS = {
-    2: _core_instances_count,
-    5: _instances,
-    6: _aliases,
-    7: _types_count,
-    8: _canons,
-    10: _imports,
-    11: _exports,
-}
-
-
-def _read(wasm: bytes) -> _Spaces:
-    spaces = _Spaces()
-    r = _Reader(wasm, 8)
-    while r.pos < r.end:
-        section = r.byte()
-        size = r.u32()
-        end = r.pos + size
-        if end > r.end:
-            raise _Unknown("truncated section")
-        if section == 4:
-            spaces.add(4)
-        elif section == 1:
-            spaces.add(_CORE_MODULE)
-        elif section in _SECTIONS:
-            _SECTIONS[section](_Reader(wasm, r.pos, end), spaces)
-        elif section not in (0, 3, 9, 12):
-            raise _Unknown(f"section {section}")
-        r.pos = end
-    return spaces
-
-
-def _handle_lift(spaces: _Spaces) -> _Lift:
+def _handle_lift(spaces: Spaces) -> Lift:
     sort, index = spaces.exports.get(GUEST, (-1, -1))
     if sort != 5:
-        raise _Unknown(f"{GUEST} is not exported as an instance")
+        raise Unknown(f"{GUEST} is not exported as an instance")
     instance = spaces.instances.get(index)
     while isinstance(instance, int):  # a re-export of another instance
         instance = spaces.instances.get(instance)
     if not isinstance(instance, dict):
-        raise _Unknown(f"{GUEST} is not an instance defined here")
+        raise Unknown(f"{GUEST} is not an instance defined here")
     funcs = [idx for name, (s, idx) in instance.items() if s == 1 and (name == "handle" or name.endswith("handle"))]
     if len(funcs) != 1:
-        raise _Unknown("no single handle function")
+        raise Unknown("no single handle function")
     func = spaces.funcs.get(funcs[0])
     while isinstance(func, int):
         func = spaces.funcs.get(func)
-    if not isinstance(func, _Lift):
-        raise _Unknown("handle is not lifted here")
+    if not isinstance(func, Lift):
+        raise Unknown("handle is not lifted here")
     return func
 
 
@@ -353,7 +122,7 @@ def _section(section_id: int, entries: list[bytes]) -> bytes:
     return bytes([section_id]) + _u32(len(body)) + body
 
 
-def _adapter(lift: _Lift) -> bytes:
+def _adapter(lift: Lift) -> bytes:
     import wasmtime  # only the host rewrites components (lattice's contract never imports wasmtime)
 
     post = 0x05 in lift.options
@@ -371,16 +140,16 @@ def _core_export(name: str, sort: int, index: int) -> bytes:
 def add_fast_handle(wasm: bytes) -> bytes | None:
     """The component with ``FAST_HANDLE`` added (see the module's docstring), or ``None``."""
     try:
-        spaces = _read(wasm)
+        spaces = read(wasm)
         if FAST_HANDLE in spaces.exports:
             return None  # the name is taken: this component keeps its own
         lift = _handle_lift(spaces)
-    except _Unknown:
+    except Unknown:
         return None
     if 0x03 not in lift.options or 0x04 not in lift.options:
         return None  # a handle without memory or realloc is not one this host knows
     count = spaces.counts.get
-    module, instance, funcs = count(_CORE_MODULE, 0), count(_CORE_INSTANCE, 0), count(_CORE_FUNC, 0)
+    module, instance, funcs = count(CORE_MODULE, 0), count(CORE_INSTANCE, 0), count(CORE_FUNC, 0)
     originals = [
         _core_export("handle", 0x00, lift.core_func),
         _core_export("realloc", 0x00, lift.options[0x04]),

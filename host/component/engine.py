@@ -32,7 +32,7 @@ from wasmtime import component as cm
 
 from lattice import claims as claims_mod
 from lattice.errors import InvalidActor, LatticeError
-from lattice.host.component import binary, values
+from lattice.host.component import binary, calls
 from lattice.host.limits import LruCache
 from lattice.wasm import is_component
 
@@ -49,7 +49,7 @@ WASIP2_PACKAGES = ("wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "was
 #: modules that ``register_interfaces`` when imported; every ``ComponentRuntime`` imports them first
 INTERFACE_MODULES = ["lattice.host.component.interfaces", "lattice.host.component.wasi_http.caller"]
 
-Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, values.HostFunc]]
+Definer = Callable[["ComponentRuntime", cm.LinkerInstance], dict[str, calls.HostFunc]]
 """Defines interfaces on the root linker instance; returns ``{"iface#func": HostFunc}`` it defined."""
 
 _DEFINERS: list[tuple[str, Definer]] = []
@@ -89,7 +89,7 @@ class CompiledComponent:
     claims: claims_mod.ActorClaims | None
     actor_id: str
     size: int
-    handle: values.FuncPlan | None
+    handle: calls.FuncPlan | None
     exports: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -109,7 +109,7 @@ class ComponentRuntime:
         self.linker = _kept(cm.Linker(engine))
         self.linker.allow_shadowing = True
         self.linker.add_wasip2()
-        self.host_funcs: dict[str, values.HostFunc] = {}
+        self.host_funcs: dict[str, calls.HostFunc] = {}
         for module in INTERFACE_MODULES:  # each registers its interfaces when imported
             importlib.import_module(module)
         with self.linker.root() as root:
@@ -172,23 +172,23 @@ class ComponentRuntime:
         except Exception as exc:
             raise InvalidActor(f"invalid WebAssembly component: {_first_line(exc)}") from exc
 
-    def check(self, component: cm.Component) -> tuple[str, values.FuncPlan | None, tuple[str, ...], tuple[str, ...]]:
+    def check(self, component: cm.Component) -> tuple[str, calls.FuncPlan | None, tuple[str, ...], tuple[str, ...]]:
         """``(kind, handle plan, export names, import names)``; raises ``InvalidActor`` naming the reason."""
         ctype = component.type
         exports = ctype.exports(self.engine)
         imports = ctype.imports(self.engine)
-        handle: values.FuncPlan | None = None
+        handle: calls.FuncPlan | None = None
         fast = exports.pop(binary.FAST_HANDLE, None)
         if GUEST in exports:
             kind = "actor"
             func = _instance_funcs(exports[GUEST], self.engine).get("handle")
             if func is None:
                 raise InvalidActor(f"the component exports {GUEST} without handle (SPEC §7)")
-            handle = values.FuncPlan(func)
+            handle = calls.FuncPlan(func)
             if handle.text != HANDLE_TYPE:
                 raise InvalidActor(f"{GUEST}#handle must be {HANDLE_TYPE} (SPEC §7), not {handle.text}")
             if fast is not None and isinstance(fast.ty, cm.FuncType):
-                handle.fast = values.FuncPlan(fast.ty)
+                handle.fast = calls.FuncPlan(fast.ty)
                 if handle.fast.text != FAST_HANDLE_TYPE:
                     handle.fast = None
         elif any(name.startswith(HTTP_HANDLER) for name in exports):

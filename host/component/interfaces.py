@@ -24,7 +24,7 @@ from wasmtime import component as cm
 
 from lattice.capability import KEYVALUE
 from lattice.errors import CapabilityDenied, LatticeError, LinkNotFound
-from lattice.host.component import engine, values
+from lattice.host.component import calls, engine
 from lattice.host.component.pool import current
 from lattice.host.wapc import NotInline
 
@@ -174,12 +174,12 @@ def _config_all(store: Any) -> Any:
     return sorted(current().pool.config().items())
 
 
-def _define(rt: engine.ComponentRuntime, root: cm.LinkerInstance) -> dict[str, values.HostFunc]:
-    funcs: dict[str, values.HostFunc] = {}
+def _define(rt: engine.ComponentRuntime, root: cm.LinkerInstance) -> dict[str, calls.HostFunc]:
+    funcs: dict[str, calls.HostFunc] = {}
 
     def add(li: cm.LinkerInstance, iface: str, name: str, impl: Any) -> None:
-        func = values.HostFunc(f"{iface}#{name}", impl)
-        values.define_func(li, name, func)
+        func = calls.HostFunc(f"{iface}#{name}", impl)
+        calls.define_func(li, name, func)
         funcs[func.name] = func
 
     bucket = cm.ResourceType.host(BUCKET_TYPE)

@@ -17,80 +17,34 @@ payload as is (``None`` for a case without one; at most one such case, else it i
 (err), ``result<_, error>`` is ``None`` (ok) or the error, and a variant with two payload-less cases
 (or ``option<option<T>>``) is a ``Variant``. Unlike wasmtime-py, ``object`` never matches a case.
 
-The API:
-- ``plan_of(valtype)`` → ``Plan`` (``lower(store, value, c)``, ``lift(c)``) for one value type;
-- ``FuncPlan(functype)`` and ``FuncPlan.call(store, func, *args)``: call a component export;
-- ``HostFunc`` and ``define_func(linker_instance, name, host_func)``: a host function whose plan is
-  fixed when the first component importing it is loaded (``HostFunc.bind``); a later component that
-  imports the same name with another type is refused then (``InvalidActor``), never at call time.
-- ``signature(functype)``: a type's canonical text (what ``bind`` compares).
+The API: ``plan_of(valtype)`` → ``Plan`` (``lower(store, value, c)``, ``lift(c)``) for one value type. Calls
+built on the plans are ``host.component.calls``; the C layout underneath is ``host.component.capi``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import wasmtime
 from wasmtime import _bindings as _b  # private, pinned by wasmtime>=50,<51: the C value layout
 from wasmtime import _ffi
 from wasmtime import component as cm
-from wasmtime.component import _enter as _cm_enter
 
-from lattice.errors import InvalidActor
-
-__all__ = [
-    "FuncPlan",
-    "HostFunc",
-    "Plan",
-    "define_func",
-    "plan_of",
-    "raise_pending",
-    "signature",
-]
-
-VAL = _b.wasmtime_component_val_t
-SIZE = ctypes.sizeof(VAL)
-_PAYLOAD = VAL.of.offset  # where a value's payload starts inside its 32-byte slot
-_K = {name: getattr(_ffi, f"WASMTIME_COMPONENT_{name}").value for name in (
-    "BOOL", "S8", "U8", "S16", "U16", "S32", "U32", "S64", "U64", "F32", "F64", "CHAR", "STRING", "LIST",
-    "RECORD", "TUPLE", "VARIANT", "ENUM", "OPTION", "RESULT", "FLAGS", "RESOURCE",
-)}  # fmt: skip
-_VT = _ffi  # valtype kinds: WASMTIME_COMPONENT_VALTYPE_*
-
-_dll = _b.dll  # type: ignore[attr-defined]
-_byte_vec_new = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)(("wasm_byte_vec_new", _dll))
-_byte_vec_delete = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(("wasm_byte_vec_delete", _dll))
-_vallist_new_uninit = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)(
-    ("wasmtime_component_vallist_new_uninit", _dll)
+from lattice.host.component.capi import (
+    KIND,
+    PAYLOAD,
+    SIZE,
+    VAL,
+    kinds,
+    read_name,
+    set_name,
+    slots_view,
+    val_new,
+    vallist_new_uninit,
 )
-_val_delete = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(("wasmtime_component_val_delete", _dll))
-_val_new = _b.wasmtime_component_val_new
 
-_u8_kinds = bytes([_K["U8"]]) * 4096  # grown on demand: the kind byte of every element of a list<u8>
-
-
-def _kinds(n: int) -> memoryview:
-    global _u8_kinds
-    if len(_u8_kinds) < n:
-        _u8_kinds = bytes([_K["U8"]]) * max(n, 2 * len(_u8_kinds))
-    return memoryview(_u8_kinds)[:n]
-
-
-def _block(address: int, n: int) -> memoryview:
-    """The ``n`` 32-byte value slots at ``address`` as one byte view."""
-    return memoryview((ctypes.c_uint8 * (n * SIZE)).from_address(address)).cast("B")
-
-
-def _name(vec: Any) -> str:
-    size = vec.size
-    return ctypes.string_at(vec.data, size).decode("utf-8") if size else ""
-
-
-def _set_name(vec: Any, raw: bytes) -> None:
-    _byte_vec_new(ctypes.addressof(vec), len(raw), raw)
+__all__ = ["Plan", "plan_of"]
 
 
 class Plan:
@@ -110,7 +64,7 @@ class Plan:
 
 class _Scalar(Plan):
     def __init__(self, kind: str, field: str, cls: type, text: str) -> None:
-        self.kind, self.field, self.classes, self.text = _K[kind], field, (cls,), text
+        self.kind, self.field, self.classes, self.text = KIND[kind], field, (cls,), text
         self.cls = cls
 
     def lower(self, store: Any, value: Any, c: Any) -> None:
@@ -129,7 +83,7 @@ class _Char(Plan):
     def lower(self, store: Any, value: Any, c: Any) -> None:
         if not isinstance(value, str) or len(value) != 1:
             raise TypeError("expected a one-character str for char")
-        c.kind = _K["CHAR"]
+        c.kind = KIND["CHAR"]
         c.of.character = ord(value)
 
     def lift(self, c: Any) -> Any:
@@ -142,11 +96,11 @@ class _String(Plan):
     def lower(self, store: Any, value: Any, c: Any) -> None:
         if not isinstance(value, str):
             raise TypeError(f"expected str for string, got {type(value).__name__}")
-        c.kind = _K["STRING"]
-        _set_name(c.of.string, value.encode("utf-8"))
+        c.kind = KIND["STRING"]
+        set_name(c.of.string, value.encode("utf-8"))
 
     def lift(self, c: Any) -> Any:
-        return _name(c.of.string)
+        return read_name(c.of.string)
 
 
 class _Bytes(Plan):
@@ -159,19 +113,19 @@ class _Bytes(Plan):
             raise TypeError(f"expected bytes for list<u8>, got {type(value).__name__}")
         n = len(value)
         lst = c.of.list
-        _vallist_new_uninit(ctypes.addressof(lst), n)
-        c.kind = _K["LIST"]
+        vallist_new_uninit(ctypes.addressof(lst), n)
+        c.kind = KIND["LIST"]
         if n:
-            block = _block(ctypes.cast(lst.data, ctypes.c_void_p).value or 0, n)
-            block[0::SIZE] = _kinds(n)
-            block[_PAYLOAD::SIZE] = value
+            block = slots_view(ctypes.cast(lst.data, ctypes.c_void_p).value or 0, n)
+            block[0::SIZE] = kinds(n)
+            block[PAYLOAD::SIZE] = value
 
     def lift(self, c: Any) -> Any:
         lst = c.of.list
         n = lst.size
         if not n:
             return b""
-        return bytes(_block(ctypes.cast(lst.data, ctypes.c_void_p).value or 0, n)[_PAYLOAD::SIZE])
+        return bytes(slots_view(ctypes.cast(lst.data, ctypes.c_void_p).value or 0, n)[PAYLOAD::SIZE])
 
 
 class _List(Plan):
@@ -185,8 +139,8 @@ class _List(Plan):
         if not isinstance(value, list):
             raise TypeError(f"expected list for {self.text}, got {type(value).__name__}")
         lst = c.of.list
-        _vallist_new_uninit(ctypes.addressof(lst), len(value))
-        c.kind = _K["LIST"]
+        vallist_new_uninit(ctypes.addressof(lst), len(value))
+        c.kind = KIND["LIST"]
         _lower_items(store, [self.element] * len(value), value, lst.data)
 
     def lift(self, c: Any) -> Any:
@@ -204,7 +158,7 @@ def _lower_items(store: Any, plans: Sequence[Plan], values: Sequence[Any], data:
             plan.lower(store, value, data[i])
     except BaseException:
         for j in range(i, len(values)):
-            data[j].kind = _K["BOOL"]
+            data[j].kind = KIND["BOOL"]
             data[j].of.boolean = False
         raise
 
@@ -221,7 +175,7 @@ class _Tuple(Plan):
             raise TypeError(f"expected a tuple of {len(self.elements)} for {self.text}")
         tup = c.of.tuple
         _b.wasmtime_component_valtuple_new_uninit(tup, len(value))
-        c.kind = _K["TUPLE"]
+        c.kind = KIND["TUPLE"]
         _lower_items(store, self.elements, value, tup.data)
 
     def lift(self, c: Any) -> Any:
@@ -241,16 +195,16 @@ class _Record(Plan):
         rec = c.of.record
         n = len(self.fields)
         _b.wasmtime_component_valrecord_new_uninit(rec, n)
-        c.kind = _K["RECORD"]
+        c.kind = KIND["RECORD"]
         i = 0
         try:
             for i, (name, plan) in enumerate(self.fields):
                 entry = rec.data[i]
                 plan.lower(store, getattr(value, name), entry.val)
-                _set_name(entry.name, self.names[i][1])
+                set_name(entry.name, self.names[i][1])
         except BaseException:
             for j in range(i, n):
-                rec.data[j].val.kind = _K["BOOL"]
+                rec.data[j].val.kind = KIND["BOOL"]
                 rec.data[j].name.size = 0
                 rec.data[j].name.data = None
             raise
@@ -273,11 +227,11 @@ class _Enum(Plan):
     def lower(self, store: Any, value: Any, c: Any) -> None:
         if value not in self.names:
             raise TypeError(f"{value!r} is not a case of {self.text}")
-        c.kind = _K["ENUM"]
-        _set_name(c.of.enumeration, value.encode())
+        c.kind = KIND["ENUM"]
+        set_name(c.of.enumeration, value.encode())
 
     def lift(self, c: Any) -> Any:
-        return _name(c.of.enumeration)
+        return read_name(c.of.enumeration)
 
 
 class _Flags(Plan):
@@ -292,13 +246,13 @@ class _Flags(Plan):
             raise TypeError(f"expected a set of names of {self.text}")
         flags = c.of.flags
         _b.wasmtime_component_valflags_new_uninit(flags, len(value))
-        c.kind = _K["FLAGS"]
+        c.kind = KIND["FLAGS"]
         for i, name in enumerate(value):
-            _set_name(flags.data[i], name.encode())
+            set_name(flags.data[i], name.encode())
 
     def lift(self, c: Any) -> Any:
         flags = c.of.flags
-        return {_name(flags.data[i]) for i in range(flags.size)}
+        return {read_name(flags.data[i]) for i in range(flags.size)}
 
 
 class _Resource(Plan):
@@ -315,7 +269,7 @@ class _Resource(Plan):
             ptr = value._consume() if self.own else _b.wasmtime_component_resource_any_clone(value.ptr())
         else:
             raise TypeError(f"expected ResourceAny or ResourceHost for {self.text}")
-        c.kind = _K["RESOURCE"]
+        c.kind = KIND["RESOURCE"]
         c.of.resource = ptr
 
     def lift(self, c: Any) -> Any:
@@ -359,19 +313,19 @@ class _Cases(Plan):
             return None
         tmp = VAL()
         plan.lower(store, payload, tmp)
-        return _val_new(ctypes.byref(tmp))  # moves tmp's contents into a Rust-owned box
+        return val_new(ctypes.byref(tmp))  # moves tmp's contents into a Rust-owned box
 
     def lower(self, store: Any, value: Any, c: Any) -> None:
         name, plan, payload = self._choose(value)
         boxed = self._boxed(store, plan, payload)
-        c.kind = _K[self.kind]
+        c.kind = KIND[self.kind]
         if self.kind == "RESULT":
             c.of.result.is_ok = name == "ok"
             c.of.result.val = boxed
         elif self.kind == "OPTION":
             c.of.option = boxed
         else:
-            _set_name(c.of.variant.discriminant, name.encode())
+            set_name(c.of.variant.discriminant, name.encode())
             c.of.variant.val = boxed
 
     def lift(self, c: Any) -> Any:
@@ -381,7 +335,7 @@ class _Cases(Plan):
             ptr = c.of.option
             name = "some" if ptr else "none"
         else:
-            name, ptr = _name(c.of.variant.discriminant), c.of.variant.val
+            name, ptr = read_name(c.of.variant.discriminant), c.of.variant.val
         plan = self.by_name[name]
         payload = plan.lift(ptr.contents) if plan is not None and ptr else None
         return cm.Variant(name, payload) if self.tagged else payload
@@ -436,124 +390,3 @@ def _opt(ty: Any) -> Plan | None:
 def plan_of(valtype: Any) -> Plan:
     """The conversion plan of a ``wasmtime.component`` value type (built once; reuse it)."""
     return _from_type(valtype)
-
-
-def signature(functype: cm.FuncType) -> str:
-    """A function type's canonical text, e.g. ``(string,list<u8>)->result{ok:list<u8>,err:string}``."""
-    return FuncPlan(functype).text
-
-
-class FuncPlan:
-    """The plans of one function type's parameters and result; ``call`` calls a component export."""
-
-    def __init__(self, functype: cm.FuncType) -> None:
-        self.fast: FuncPlan | None = None  # a faster entry to the same function, if its owner has one
-        self.params = [plan_of(t) for _, t in functype.params]
-        result = functype.result
-        self.result = plan_of(result) if result is not None else None
-        self.text = "(" + ",".join(p.text for p in self.params) + ")"
-        if self.result is not None:
-            self.text += "->" + self.result.text
-
-    def call(self, store: wasmtime.Store, func: cm.Func, *args: Any) -> Any:
-        """``func(*args)`` in ``store``; a trap or error raises (a host function's exception first)."""
-        n = len(self.params)
-        if len(args) != n:
-            raise TypeError(f"expected {n} arguments, got {len(args)}")
-        params = (VAL * max(n, 1))()
-        done = 0
-        try:
-            for done, (plan, value) in enumerate(zip(self.params, args, strict=True)):
-                plan.lower(store, value, params[done])
-            done = n
-            result = VAL()
-            nres = 1 if self.result is not None else 0
-            error = _b.wasmtime_component_func_call(
-                ctypes.byref(func._func), store._context(), params, n, ctypes.byref(result), nres
-            )
-        finally:
-            for i in range(done):
-                _val_delete(ctypes.addressof(params[i]))
-        if error:
-            exc = wasmtime.WasmtimeError._from_ptr(error)
-            raise_pending()
-            raise exc
-        if self.result is None:
-            return None
-        try:
-            return self.result.lift(result)
-        finally:
-            _val_delete(ctypes.addressof(result))
-
-
-# --- host functions -------------------------------------------------------------------------------
-
-_pending = threading.local()
-
-
-def raise_pending() -> None:
-    """Re-raise the exception a host function raised on this thread (it trapped the guest), if any."""
-    exc = getattr(_pending, "exc", None)
-    if exc is not None:
-        _pending.exc = None
-        raise exc
-    _cm_enter.maybe_raise_last_exn()  # one raised in a host function defined through wasmtime-py
-
-
-HostImpl = Callable[..., Any]
-"""``impl(store, *args) -> result``: the Python values of the parameters in, the result out."""
-
-
-class HostFunc:
-    """A host function: ``impl`` and, once bound, the plan of the type its importers use."""
-
-    __slots__ = ("callback", "impl", "name", "plan")
-
-    def __init__(self, name: str, impl: HostImpl) -> None:
-        self.name = name
-        self.impl = impl
-        self.plan: FuncPlan | None = None
-        self.callback = _b.wasmtime_component_func_callback_t(self._call)
-
-    def bind(self, functype: cm.FuncType, importer: str) -> None:
-        """Fix the plan from the first importer's type; refuse an importer whose type differs."""
-        plan = FuncPlan(functype)
-        if self.plan is None:
-            self.plan = plan
-        elif plan.text != self.plan.text:
-            raise InvalidActor(f"{importer} imports {self.name} as {plan.text}, but the host provides {self.plan.text}")
-
-    def _call(self, env: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int) -> int:
-        try:
-            plan = self.plan
-            if plan is None:  # defined but never bound: build from this call's type (and keep it)
-                plan = self.plan = FuncPlan(cm.FuncType._from_ptr(ty, owner=True))
-            values = [p.lift(args[i]) for i, p in enumerate(plan.params)]
-            store = wasmtime.StoreContext(context)
-            try:
-                result = self.impl(store, *values)
-                if plan.result is not None:  # a resource is lowered through the store: before it goes
-                    plan.result.lower(store, result, results[0])
-            finally:
-                store._invalidate()
-            return 0
-        except BaseException as exc:  # handed back to the caller of the guest; the guest traps
-            _pending.exc = exc
-            error = wasmtime.WasmtimeError("python exception")._consume()
-            return ctypes.cast(error, ctypes.c_void_p).value or 0
-
-
-# a NULL function pointer: nothing to free, and no Python callback to call while Python shuts down
-_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()
-_DEFINED: list[HostFunc] = []  # ctypes callbacks must outlive every linker that holds them
-
-
-def define_func(linker_instance: cm.LinkerInstance, name: str, func: HostFunc) -> None:
-    """Define ``func`` as ``name`` in ``linker_instance`` (through the plan, not wasmtime-py's types)."""
-    raw = name.encode()
-    error = _b.wasmtime_component_linker_instance_add_func(
-        linker_instance.ptr(), ctypes.create_string_buffer(raw), len(raw), func.callback, None, _NO_FINALIZER
-    )
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    _DEFINED.append(func)

@@ -13,7 +13,8 @@ from lattice.errors import (
     LimitExceeded,
     LinkNotFound,
 )
-from lattice.host.pool import INLINE_FORGIVE, INLINE_STRIKES, ActorPool
+from lattice.host.instance_pool import INLINE_FORGIVE, INLINE_STRIKES
+from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, Runtime
 from tests.conftest import from_threads
 from tests.host import guests

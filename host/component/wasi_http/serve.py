@@ -24,7 +24,7 @@ from wasmtime import _bindings as _ffi
 from wasmtime.component import Component, Instance, Linker
 
 from lattice.errors import DeadlineExceeded, InvalidActor
-from lattice.host.component import values
+from lattice.host.component import calls
 from lattice.host.component.engine import ComponentRuntime
 from lattice.host.component.wasi_http import cabi, outgoing, types, wasi
 from lattice.host.component.wasi_http.state import (
@@ -161,7 +161,7 @@ class Handler:
         if error:
             exc = wasmtime.WasmtimeError._from_ptr(error)
             try:
-                values.raise_pending()  # from the shared interfaces' host functions (keyvalue, logging, …)
+                calls.raise_pending()  # from the shared interfaces' host functions (keyvalue, logging, …)
             except NotInline:
                 raise
             except Exception as pending:

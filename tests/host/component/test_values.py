@@ -9,26 +9,26 @@ import pytest
 import wasmtime
 from wasmtime import component as cm
 
-from lattice.host.component import values
+from lattice.host.component import calls, capi, values
 from tests.host.component.guests import HERE
 
 
 @pytest.fixture(scope="module")
-def plan() -> values.FuncPlan:
+def plan() -> calls.FuncPlan:
     engine = wasmtime.Engine()
     component = cm.Component(engine, (HERE / "types.wat").read_text())
     item = component.type.imports(engine)["test:types/all"]
     functype = item.ty.exports(engine)["f"].ty
-    return values.FuncPlan(functype)
+    return calls.FuncPlan(functype)
 
 
 def roundtrip(p: values.Plan, value: Any) -> Any:
-    c = values.VAL()
+    c = capi.VAL()
     p.lower(None, value, c)
     try:
         return p.lift(c)
     finally:
-        values._val_delete(ctypes.addressof(c))
+        capi.val_delete(ctypes.addressof(c))
 
 
 def record(**fields: Any) -> cm.Record:
@@ -38,7 +38,7 @@ def record(**fields: Any) -> cm.Record:
     return r
 
 
-def test_signature_text(plan: values.FuncPlan) -> None:
+def test_signature_text(plan: calls.FuncPlan) -> None:
     assert plan.text.startswith("(record{x:u32,label:string},variant{none:_,empty:_,circle:f64,named:string},")
     shape = "variant{none:_,empty:_,circle:f64,named:string}"
     assert plan.text.endswith(f"->result{{ok:option{{none:_,some:list<u8>}},err:{shape}}}")
@@ -62,11 +62,11 @@ def test_signature_text(plan: values.FuncPlan) -> None:
         (7, cm.Variant("none")),
     ],
 )
-def test_values_survive_lowering_and_lifting(plan: values.FuncPlan, index: int, value: Any) -> None:
+def test_values_survive_lowering_and_lifting(plan: calls.FuncPlan, index: int, value: Any) -> None:
     assert roundtrip(plan.params[index], value) == value
 
 
-def test_untagged_and_tagged_cases(plan: values.FuncPlan) -> None:
+def test_untagged_and_tagged_cases(plan: calls.FuncPlan) -> None:
     result = plan.result
     assert result is not None
     # result<option<list<u8>>, shape>: the cases differ by Python type, so values stand for themselves
@@ -79,6 +79,6 @@ def test_untagged_and_tagged_cases(plan: values.FuncPlan) -> None:
 
 
 @pytest.mark.parametrize(("index", "value"), [(0, 3), (2, "blue"), (3, {"exec"}), (4, "text"), (5, (1, "ab", True))])
-def test_wrong_values_are_refused(plan: values.FuncPlan, index: int, value: Any) -> None:
+def test_wrong_values_are_refused(plan: calls.FuncPlan, index: int, value: Any) -> None:
     with pytest.raises((TypeError, AttributeError)):
         roundtrip(plan.params[index], value)
