@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 import structlog
-from nats.aio.msg import Msg
 
 from lattice import events, keys, subjects
 from lattice.connection import cancel_and_wait, connect, drain, drain_subscription, settle
@@ -36,6 +35,7 @@ from lattice.host.providers import LocalProvider
 from lattice.host.registry import ActorRegistry, ProviderRegistry
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
+from lattice.host.serving import InvocationServer
 from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -126,6 +126,9 @@ class Host:
             executor=self.executor,
             metrics=self.metrics,
             quota=WorkerQuota(self.workers // WORKER_SHARE),
+        )
+        self.invocations = InvocationServer(
+            host_id=self.id, actors=self.actors, rpc=self.rpc, router=self.router, spawn=self.spawn, log=self.log
         )
         self.hosted = HostedProviders(
             settings=self.settings,
@@ -326,13 +329,14 @@ class Host:
             host_call=host_call,
             log_sink=log_sink,
             config=config,
+            spare=True,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors.add(running)
         running.subscription = await self.nc.subscribe(
             subjects.actor_rpc(self.settings.lattice, compiled.actor_id),
             queue=compiled.actor_id,
-            cb=self._on_invocation,
+            cb=self.invocations.on_message,
         )
         await settle(self.nc)  # invocations reach this host before actor_started tells anyone it runs
         claims = compiled.claims
@@ -366,10 +370,6 @@ class Host:
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)
         return True
-
-    async def _on_invocation(self, msg: Msg) -> None:
-        # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self.spawn(self.router.serve_invocation(msg), "invocation")
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""
