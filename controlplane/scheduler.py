@@ -157,10 +157,20 @@ class _Lattice:
                     lattice.taken_slots.add((host.id, running.provider_id, running.link_name))
         return lattice
 
-    def live(self, key: ComponentKey | None = None) -> list[HostView]:
-        """Hosts that may take new instances (of component ``key``: not those that refused it)."""
-        refused = self.excluded.get(key, ()) if key else ()
-        return [h for h in self.hosts if not h.draining and h.id not in refused]
+    def room(
+        self, key: ComponentKey, current: Mapping[str, int], per_host: int | None
+    ) -> tuple[list[HostView], dict[str, int] | None]:
+        """The hosts that may carry instances of ``key`` and how many each may (``per_host``; None: any).
+
+        A host that refused ``key`` keeps what runs there and takes no more: a refusal stops nothing (a
+        start that answered too late is recorded as refused, yet it did start; stopping it was flapping).
+        """
+        refused = self.excluded.get(key, ())
+        hosts = [h for h in self.hosts if not h.draining and (h.id not in refused or current.get(h.id, 0) > 0)]
+        if not refused and per_host is None:
+            return hosts, None
+        most = per_host if per_host is not None else 1 << 30
+        return hosts, {h.id: min(most, current.get(h.id, 0)) if h.id in refused else most for h in self.hosts}
 
     def place_actor(self, actor: DesiredActor) -> list[Command]:
         current = Counter[str]()
@@ -169,7 +179,8 @@ class _Lattice:
                 if group.actor_id == actor.actor_id and _is_ours(group.annotations, actor.key):
                     current[host.id] += group.count
         base = {h.id: (self.actor_load[h.id] - current[h.id], 0) for h in self.hosts}
-        final = _counts(actor.scaler, self.live(actor.key), current, base, capacity=None)
+        hosts, capacity = self.room(actor.key, current, None)
+        final = _counts(actor.scaler, hosts, current, base, capacity)
         commands: list[Command] = []
         for host_id in sorted(set(current) | set(final)):
             if final[host_id] != current[host_id]:
@@ -192,7 +203,8 @@ class _Lattice:
         base = {
             h.id: (self.provider_load[h.id] - current[h.id] - joins[h.id], self.actor_load[h.id]) for h in self.hosts
         }
-        final = _counts(provider.scaler, self.live(provider.key), current, base, capacity=dict.fromkeys(base, 1))
+        hosts, capacity = self.room(provider.key, current, 1)
+        final = _counts(provider.scaler, hosts, current, base, capacity)
         annotations = owner_annotations(provider.app, provider.component)
         commands: list[Command] = []
         for host_id in sorted(set(current) | set(final)):

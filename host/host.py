@@ -21,10 +21,9 @@ import time
 from typing import Any
 
 import structlog
-from nats.aio.msg import Msg
 
 from lattice import events, keys, subjects
-from lattice.connection import cancel_and_wait, connect, drain, settle
+from lattice.connection import cancel_and_wait, connect, drain, drain_subscription, settle
 from lattice.errors import ConfigError, ConnectionLost, LatticeError
 from lattice.failsafe import logged
 from lattice.host import images
@@ -36,6 +35,7 @@ from lattice.host.providers import LocalProvider
 from lattice.host.registry import ActorRegistry, ProviderRegistry
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
+from lattice.host.serving import InvocationServer
 from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -78,7 +78,7 @@ class Host:
             "hostcore.arch": platform.machine(),
             **settings.labels,
         }
-        self.started_at = time.time()
+        self.started_at = time.monotonic()  # uptimes only: they order this host's inventories (a clock step does not)
         self.log = log.bind(host_id=self.id)
         self._stopped = asyncio.Event()
         self._drain_on_exit = False
@@ -126,6 +126,9 @@ class Host:
             executor=self.executor,
             metrics=self.metrics,
             quota=WorkerQuota(self.workers // WORKER_SHARE),
+        )
+        self.invocations = InvocationServer(
+            host_id=self.id, actors=self.actors, rpc=self.rpc, router=self.router, spawn=self.spawn, log=self.log
         )
         self.hosted = HostedProviders(
             settings=self.settings,
@@ -248,7 +251,7 @@ class Host:
             self.id,
             self.labels,
             VERSION,
-            round(time.time() - self.started_at, 3),
+            round(time.monotonic() - self.started_at, 3),
             tuple(a.inventory() for a in self.actors.values()),
             tuple(entry for p in self.providers.values() for entry in p.inventory()),
             draining=self.draining,
@@ -326,13 +329,14 @@ class Host:
             host_call=host_call,
             log_sink=log_sink,
             config=config,
+            spare=True,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors.add(running)
         running.subscription = await self.nc.subscribe(
             subjects.actor_rpc(self.settings.lattice, compiled.actor_id),
             queue=compiled.actor_id,
-            cb=self._on_invocation,
+            cb=self.invocations.on_message,
         )
         await settle(self.nc)  # invocations reach this host before actor_started tells anyone it runs
         claims = compiled.claims
@@ -361,15 +365,11 @@ class Host:
             # drain, not unsubscribe (which drops calls NATS already delivered): each is answered, no_responders
             # once the actor is gone here, and its caller tries again (SPEC §5: no call lost to a scale-down)
             with logged(log, "actor subscription not closed", host_id=self.id, actor_id=actor_id):
-                await running.subscription.drain()  # type: ignore[no-untyped-call]
+                await drain_subscription(self.nc, running.subscription)
         running.pool.close()
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)
         return True
-
-    async def _on_invocation(self, msg: Msg) -> None:
-        # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self.spawn(self.router.serve_invocation(msg), "invocation")
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""

@@ -78,10 +78,13 @@ class ActorPool(InstancePool):
         host_call: HostCall | None = None,
         log_sink: LogSink | None = None,
         name: str | None = None,
+        spare: bool = False,
     ) -> None:
+        """``spare``: keep a fresh instance ready for the next call that finds none idle (``host.spares``)."""
         self.runtime = runtime
         self.compiled = compiled
         self._init_state(compiled.actor_id, name, limits, wasi, host_call, log_sink)
+        self._spare = spare
         types = {e.name: e.type for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
         functions = set(types)
         starts = START_FUNCTIONS if compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS

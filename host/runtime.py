@@ -25,6 +25,7 @@ from lattice.failsafe import logged
 from lattice.host import abi as abi_mod
 from lattice.host import wapc
 from lattice.host.limits import LruCache
+from lattice.host.spares import SpareMaker
 
 log = structlog.get_logger("lattice.host.runtime")
 
@@ -108,6 +109,7 @@ class Runtime:
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
         self._ticker.start()
+        self.spares = SpareMaker()
 
     def _tick(self) -> None:
         while not self._stop.wait(self.epoch_tick_s):
@@ -115,6 +117,7 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        self.spares.close()
 
     def compile(self, wasm: bytes, *, abi: Abi = "wapc") -> CompiledActor:
         """Validate and compile ``wasm`` (or return the cached result for the same bytes and ABI).
