@@ -2,8 +2,8 @@
 
 References: ``[oci://]registry[:port]/repository[:tag]`` (``pull`` also takes ``@sha256:<hex>``).
 Registries on loopback (and those in ``LATTICE_OCI_INSECURE``) are reached over plain HTTP, as the control
-plane reaches them (``oci.plain_http``); ``--insecure`` talks plain HTTP to any other; credentials come from ``--username`` /
-``--password`` (``LATTICE_OCI_USERNAME`` / ``LATTICE_OCI_PASSWORD``) or the Docker config file.
+plane reaches them (``oci.plain_http``); ``--insecure`` talks plain HTTP to any other; credentials come
+from ``--username`` / ``--password`` (``LATTICE_OCI_USERNAME`` / ``LATTICE_OCI_PASSWORD``) or the Docker config file.
 """
 
 from __future__ import annotations
@@ -63,7 +63,11 @@ def push(
     try:
         reference = oci.parse_reference(ref)
         digest = oci.push(
-            reference, wasm, insecure=_plain_http(reference, insecure), credentials=_credentials(username, password), auth_file=auth_file
+            reference,
+            wasm,
+            insecure=_plain_http(reference, insecure),
+            credentials=_credentials(username, password),
+            auth_file=auth_file,
         )
     except LatticeError as exc:
         _fail(str(exc))
@@ -90,7 +94,10 @@ def pull(
     try:
         reference = oci.parse_reference(ref)
         pulled = oci.pull(
-            reference, insecure=_plain_http(reference, insecure), credentials=_credentials(username, password), auth_file=auth_file
+            reference,
+            insecure=_plain_http(reference, insecure),
+            credentials=_credentials(username, password),
+            auth_file=auth_file,
         )
     except LatticeError as exc:
         _fail(str(exc))
