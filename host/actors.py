@@ -20,7 +20,7 @@ from lattice.host import limits as caps
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
 from lattice.inventory import ActorInventory, InstanceShare, WasiView
-from lattice.loadstats import Sampler
+from lattice.loadstats import Sampler, trimmed
 from lattice.messages import LinkDefinition
 from lattice.properties import LIMIT_CAPS
 
@@ -170,7 +170,7 @@ class RunningActor:
             stats["calls"],
             stats["failures"],
             round(self.sampler.load, 3) if self.sampler is not None else 0.0,
-            tuple(self.pool.meter.buckets),
+            tuple(trimmed(self.pool.meter.buckets)),  # an idle actor reports none
             self.pool.limits.max_instances,
             WasiView(self.pool.wasi.dirs, self.pool.wasi.readonly, tuple(sorted(self.pool.wasi.env))),
         )
