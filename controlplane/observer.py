@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,9 @@ class HostState:
 
 def host_view(inv: HostInventory) -> HostView:
     """A host's inventory → the scheduler's ``HostView``."""
-    actors = tuple(ActorInstances(a.id, i.count, dict(i.annotations)) for a in inv.actors for i in a.instances)
+    actors = tuple(
+        ActorInstances(a.id, i.count, dict(i.annotations), a.properties_key) for a in inv.actors for i in a.instances
+    )
     providers = tuple(
         ProviderRunning(p.id, p.link_name, p.contract_id, dict(p.annotations), p.links) for p in inv.providers
     )
@@ -102,9 +104,19 @@ class Observer:
             except ConfigError as exc:
                 log.info("ping answer ignored", error=str(exc))
                 continue
-            with logged(log, "inventory not read", level="info", host_id=host_id):
-                inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
-                self._seen(json.loads(inv.data))
+            await self.refresh_host(host_id)
+
+    async def refresh_hosts(self, host_ids: Iterable[str]) -> None:
+        """Read these hosts' inventories now, right after they carried out commands: the next plan must see
+        what the commands changed (a lagging heartbeat after a healed partition once had the reconciler stop
+        the one httpserver left, right after it had stopped its twin)."""
+        await asyncio.gather(*(self.refresh_host(h) for h in sorted(set(host_ids))))
+
+    async def refresh_host(self, host_id: str) -> None:
+        """Read ``host_id``'s inventory now (``get.inv``); a host that does not answer keeps its view."""
+        with logged(log, "inventory not read", level="info", host_id=host_id):
+            inv = await self.nc.request(subjects.ctl_get_inventory(self.lattice, host_id), b"", timeout=2)
+            self._seen(json.loads(inv.data))
 
     def _seen(self, doc: Any) -> None:
         try:
@@ -114,6 +126,11 @@ class Observer:
             return
         now = time.monotonic()
         state = self.hosts.get(inv.host_id)
+        if state is not None and inv.uptime_seconds < state.inventory.uptime_seconds:
+            # taken before the one held (a heartbeat handled after a fresher ``get.inv`` answer): it would
+            # bring back instances a command just stopped; it still says the host is alive
+            state.last_seen = now
+            return
         self.hosts[inv.host_id] = HostState(inv, now, state.first_seen if state else now)
 
     async def _on_event(self, msg: Msg) -> None:

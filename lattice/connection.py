@@ -20,6 +20,7 @@ import nats
 import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
@@ -237,6 +238,20 @@ async def settle(nc: NATS) -> None:
     """
     await nc.flush()
     await nc.flush()
+
+
+async def drain_subscription(nc: NATS, sub: Subscription) -> None:
+    """Stop ``sub`` without dropping a message the server already routed to it: each is handed to the
+    callback before the subscription is forgotten.
+
+    nats-py's ``Subscription.drain`` queues its UNSUB and then writes its flush PING straight to the socket
+    (see ``settle``): the PONG can come back before the server stopped routing to the subscription, and a
+    message it sends after that arrives for a forgotten subscription and is dropped. For an actor that
+    stops, that was a call answered by nobody (the caller timed out) instead of ``no_responders``.
+    """
+    await nc._send_unsubscribe(sub._id)  # private (nats-py>=2.16,<3): UNSUB, keeping the subscription
+    await settle(nc)  # the server has processed the UNSUB: everything it routed here has arrived
+    await sub.drain()  # type: ignore[no-untyped-call]  # hand what arrived to the callback, then forget it
 
 
 async def key_value(

@@ -472,3 +472,16 @@ def test_hosts_that_refused_a_component_are_passed_over() -> None:
     assert [c.host_id for c in again] == ["h2"]  # the next least loaded host that did not refuse
     nowhere = plan([echo(1)], [], hosts, excluded={("shop", "echo"): {"h1", "h2", "h3"}})
     assert nowhere == []
+
+
+def test_a_refusal_keeps_new_instances_away_but_stops_nothing() -> None:
+    store = owner_annotations("shop", "store")
+    daemon = kv(1, kind="daemonscaler")
+    hosts = [host("h1", providers=[ProviderRunning("VKV", "default", "wasmcloud:keyvalue", store)]), host("h2")]
+    # h1's start answered too late (recorded as refused), yet the provider runs there: it keeps running
+    commands = plan([], [daemon], hosts, excluded={("shop", "store"): {"h1"}})
+    assert [(type(c).__name__, c.host_id) for c in commands] == [("StartProvider", "h2")]
+    # an actor: h1 keeps its one instance and takes no more, the rest goes elsewhere
+    hosts = [host("h1", actors=[ours(1)]), host("h2", in_flight=50)]
+    after = apply(hosts, plan([echo(3)], [], hosts, excluded={("shop", "echo"): {"h1"}}))
+    assert running(after) == {"h1": 1, "h2": 2}

@@ -105,7 +105,12 @@ async def test_cron_fires_once_per_tick_across_three_hosts(
     actor_id = await deploy(client, pyevents, "cron.yaml", SCHEDULE="* * * * * *")  # every second
     start = time.monotonic()
     await wait_for(lambda: counter(client, actor_id, "ticks"), timeout=30)
-    await asyncio.sleep(3)
+    await asyncio.sleep(3)  # three seconds' worth of ticks: a tick fired by each host would show now
+
+    async def ticked_thrice() -> bool:  # a loaded machine may fire late, never more often
+        return await counter(client, actor_id, "ticks") >= 3
+
+    await wait_for(ticked_thrice, timeout=60)
     ticks = await counter(client, actor_id, "ticks")
     elapsed = time.monotonic() - start
-    assert 3 <= ticks <= elapsed + 2  # a cron provider on each of the 3 hosts, yet one call per second
+    assert ticks <= elapsed + 2  # a cron provider on each of the 3 hosts, yet one call per second
