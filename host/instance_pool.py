@@ -212,6 +212,11 @@ class InstancePool:
         finally:
             self.meter.record(time.monotonic() - start)
 
+    def count_refused(self) -> None:
+        """One call refused before it reached the guest (say, a capability its claims lack): a failure."""
+        self.calls += 1
+        self.failures += 1
+
     def call_inline(self, operation: str, payload: bytes) -> bytes | None:
         """``call`` on this thread if it is quick and self-contained, else ``None`` (run it elsewhere).
 

@@ -286,9 +286,13 @@ class Router:
         )
 
     def check_invocation_allowed(self, running: RunningActor, origin: Entity) -> None:
-        """A signed actor is invoked by a provider only if its claims hold that contract (SPEC §3)."""
+        """A signed actor is invoked by a provider only if its claims hold that contract (SPEC §3).
+
+        A refused call is a failed call of this actor (its pool's counters): a version that cannot be called
+        is unhealthy, and a rollout's health gate must see it."""
         claims = running.compiled.claims
         if claims is not None and origin.contract_id and origin.contract_id not in claims.caps:
+            running.pool.count_refused()
             raise CapabilityDenied(
                 f"{running.actor_id} does not hold the {origin.contract_id} capability in its claims"
             )

@@ -55,7 +55,10 @@ def _buckets(value: Any) -> tuple[int, ...]:
 
 
 def _list(obj: Mapping[str, Any], key: str) -> list[Any]:
-    value = obj.get(key)
+    return _list_of(obj.get(key), key)
+
+
+def _list_of(value: Any, key: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -221,7 +224,7 @@ def _actors(value: Any) -> tuple[ActorInventory, ...]:
             ActorInventory(str(k), instances=(InstanceShare({}, natural(v, "count")),), count=natural(v, "count"))
             for k, v in value.items()
         )
-    return tuple(ActorInventory.from_dict(a) for a in _list({"actors": value}, "actors"))
+    return tuple(ActorInventory.from_dict(a) for a in _list_of(value, "actors"))
 
 
 @dataclass(frozen=True, slots=True)
