@@ -126,6 +126,17 @@ ROWS = (
         ("ratio>=", 10.0),
     ),
     Row("scaled to zero → first response ms (vs warm)", "zero_to_first_response_ms", "warm_response_ms"),
+    Row(
+        "scaled to zero → first response ms, across hosts (vs warm)",
+        "zero_to_first_response_remote_ms",
+        "warm_response_remote_ms",
+    ),
+    Row(
+        "Python actor scaled to zero → first response ms (vs warm)",
+        "py_zero_to_first_response_ms",
+        "py_warm_response_ms",
+    ),
+    Row("scale-up s, load step → 4 replicas (vs fixed, PUT 1 → 4)", "scale_up_s", "fixed_scale_up_s"),
     Row("rollout s, 3 hosts, gated 1 s (vs ungated)", "rollout_s", "fixed_replace_s"),
     Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
     Row("blob put+get MB/s (vs raw object store)", "blob_put_get_mb_per_s", "raw_object_store_mb_per_s"),

@@ -167,8 +167,7 @@ class Reconciler:
             key = (actor.key, actor.actor_id)
             state = self.scales[key][1] if key in self.scales else autoscale.initial(spec, now)
             if rescale:
-                load = loads.get(actor.actor_id, autoscale.Load())
-                state = autoscale.decide(spec, state, load, now, self.cooldown_s)
+                state = autoscale.decide(spec, state, loads.get(actor.actor_id, autoscale.Load()), now, self.cooldown_s)
             kept[key] = (spec, state)
             actors.append(dataclasses.replace(actor, scaler=dataclasses.replace(actor.scaler, replicas=state.target)))
         self.scales = kept  # actors no longer deployed are forgotten
@@ -188,6 +187,8 @@ class Reconciler:
                 self.scales[key] = (spec, autoscale.wake(spec, state, now))
                 found = True
         if found:
+            if not any(a.actor_id == actor_id for h in self.observer.views() for a in h.actors):  # runs nowhere:
+                self._issued = {c: t for c, t in self._issued.items() if actor_id not in c}  # start it at once
             self.wake.set()
         return found
 
@@ -231,19 +232,22 @@ class Reconciler:
         hosts = self.observer.views()
         now = time.monotonic()
         refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
-        planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
+        actors = self.rollouts.split(desired.actors, records, hosts, self._old_actors)
+        planned = plan(actors, desired.providers, hosts, excluded=refused)
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             accepted = await asyncio.gather(*(self._execute(c) for c in commands))
             await self.observer.refresh_hosts(c.host_id for c, ok in zip(commands, accepted, strict=True) if ok)
-        loads = self._loads()
-        counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
-        await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
+        await self.rollouts.watch(records, self.status_of, self._policy, self._loads(), actor_ids)
         return commands
 
+    def _old_actors(self, record: AppRecord) -> list[DesiredActor]:
+        """The actors of the version a rollout replaces (they keep the replicas the new one has not taken)."""
+        old = record.version((record.rollout or {}).get("from_version"))
+        return desired_state([(self.application(record, old), old)]).actors if old and not old.problems else []
+
     def _policy(self, record: AppRecord) -> RolloutPolicy:
-        version = record.version(record.deployed)
-        return self.application(record, version).rollout if version is not None else RolloutPolicy()
+        return self.application(record, v).rollout if (v := record.version(record.deployed)) else RolloutPolicy()
 
     def _due(self, cmd: Command, now: float) -> bool:
         key = repr(cmd)

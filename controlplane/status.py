@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lattice.caps import MAX_INSTANCES
 from lattice.controlplane.model import ComponentKey, DesiredActor, DesiredProvider, HostView, owner_of
 from lattice.controlplane.state import AppRecord
 from lattice.messages import LinkDefinition
+from lattice.properties import properties_key
 
 
 @dataclass(slots=True)
@@ -37,7 +39,10 @@ def _running(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) ->
         count = 0
         for a in host.actors:
             if owner_of(a.annotations) == comp.key:
-                current = isinstance(comp, DesiredActor) and a.actor_id == comp.actor_id
+                current = isinstance(comp, DesiredActor) and (a.actor_id, a.properties_key) == (
+                    comp.actor_id,
+                    properties_key(comp.properties),
+                )
                 count, stale = (count + a.count, stale) if current else (count, stale + a.count)
         for p in host.providers:
             if owner_of(p.annotations) == comp.key:
@@ -88,12 +93,17 @@ def app_status(
         if isinstance(comp, DesiredActor):  # what it was granted, in plain sight (SPEC §1)
             entry["grants"] = {"wasi": comp.properties.get("wasi") or {}, "limits": comp.properties.get("limits") or {}}
         components.append(entry)
-        refused = refusals.get(comp.key, {})
+        refused, room = refusals.get(comp.key, {}), MAX_INSTANCES * sum(not h.draining for h in eligible)
         if comp.key in unplaced and running < wanted_somewhere:
             problems.append(f"{comp.component}: {unplaced[comp.key]}")
         elif refused and running < want and set(refused) >= {h.id for h in eligible}:
             reasons = "; ".join(f"host {h[:12]}…: {r}" for h, r in sorted(refused.items()))
             problems.append(f"{comp.component}: refused by every eligible host ({reasons})")
+        elif isinstance(comp, DesiredActor) and want > room:
+            problems.append(
+                f"{comp.component}: {want} replicas wanted, at most {room} can run"
+                f" ({MAX_INSTANCES} per actor per host on {room // MAX_INSTANCES} eligible hosts)"
+            )
         elif running != want or stale:  # an older version still running is not deployed yet
             moving = True
     if problems:

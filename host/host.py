@@ -27,7 +27,7 @@ from lattice.connection import cancel_and_wait, connect, drain, drain_subscripti
 from lattice.errors import ConfigError, ConnectionLost, LatticeError
 from lattice.failsafe import logged
 from lattice.host import images
-from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
+from lattice.host.actors import RunningActor, actor_config, admit, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
 from lattice.host.hosted_providers import HostedProviders
 from lattice.host.limits import WorkerQuota
@@ -275,7 +275,8 @@ class Host:
     async def scale_actor(
         self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
     ) -> RunningActor | None:
-        """Set this owner's instance count of the actor at ``image_ref`` to ``count`` (0 stops it).
+        """Set this owner's instance count of the actor at ``image_ref`` to ``count`` (0 stops it); instances
+        are keyed by image and the properties enforced on them (``host.actors.admit``).
 
         Raises ``InvalidActor``, ``ClaimsError``, ``NotFound`` or ``ConfigError`` with the reason; the
         failure is also published as ``actors_start_failed``.
@@ -285,15 +286,19 @@ class Host:
             running = self.actors.by_image(image_ref)
             if running is None and count <= 0:
                 return None
-            if running is None:
+            if count > 0:
                 try:
-                    running = await self._start_actor(image_ref, count, properties)
+                    if running is not None and admit(running, count, annotations, properties, self.settings.allow_dirs):
+                        await self.stop_actor(running.actor_id, None, 0)  # it restarts with the new properties
+                        running = None
+                    running = running or await self._start_actor(image_ref, count, properties)
                 except LatticeError as exc:
                     await self.publish_event(
                         events.ACTORS_START_FAILED,
                         {"image_ref": image_ref, "annotations": annotations, "error": str(exc)},
                     )
                     raise
+            assert running is not None
             running.set_count(annotations, count)
             if running.count <= 0:
                 await self.stop_actor(running.actor_id, None, 0)

@@ -199,6 +199,21 @@ class InstancePool:
         with self.counted(), self._instance() as inst:
             return self._call_instance(inst, operation, payload)
 
+    def queued(self) -> Callable[[], None]:
+        """Count a call waiting before the pool (for a worker of the host) in its load, until the function
+        returned is called (once; later calls do nothing), just before the call enters the pool."""
+        with self._lock:
+            self.meter.add(1)
+        waiting = [True]
+
+        def left() -> None:
+            with self._lock:
+                if waiting:
+                    waiting.clear()
+                    self.meter.add(-1)
+
+        return left
+
     @contextlib.contextmanager
     def counted(self) -> Iterator[None]:
         """One call: counted, timed (waiting for an instance included), and a failure if it raises one."""

@@ -192,9 +192,13 @@ class Router:
         parent: Mapping[str, str] | None = None,
         invocation_id: str | None = None,
         deadline: float | None = None,
+        arrived: Callable[[], None] | None = None,
     ) -> bytes:
         """One call on a local instance, on the calling (worker) thread, observed; not run at all
-        (``Expired``) once the caller's ``deadline`` (monotonic) has passed while it waited."""
+        (``Expired``) once the caller's ``deadline`` (monotonic) has passed while it waited. ``arrived``: the
+        call stops counting as queued for a worker (``ActorPool.queued``)."""
+        if arrived is not None:
+            arrived()
         check_deadline(deadline, running.actor_id, operation)
         with self.metrics.actor_call(running.actor_id, operation, parent=parent, invocation_id=invocation_id):
             result: bytes = running.pool.call(operation, payload)
@@ -261,9 +265,13 @@ class Router:
             parent=parent,
             invocation_id=invocation_id,
             deadline=deadline,
+            arrived=(arrived := running.pool.queued()),  # waiting for a worker is load too (autoscaling)
         )
-        async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
-            return await self.loop.run_in_executor(self.executor, call)
+        try:
+            async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
+                return await self.loop.run_in_executor(self.executor, call)
+        finally:
+            arrived()
 
     async def invoke_actor(
         self,

@@ -128,6 +128,7 @@ class ActorInventory:
     latency_buckets: tuple[int, ...] = ()  # call durations so far, lattice.loadstats.BOUNDS_MS buckets
     max_instances: int | None = None
     wasi: WasiView = field(default_factory=WasiView)
+    properties_key: str = ""  # lattice.properties.properties_key of what this host enforces on it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +149,7 @@ class ActorInventory:
             "latency_buckets": list(self.latency_buckets),
             "max_instances": self.max_instances,
             "wasi": self.wasi.to_dict(),
+            "properties_key": self.properties_key,
         }
 
     @classmethod
@@ -176,6 +178,7 @@ class ActorInventory:
             _buckets(obj.get("latency_buckets")),
             None if max_instances is None else natural(max_instances, "max_instances"),
             WasiView.from_dict(obj.get("wasi")),
+            _str(obj, "properties_key"),
         )
 
 
