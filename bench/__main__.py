@@ -161,8 +161,13 @@ def main(argv: list[str] | None = None) -> int:
             many = 1000 if profile.name == "full" else 100
             run.step(f"deploy_many ({many} actors at once)", lambda: scale.deploy_many(work / "many", many))
         run.step("zero_to_first_response_ms (scaled to zero)", lambda: elastic.zero_to_first_response(work / "zero"))
+        run.step("scale_up_s (2 hosts, load step)", lambda: elastic.scale_up(work / "scale-up"))
         if profile.peers:
             run.step("rollout_s (3 hosts, health-gated)", lambda: elastic.rollout(work / "rollout"))
+            run.step(
+                "py_zero_to_first_response_ms (Python actor scaled to zero)",
+                lambda: elastic.py_zero_to_first_response(work / "py-zero"),
+            )
         py = profile.peers  # the componentize-py hello takes a minute to build and compile: not in --tiny
         run.step(
             "wasi_http (wasi:http components, provider in the host)",

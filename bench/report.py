@@ -56,10 +56,20 @@ def best_peer(results: dict[str, float], key: str) -> tuple[str, float] | None:
 
 ROWS = (
     Row(
-        "instantiate µs p50 (vs raw Store+instantiate)",
+        "instance for a call when none is idle µs p50, warm spare (vs raw Store+instantiate)",
         "instantiate_us_p50",
         "raw_instantiate_us_p50",
         ("ratio<=", 1.5),
+    ),
+    Row(
+        "new instance µs p50, start function included (vs raw, with start)",
+        "instantiate_cold_us_p50",
+        "raw_instantiate_start_us_p50",
+    ),
+    Row(
+        "new instance µs p50, start function included (vs raw, without)",
+        "instantiate_cold_us_p50",
+        "raw_instantiate_us_p50",
     ),
     Row("waPC echo 100 B µs p50 (vs raw export call)", "wapc_echo_us_p50", "raw_call_us_p50", ("ratio<=", 2.0)),
     Row(
@@ -116,6 +126,17 @@ ROWS = (
         ("ratio>=", 10.0),
     ),
     Row("scaled to zero → first response ms (vs warm)", "zero_to_first_response_ms", "warm_response_ms"),
+    Row(
+        "scaled to zero → first response ms, across hosts (vs warm)",
+        "zero_to_first_response_remote_ms",
+        "warm_response_remote_ms",
+    ),
+    Row(
+        "Python actor scaled to zero → first response ms (vs warm)",
+        "py_zero_to_first_response_ms",
+        "py_warm_response_ms",
+    ),
+    Row("scale-up s, load step → 4 replicas (vs fixed, PUT 1 → 4)", "scale_up_s", "fixed_scale_up_s"),
     Row("rollout s, 3 hosts, gated 1 s (vs ungated)", "rollout_s", "fixed_replace_s"),
     Row("messages/s through an actor (vs raw nats-py)", "messaging_msgs_per_s", "raw_nats_msgs_per_s"),
     Row("blob put+get MB/s (vs raw object store)", "blob_put_get_mb_per_s", "raw_object_store_mb_per_s"),

@@ -38,7 +38,7 @@ def get_one_app(
     if rollout := status.get("rollout"):
         console.print(
             f"  rollout {rollout['from_version']} → {rollout['to_version']}: {rollout['state']} "
-            f"(step {rollout.get('step')}) {rollout.get('reason') or ''}",
+            f"(step {rollout.get('step')}, {rollout.get('percent', 100)}% of replicas) {rollout.get('reason') or ''}",
             highlight=False,
         )
     if version:

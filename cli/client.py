@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,25 +16,14 @@ from typing import Any
 import httpx
 import yaml
 
+from lattice.cli import upsecrets
 from lattice.errors import LatticeError
-
-API_TOKEN_FILE = "api-token"
-
-
-def write_api_token(up_dir: Path, token: str) -> Path:
-    """Keep ``lattice up``'s API token where this user's ``lattice`` commands find it (mode 0600)."""
-    up_dir.mkdir(parents=True, exist_ok=True)
-    path = up_dir / API_TOKEN_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
-    return path
 
 
 def local_api_token(state_dir: Path) -> str | None:
     """The token ``lattice up`` wrote under ``state_dir``, if it did."""
     try:
-        return (state_dir / "up" / API_TOKEN_FILE).read_text().strip() or None
+        return (state_dir / "up" / upsecrets.API_TOKEN_FILE).read_text().strip() or None
     except OSError:
         return None
 
@@ -54,10 +42,14 @@ class ApiError(LatticeError):
 
 
 class Client:
-    """Synchronous API client. ``token`` is sent as a bearer token when given."""
+    """Synchronous API client. ``token`` is sent as a bearer token when given; ``token_hint`` (where it came
+    from, what to do instead) is added to a 401/403."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout_s: float = 30.0, token_hint: str | None = None
+    ) -> None:
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.token_hint = token_hint
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
@@ -76,6 +68,8 @@ class Client:
                 detail = response.json().get("detail")
             except ValueError:
                 detail = response.text
+            if response.status_code in (401, 403) and self.token_hint and isinstance(detail, str):
+                detail = f"{detail} ({self.token_hint})"
             raise ApiError(response.status_code, detail)
         return response.json()
 

@@ -107,4 +107,11 @@ def client(api_url: str, token: str | None) -> Any:
     from lattice.cli.client import Client, local_api_token
     from lattice.settings import Settings
 
-    return Client(api_url, token or local_api_token(Settings.from_env().state_dir))
+    if token:
+        return Client(api_url, token, token_hint="the token from --api-token / LATTICE_API_TOKEN")
+    state_dir = Settings.from_env().state_dir
+    hint = (
+        f"no token given, so the one of the `lattice up` with the state directory {state_dir} was sent: for another,"
+        " set LATTICE_STATE_DIR to its state directory (`lattice up` prints the line) or LATTICE_API_TOKEN"
+    )
+    return Client(api_url, local_api_token(state_dir), token_hint=hint)

@@ -1,5 +1,6 @@
 """NATS authorisation for ``lattice up``'s embedded nats-server: one user per role, the server's own
-permission model (``authorization { users [...] }``), passwords made fresh for each run.
+permission model (``authorization { users [...] }``), passwords made on the first run and kept in the
+state directory (``upsecrets``).
 
 Roles (docs/security.md): ``host`` and ``control`` are lattice members (they also hold the cluster
 seed): they publish and subscribe everywhere but ``$SYS``, since hosts carry actors' own messaging
@@ -11,14 +12,16 @@ commands, no JetStream (so no links, state or artifacts). Anonymous clients are 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lattice import subjects
+from lattice.cli.upsecrets import kept, write_secret
+from lattice.errors import ConfigError
 
 ROLES = ("host", "control", "observer")
+CREDENTIALS_FILE = "nats-credentials.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,14 @@ class Credentials:
     @classmethod
     def generate(cls) -> Credentials:
         return cls(*((role, secrets.token_urlsafe(24)) for role in ROLES))
+
+    @classmethod
+    def from_json(cls, text: str) -> Credentials:
+        doc = json.loads(text)
+        users = [doc[role] for role in ROLES]
+        if not all(isinstance(u, list) and len(u) == 2 and all(isinstance(x, str) and x for x in u) for u in users):
+            raise ValueError("each role wants [user, password]")
+        return cls(*(tuple(u) for u in users))  # type: ignore[arg-type]
 
 
 def _quoted(items: list[str]) -> str:
@@ -65,10 +76,22 @@ def server_config(creds: Credentials, lattice: str) -> str:
 
 def write(creds: Credentials, lattice: str, directory: Path) -> tuple[Path, Path]:
     """Write the server's configuration and the credentials (both readable by this user only)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    conf, saved = directory / "nats-auth.conf", directory / "nats-credentials.json"
-    for path, text in ((conf, server_config(creds, lattice)), (saved, json.dumps(asdict(creds), indent=2))):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-    return conf, saved
+    conf, saved = directory / "nats-auth.conf", directory / CREDENTIALS_FILE
+    write_secret(saved, _to_json(creds))
+    return write_secret(conf, server_config(creds, lattice)), saved
+
+
+def _to_json(creds: Credentials) -> str:
+    return json.dumps(asdict(creds), indent=2)
+
+
+def kept_credentials(directory: Path) -> Credentials:
+    """The users kept in ``directory`` (``lattice up``'s state), made and written on the first run."""
+    path = directory / CREDENTIALS_FILE
+    text = kept(path, lambda: _to_json(Credentials.generate()))
+    try:
+        return Credentials.from_json(text)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"{path} is not lattice up's NATS credentials ({exc}); delete it to have new ones made"
+        ) from None

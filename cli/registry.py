@@ -1,8 +1,9 @@
 """``lattice push FILE REF`` and ``lattice pull REF``: Wasm actors through OCI registries (SPEC §6).
 
 References: ``[oci://]registry[:port]/repository[:tag]`` (``pull`` also takes ``@sha256:<hex>``).
-``--insecure`` talks plain HTTP (a registry on this machine); credentials come from ``--username`` /
-``--password`` (``LATTICE_OCI_USERNAME`` / ``LATTICE_OCI_PASSWORD``) or the Docker config file.
+Registries on loopback (and those in ``LATTICE_OCI_INSECURE``) are reached over plain HTTP, as the control
+plane reaches them (``oci.plain_http``); ``--insecure`` talks plain HTTP to any other; credentials come
+from ``--username`` / ``--password`` (``LATTICE_OCI_USERNAME`` / ``LATTICE_OCI_PASSWORD``) or the Docker config file.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ import typer
 from lattice import oci
 from lattice.cli.common import Output, OutputOpt, _fail, app, console
 from lattice.errors import LatticeError
+from lattice.settings import Settings
 
-Insecure = Annotated[bool, typer.Option("--insecure", help="Plain HTTP (a registry on loopback), not HTTPS.")]
+Insecure = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Plain HTTP, not HTTPS, to any registry (those on loopback and in LATTICE_OCI_INSECURE get it anyway).",
+    ),
+]
 Username = Annotated[str | None, typer.Option("--username", "-u", envvar="LATTICE_OCI_USERNAME", help="Registry user.")]
 Password = Annotated[
     str | None, typer.Option("--password", "-p", envvar="LATTICE_OCI_PASSWORD", help="Registry password.")
@@ -26,6 +34,10 @@ AuthFile = Annotated[
     Path | None,
     typer.Option("--auth-file", envvar="LATTICE_OCI_AUTH_FILE", help="Docker config file with per-registry logins."),
 ]
+
+
+def _plain_http(ref: oci.Reference, insecure: bool) -> bool:
+    return insecure or oci.plain_http(ref, Settings.from_env())
 
 
 def _credentials(username: str | None, password: str | None) -> oci.Credentials | None:
@@ -51,7 +63,11 @@ def push(
     try:
         reference = oci.parse_reference(ref)
         digest = oci.push(
-            reference, wasm, insecure=insecure, credentials=_credentials(username, password), auth_file=auth_file
+            reference,
+            wasm,
+            insecure=_plain_http(reference, insecure),
+            credentials=_credentials(username, password),
+            auth_file=auth_file,
         )
     except LatticeError as exc:
         _fail(str(exc))
@@ -78,7 +94,10 @@ def pull(
     try:
         reference = oci.parse_reference(ref)
         pulled = oci.pull(
-            reference, insecure=insecure, credentials=_credentials(username, password), auth_file=auth_file
+            reference,
+            insecure=_plain_http(reference, insecure),
+            credentials=_credentials(username, password),
+            auth_file=auth_file,
         )
     except LatticeError as exc:
         _fail(str(exc))

@@ -3,7 +3,9 @@
 Starts a ``nats-server`` (JetStream, store under the state dir, a free port) unless ``--nats-url`` is
 given, N host processes (``lattice host``), the control plane in this process, then deploys the demo
 application (``actors/kvcounter``: HTTP → actor → key-value) and waits until it answers HTTP. Every
-participant shares one cluster seed made for this run. Ctrl-C stops everything: hosts get SIGTERM
+participant shares one cluster seed, made on the first run and kept in the state directory with the API
+token and the NATS users (``upsecrets``): links and sealed state persisted in JetStream stay valid across
+restarts. Ctrl-C stops everything: hosts get SIGTERM
 (they drain), then the control plane and the NATS server stop; no child is left behind.
 
 One ``lattice up`` per state directory (a lock; a second one is told which process holds it): two
@@ -18,7 +20,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import secrets
+import shlex
 import socket
 import sys
 import time
@@ -33,15 +35,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from lattice import keys
-from lattice.cli import natsauth
-from lattice.cli.client import Client, write_api_token
+from lattice.cli import natsauth, upsecrets
+from lattice.cli.client import Client
 from lattice.cli.natsserver import NatsServer
 from lattice.controlplane.service import ControlPlane
 from lattice.errors import ConfigError, LatticeError
 from lattice.failsafe import logged
 from lattice.host.children import Child, PolledChild, Supervisor, child_env, start
-from lattice.settings import DEFAULT_API_URL, Settings
+from lattice.settings import DEFAULT_API_URL, Settings, default_state_dir
 
 log = structlog.get_logger("lattice.cli.up")
 
@@ -122,15 +123,13 @@ class Up:
         demo: bool,
         console: Console,
     ) -> None:
-        # the API gets a token, made for this run unless one was given (LATTICE_API_TOKEN)
-        self.settings = settings.with_overrides(api_token=settings.api_token or secrets.token_urlsafe(24))
+        self.settings = settings
         self.n_hosts = hosts
         self.http = http
         self.api = api
         self.nats_url = nats_url
         self.demo = demo
         self.console = console
-        self.cluster = keys.generate("cluster")
         self.nats: NatsServer | None = None
         self.nats_supervisor: Supervisor | None = None
         self.hosts: list[Supervisor] = []
@@ -142,6 +141,13 @@ class Up:
     async def run(self) -> None:
         lock = lock_state_dir(self.settings.state_dir)
         try:
+            # the API token and the cluster seed: the ones kept in the state directory unless given
+            # (LATTICE_API_TOKEN, LATTICE_CLUSTER_SEED); read under the lock, made on the first run
+            up_dir = self.settings.state_dir / "up"
+            self.settings = self.settings.with_overrides(
+                api_token=self.settings.api_token or upsecrets.api_token(up_dir),
+                cluster_seed=self.settings.cluster_seed or upsecrets.cluster_seed(up_dir),
+            )
             await self._run_locked()
         finally:
             lock.close()
@@ -170,7 +176,7 @@ class Up:
         creds: natsauth.Credentials | None = None
         if url is None:
             store = up_dir / "nats"
-            creds = natsauth.Credentials.generate()
+            creds = natsauth.kept_credentials(up_dir)
             conf, saved = natsauth.write(creds, self.settings.lattice, up_dir)
             self.nats = NatsServer(store, extra_args=["-c", str(conf)])
             self.nats_supervisor = Supervisor(
@@ -181,9 +187,11 @@ class Up:
             url = self.nats.url
             say(f"[green]✓[/green] nats-server (JetStream) at {url}, store {store}")
             say(f"  NATS users per role (host, control, observer): credentials in {saved}")
-        token_file = write_api_token(up_dir, self.settings.api_token or "")
-        say(f"  API token in {token_file} (lattice commands on this machine read it; LATTICE_API_TOKEN overrides)")
-        settings = self.settings.with_overrides(nats_url=url, cluster_seed=self.cluster.seed)
+        say(
+            f"  API token and cluster seed in {up_dir} (kept across runs; lattice commands on this machine read the"
+            " token; LATTICE_API_TOKEN overrides)"
+        )
+        settings = self.settings.with_overrides(nats_url=url)
         if creds is not None:
             settings = settings.with_overrides(nats_user=creds.control[0], nats_password=creds.control[1])
         hosts = settings.with_overrides(nats_user=creds.host[0], nats_password=creds.host[1]) if creds else settings
@@ -272,12 +280,24 @@ class Up:
                 raise LatticeError(f"the control plane stopped before it listened on {self.api}")
             await asyncio.sleep(0.02)
         say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
-        if f"http://{self.api}" != DEFAULT_API_URL:
-            say(f"  for the CLI: [bold]export LATTICE_API_URL=http://{self.api}[/bold]")
+        if exports := self._cli_exports():
+            say(f"  for the CLI in another shell: [bold]export {exports}[/bold]")
         if self.demo:
             await asyncio.to_thread(self._deploy_demo)
         self._print_table(cp)
         say("Ctrl-C stops everything.")
+
+    def _cli_exports(self) -> str:
+        """What another shell's ``lattice`` commands need to reach this run: its API URL and, for its token,
+        its state directory (each only when not the default)."""
+        exports = []
+        if f"http://{self.api}" != DEFAULT_API_URL:
+            exports.append(f"LATTICE_API_URL=http://{self.api}")
+        if self.settings.state_dir != default_state_dir(
+            {k: v for k, v in os.environ.items() if k != "LATTICE_STATE_DIR"}
+        ):
+            exports.append(f"LATTICE_STATE_DIR={shlex.quote(str(self.settings.state_dir))}")
+        return " ".join(exports)
 
     def _deploy_demo(self) -> None:
         client = Client(f"http://{self.api}", self.settings.api_token)

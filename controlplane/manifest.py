@@ -175,7 +175,7 @@ def _rollout(spec: _Node) -> RolloutPolicy:
     window = _opt(node, "window_s")
     return RolloutPolicy(
         strategy,
-        100 if step is None else _int(step, f"{path}.step_percent", 1, 100),
+        (25 if strategy == "canary" else 100) if step is None else _int(step, f"{path}.step_percent", 1, 100),
         10.0 if window is None else float(_int(window, f"{path}.window_s", 1, 3600)),
         _fraction(_opt(node, "max_error_rate"), f"{path}.max_error_rate", 0.05),
         None if _opt(node, "max_p99_ms") is None else _fraction(_opt(node, "max_p99_ms"), f"{path}.max_p99_ms", 0, 1e7),

@@ -177,6 +177,7 @@ class ActorInstances:
     actor_id: str
     count: int
     annotations: dict[str, str] = field(default_factory=dict)
+    properties_key: str = ""  # the property set the host enforces on them (lattice.properties)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,9 @@ class HostState:
 
 def host_view(inv: HostInventory) -> HostView:
     """A host's inventory → the scheduler's ``HostView``."""
-    actors = tuple(ActorInstances(a.id, i.count, dict(i.annotations)) for a in inv.actors for i in a.instances)
+    actors = tuple(
+        ActorInstances(a.id, i.count, dict(i.annotations), a.properties_key) for a in inv.actors for i in a.instances
+    )
     providers = tuple(
         ProviderRunning(p.id, p.link_name, p.contract_id, dict(p.annotations), p.links) for p in inv.providers
     )

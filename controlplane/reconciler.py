@@ -14,8 +14,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -25,6 +24,7 @@ from lattice import events, seal, subjects
 from lattice.capability import builtin_provider_id
 from lattice.commands import CommandReply
 from lattice.controlplane import autoscale
+from lattice.controlplane.counters import CallCounters
 from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import (
     ActorComponent,
@@ -34,7 +34,6 @@ from lattice.controlplane.model import (
     DesiredActor,
     DesiredProvider,
     Elastic,
-    HostView,
     ProviderComponent,
     RolloutPolicy,
     owner_of,
@@ -43,6 +42,7 @@ from lattice.controlplane.observer import Observer
 from lattice.controlplane.rollouts import Rollouts, actor_ids, keeps_capacity
 from lattice.controlplane.scheduler import plan, unplaceable
 from lattice.controlplane.state import AppRecord, AppVersion, ControlState
+from lattice.controlplane.status import Desired, app_status, link_key
 from lattice.controlplane.wadm import annotate, map_link_values
 from lattice.links import LatticeData
 from lattice.messages import LinkDefinition
@@ -53,14 +53,6 @@ log = structlog.get_logger("lattice.controlplane.reconciler")
 REISSUE_AFTER_S = 5.0
 REFUSAL_TTL_S = 30.0
 PARSED_CACHE_SIZE = 256
-
-
-@dataclass(slots=True)
-class Desired:
-    actors: list[DesiredActor] = field(default_factory=list)
-    providers: list[DesiredProvider] = field(default_factory=list)
-    links: list[LinkDefinition] = field(default_factory=list)
-    app_links: dict[str, list[LinkDefinition]] = field(default_factory=dict)
 
 
 def provider_id_of(image: str) -> str:
@@ -109,109 +101,6 @@ def desired_state(apps: Iterable[tuple[Application, AppVersion]]) -> Desired:
     return out
 
 
-def _eligible(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -> list[HostView]:
-    spreads = comp.scaler.spread
-    if not spreads:
-        return list(hosts)
-    return [h for h in hosts if any(all(h.labels.get(k) == v for k, v in s.requirements.items()) for s in spreads)]
-
-
-def _running(hosts: Sequence[HostView], comp: DesiredActor | DesiredProvider) -> tuple[list[dict[str, Any]], int]:
-    """Where ``comp``'s current image runs, and how many of its instances still run another (older) one."""
-    placements, stale = [], 0
-    for host in hosts:
-        count = 0
-        for a in host.actors:
-            if owner_of(a.annotations) == comp.key:
-                current = isinstance(comp, DesiredActor) and a.actor_id == comp.actor_id
-                count, stale = (count + a.count, stale) if current else (count, stale + a.count)
-        for p in host.providers:
-            if owner_of(p.annotations) == comp.key:
-                current = isinstance(comp, DesiredProvider) and (p.provider_id, p.link_name) == (
-                    comp.provider_id,
-                    comp.link_name,
-                )
-                count, stale = (count + 1, stale) if current else (count, stale + 1)
-        if count:
-            placements.append({"host_id": host.id, "count": count})
-    return placements, stale
-
-
-def app_status(
-    record: AppRecord,
-    desired: Desired,
-    hosts: Sequence[HostView],
-    unplaced: dict[ComponentKey, str],
-    refusals: dict[ComponentKey, dict[str, str]],
-    link_failures: Mapping[tuple[str, str, str], str] | None = None,
-) -> dict[str, Any]:
-    """``{type, message, components: [{name, type, desired, running, placements}]}`` (SPEC §5)."""
-    if record.deployed is None:
-        return {"type": "undeployed", "message": "not deployed", "components": []}
-    version = record.version(record.deployed)
-    if version is not None and version.problems:  # nothing of it runs (images, unsupported capabilities)
-        return {"type": "failed", "message": " | ".join(version.problems), "components": []}
-    components, problems, moving = [], [], False
-    everything: list[DesiredActor | DesiredProvider] = [*desired.providers, *desired.actors]
-    mine = [c for c in everything if c.app == record.name]
-    for comp in mine:
-        eligible = _eligible(hosts, comp)
-        want = comp.scaler.replicas * (len(eligible) if comp.scaler.kind == "daemonscaler" else 1)
-        if isinstance(comp, DesiredProvider):
-            want = min(want, len(eligible)) if comp.scaler.kind == "spreadscaler" else len(eligible)
-        # With no eligible host the capped count is 0: still at least one is wanted (wadm#346: never "0/0 deployed").
-        wanted_somewhere = want or comp.scaler.replicas
-        placements, stale = _running(hosts, comp)
-        running = sum(p["count"] for p in placements)
-        kind = "actor" if isinstance(comp, DesiredActor) else "capability"
-        entry: dict[str, Any] = {
-            "name": comp.component,
-            "type": kind,
-            "desired": want,
-            "running": running,
-            "placements": placements,
-        }
-        if isinstance(comp, DesiredActor):  # what it was granted, in plain sight (SPEC §1)
-            entry["grants"] = {"wasi": comp.properties.get("wasi") or {}, "limits": comp.properties.get("limits") or {}}
-        components.append(entry)
-        refused = refusals.get(comp.key, {})
-        if comp.key in unplaced and running < wanted_somewhere:
-            problems.append(f"{comp.component}: {unplaced[comp.key]}")
-        elif refused and running < want and set(refused) >= {h.id for h in eligible}:
-            reasons = "; ".join(f"host {h[:12]}…: {r}" for h, r in sorted(refused.items()))
-            problems.append(f"{comp.component}: refused by every eligible host ({reasons})")
-        elif running != want or stale:  # an older version still running is not deployed yet
-            moving = True
-    if problems:
-        return {"type": "failed", "message": " | ".join(problems), "components": components}
-    if moving:
-        return {"type": "reconciling", "message": "placing components", "components": components}
-    pending = _links_not_taken(desired.app_links.get(record.name, []), hosts, link_failures or {})
-    if pending:
-        return {"type": "reconciling", "message": f"waiting for links: {', '.join(pending)}", "components": components}
-    return {"type": "deployed", "message": f"version {record.deployed} deployed", "components": components}
-
-
-def _link_key(d: Mapping[str, Any]) -> tuple[str, str, str]:
-    return str(d.get("actor_id")), str(d.get("contract_id")), str(d.get("link_name") or "default")
-
-
-def _links_not_taken(
-    links: Sequence[LinkDefinition], hosts: Sequence[HostView], failures: Mapping[tuple[str, str, str], str]
-) -> list[str]:
-    """Links no running instance of their provider reports as taken (say, its HTTP listener is not up
-    yet, or its port is in use); providers that cannot tell (processes) are taken at their word."""
-    pending = []
-    for link in links:
-        running = [
-            p for h in hosts for p in h.providers if p.provider_id == link.provider_id and p.link_name == link.link_name
-        ]
-        if running and all(p.links is not None and link.actor_id not in p.links for p in running):
-            why = failures.get((link.actor_id, link.contract_id, link.link_name))
-            pending.append(f"{link.contract_id} ({link.link_name})" + (f": {why}" if why else ""))
-    return pending
-
-
 def _command_subject(lattice: str, cmd: Command) -> tuple[str, dict[str, Any]]:
     return subjects.ctl_cmd(lattice, cmd.host_id, cmd.verb), cmd.to_body()
 
@@ -242,6 +131,7 @@ class Reconciler:
         self.wake = asyncio.Event()
         self.scales: dict[tuple[ComponentKey, str], tuple[Elastic, autoscale.ScaleState]] = {}
         self.rollouts = Rollouts(nc, lattice, state)
+        self.counters = CallCounters()
         self.cooldown_s = autoscale.SCALE_DOWN_COOLDOWN_S  # Settings.scale_down_cooldown_s
 
     def application(self, record: AppRecord, version: AppVersion) -> Application:
@@ -277,15 +167,16 @@ class Reconciler:
             key = (actor.key, actor.actor_id)
             state = self.scales[key][1] if key in self.scales else autoscale.initial(spec, now)
             if rescale:
-                load = loads.get(actor.actor_id, autoscale.Load())
-                state = autoscale.decide(spec, state, load, now, self.cooldown_s)
+                state = autoscale.decide(spec, state, loads.get(actor.actor_id, autoscale.Load()), now, self.cooldown_s)
             kept[key] = (spec, state)
             actors.append(dataclasses.replace(actor, scaler=dataclasses.replace(actor.scaler, replicas=state.target)))
         self.scales = kept  # actors no longer deployed are forgotten
         return dataclasses.replace(desired, actors=actors)
 
     def _loads(self) -> dict[str, autoscale.Load]:
-        return autoscale.loads_of(host.inventory for host in self.observer.hosts.values())
+        """Per actor: the hosts' load summed, with calls and failures that never fall (``CallCounters``)."""
+        inventories = [host.inventory for host in self.observer.hosts.values()]
+        return self.counters.applied(inventories, autoscale.loads_of(inventories))
 
     def wake_actor(self, actor_id: str) -> bool:
         """A call is held for ``actor_id``, which has no instance: scale its elastic component to at least
@@ -296,15 +187,17 @@ class Reconciler:
                 self.scales[key] = (spec, autoscale.wake(spec, state, now))
                 found = True
         if found:
+            if not any(a.actor_id == actor_id for h in self.observer.views() for a in h.actors):  # runs nowhere:
+                self._issued = {c: t for c, t in self._issued.items() if actor_id not in c}  # start it at once
             self.wake.set()
         return found
 
     def on_event(self, event: events.CloudEvent) -> None:
         """Remember why providers refused links (``linkdef_set_failed``), for the status."""
         if event.name == events.LINKDEF_SET_FAILED and isinstance(event.data.get("link"), dict):
-            self.link_failures[_link_key(event.data["link"])] = str(event.data.get("error", "refused"))
+            self.link_failures[link_key(event.data["link"])] = str(event.data.get("error", "refused"))
         elif event.name in (events.LINKDEF_SET, events.LINKDEF_DELETED):
-            self.link_failures.pop(_link_key(event.data), None)
+            self.link_failures.pop(link_key(event.data), None)
 
     def current_refusals(self) -> dict[ComponentKey, dict[str, str]]:
         now = time.monotonic()
@@ -339,19 +232,22 @@ class Reconciler:
         hosts = self.observer.views()
         now = time.monotonic()
         refused = {key: set(by_host) for key, by_host in self.current_refusals().items()}
-        planned = plan(desired.actors, desired.providers, hosts, excluded=refused)
+        actors = self.rollouts.split(desired.actors, records, hosts, self._old_actors)
+        planned = plan(actors, desired.providers, hosts, excluded=refused)
         commands = [c for c in planned if keeps_capacity(c, desired.actors, hosts) and self._due(c, now)]
         if commands:
             accepted = await asyncio.gather(*(self._execute(c) for c in commands))
             await self.observer.refresh_hosts(c.host_id for c, ok in zip(commands, accepted, strict=True) if ok)
-        loads = self._loads()
-        counters = {actor_id: (load.calls, load.failures) for actor_id, load in loads.items()}
-        await self.rollouts.watch(records, self.status_of, self._policy, counters, actor_ids)
+        await self.rollouts.watch(records, self.status_of, self._policy, self._loads(), actor_ids)
         return commands
 
+    def _old_actors(self, record: AppRecord) -> list[DesiredActor]:
+        """The actors of the version a rollout replaces (they keep the replicas the new one has not taken)."""
+        old = record.version((record.rollout or {}).get("from_version"))
+        return desired_state([(self.application(record, old), old)]).actors if old and not old.problems else []
+
     def _policy(self, record: AppRecord) -> RolloutPolicy:
-        version = record.version(record.deployed)
-        return self.application(record, version).rollout if version is not None else RolloutPolicy()
+        return self.application(record, v).rollout if (v := record.version(record.deployed)) else RolloutPolicy()
 
     def _due(self, cmd: Command, now: float) -> bool:
         key = repr(cmd)

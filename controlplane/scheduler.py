@@ -11,6 +11,8 @@ the non-draining hosts whose labels hold all its requirements; a spread that no 
 share to the others; new instances go one at a time to the least
 loaded host (load = actor instances + in-flight calls; for providers, providers first), ties by host id;
 scale-down removes from the most loaded host first. A daemonscaler runs ``replicas`` on every eligible host.
+A host runs at most ``MAX_INSTANCES`` (256) of one actor, whoever owns them; one that enforces another
+property set than the desired one is scaled again with the desired one.
 A provider runs at most once per host per (provider id, link name) and owner; several applications that
 want the same provider share one instance (a host already running it for another owner is preferred, and
 the host keeps it while any owner does). Instances annotated by an application
@@ -24,6 +26,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from lattice.caps import MAX_INSTANCES
 from lattice.controlplane.model import (
     ActorInstances,
     Command,
@@ -40,6 +43,7 @@ from lattice.controlplane.model import (
     owner_annotations,
     owner_of,
 )
+from lattice.properties import properties_key
 
 _EVERYWHERE = Spread(name="default", requirements={}, weight=100)
 
@@ -173,23 +177,24 @@ class _Lattice:
         return hosts, {h.id: min(most, current.get(h.id, 0)) if h.id in refused else most for h in self.hosts}
 
     def place_actor(self, actor: DesiredActor) -> list[Command]:
-        current = Counter[str]()
+        current, others, stale, key = Counter[str](), Counter[str](), set(), properties_key(actor.properties)
         for host in self.hosts:
             for group in host.actors:
                 if group.actor_id == actor.actor_id and _is_ours(group.annotations, actor.key):
                     current[host.id] += group.count
+                    stale |= {host.id} if group.properties_key != key else set()
+                elif group.actor_id == actor.actor_id:
+                    others[host.id] += group.count
         base = {h.id: (self.actor_load[h.id] - current[h.id], 0) for h in self.hosts}
-        hosts, capacity = self.room(actor.key, current, None)
+        hosts, room = self.room(actor.key, current, MAX_INSTANCES)
+        capacity = {h: max(min(most, MAX_INSTANCES - others[h]), 0) for h, most in (room or {}).items()}
         final = _counts(actor.scaler, hosts, current, base, capacity)
         commands: list[Command] = []
+        owner = owner_annotations(actor.app, actor.component)
         for host_id in sorted(set(current) | set(final)):
-            if final[host_id] != current[host_id]:
-                self.actor_load[host_id] += final[host_id] - current[host_id]
-                annotations = owner_annotations(actor.app, actor.component)
-                count = final[host_id]
-                commands.append(
-                    ScaleActor(host_id, actor.actor_id, actor.image_ref, count, annotations, actor.properties)
-                )
+            if (count := final[host_id]) != current[host_id] or (count and host_id in stale):
+                self.actor_load[host_id] += count - current[host_id]
+                commands.append(ScaleActor(host_id, actor.actor_id, actor.image_ref, count, owner, actor.properties))
         return commands
 
     def place_provider(self, provider: DesiredProvider) -> list[Command]:

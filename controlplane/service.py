@@ -274,7 +274,7 @@ class ControlPlane:
                     record.versions.append(AppVersion(app.version, text, time.time(), *resolved))
                 else:  # the same content again: a retry (the registry may be back)
                     existing.images, existing.problems = resolved
-            rollouts.begin(record, app.version)
+            rollouts.begin(record, app.version, rollouts.shares(app.rollout)[0])
             record.deployed = app.version
             if await self.state.put_app(record, revision=revision):
                 break

@@ -20,9 +20,9 @@ from lattice.host import limits as caps
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, CompiledActor, WasiGrants
 from lattice.inventory import ActorInventory, InstanceShare, WasiView
-from lattice.loadstats import Sampler
+from lattice.loadstats import Sampler, trimmed
 from lattice.messages import LinkDefinition
-from lattice.properties import LIMIT_CAPS
+from lattice.properties import LIMIT_CAPS, properties_key
 
 if TYPE_CHECKING:
     from lattice.host.component.engine import CompiledComponent
@@ -99,6 +99,31 @@ def wasi_from(properties: dict[str, Any], allowed_dirs: Sequence[Path] = ()) -> 
     )
 
 
+def admit(
+    running: RunningActor, count: int, annotations: dict[str, str], properties: dict[str, Any], allowed: Sequence[Path]
+) -> bool:
+    """May this owner have ``count`` instances of ``running`` with ``properties``? True: yes, once the actor
+    restarts with them (this owner is its only one); False: yes, as it runs.
+
+    An actor's instances on a host are keyed by image *and* the properties it enforces (``properties_key``):
+    every request is checked (grants, limits, at most ``MAX_INSTANCES`` per actor here, whoever else runs
+    it), and another property set is refused (``ConfigError``) while other owners run the actor with theirs.
+    """
+    others = running.others(annotations)
+    limits_from(properties, others + count)
+    wasi_from(properties, allowed)
+    if running.properties_key == properties_key(properties):
+        return False
+    if others:
+        mine = annotations_key(annotations)
+        owners = "; ".join(sorted(k for k in running.owners if k != mine))
+        raise ConfigError(
+            f"actor {running.actor_id} runs on this host for {owners} with other properties"
+            " (wasi, limits, allowed_hosts, config): a host runs one set per actor"
+        )
+    return True
+
+
 def actor_config(actor_id: str, links: list[LinkDefinition], properties: dict[str, Any]) -> dict[str, str]:
     """A component's ``wasi:config`` (SPEC §7): the values of its links, then the manifest's ``config``
     (a map, or wadm's list of ``{name, properties}``) over them."""
@@ -136,6 +161,15 @@ class RunningActor:
             self.sampler.sample()
 
     @property
+    def properties_key(self) -> str:
+        """The key of the property set this actor's pool enforces (``lattice.properties.properties_key``)."""
+        return properties_key(self.properties)
+
+    def others(self, annotations: dict[str, str]) -> int:
+        """Instances here that owners other than ``annotations`` hold."""
+        return self.count - self.counts.get(annotations_key(annotations), 0)
+
+    @property
     def actor_id(self) -> str:
         return self.compiled.actor_id
 
@@ -170,7 +204,8 @@ class RunningActor:
             stats["calls"],
             stats["failures"],
             round(self.sampler.load, 3) if self.sampler is not None else 0.0,
-            tuple(self.pool.meter.buckets),
+            tuple(trimmed(self.pool.meter.buckets)),  # an idle actor reports none
             self.pool.limits.max_instances,
             WasiView(self.pool.wasi.dirs, self.pool.wasi.readonly, tuple(sorted(self.pool.wasi.env))),
+            self.properties_key,
         )

@@ -21,14 +21,13 @@ import time
 from typing import Any
 
 import structlog
-from nats.aio.msg import Msg
 
 from lattice import events, keys, subjects
 from lattice.connection import cancel_and_wait, connect, drain, drain_subscription, settle
 from lattice.errors import ConfigError, ConnectionLost, LatticeError
 from lattice.failsafe import logged
 from lattice.host import images
-from lattice.host.actors import RunningActor, actor_config, limits_from, wasi_from
+from lattice.host.actors import RunningActor, actor_config, admit, limits_from, wasi_from
 from lattice.host.component import compile_actor, new_pool
 from lattice.host.hosted_providers import HostedProviders
 from lattice.host.limits import WorkerQuota
@@ -36,6 +35,7 @@ from lattice.host.providers import LocalProvider
 from lattice.host.registry import ActorRegistry, ProviderRegistry
 from lattice.host.router import Router
 from lattice.host.runtime import Runtime
+from lattice.host.serving import InvocationServer
 from lattice.inventory import HostInventory
 from lattice.links import LatticeData
 from lattice.messages import Entity
@@ -126,6 +126,9 @@ class Host:
             executor=self.executor,
             metrics=self.metrics,
             quota=WorkerQuota(self.workers // WORKER_SHARE),
+        )
+        self.invocations = InvocationServer(
+            host_id=self.id, actors=self.actors, rpc=self.rpc, router=self.router, spawn=self.spawn, log=self.log
         )
         self.hosted = HostedProviders(
             settings=self.settings,
@@ -272,7 +275,8 @@ class Host:
     async def scale_actor(
         self, image_ref: str, count: int, annotations: dict[str, str], properties: dict[str, Any]
     ) -> RunningActor | None:
-        """Set this owner's instance count of the actor at ``image_ref`` to ``count`` (0 stops it).
+        """Set this owner's instance count of the actor at ``image_ref`` to ``count`` (0 stops it); instances
+        are keyed by image and the properties enforced on them (``host.actors.admit``).
 
         Raises ``InvalidActor``, ``ClaimsError``, ``NotFound`` or ``ConfigError`` with the reason; the
         failure is also published as ``actors_start_failed``.
@@ -282,15 +286,19 @@ class Host:
             running = self.actors.by_image(image_ref)
             if running is None and count <= 0:
                 return None
-            if running is None:
+            if count > 0:
                 try:
-                    running = await self._start_actor(image_ref, count, properties)
+                    if running is not None and admit(running, count, annotations, properties, self.settings.allow_dirs):
+                        await self.stop_actor(running.actor_id, None, 0)  # it restarts with the new properties
+                        running = None
+                    running = running or await self._start_actor(image_ref, count, properties)
                 except LatticeError as exc:
                     await self.publish_event(
                         events.ACTORS_START_FAILED,
                         {"image_ref": image_ref, "annotations": annotations, "error": str(exc)},
                     )
                     raise
+            assert running is not None
             running.set_count(annotations, count)
             if running.count <= 0:
                 await self.stop_actor(running.actor_id, None, 0)
@@ -326,13 +334,14 @@ class Host:
             host_call=host_call,
             log_sink=log_sink,
             config=config,
+            spare=True,
         )
         running = RunningActor(compiled, pool, image_ref, properties)
         self.actors.add(running)
         running.subscription = await self.nc.subscribe(
             subjects.actor_rpc(self.settings.lattice, compiled.actor_id),
             queue=compiled.actor_id,
-            cb=self._on_invocation,
+            cb=self.invocations.on_message,
         )
         await settle(self.nc)  # invocations reach this host before actor_started tells anyone it runs
         claims = compiled.claims
@@ -366,10 +375,6 @@ class Host:
         await self.publish_event(events.ACTOR_STOPPED, {"public_key": actor_id, "image_ref": running.image_ref})
         self.log.info("actor stopped", actor_id=actor_id)
         return True
-
-    async def _on_invocation(self, msg: Msg) -> None:
-        # nats-py runs one subscription's callbacks one at a time: hand the call to a task.
-        self.spawn(self.router.serve_invocation(msg), "invocation")
 
     async def invoke(self, actor_id: str, operation: str, payload: bytes) -> bytes:
         """Invoke an actor as the host itself (used by the control plane's invoke and by tests)."""

@@ -37,6 +37,8 @@ class InstancePool:
     """The instances of one actor on one host, and the only way to call it (see the module docstring)."""
 
     line_buffered = False  # WASI stdout/stderr to the log sink in whole lines (up to ``wasi_io.LINE_BUFFER``)
+    _spare = False  # keep a warm spare (``host.spares``): ``ActorPool(spare=True)``, waPC pools only
+    _spare_asked = False
     runtime: Runtime
     compiled: CompiledActor
 
@@ -132,6 +134,7 @@ class InstancePool:
             try:
                 inst = self._idle.popleft()
             except IndexError:
+                self._ask_spare()  # for the next call that finds none idle
                 if not create:
                     raise wapc.NotInline("busy") from None
                 inst = self._new_instance()
@@ -148,6 +151,29 @@ class InstancePool:
             with self._lock:
                 self._in_flight -= 1
                 self.meter.add(-1)
+            self._slots.release()
+
+    def _ask_spare(self) -> None:
+        """With spares on: have the runtime's spare maker build an instance (a call just found none idle).
+        Asked only then, not whenever the last idle instance is taken: waking the maker's thread on every
+        call would hand the GIL back and forth on the hot path."""
+        if self._spare and not self._spare_asked and not self._closed:
+            self._spare_asked = True
+            self.runtime.spares.request(self)
+
+    def make_spare(self) -> None:
+        """On the spare maker's thread: one instance more, if the pool has none idle, is open and has a free
+        slot (held while the instance is built, so the pool never exceeds ``max_instances``)."""
+        self._spare_asked = False
+        if self._closed or self._idle or not self._slots.acquire(blocking=False):
+            return
+        try:
+            inst = self._new_instance()
+            if self._closed:
+                self._discard(inst)
+            else:
+                self._idle.append(inst)
+        finally:
             self._slots.release()
 
     def _reusable(self, inst: Any) -> bool:
@@ -173,6 +199,21 @@ class InstancePool:
         with self.counted(), self._instance() as inst:
             return self._call_instance(inst, operation, payload)
 
+    def queued(self) -> Callable[[], None]:
+        """Count a call waiting before the pool (for a worker of the host) in its load, until the function
+        returned is called (once; later calls do nothing), just before the call enters the pool."""
+        with self._lock:
+            self.meter.add(1)
+        waiting = [True]
+
+        def left() -> None:
+            with self._lock:
+                if waiting:
+                    waiting.clear()
+                    self.meter.add(-1)
+
+        return left
+
     @contextlib.contextmanager
     def counted(self) -> Iterator[None]:
         """One call: counted, timed (waiting for an instance included), and a failure if it raises one."""
@@ -185,6 +226,11 @@ class InstancePool:
             raise
         finally:
             self.meter.record(time.monotonic() - start)
+
+    def count_refused(self) -> None:
+        """One call refused before it reached the guest (say, a capability its claims lack): a failure."""
+        self.calls += 1
+        self.failures += 1
 
     def call_inline(self, operation: str, payload: bytes) -> bytes | None:
         """``call`` on this thread if it is quick and self-contained, else ``None`` (run it elsewhere).

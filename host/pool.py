@@ -31,7 +31,7 @@ from lattice.host import wapc
 from lattice.host import wasmtime_shim as shim
 from lattice.host.budget import guest_time
 from lattice.host.instance_pool import InstancePool
-from lattice.host.limits import apply_store_limits
+from lattice.host.limits import apply_store_limits, memory_limit
 from lattice.host.runtime import (
     FUNCTION_START_FUNCTIONS,
     PAGE,
@@ -78,10 +78,13 @@ class ActorPool(InstancePool):
         host_call: HostCall | None = None,
         log_sink: LogSink | None = None,
         name: str | None = None,
+        spare: bool = False,
     ) -> None:
+        """``spare``: keep a fresh instance ready for the next call that finds none idle (``host.spares``)."""
         self.runtime = runtime
         self.compiled = compiled
         self._init_state(compiled.actor_id, name, limits, wasi, host_call, log_sink)
+        self._spare = spare
         types = {e.name: e.type for e in compiled.module.exports if isinstance(e.type, wasmtime.FuncType)}
         functions = set(types)
         starts = START_FUNCTIONS if compiled.abi == "wapc" else FUNCTION_START_FUNCTIONS
@@ -191,9 +194,7 @@ class ActorPool(InstancePool):
         size = inst.memory.size(inst.store) * PAGE
         # wasmtime refuses growth past the store limit (memory.grow returns -1); a guest that then traps
         # within a megabyte of the limit ran out of memory, whatever instruction it trapped on.
-        if self.limits.max_memory_bytes and size + 16 * PAGE > self.limits.max_memory_bytes:
-            return LimitExceeded(
-                f"{self.name} trapped at its memory limit of {self.limits.max_memory_bytes // (1024 * 1024)} MiB"
-                f" ({message})"
-            )
+        limit = memory_limit(self.limits)
+        if limit and size + 16 * PAGE > limit:
+            return LimitExceeded(f"{self.name} trapped at its memory limit of {limit // (1024 * 1024)} MiB ({message})")
         return ActorTrap(f"{self.name} trapped: {message}")

@@ -5,8 +5,8 @@ A host call (``__host_call``) arrives on the worker thread running the caller's 
   called directly (no NATS, no extra msgpack round trip); otherwise the NATS hop to the provider;
 - actor id or call alias → a local instance of the target, called on the same thread; otherwise the
   NATS hop to the target's queue group.
-An invocation arriving over NATS for a local actor (``serve_invocation``) is admitted (verified, size-checked),
-run and always answered. The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``. What
+An invocation arriving over NATS for a local actor (``host.serving``) runs here: ``try_inline`` on the loop,
+else ``on_worker``. The NATS hop itself (signing, anti-forgery, error mapping) is ``lattice.rpc``. What
 runs here the router reads from the host's registries (``host.registry``), which only their owners change.
 
 Every hop is observed through ``lattice.observability.metrics.CallMetrics`` (counter, latency, span, log context):
@@ -27,24 +27,22 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from nats.aio.msg import Msg
 
-from lattice import events, subjects
+from lattice import events
 from lattice.errors import (
     CapabilityDenied,
     Expired,
     InvocationError,
-    LatticeError,
     LinkNotFound,
     NoResponders,
     Unreachable,
 )
 from lattice.host.limits import WorkerQuota
 from lattice.links import LatticeData
-from lattice.messages import Entity, Invocation
+from lattice.messages import Entity
 from lattice.observability import tracing
 from lattice.observability.metrics import CallMetrics
-from lattice.rpc import DEFAULT_MAX_PAYLOAD, Rpc
+from lattice.rpc import Rpc
 from lattice.settings import Settings
 
 if TYPE_CHECKING:
@@ -194,9 +192,13 @@ class Router:
         parent: Mapping[str, str] | None = None,
         invocation_id: str | None = None,
         deadline: float | None = None,
+        arrived: Callable[[], None] | None = None,
     ) -> bytes:
         """One call on a local instance, on the calling (worker) thread, observed; not run at all
-        (``Expired``) once the caller's ``deadline`` (monotonic) has passed while it waited."""
+        (``Expired``) once the caller's ``deadline`` (monotonic) has passed while it waited. ``arrived``: the
+        call stops counting as queued for a worker (``ActorPool.queued``)."""
+        if arrived is not None:
+            arrived()
         check_deadline(deadline, running.actor_id, operation)
         with self.metrics.actor_call(running.actor_id, operation, parent=parent, invocation_id=invocation_id):
             result: bytes = running.pool.call(operation, payload)
@@ -214,23 +216,46 @@ class Router:
         invocation_id: str | None = None,
         deadline: float | None = None,
     ) -> bytes:
-        """``call_local`` on the executor, in a copy of this task's context (trace, log bindings).
+        """``try_inline``, else ``on_worker``."""
+        result = self.try_inline(running, operation, payload, deadline=deadline)
+        if result is not None:
+            return result
+        return await self.on_worker(
+            running, operation, payload, parent=parent, invocation_id=invocation_id, deadline=deadline
+        )
 
-        A quick, self-contained call (no host calls) runs right here on the loop instead, which saves
-        the thread hop that costs more than the call itself (``ActorPool.call_inline``); with tracing on
-        every call goes through ``call_local`` so that it gets its span.
-        """
+    def try_inline(
+        self, running: RunningActor, operation: str, payload: bytes, *, deadline: float | None = None
+    ) -> bytes | None:
+        """The call right here on the loop when it is quick and self-contained (``ActorPool.call_inline``),
+        counted; ``None`` when it must go to a worker: it made a host call, ran past its budget, found no
+        idle instance, or tracing is on (every call then gets its span in ``call_local``). The thread hop it
+        saves costs more than the call itself. ``Expired`` once the caller's ``deadline`` has passed."""
         check_deadline(deadline, running.actor_id, operation)
-        if running.pool.inline_eligible and not tracing.enabled():
-            start = time.perf_counter()
-            try:
-                result = running.pool.call_inline(operation, payload)
-            except Exception as exc:
-                self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, exc)
-                raise
-            if result is not None:
-                self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, None)
-                return result
+        if not running.pool.inline_eligible or tracing.enabled():
+            return None
+        start = time.perf_counter()
+        try:
+            result = running.pool.call_inline(operation, payload)
+        except Exception as exc:
+            self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, exc)
+            raise
+        if result is not None:
+            self.metrics.observe_actor_call(running.actor_id, operation, time.perf_counter() - start, None)
+        return result
+
+    async def on_worker(
+        self,
+        running: RunningActor,
+        operation: str,
+        payload: bytes,
+        *,
+        parent: Mapping[str, str] | None = None,
+        invocation_id: str | None = None,
+        deadline: float | None = None,
+    ) -> bytes:
+        """``call_local`` on the executor, in a copy of this task's context (trace, log bindings), within the
+        actor's share of the worker threads."""
         call = functools.partial(
             contextvars.copy_context().run,
             self.call_local,
@@ -240,49 +265,13 @@ class Router:
             parent=parent,
             invocation_id=invocation_id,
             deadline=deadline,
+            arrived=(arrived := running.pool.queued()),  # waiting for a worker is load too (autoscaling)
         )
-        async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
-            return await self.loop.run_in_executor(self.executor, call)
-
-    async def serve_invocation(self, msg: Msg) -> None:
-        """Serve one invocation from NATS for a local actor; the caller always gets an answer."""
-        actor_id = subjects.last_segment(msg.subject)
-        invocation_id, vouched = "", False
         try:
-            inv = Invocation.from_msgpack(msg.data)
-            deadline = inv.deadline()  # read on arrival: a wait for verification or a worker counts
-            invocation_id = inv.id  # known before verification, so that even a refusal is answered
-            running = self.actors.get(actor_id)
-            limit = running.pool.limits.max_payload_bytes if running is not None else DEFAULT_MAX_PAYLOAD
-            inv = await self.rpc.admit(inv, target=Entity(actor_id), max_bytes=limit)
-            vouched = bool(inv.claims_mac)
-            # this task's own context: the bindings reach every log line of the call, here and on the worker
-            structlog.contextvars.bind_contextvars(
-                invocation_id=inv.id, actor_id=actor_id, **_trace_ids(inv.trace_context)
-            )
-            running = self.actors.get(actor_id)
-            if running is None:  # stopped after NATS routed the call here: the caller tries again (SPEC §5)
-                raise NoResponders(f"actor {actor_id} stopped on host {self.host_id} as the call came")
-            self.check_invocation_allowed(running, inv.origin)
-            result: bytes | Exception = await self.submit_local(
-                running, inv.operation, inv.msg, parent=inv.trace_context, invocation_id=inv.id, deadline=deadline
-            )
-        except Expired as exc:  # counted and logged per burst by the router, not a line each
-            result = exc
-            self.drops.note(actor_id)
-        except LatticeError as exc:
-            result = exc
-            log.info(
-                "invocation failed",
-                host_id=self.host_id,
-                actor_id=actor_id,
-                invocation_id=invocation_id,
-                error=str(exc),
-            )
-        except Exception as exc:  # never leave a caller without an answer
-            log.exception("invocation crashed", host_id=self.host_id, actor_id=actor_id)
-            result = exc
-        await self.rpc.answer(msg.reply, invocation_id, result, responder=Entity(actor_id), mac=vouched)
+            async with self.quota.slot(running.pool, running.pool.limits, running.actor_id):
+                return await self.loop.run_in_executor(self.executor, call)
+        finally:
+            arrived()
 
     async def invoke_actor(
         self,
@@ -305,14 +294,13 @@ class Router:
         )
 
     def check_invocation_allowed(self, running: RunningActor, origin: Entity) -> None:
-        """A signed actor is invoked by a provider only if its claims hold that contract (SPEC §3)."""
+        """A signed actor is invoked by a provider only if its claims hold that contract (SPEC §3).
+
+        A refused call is a failed call of this actor (its pool's counters): a version that cannot be called
+        is unhealthy, and a rollout's health gate must see it."""
         claims = running.compiled.claims
         if claims is not None and origin.contract_id and origin.contract_id not in claims.caps:
+            running.pool.count_refused()
             raise CapabilityDenied(
                 f"{running.actor_id} does not hold the {origin.contract_id} capability in its claims"
             )
-
-
-def _trace_ids(carrier: dict[str, str]) -> dict[str, str]:
-    tid = tracing.trace_id(carrier)
-    return {"trace_id": tid} if tid else {}

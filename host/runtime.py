@@ -25,6 +25,7 @@ from lattice.failsafe import logged
 from lattice.host import abi as abi_mod
 from lattice.host import wapc
 from lattice.host.limits import LruCache
+from lattice.host.spares import SpareMaker
 
 log = structlog.get_logger("lattice.host.runtime")
 
@@ -48,13 +49,14 @@ LogSink = Callable[[str, str], None]
 class ActorLimits:
     """Per-actor limits (SPEC-silent defaults chosen for a shared host).
 
-    ``deadline_s`` per call (epoch interruption), ``max_memory_bytes`` of linear memory per instance,
+    ``deadline_s`` per call (epoch interruption), ``max_memory_bytes`` of linear memory per instance (``None``:
+    the kind's default, 64 MiB for a module, 128 MiB per memory for a component, ``host.limits``; 0: none),
     ``max_instances`` running at once, ``max_waiting`` calls queued behind them before ``Busy``,
     ``max_payload_bytes`` per request and response.
     """
 
     deadline_s: float = 10.0
-    max_memory_bytes: int = 64 * 1024 * 1024
+    max_memory_bytes: int | None = None
     max_instances: int = 16
     max_waiting: int = 1024
     max_payload_bytes: int = 16 * 1024 * 1024
@@ -108,6 +110,7 @@ class Runtime:
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
         self._ticker.start()
+        self.spares = SpareMaker()
 
     def _tick(self) -> None:
         while not self._stop.wait(self.epoch_tick_s):
@@ -115,6 +118,7 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        self.spares.close()
 
     def compile(self, wasm: bytes, *, abi: Abi = "wapc") -> CompiledActor:
         """Validate and compile ``wasm`` (or return the cached result for the same bytes and ABI).

@@ -55,7 +55,10 @@ def _buckets(value: Any) -> tuple[int, ...]:
 
 
 def _list(obj: Mapping[str, Any], key: str) -> list[Any]:
-    value = obj.get(key)
+    return _list_of(obj.get(key), key)
+
+
+def _list_of(value: Any, key: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -125,6 +128,7 @@ class ActorInventory:
     latency_buckets: tuple[int, ...] = ()  # call durations so far, lattice.loadstats.BOUNDS_MS buckets
     max_instances: int | None = None
     wasi: WasiView = field(default_factory=WasiView)
+    properties_key: str = ""  # lattice.properties.properties_key of what this host enforces on it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +149,7 @@ class ActorInventory:
             "latency_buckets": list(self.latency_buckets),
             "max_instances": self.max_instances,
             "wasi": self.wasi.to_dict(),
+            "properties_key": self.properties_key,
         }
 
     @classmethod
@@ -173,6 +178,7 @@ class ActorInventory:
             _buckets(obj.get("latency_buckets")),
             None if max_instances is None else natural(max_instances, "max_instances"),
             WasiView.from_dict(obj.get("wasi")),
+            _str(obj, "properties_key"),
         )
 
 
@@ -221,7 +227,7 @@ def _actors(value: Any) -> tuple[ActorInventory, ...]:
             ActorInventory(str(k), instances=(InstanceShare({}, natural(v, "count")),), count=natural(v, "count"))
             for k, v in value.items()
         )
-    return tuple(ActorInventory.from_dict(a) for a in _list({"actors": value}, "actors"))
+    return tuple(ActorInventory.from_dict(a) for a in _list_of(value, "actors"))
 
 
 @dataclass(frozen=True, slots=True)

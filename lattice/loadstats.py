@@ -20,7 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-BOUNDS_MS: Final = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+BOUNDS_MS: Final = (
+    *(0.1, 0.25, 0.5, 1.0, 2.0, 3.5, 5.0, 7.5, 10.0, 15.0, 25.0, 35.0, 50.0, 75.0),
+    *(100.0, 150.0, 250.0, 350.0, 500.0, 750.0, 1000.0, 1500.0, 2500.0, 5000.0, 10000.0),
+)
 """Upper bounds (ms) of the latency buckets; one more bucket counts everything slower."""
 
 
@@ -89,15 +92,27 @@ def _at(values: Sequence[int], i: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def trimmed(buckets: Sequence[int]) -> list[int]:
+    """``buckets`` without its trailing zeros (an idle actor reports ``[]``: heartbeats stay small)."""
+    end = len(buckets)
+    while end and not buckets[end - 1]:
+        end -= 1
+    return list(buckets[:end])
+
+
 def percentile_ms(buckets: Sequence[int], fraction: float = 0.99) -> float | None:
-    """The latency (ms) under which ``fraction`` of the calls finished: the upper bound of the bucket where
-    that call falls (``inf`` past the last bound); ``None`` when no call was recorded."""
+    """The latency (ms) under which ``fraction`` of the calls finished, interpolated linearly inside the
+    bucket where that call falls (as Prometheus' ``histogram_quantile``); ``inf`` when it is past the last
+    bound, ``None`` when no call was recorded."""
     total = sum(buckets)
     if total <= 0:
         return None
     rank, seen = fraction * total, 0
     for i, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            if i >= len(BOUNDS_MS):
+                return float("inf")
+            lower = BOUNDS_MS[i - 1] if i else 0.0
+            return lower + (BOUNDS_MS[i] - lower) * (rank - seen) / count
         seen += count
-        if seen >= rank:
-            return BOUNDS_MS[i] if i < len(BOUNDS_MS) else float("inf")
     return float("inf")

@@ -185,7 +185,7 @@ def _client(
     try:
         probe = requests.get(f"{scheme}://{ref.registry}/v2/", timeout=timeout_s)
     except requests.exceptions.SSLError as exc:
-        hint = " (a plain-HTTP registry? use --insecure)" if ref.loopback else ""
+        hint = " (a plain-HTTP registry? `lattice push/pull --insecure`, or LATTICE_OCI_INSECURE=host:port)"
         raise RegistryError(f"registry {ref.registry}: TLS failed{hint}: {_first_line(exc)}") from None
     except requests.RequestException as exc:
         raise RegistryError(f"registry {ref.registry} is unreachable: {_first_line(exc)}") from None
@@ -373,9 +373,16 @@ def push(
     return str(response.headers.get("Docker-Content-Digest") or sha256_digest(json.dumps(manifest).encode()))
 
 
+def plain_http(ref: Reference, settings: Settings) -> bool:
+    """Whether ``ref``'s registry is reached over plain HTTP: one on loopback (as Docker treats them) or one
+    named in ``settings.oci_insecure`` (``LATTICE_OCI_INSECURE``). The one rule for the control plane, the
+    hosts and ``lattice push``/``pull`` (whose ``--insecure`` adds any registry)."""
+    return ref.loopback or ref.registry in settings.oci_insecure
+
+
 async def pull_as(settings: Settings, image: str) -> Pulled:
-    """A lattice participant's pull of ``image`` (off the event loop): plain HTTP only for registries on
-    loopback or in ``settings.oci_insecure``, logins from ``settings.oci_auth_file``."""
+    """A lattice participant's pull of ``image`` (off the event loop): plain HTTP as ``plain_http`` says,
+    logins from ``settings.oci_auth_file``."""
     ref = parse_reference(image)
-    insecure = ref.loopback or ref.registry in settings.oci_insecure
+    insecure = plain_http(ref, settings)
     return await asyncio.to_thread(pull, ref, insecure=insecure, auth_file=settings.oci_auth_file)

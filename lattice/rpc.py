@@ -279,18 +279,32 @@ class Rpc:
         (``LimitExceeded`` over ``max_bytes``); only then fetch a payload that came through the object
         store; payload hash; ``jti`` not seen before. Returns it with its payload, and with its
         ``claims_mac`` only if that verified (answer it with ``mac=bool(inv.claims_mac)``)."""
-        origin_url, target_url = entity_url(inv.origin), entity_url(target)
+        if inv.content_length <= len(inv.msg):
+            return self.admit_now(inv, target=target, max_bytes=max_bytes)
+        claims, vouched = self._check_envelope(inv, target, max_bytes)
+        inv = replace(inv, msg=await self._unstash(inv.id, inv.content_length))
+        return self._check_payload(inv, target, claims, vouched)
+
+    def admit_now(self, inv: Invocation, *, target: Entity, max_bytes: int = DEFAULT_MAX_PAYLOAD) -> Invocation:
+        """``admit`` of an invocation whose payload came inline: nothing to fetch, so nothing to await (the
+        host serves such calls in its subscription's callback). ``InvocationError`` for one that did not."""
+        if inv.content_length > len(inv.msg):
+            raise InvocationError(f"invocation {inv.id}'s payload is in the object store: admit it with admit()")
+        claims, vouched = self._check_envelope(inv, target, max_bytes)
+        return self._check_payload(inv, target, claims, vouched)
+
+    def _check_envelope(self, inv: Invocation, target: Entity, max_bytes: int) -> tuple[dict[str, Any], bool]:
         vouched = self.vouched(inv)
-        claims = self._verify_claims(inv, origin_url, target_url, msg=None, vouched=vouched)
+        claims = self._verify_claims(inv, entity_url(inv.origin), entity_url(target), msg=None, vouched=vouched)
         if max(inv.content_length, len(inv.msg)) > max_bytes:
             raise LimitExceeded(
                 f"invocation payload of {max(inv.content_length, len(inv.msg))} bytes is over the limit of {max_bytes}"
             )
-        if inv.content_length > len(inv.msg):
-            inv = replace(inv, msg=await self._unstash(inv.id, inv.content_length))
-        claims_mod.check_invocation_hash(
-            claims, origin_url=origin_url, target_url=target_url, operation=inv.operation, msg=inv.msg
-        )
+        return claims, vouched
+
+    def _check_payload(self, inv: Invocation, target: Entity, claims: dict[str, Any], vouched: bool) -> Invocation:
+        urls = {"origin_url": entity_url(inv.origin), "target_url": entity_url(target)}
+        claims_mod.check_invocation_hash(claims, **urls, operation=inv.operation, msg=inv.msg)
         self.sealer.guard.first_use(str(claims.get("jti") or inv.id), "invocation")
         return inv if vouched or not inv.claims_mac else replace(inv, claims_mac=b"")
 
@@ -337,8 +351,8 @@ class Rpc:
         ``target`` is who received it (default: whom it names); claims signed for anyone else are
         refused, so an invocation cannot be replayed to another actor or provider.
         """
-        target_url = entity_url(target or inv.target)
-        self._verify_claims(inv, entity_url(inv.origin), target_url, msg=inv.msg, vouched=self.vouched(inv))
+        urls = (entity_url(inv.origin), entity_url(target or inv.target))
+        self._verify_claims(inv, *urls, msg=inv.msg, vouched=self.vouched(inv))
 
     def _verify_claims(
         self, inv: Invocation, origin_url: str, target_url: str, *, msg: bytes | None, vouched: bool

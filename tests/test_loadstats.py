@@ -8,7 +8,7 @@ import threading
 
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import Runtime
-from lattice.loadstats import BOUNDS_MS, LoadMeter, Sampler, add_buckets, percentile_ms, sub_buckets
+from lattice.loadstats import BOUNDS_MS, LoadMeter, Sampler, add_buckets, percentile_ms, sub_buckets, trimmed
 from tests.conftest import from_threads
 from tests.host import guests
 
@@ -61,9 +61,11 @@ def test_histograms_add_subtract_and_read_back_a_percentile() -> None:
     for ms in [1.0] * 98 + [40.0, 900.0]:
         meter.record(ms / 1000)
     assert sum(meter.buckets) == 100
-    assert percentile_ms(meter.buckets, 0.5) == 1.0
-    assert percentile_ms(meter.buckets, 0.99) == 50.0  # the 99th call is the 40 ms one: its bucket's bound
+    p50 = percentile_ms(meter.buckets, 0.5)
+    assert p50 is not None and 0.5 < p50 <= 1.0  # inside the (0.5, 1] ms bucket
+    assert percentile_ms(meter.buckets, 0.99) == 50.0  # the 99th call is the 40 ms one, at its bucket's top
     assert percentile_ms(meter.buckets, 1.0) == 1000.0
+    assert trimmed(meter.buckets) == meter.buckets[: BOUNDS_MS.index(1000.0) + 1] and trimmed([0, 0]) == []
     assert percentile_ms([0] * (len(BOUNDS_MS) + 1)) is None
     slow = LoadMeter()
     slow.record(20.0)  # past the last bound
@@ -98,3 +100,14 @@ def test_a_real_pool_counts_a_call_while_it_runs_and_times_every_call(runtime: R
     from_threads(lambda p: echo.call("Echo", p), threads=4, per_thread=25)
     assert sum(echo.meter.buckets) == echo.calls == 100
     assert echo.meter.area() > 0
+
+
+def test_a_call_waiting_for_a_worker_counts_until_it_enters_the_pool(runtime: Runtime) -> None:
+    pool = ActorPool(runtime, runtime.compile(guests.ECHO))
+    left = pool.queued()
+    t = pool.meter.clock()
+    assert abs(pool.meter.area(t + 2.0) - pool.meter.area(t) - 2.0) < 1e-6  # one call waiting
+    left()
+    left()  # once only: a second call does not take another one off
+    t = pool.meter.clock()
+    assert pool.meter.area(t + 2.0) - pool.meter.area(t) == 0.0

@@ -41,6 +41,7 @@ def compile_actor(runtime: Runtime, wasm: bytes) -> CompiledActor | CompiledComp
 def new_pool(runtime: Runtime, compiled: CompiledActor | CompiledComponent, **options: Any) -> ActorPool:
     """The pool for ``compiled``: ``ActorPool`` options; ``config`` (wasi:config) only for components."""
     if isinstance(compiled, CompiledComponent):
+        options.pop("spare", None)  # ~1 ms and megabytes an instance: a component pool keeps no spare
         return ComponentPool(components_of(runtime), compiled, **options)
     options.pop("config", None)
     return ActorPool(runtime, compiled, **options)

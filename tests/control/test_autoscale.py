@@ -10,6 +10,7 @@ from lattice.controlplane.manifest import parse_manifest
 from lattice.controlplane.model import Elastic
 from lattice.errors import ManifestError
 from lattice.inventory import HostInventory
+from lattice.loadstats import BOUNDS_MS
 
 SPEC = Elastic(min_replicas=0, max_replicas=8, target_in_flight=4, idle_timeout_s=60)
 
@@ -122,12 +123,13 @@ def test_the_cooldown_is_a_parameter_and_load_falls_back_to_the_peak_after_it() 
 
 
 def test_loads_are_summed_over_hosts_with_latency_and_bad_values_ignored() -> None:
-    buckets = [1] * 16
+    size = len(BOUNDS_MS) + 1
+    buckets = [1] * size
     hosts = [
         {"actors": [{"id": "MA", "in_flight": 1, "calls": 10, "failures": 1, "load": 1.5, "latency_buckets": buckets}]},
         {"actors": [{"id": "MA", "waiting": 2, "calls": 5, "load": 0.25, "latency_buckets": buckets}]},
         {"actors": [{"id": "MA", "calls": "x", "load": float("nan"), "latency_buckets": "junk"}, {"id": "MB"}]},
     ]
     loads = autoscale.loads_of(HostInventory.from_dict({"host_id": f"N{i}", **h}) for i, h in enumerate(hosts))
-    assert loads["MA"] == Load(1, 2, 15, 1, 1.75, tuple([2] * 16))
-    assert loads["MB"] == Load(latency=tuple([0] * 16))
+    assert loads["MA"] == Load(1, 2, 15, 1, 1.75, tuple([2] * size))
+    assert loads["MB"] == Load(latency=tuple([0] * size))

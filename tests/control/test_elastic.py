@@ -70,4 +70,9 @@ async def test_idle_actor_scales_to_zero_then_a_burst_of_100_is_all_answered(
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100)) as http:
         answers_ = await asyncio.gather(*(http.get(url) for _ in range(100)))
     assert [r.status_code for r in answers_] == [200] * 100
-    assert (await hello_component(client))["running"] >= 1
+    # an instance started for them (heartbeats report it a moment later; idle again, it goes after 1 s)
+    assert await wait_for(lambda: _running(client), timeout=30)
+
+
+async def _running(client: httpx.AsyncClient) -> bool:
+    return bool((await hello_component(client))["running"] >= 1)

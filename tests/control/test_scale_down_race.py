@@ -87,8 +87,9 @@ async def test_calls_racing_the_stop_of_the_last_instance_are_all_answered(
     await wait_for(lambda: actor_id in host.actors, timeout=30)
     body = {"operation": "Echo.Call", "payload_b64": base64.b64encode(b"ping").decode()}
 
-    async def call() -> int:
-        return (await client.post(f"/v1/actors/{actor_id}/invoke", json=body, timeout=30)).status_code
+    async def call() -> tuple[int, str]:
+        response = await client.post(f"/v1/actors/{actor_id}/invoke", json=body, timeout=30)
+        return response.status_code, "" if response.status_code == 200 else response.text
 
     async def stop_midway() -> None:
         await asyncio.sleep(0.05)
@@ -96,5 +97,6 @@ async def test_calls_racing_the_stop_of_the_last_instance_are_all_answered(
 
     for _ in range(3):  # three rounds: the stop lands among calls queued, in flight, and on their way
         await wait_for(lambda: actor_id in host.actors, timeout=30)
-        codes = await asyncio.gather(*(call() for _ in range(60)), stop_midway())
-        assert codes[:-1] == [200] * 60
+        answers = await asyncio.gather(*(call() for _ in range(60)), stop_midway())
+        failed = [answer for answer in answers[:-1] if answer and answer[0] != 200]
+        assert failed == []

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lattice.cli.natsserver import free_port
 from tests.deploy.conftest import ROOT
 from tests.deploy.test_dockerfile import DOCKERFILE, copied_sources, stages
 
@@ -88,9 +89,15 @@ def test_wheel_from_the_build_context_installs_into_a_clean_venv_and_runs(tmp_pa
     assert Path(run([python, "-c", kvcounter], tmp_path, env).strip()).is_file()
     assert not (venv / "bin" / "nats-server").exists()
 
-    # Without nats-server, the embedded `lattice up` says what to do instead of starting one.
+    # Without nats-server, the embedded `lattice up` says what to do instead of starting one (on a free API port:
+    # a user's own lattice may hold the default 8081).
     result = subprocess.run(
-        [lattice, "up", "--no-demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [lattice, "up", "--no-demo", "--api", f"127.0.0.1:{free_port()}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "nats-server not found" in result.stdout + result.stderr

@@ -59,7 +59,7 @@ GOLDEN = (
     '"api_version":1,"abi":"wapc","instances":[{"annotations":{"app":"a"},"count":2},{"annotations":{},"count":1}],'
     '"count":3,"in_flight":1,"waiting":0,"live_instances":2,"calls":40,"failures":1,"load":0.75,'
     '"latency_buckets":[0,3,30,7],"max_instances":8,'
-    '"wasi":{"dirs":{"/data":"/srv/data"},"readonly":true,"env":["HOME"]}}],'
+    '"wasi":{"dirs":{"/data":"/srv/data"},"readonly":true,"env":["HOME"]},"properties_key":""}],'
     '"providers":[{"id":"' + PROVIDER + '","link_name":"default","contract_id":"wasmcloud:keyvalue",'
     '"image_ref":"builtin:keyvalue","links":["' + ACTOR + '"],"annotations":{"app":"a"}},'
     '{"id":"' + PROVIDER + '","link_name":"other","contract_id":"","image_ref":"","links":null,"annotations":{}}],'

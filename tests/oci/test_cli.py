@@ -29,14 +29,16 @@ def lattice(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 
 def test_push_and_pull_from_the_command_line(registry: Registry, tmp_path: Path) -> None:
+    """A registry on loopback is plain HTTP without --insecure, as the control plane reaches it."""
     (tmp_path / "echo.wasm").write_bytes(guests.ECHO)
     ref = f"oci://{registry.address}/actors/echo:0.1.0"
-    pushed = lattice("push", "echo.wasm", ref, "--insecure", "-o", "json", cwd=tmp_path)
+    assert oci.parse_reference(ref).loopback
+    pushed = lattice("push", "echo.wasm", ref, "-o", "json", cwd=tmp_path)
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     result = json.loads(pushed.stdout)
     assert result["layer_digest"] == oci.sha256_digest(guests.ECHO) and result["digest"].startswith("sha256:")
 
-    pulled = lattice("pull", f"{registry.address}/actors/echo@{result['digest']}", "--insecure", cwd=tmp_path)
+    pulled = lattice("pull", f"{registry.address}/actors/echo@{result['digest']}", cwd=tmp_path)
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
     assert (tmp_path / "echo.wasm").read_bytes() == guests.ECHO
     out = lattice("pull", ref, "--insecure", "--file", "copy.wasm", cwd=tmp_path)

@@ -12,6 +12,7 @@ import pytest
 from lattice import oci
 from lattice.cli.natsserver import free_port
 from lattice.errors import RegistryError
+from lattice.settings import Settings
 from tests.host import guests
 from tests.oci.registry import Registry, push_raw
 
@@ -36,6 +37,14 @@ def test_references_reach_the_right_urls() -> None:
     assert oci._container(oci.parse_reference("localhost/x/y:1")).manifest_url() == "localhost/v2/x/y/manifests/1"
     pinned = oci._container(oci.parse_reference("ghcr.io/echo@sha256:" + "b" * 64))
     assert pinned.get_blob_url("sha256:00") == "ghcr.io/v2/echo/blobs/sha256:00"
+
+
+def test_one_plain_http_rule_loopback_and_the_listed_registries() -> None:
+    settings = Settings(oci_insecure=frozenset({"registry.lan:5000"}))
+    for plain in ("localhost:5000/a", "127.0.0.7:80/a", "[::1]:5000/a", "registry.lan:5000/a"):
+        assert oci.plain_http(oci.parse_reference(plain), settings), plain
+    for tls in ("ghcr.io/a", "registry.lan/a", "10.0.0.1:5000/a", "localhost.example.com/a"):
+        assert not oci.plain_http(oci.parse_reference(tls), settings), tls
 
 
 def test_push_then_pull_round_trips_the_cncf_wasm_layout(registry: Registry) -> None:
