@@ -57,4 +57,7 @@ def rollback(
         data = client(api_url, api_token).rollback(name, version)
     except LatticeError as exc:
         _fail(str(exc))
-    console.print(f"{name}: rolled back to {data['deployed_version']}")
+    if data.get("already_deployed"):
+        console.print(f"{name}: {data['deployed_version']} is already the deployed version; nothing to roll back")
+    else:
+        console.print(f"{name}: rolled back to {data['deployed_version']}")

@@ -41,13 +41,17 @@ def sign(
     caps: Annotated[list[str], typer.Option("--caps", "-c", help="Contract IDs the actor may use.")] = [],  # noqa: B006
     call_alias: Annotated[str | None, typer.Option("--call-alias", help="e.g. wasmcloud/ponger")] = None,
     subject: Annotated[str | None, typer.Option("--subject", help="Module seed (SM…); new one if omitted.")] = None,
-    expires: Annotated[int | None, typer.Option("--expires", help="Valid for this many days.")] = None,
+    expires: Annotated[
+        int | None, typer.Option("--expires", help="Valid for this many days (0 or omitted: never expires).")
+    ] = None,
     rev: Annotated[int | None, typer.Option(help="Revision number.")] = None,
     ver: Annotated[str | None, typer.Option(help="Version string.")] = None,
     destination: Annotated[Path | None, typer.Option("--destination", "-d", help="Output (default *_s.wasm).")] = None,
 ) -> None:
     """Sign an actor: writes a copy with a 'jwt' custom section holding its claims (SPEC §3)."""
     capabilities = [c for cap in caps for c in cap.split(",") if c]
+    if expires is not None and expires < 0:
+        _fail(f"--expires takes a number of days from now, 1 or more (0: never expires), got {expires}")
     try:
         signed = claims_mod.sign_actor(
             wasm.read_bytes(),

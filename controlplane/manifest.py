@@ -69,6 +69,7 @@ from lattice.controlplane.model import (
     Scaler,
     ScalerKind,
     Spread,
+    app_name_problem,
 )
 from lattice.controlplane.wadm import substitute
 from lattice.errors import LatticeError, ManifestError
@@ -79,7 +80,6 @@ API_VERSION = "core.oam.dev/v1beta1"
 KIND = "Application"
 
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
-_APP_NAME = re.compile(r"[-\w]{1,100}", re.ASCII)  # wadm's ^[-\w]+$ (ASCII: it becomes a NATS KV key)
 _LINK_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _CONTRACT = re.compile(r"[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)+")
 _DIGEST = re.compile(r"sha256:[0-9a-fA-F]{64}")
@@ -132,12 +132,8 @@ def _application(root: _Node, data: bytes) -> Application:
     metadata = _map(_req(root, "metadata", ""), "metadata")
     name_node = _req(metadata, "name", "metadata")
     name = _text(name_node, "metadata.name").strip()
-    if not _APP_NAME.fullmatch(name):
-        raise _fail(
-            f"application name {name!r} may hold only letters, digits, '-' and '_' (wadm's ^[-\\w]+$, up to 100)",
-            name_node,
-            "metadata.name",
-        )
+    if problem := app_name_problem(name):
+        raise _fail(problem, name_node, "metadata.name")
     version, description = hashlib.sha256(data).hexdigest()[:12], ""
     annotations = _opt(metadata, "annotations")
     if annotations is not None:

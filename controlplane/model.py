@@ -7,9 +7,10 @@ compare and serialise what they return. This module imports nothing from NATS, F
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from lattice.capability import BUILTIN_CONTRACTS as _BUILTIN_CONTRACTS
 from lattice.commands import Command as Command
@@ -26,6 +27,24 @@ SCALER_ANNOTATION = "wasmcloud.dev/scaler"
 BUILTIN_CONTRACTS: Mapping[str, str] = _BUILTIN_CONTRACTS
 
 DEFAULT_LINK_NAME = "default"
+
+MAX_APP_NAME: Final = 100
+_APP_NAME = re.compile(r"[-\w]+", re.ASCII)  # wadm's ^[-\w]+$ (ASCII: it becomes a NATS KV key)
+
+
+def app_name_problem(name: str) -> str | None:
+    r"""Why ``name`` cannot name an application, or ``None``: the one rule for manifests and every API route
+    that takes a name (wadm's ``^[-\w]+$``, ASCII, 1 to ``MAX_APP_NAME`` characters)."""
+    if len(name) > MAX_APP_NAME:
+        return f"application name is too long: {len(name)} characters, at most {MAX_APP_NAME}"
+    if not _APP_NAME.fullmatch(name):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        return (
+            f"application name {shown!r} may hold only ASCII letters, digits, '-' and '_'"
+            f" (wadm's ^[-\\w]+$, 1 to {MAX_APP_NAME} characters)"
+        )
+    return None
+
 
 ScalerKind: TypeAlias = Literal["spreadscaler", "daemonscaler"]
 #: ``(application name, component name)``: how the scheduler names a component.

@@ -102,9 +102,10 @@ def begin(record: AppRecord, to_version: str, percent: int = 100) -> None:
         }
 
 
-def rollback(record: AppRecord, version: str | None, reason: str) -> str:
+def rollback(record: AppRecord, version: str | None, reason: str) -> str | None:
     """Deploy ``version`` again (default: the one the last rollout came from, else the one before the deployed
-    one); returns it. Raises ``LookupError`` when there is nothing to roll back to."""
+    one); returns it, or ``None`` (``record`` unchanged) when it is already the deployed version and no rollout
+    to it is under way. Raises ``LookupError`` when there is nothing to roll back to."""
     target = version
     if target is None and record.rollout and record.rollout.get("from_version") != record.deployed:
         target = record.rollout.get("from_version")
@@ -114,6 +115,8 @@ def rollback(record: AppRecord, version: str | None, reason: str) -> str:
         target = names[here - 1] if here > 0 else None
     if target is None or record.version(target) is None:
         raise LookupError(f"{record.name} has no version {target or 'before ' + str(record.deployed)} to roll back to")
+    if target == record.deployed and not _progressing(record):
+        return None
     record.rollout = {
         "state": "rolled_back",
         "from_version": record.deployed,

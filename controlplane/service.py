@@ -315,15 +315,18 @@ class ControlPlane:
         return described
 
     async def rollback_application(self, name: str, version: str | None) -> dict[str, Any]:
-        """Deploy ``version`` of ``name`` again (default: the previous healthy one), by hand (SPEC §5)."""
+        """Deploy ``version`` of ``name`` again (default: the previous healthy one), by hand (SPEC §5); for
+        the version already deployed, nothing changes and the answer says ``already_deployed: true``."""
         for _ in range(STORE_ATTEMPTS):
             record, revision = await self.state.get_app_revision(name)
             if record is None:
                 raise NotFound(f"no application {name!r}")
             try:
-                rollouts.rollback(record, version, "rolled back by hand")
+                target = rollouts.rollback(record, version, "rolled back by hand")
             except LookupError as exc:
                 raise NotFound(str(exc)) from None
+            if target is None:  # already deployed: nothing to store or reconcile
+                return {**await self._describe(record), "already_deployed": True}
             if await self.state.put_app(record, revision=revision):
                 break
         else:

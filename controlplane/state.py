@@ -21,11 +21,16 @@ from nats.js.object_store import ObjectStore
 
 from lattice import subjects
 from lattice.connection import key_value, lost_race, object_store, retrying
+from lattice.controlplane.model import app_name_problem
+from lattice.errors import InvalidName
 
 LEASE_KEY = "leader"
 
 
 def _app_key(name: str) -> str:
+    """``app.<name>``; ``InvalidName`` with the one application-name rule (``model.app_name_problem``)."""
+    if problem := app_name_problem(name):
+        raise InvalidName(problem)
     return subjects.kv_key(f"app.{name}", f"application name {name[:80]!r}")
 
 

@@ -33,11 +33,35 @@ class ActorLimits(Protocol):
     """What these functions read of ``lattice.host.runtime.ActorLimits`` (which imports this module)."""
 
     @property
-    def max_memory_bytes(self) -> int: ...
+    def max_memory_bytes(self) -> int | None: ...
     @property
     def max_instances(self) -> int: ...
     @property
     def max_waiting(self) -> int: ...
+
+
+MODULE_MEMORY_BYTES: Final = 64 * 1024 * 1024
+"""A waPC or plain-function module's linear memory unless its limits say otherwise."""
+
+COMPONENT_MEMORY_BYTES: Final = 128 * 1024 * 1024
+"""A component actor's memory (per memory) unless its limits say otherwise: componentize-py and -js guests
+copy a payload several times (canonical ABI, ``bytes``, msgpack decoding), and a Python guest needs ~96 MiB
+for a request at the HTTP server's default 16 MiB body limit, so the default lets the default body through."""
+
+
+def memory_limit(limits: ActorLimits, *, component: bool = False) -> int:
+    """The memory limit in bytes (0: none) of an actor of this kind: its own, else the kind's default."""
+    if limits.max_memory_bytes is not None:
+        return max(0, limits.max_memory_bytes)
+    return COMPONENT_MEMORY_BYTES if component else MODULE_MEMORY_BYTES
+
+
+def memory_advice(limit: int) -> str:
+    """An actor's memory limit and how to raise it, for an error that ran into it."""
+    return (
+        f"its memory limit of {limit // (1024 * 1024)} MiB (raise it with limits.max_memory_mb in the"
+        f" manifest, at most {MAX_MEMORY_MB})"
+    )
 
 
 MAX_TABLE_ELEMENTS: Final = 1_000_000
@@ -52,7 +76,7 @@ COMPONENT_TABLES: Final = 64
 def apply_store_limits(store: wasmtime.Store, limits: ActorLimits, *, component: bool = False) -> None:
     """Bound what instantiating into ``store`` may allocate: memory size per memory, and how many
     memories, tables (and their entries) and core instances there may be."""
-    memory = limits.max_memory_bytes if limits.max_memory_bytes > 0 else -1
+    memory = memory_limit(limits, component=component) or -1
     if component:
         store.set_limits(
             memory_size=memory,

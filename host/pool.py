@@ -31,7 +31,7 @@ from lattice.host import wapc
 from lattice.host import wasmtime_shim as shim
 from lattice.host.budget import guest_time
 from lattice.host.instance_pool import InstancePool
-from lattice.host.limits import apply_store_limits
+from lattice.host.limits import apply_store_limits, memory_limit
 from lattice.host.runtime import (
     FUNCTION_START_FUNCTIONS,
     PAGE,
@@ -194,9 +194,7 @@ class ActorPool(InstancePool):
         size = inst.memory.size(inst.store) * PAGE
         # wasmtime refuses growth past the store limit (memory.grow returns -1); a guest that then traps
         # within a megabyte of the limit ran out of memory, whatever instruction it trapped on.
-        if self.limits.max_memory_bytes and size + 16 * PAGE > self.limits.max_memory_bytes:
-            return LimitExceeded(
-                f"{self.name} trapped at its memory limit of {self.limits.max_memory_bytes // (1024 * 1024)} MiB"
-                f" ({message})"
-            )
+        limit = memory_limit(self.limits)
+        if limit and size + 16 * PAGE > limit:
+            return LimitExceeded(f"{self.name} trapped at its memory limit of {limit // (1024 * 1024)} MiB ({message})")
         return ActorTrap(f"{self.name} trapped: {message}")

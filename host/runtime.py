@@ -49,13 +49,14 @@ LogSink = Callable[[str, str], None]
 class ActorLimits:
     """Per-actor limits (SPEC-silent defaults chosen for a shared host).
 
-    ``deadline_s`` per call (epoch interruption), ``max_memory_bytes`` of linear memory per instance,
+    ``deadline_s`` per call (epoch interruption), ``max_memory_bytes`` of linear memory per instance (``None``:
+    the kind's default, 64 MiB for a module, 128 MiB per memory for a component, ``host.limits``; 0: none),
     ``max_instances`` running at once, ``max_waiting`` calls queued behind them before ``Busy``,
     ``max_payload_bytes`` per request and response.
     """
 
     deadline_s: float = 10.0
-    max_memory_bytes: int = 64 * 1024 * 1024
+    max_memory_bytes: int | None = None
     max_instances: int = 16
     max_waiting: int = 1024
     max_payload_bytes: int = 16 * 1024 * 1024

@@ -25,7 +25,7 @@ from lattice.errors import ActorError, ActorTrap, DeadlineExceeded, InvalidActor
 from lattice.host.budget import guest_time
 from lattice.host.component.binary import FAST_HANDLE
 from lattice.host.component.engine import GUEST, CompiledComponent, ComponentRuntime
-from lattice.host.limits import apply_store_limits
+from lattice.host.limits import apply_store_limits, memory_advice, memory_limit
 from lattice.host.pool import ActorPool
 from lattice.host.runtime import ActorLimits, HostCall, LogSink, WasiGrants
 
@@ -37,6 +37,9 @@ Caller = Callable[["ComponentPool", "ComponentInstance", str, bytes], bytes]
 
 _CALLERS: dict[str, Caller] = {}
 STDERR_TAIL = 2048  # bytes of an instance's stderr kept to explain a trap
+OUT_OF_MEMORY = ("out of memory", "MemoryError", "mozalloc_abort", "memory allocation of")
+"""How guests say an allocation failed (the guest SDKs, CPython, SpiderMonkey, Rust): memory growth was
+refused at the limit (wasmtime's ``memory.grow`` returns -1; the guest's allocator gives up)."""
 _current = threading.local()
 
 
@@ -213,13 +216,30 @@ class ComponentPool(ActorPool):
 
     def _call_instance(self, inst: Any, operation: str, payload: bytes, budget_s: float | None = None) -> bytes:
         caller = _CALLERS.get(self.component.kind, _call_guest)
-        with self._guest(inst, operation, budget_s):
-            result = caller(self, inst, operation, payload)
+        try:
+            with self._guest(inst, operation, budget_s):
+                result = caller(self, inst, operation, payload)
+        except (ActorError, ActorTrap) as exc:
+            raise self._out_of_memory(exc, len(payload)) from None
         if len(result) > self.limits.max_payload_bytes:
             raise LimitExceeded(
                 f"response of {len(result)} bytes is over {self.name}'s limit of {self.limits.max_payload_bytes}"
             )
         return result
+
+    def _out_of_memory(self, exc: ActorError | ActorTrap, payload_size: int) -> LatticeError:
+        """``LimitExceeded`` naming the memory limit (and how to raise it) for a guest whose allocation
+        failed, with what the guest said; a trap on a payload of a quarter of the limit or more (the
+        host could not even copy it in, say) says the limit is the likely cause; ``exc`` otherwise."""
+        text = str(exc)
+        limit = memory_limit(self.limits, component=True)
+        if limit and any(marker in text for marker in OUT_OF_MEMORY):
+            return LimitExceeded(f"{self.name} ran out of memory at {memory_advice(limit)}: {text[:300]}")
+        if limit and isinstance(exc, ActorTrap) and payload_size * 4 >= limit:
+            return ActorTrap(
+                f"{text}; likely cause: a payload of {payload_size} bytes does not fit in {memory_advice(limit)}"
+            )
+        return exc
 
     def run(self, operation: str, fn: Callable[[wasmtime.Store, Any, Any], Any]) -> Any:
         """``fn(store, None, instance)`` on an instance, as one call under the pool's limits."""

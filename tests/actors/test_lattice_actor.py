@@ -65,6 +65,30 @@ def test_dispatch_maps_exceptions_to_error_texts(lib: ModuleType) -> None:
         dispatch("T.None", b"")
 
 
+def test_running_out_of_memory_is_named_never_an_empty_reason(lib: ModuleType) -> None:
+    """New-user finding: a MemoryError (no message) made "malformed HttpRequest: " with nothing after it."""
+    from lattice_actor.guest import dispatch
+
+    @lib.handler("T.Big")
+    def big(payload: bytes) -> bytes:
+        raise MemoryError
+
+    @lib.http
+    def echo(request: object) -> str:
+        return "never"
+
+    with pytest.raises(lib.ActorError, match=r"^MemoryError: out of memory"):
+        dispatch("T.Big", b"")
+    decode = lib.HttpRequest.decode
+    try:
+        lib.HttpRequest.decode = classmethod(lambda cls, payload: (_ for _ in ()).throw(MemoryError()))
+        with pytest.raises(lib.ActorError, match=r"^MemoryError: out of memory"):
+            dispatch("HttpServer.HandleRequest", b"")
+    finally:
+        lib.HttpRequest.decode = decode
+    assert lib.errors.describe(ValueError()) == "ValueError"
+
+
 def test_key_value_over_a_stand_in_host(lib: ModuleType) -> None:
     seen = []
 

@@ -74,6 +74,22 @@ def test_component_scaffold_builds_standalone_and_answers_http(tmp_path: Path, l
     assert actor.calls == []
 
 
+@pytest.mark.parametrize(
+    ("lang", "source", "tool"), [("c", "actor.c", "zig cc"), ("zig", "actor.zig", "zig build-exe")]
+)
+def test_a_compile_error_shows_the_compilers_error_not_a_missing_zig(
+    tmp_path: Path, lang: str, source: str, tool: str
+) -> None:
+    project = tmp_path / "broken"
+    scaffold.scaffold_actor("broken", lang, project, port=8123)
+    (project / source).write_text((project / source).read_text() + "\nthis is not valid code\n")
+    result = build(project)
+    assert result.returncode == 1
+    assert "error" in result.stderr and source in result.stderr  # the compiler's own message, naming the file
+    assert f"build failed: {tool} exited with status" in result.stderr
+    assert "is zig installed" not in result.stderr and "not installed" not in result.stderr
+
+
 def test_js_scaffold_carries_the_guest_library_the_wit_and_the_example_pins() -> None:
     import json
 

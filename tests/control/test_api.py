@@ -215,6 +215,20 @@ async def test_file_images_are_read_only_under_the_files_root(control_plane_fact
     assert outside.status_code == 400 and "outside" in outside.text
 
 
+async def test_one_application_name_rule_and_message_for_manifests_and_routes(control_plane_factory: Any) -> None:
+    """New-user finding: a route said names may use '/', '=' and '.' and be 512 long; manifests allow neither."""
+    _, client = await control_plane_factory()
+    for bad, says in (("é", "may hold only ASCII letters, digits, '-' and '_'"), ("n" * 101, "at most 100")):
+        applied = await client.put("/v1/applications/x", content=manifest(bad, "file://echo.wasm"))
+        routed = await client.get(f"/v1/applications/{bad}")
+        deleted = await client.delete(f"/v1/applications/{bad}")
+        assert applied.status_code == routed.status_code == deleted.status_code == 400, (applied.text, routed.text)
+        assert says in applied.text and says in routed.json()["detail"] and says in deleted.json()["detail"]
+        assert "'/'" not in routed.text and "512" not in routed.text
+    assert (await client.get("/v1/applications/a.b")).status_code == 400
+    assert (await client.get("/v1/applications/" + "n" * 100)).status_code == 404
+
+
 async def test_links_api_checks_ids(control_plane_factory: Any) -> None:
     _, client = await control_plane_factory()
     good = {"actor_id": "MU" + "A" * 54, "provider_id": "V" + "B" * 55, "contract_id": "wasmcloud:keyvalue"}

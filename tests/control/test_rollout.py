@@ -145,6 +145,13 @@ async def test_bad_version_is_rolled_back_and_a_good_one_completes(
     rolled = await client.post("/v1/applications/svc/rollback", json={"version": "v1"})
     assert rolled.status_code == 200 and rolled.json()["deployed_version"] == "v1"
     assert "rolled back by hand" in rolled.json()["status"]["rollout"]["reason"]
+    again = await client.post("/v1/applications/svc/rollback", json={"version": "v1"})  # already deployed: no-op
+    assert again.status_code == 200 and again.json()["already_deployed"] is True
+    assert (
+        again.json()["deployed_version"] == "v1"
+        and again.json()["status"]["rollout"] == rolled.json()["status"]["rollout"]
+    )
+    assert "already_deployed" not in rolled.json()
     v2 = (await client.get("/v1/applications/svc", params={"version": "v2"})).json()
     assert v2["version"] == "v2" and digests["v2"]["digest"] in v2["manifest"]
     assert (await client.post("/v1/applications/svc/rollback", json={"version": "v9"})).status_code == 404

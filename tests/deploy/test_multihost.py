@@ -175,7 +175,14 @@ class Lattice:
 
 async def precreate_r3_buckets(url: str, net: netns.Network) -> None:
     """The lattice's buckets with three replicas, before any participant opens (and would create) them R1."""
-    nc = await nats.connect(url, connect_timeout=2, **MEMBER)
+    connections: list[Any] = []
+
+    async def connected() -> bool:  # the server was just started: it may not listen yet
+        connections.append(await nats.connect(url, connect_timeout=2, allow_reconnect=False, **MEMBER))
+        return True
+
+    await until(_swallow(connected), 60, f"{url} accepting clients", net)
+    nc = connections[0]
     try:
         js = nc.jetstream()
         buckets = [subjects.latticedata_bucket(LATTICE), subjects.control_state_bucket(LATTICE)]

@@ -283,3 +283,24 @@ def test_verify_invocation_is_cheap() -> None:
     runs = 2000
     per_call_us = timeit.timeit(lambda: verify_call(token), number=runs) / runs * 1e6
     assert per_call_us < 500, f"verify_invocation took {per_call_us:.0f} µs"
+
+
+@pytest.mark.parametrize("operation", [OP, 'Odd."quoted"\\op', "Unicodé.Op ✓", "Tab\tand\nnewline"])
+def test_invocation_claims_are_compact_json_of_exactly_the_claims_whatever_the_operation(operation: str) -> None:
+    """The prepared claim text (``_invocation_template``) writes what ``json.dumps`` would, escapes included,
+    and a second call with the same route reuses it with a fresh ``jti`` and the new payload's hash."""
+    first, second = (
+        claims.sign_invocation(CLUSTER, origin_url=ORIGIN, target_url=TARGET, operation=operation, msg=m, host_id="N")
+        for m in (MSG, b"other")
+    )
+    bodies = []
+    for token, msg in ((first, MSG), (second, b"other")):
+        raw = base64.urlsafe_b64decode(token.split(".")[1] + "=" * (-len(token.split(".")[1]) % 4))
+        parsed = json.loads(raw)
+        assert raw == json.dumps(parsed, separators=(",", ":")).encode()
+        assert list(parsed) == ["jti", "iat", "iss", "sub", "wascap"]
+        assert parsed["wascap"]["hash"] == claims.invocation_hash(ORIGIN, TARGET, operation, msg)
+        assert parsed["wascap"]["target_url"] == f"{TARGET}/{operation}"
+        verify_call(token, operation=operation, msg=msg)
+        bodies.append(parsed)
+    assert bodies[0]["jti"] != bodies[1]["jti"]

@@ -18,3 +18,14 @@ class HostCallError(ActorError):
         self.namespace = namespace
         self.operation = operation
         self.text = text
+
+
+OUT_OF_MEMORY = "out of memory: an allocation failed at the actor's memory limit"
+
+
+def describe(exc: BaseException) -> str:
+    """``exc`` as the text of a failed call, never empty: ``MemoryError`` (which has no message) says the
+    memory ran out, so the host can name the limit; others their message, else their type."""
+    if isinstance(exc, MemoryError):
+        return f"MemoryError: {OUT_OF_MEMORY}"
+    return str(exc) or type(exc).__name__

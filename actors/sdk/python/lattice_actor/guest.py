@@ -3,7 +3,7 @@
 ``@handler("Service.Method")`` registers a function taking the payload's bytes and returning bytes;
 ``@http`` registers ``HttpServer.HandleRequest`` with typed ``HttpRequest`` → ``HttpResponse`` (or str,
 bytes, a JSON value). Exceptions become the call's error (``err``), never a trap: ``ActorError`` as its
-text, anything else as ``"<Type>: <message>"``.
+text, ``MemoryError`` as out of memory (the host names the limit), anything else as ``"<Type>: <message>"``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lattice_actor.errors import ActorError
+from lattice_actor.errors import ActorError, describe
 from lattice_actor.host import Err
 from lattice_actor.http import HttpRequest, HttpResponse
 
@@ -50,6 +50,8 @@ def dispatch(operation: str, payload: bytes) -> bytes:
         return bytes(fn(bytes(payload)))
     except ActorError:
         raise
+    except MemoryError as exc:
+        raise ActorError(describe(exc)) from None  # nothing more is allocated on the way out than needed
     except Exception as exc:
         raise ActorError(f"{type(exc).__name__}: {exc}") from exc
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from lattice_actor import codec
-from lattice_actor.errors import ActorError
+from lattice_actor.errors import ActorError, describe
 
 Headers = dict[str, list[str]]
 
@@ -29,8 +29,10 @@ class HttpRequest:
     def decode(cls, payload: bytes) -> HttpRequest:
         try:
             m = codec.unpack(payload)
+        except MemoryError:
+            raise  # not malformed: the guest's memory is exhausted (``guest.dispatch`` says so)
         except Exception as exc:
-            raise ActorError(f"malformed HttpRequest: {exc}") from None
+            raise ActorError(f"malformed HttpRequest: {describe(exc)}") from None
         if not isinstance(m, dict) or not isinstance(m.get("method"), str) or not isinstance(m.get("path"), str):
             raise ActorError("malformed HttpRequest: want a map with method and path")
         headers = {str(k).lower(): _values(v) for k, v in (m.get("header") or {}).items()}
