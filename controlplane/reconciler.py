@@ -130,6 +130,7 @@ class Reconciler:
         self._owned_links: set[tuple[str, str, str]] = set()
         self.wake = asyncio.Event()
         self.scales: dict[tuple[ComponentKey, str], tuple[Elastic, autoscale.ScaleState]] = {}
+        self.desired_ids: set[str] = set()  # every deployed actor: a call to one not running yet is held
         self.rollouts = Rollouts(nc, lattice, state)
         self.counters = CallCounters()
         self.cooldown_s = autoscale.SCALE_DOWN_COOLDOWN_S  # Settings.scale_down_cooldown_s
@@ -170,7 +171,7 @@ class Reconciler:
                 state = autoscale.decide(spec, state, loads.get(actor.actor_id, autoscale.Load()), now, self.cooldown_s)
             kept[key] = (spec, state)
             actors.append(dataclasses.replace(actor, scaler=dataclasses.replace(actor.scaler, replicas=state.target)))
-        self.scales = kept  # actors no longer deployed are forgotten
+        self.scales, self.desired_ids = kept, {a.actor_id for a in desired.actors}  # the rest is forgotten
         return dataclasses.replace(desired, actors=actors)
 
     def _loads(self) -> dict[str, autoscale.Load]:
@@ -179,13 +180,13 @@ class Reconciler:
         return self.counters.applied(inventories, autoscale.loads_of(inventories))
 
     def wake_actor(self, actor_id: str) -> bool:
-        """A call is held for ``actor_id``, which has no instance: scale its elastic component to at least
-        one now. False when no deployed elastic actor has that id (the caller then stops waiting)."""
-        now, found = time.monotonic(), False
+        """A call is held for ``actor_id``, which has no instance: scale its elastic component to at least one
+        now; any other deployed actor (a new version not started yet) is being placed anyway. False when no
+        deployed actor has that id (the caller then stops waiting)."""
+        now, found = time.monotonic(), actor_id in self.desired_ids
         for key, (spec, state) in list(self.scales.items()):
             if key[1] == actor_id:
                 self.scales[key] = (spec, autoscale.wake(spec, state, now))
-                found = True
         if found:
             if not any(a.actor_id == actor_id for h in self.observer.views() for a in h.actors):  # runs nowhere:
                 self._issued = {c: t for c, t in self._issued.items() if actor_id not in c}  # start it at once

@@ -230,7 +230,7 @@ class Rpc:
                 except NoResponders:
                     if loop.time() >= give_up:
                         raise NoResponders(
-                            f"nobody serves {describe(target)}: held {self.hold_s:g} s while it was started from zero"
+                            f"nobody serves {describe(target)}: held {self.hold_s:g} s while it was started"
                         ) from None
                     if loop.time() >= rewake:
                         rewake = loop.time() + 2.0

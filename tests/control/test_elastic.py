@@ -76,3 +76,34 @@ async def test_idle_actor_scales_to_zero_then_a_burst_of_100_is_all_answered(
 
 async def _running(client: httpx.AsyncClient) -> bool:
     return bool((await hello_component(client))["running"] >= 1)
+
+
+async def test_a_call_to_a_deployed_actor_that_runs_nowhere_yet_is_held_until_it_does(
+    host_factory: Any, control_plane_factory: Any
+) -> None:
+    """Not elastic at all: a new version (or application) whose actor is not placed yet is waited for too."""
+    await host_factory()
+    cp, client = await control_plane_factory()
+    await wait_for(lambda: len(cp.hosts()) == 1)
+    uploaded = (await client.post("/v1/artifacts", content=HELLO.read_bytes())).json()
+    placed_later = f"""
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {{name: later, annotations: {{version: v1}}}}
+spec:
+  components:
+    - name: hello
+      type: actor
+      properties: {{image: "{uploaded["digest"]}"}}
+      traits:
+        - type: spreadscaler
+          properties: {{replicas: 1, spread: [{{name: b, requirements: {{zone: b}}}}]}}
+"""
+    assert (await client.put("/v1/applications/later", content=placed_later)).status_code == 200
+    body = {"operation": "HttpServer.HandleRequest", "payload_b64": ""}
+    call = asyncio.create_task(client.post(f"/v1/actors/{uploaded['actor_id']}/invoke", json=body, timeout=30))
+    await asyncio.sleep(0.5)
+    assert not call.done()  # held: no host may run it yet
+    await host_factory(labels={"zone": "b"})  # now one may
+    response = await call
+    assert response.status_code != 404 and "nobody serves" not in response.text, response.text

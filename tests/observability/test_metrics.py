@@ -91,7 +91,8 @@ async def test_a_host_serves_its_metrics_on_the_metrics_address(host_factory: An
 
     text = await scrape(host.metrics_url)
     actor = app.actor_id
-    assert value(text, "lattice_actor_instances", actor=actor) == 1
+    # the instance that served, and perhaps the warm spare its pool asked for while it did (host/spares.py)
+    assert value(text, "lattice_actor_instances", actor=actor) in (1, 2)
     assert value(text, "lattice_actor_in_flight", actor=actor) == 0
     assert value(text, "lattice_actor_max_instances", actor=actor) == 16
     handled = value(text, "lattice_invocations_total", actor=actor, operation="HttpServer.HandleRequest", outcome="ok")
