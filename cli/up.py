@@ -281,7 +281,7 @@ class Up:
             await asyncio.sleep(0.02)
         say(f"[green]✓[/green] control plane at http://{self.api}: dashboard /ui, API docs /docs, metrics /metrics")
         if exports := self._cli_exports():
-            say(f"  for the CLI in another shell: [bold]export {exports}[/bold]")
+            say(f"  for the CLI in another shell: [bold]export {exports}[/bold]", soft_wrap=True)  # one pasteable line
         if self.demo:
             await asyncio.to_thread(self._deploy_demo)
         self._print_table(cp)

@@ -39,13 +39,13 @@ def _secrets(state: Path) -> dict[str, str]:
     return {path.name: path.read_text() for path in files}
 
 
-def _follow_printed_line(up: LatticeUp, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _follow_printed_line(up: LatticeUp, tmp_path: Path, only_url: bool = False) -> subprocess.CompletedProcess[str]:
     """``lattice get links`` in a shell that has only what the printed ``export`` line sets (and a home
-    whose default state directory holds another token-less lattice)."""
+    whose default state directory holds no token); ``only_url``: its LATTICE_API_URL alone."""
     line = next(line for line in up.output().splitlines() if "export LATTICE_API_URL=" in line)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "elsewhere")
-    env.update(re.findall(r"(LATTICE_\w+)=(\S+)", line))
+    env.update((k, v) for k, v in re.findall(r"(LATTICE_\w+)=(\S+)", line) if k == "LATTICE_API_URL" or not only_url)
     command = [sys.executable, "-m", "lattice", "get", "links", "-o", "json"]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
@@ -60,6 +60,9 @@ def test_links_and_secrets_survive_a_restart_and_the_printed_line_reaches_the_ap
         followed = _follow_printed_line(first, tmp_path)
         assert followed.returncode == 0, followed.stdout + followed.stderr
         assert "manual" in followed.stdout
+        half = _follow_printed_line(first, tmp_path, only_url=True)  # the token of another state dir: says so
+        assert half.returncode == 1 and "HTTP 401" in half.stdout
+        assert "LATTICE_STATE_DIR" in " ".join(half.stdout.split()), half.stdout
     finally:
         first.stop()
     second = LatticeUp(tmp_path, hosts=1, log_name="second.log")
