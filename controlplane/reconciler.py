@@ -282,11 +282,13 @@ class Reconciler:
 
     async def _sync_links(self, links: list[LinkDefinition]) -> None:
         wanted = {(ln.actor_id, ln.contract_id, ln.link_name): ln for ln in links if ln.actor_id}
+        # deletes first: a new version's link often takes what the old one holds (an HTTP port), and put
+        # first it would be refused until the old one is gone (retried by the host, seconds of no listener)
+        for key in self._owned_links - set(wanted):
+            await self.data.delete_link(*key)
         for key, link in wanted.items():
             if self.data.links.get(key) != link:
                 await self.data.put_link(link)
-        for key in self._owned_links - set(wanted):
-            await self.data.delete_link(*key)
         self._owned_links = set(wanted)
 
     async def run(self, is_leader: Any, interval_s: float = 0.5) -> None:

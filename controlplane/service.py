@@ -80,13 +80,16 @@ class ControlPlane:
         self.id = keys.generate("server").public_key
         self.cluster_key = keys.from_seed(settings.cluster_seed) if settings.cluster_seed else keys.generate("cluster")
         self._leader = False
+        self._lease_until = 0.0  # by this process's clock: until when the lease it last took holds
         self._tasks: list[asyncio.Task[Any]] = []
         self.server: uvicorn.Server | None = None
         self.lost: ConnectionLost | None = None
         self.metrics = ControlPlaneMetrics()
 
     def is_leader(self) -> bool:
-        return self._leader
+        """Leading: the last lease check made this one leader and the lease it took has not run out (a
+        renewal stuck past it ends the leadership here as it does for the others)."""
+        return self._leader and time.time() < self._lease_until
 
     async def __aenter__(self) -> ControlPlane:
         self.nc = await connect(
@@ -174,11 +177,15 @@ class ControlPlane:
 
     async def _lead(self) -> None:
         while True:
+            asked = time.time()
             try:
                 leading = await self.state.try_lead(self.id, LEASE_TTL_S)
+                self._lease_until = asked + LEASE_TTL_S if leading else 0.0
             except Exception as exc:
-                log.warning("leader lease check failed", error=str(exc))
-                leading = False
+                # a slow or failed renewal does not end a lease that still holds: nobody else can take it
+                # before it runs out, so stepping down now would only make leadership flap under load
+                leading = self._leader and time.time() < self._lease_until
+                log.warning("leader lease check failed", error=str(exc), still_leading=leading)
             changed = leading != self._leader
             if changed:
                 log.info("leadership changed", leader=leading, id=self.id)
