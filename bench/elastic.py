@@ -30,6 +30,7 @@ import httpx
 from bench.cluster import Cluster, hello_app, http_status, wait_until
 from bench.micro import HELLO
 from lattice.cli.natsserver import free_port
+from lattice.wasm import append_custom_section
 
 
 def _timed_get(url: str) -> float:
@@ -161,3 +162,35 @@ def spins() -> bytes:
       (br_if $spin (local.get $op_len)))
     (call $guest_response (i32.const 2048) (local.get $msg_len)) (i32.const 1)"""
     )
+
+
+def _versioned(digest: str, version: str, gated: bool) -> dict[str, Any]:
+    manifest = hello_app("svc", digest, port=None, replicas=3)
+    manifest["metadata"]["annotations"]["version"] = version
+    if gated:
+        manifest["spec"]["policy"] = {"rollout": {"window_s": 1, "max_error_rate": 0.5}}
+    return manifest
+
+
+def rollout(workdir: Path) -> dict[str, float]:
+    with Cluster(workdir, hosts=3) as lattice:
+        builds = [lattice.upload(append_custom_section(HELLO.read_bytes(), "build", str(i).encode())) for i in range(4)]
+        out = {}
+        for gated, key, (old, new) in ((False, "fixed_replace_s", builds[:2]), (True, "rollout_s", builds[2:])):
+            name = f"v{key}"
+            lattice.put_app("svc", _versioned(old["digest"], f"{name}-1", gated))
+            lattice.wait_deployed("svc", 120)
+            time.sleep(1)
+            start = time.monotonic()
+            lattice.put_app("svc", _versioned(new["digest"], f"{name}-2", gated))
+
+            def done(gated: bool = gated) -> bool:
+                status = lattice.app("svc")["status"]
+                if gated:
+                    return bool(status.get("rollout", {}).get("state") == "complete")
+                return bool(status["type"] == "deployed" and _component(lattice.app("svc"))["running"] >= 3)
+
+            wait_until(done, 120, f"svc {key}")
+            out[key] = time.monotonic() - start
+            lattice.delete_app("svc")
+        return out
