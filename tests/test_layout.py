@@ -205,6 +205,20 @@ def test_nothing_is_swallowed_silently() -> None:
     assert offenders == []
 
 
+def test_every_first_party_import_names_a_module_that_exists() -> None:
+    """A module removed or moved leaves no import of it behind (``python -m`` entry points are never imported
+    by the tests, so only this catches theirs)."""
+    modules = _sources()
+    packages = {m.rpartition(".")[0] for m in modules} | set(modules)
+    missing = [
+        f"{module} imports {names[-1]}"
+        for module, path in modules.items()
+        for names in _statements(path, module)
+        if names[-1].startswith("lattice.") and not any(n in modules or n in packages for n in names)
+    ]
+    assert missing == []
+
+
 def test_nats_flushes_go_through_settle() -> None:
     """nats-py's ``flush()`` may return before a fresh SUB reaches the server (its PING jumps the queue), so
     "subscribed, now announce" races; ``lattice.connection.settle`` is the one flush that does not."""
