@@ -8,9 +8,11 @@ everything between the socket and that call is here, with no ASGI cycle in betwe
   ``HEAD`` (the headers of the body, not the body), chunked request bodies; a response is one write;
 - the guards (``guard.HeaderLimits``): request line and headers over ``max_header_bytes`` or more than
   ``max_headers`` lines → 431; headers not complete ``header_timeout_s`` after the connection opened or
-  the previous response → 408; an HTTP/1.1 request without ``Host`` → 400; a body over ``max_body_bytes``
-  → 413; a connection idle ``idle_timeout_s`` after a response is closed. A refusal is answered and the
-  connection closed the way a browser can read (``guard.answer_and_close``);
+  the previous response → 408; an HTTP/1.1 request without ``Host`` or with two → 400; a body over
+  ``max_body_bytes`` → 413; a connection idle ``idle_timeout_s`` after a response is closed. A refusal
+  stops parsing, waits behind the answers still owed to the requests before it (in order), then is
+  answered and the connection closed the way a browser can read (``guard.close_gently``); a client that
+  half-closes still gets every answer owed;
 - a request whose handler finishes without waiting (an actor called inline on the event loop) is answered
   without a task: the handler's coroutine is stepped once here and handed to a task only if it waits.
 """
@@ -132,18 +134,18 @@ class HttpConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self.transport: asyncio.Transport | None = None
-        self.queue: deque[tuple[Request, bool, bool]] = deque()  # parsed, not yet answered
+        self.queue: deque[tuple[Request, bool]] = deque()  # parsed, not yet answered
         self.busy = False  # a request's handler is running
         self.closing = False  # answer what is in flight, then close
-        self.lingering = False  # refused and closing: input is read and dropped
+        self.lingering = False  # refused: input is read and dropped
+        self.refusal: bytes | None = None  # the refusal owed once the answers before it are written
+        self.eof = False  # the client half-closed: close once every answer owed is written
         # the request being parsed
         self.url = b""
         self.headers: dict[str, list[str]] = {}
         self.header_bytes = self.header_lines = 0
         self.chunks: list[bytes] = []
         self.size = 0
-        self.too_large = False
-        self.has_host = False
         # deadlines (loop time) checked by one lazily re-armed timer
         self.header_due: float | None = None
         self.idle_due: float | None = None
@@ -169,9 +171,10 @@ class HttpConnection(asyncio.Protocol):
             self.timer = None
 
     def eof_received(self) -> bool | None:
-        if self.lingering and self.transport is not None:
-            self.transport.close()
-        return None  # a half-closed client still gets the answers in flight; then the transport closes
+        if self.busy or self.queue or self.refusal is not None:
+            self.eof = True
+            return True  # a half-closed client still gets the answers owed (``_next`` closes after them)
+        return None  # nothing owed: the transport closes
 
     def shutdown(self) -> None:
         """The listener stops: close now when idle, else after the answer in flight."""
@@ -199,7 +202,6 @@ class HttpConnection(asyncio.Protocol):
         self.header_bytes = self.header_lines = 0
         self.chunks = []
         self.size = 0
-        self.too_large = self.has_host = False
         if self.header_due is None:
             self._due_headers()
 
@@ -234,24 +236,22 @@ class HttpConnection(asyncio.Protocol):
         if "host" not in headers and self.parser.get_http_version() == "1.1":
             self._refuse(b"400 Bad Request", "an HTTP/1.1 request needs a Host header")
             raise _Refused
+        if len(headers.get("host", ())) > 1:
+            self._refuse(b"400 Bad Request", "a request must have at most one Host header")
+            raise _Refused
         declared = headers.get("content-length")
         if declared and declared[0].isdigit() and int(declared[0]) > self.settings.max_body_bytes:
-            self.too_large = True
-        elif "expect" in headers and headers["expect"][0].lower() == "100-continue" and self.transport is not None:
+            self._refuse_body()
+            raise _Refused
+        if "expect" in headers and headers["expect"][0].lower() == "100-continue" and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if self.too_large and not self.busy and not self.queue:
-            self._refuse_body()  # answered now: the client need not send the rest
 
     def on_body(self, body: bytes) -> None:
-        if self.too_large:
-            return
         self.size += len(body)
         if self.size > self.settings.max_body_bytes:
-            self.too_large = True
             self.chunks = []
-            if not self.busy and not self.queue:
-                self._refuse_body()
-            return
+            self._refuse_body()
+            raise _Refused
         self.chunks.append(body)
 
     def on_message_complete(self) -> None:
@@ -267,7 +267,7 @@ class HttpConnection(asyncio.Protocol):
             b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0],
         )
         keep_alive = self.parser.get_http_version() == "1.1" and self.parser.should_keep_alive()
-        self.queue.append((request, keep_alive, self.too_large))
+        self.queue.append((request, keep_alive))
         if self.busy:
             if len(self.queue) >= PIPELINE_DEPTH and self.transport is not None and not self.paused:
                 self.paused = True
@@ -279,11 +279,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _next(self) -> None:
         """Start the oldest request parsed and not answered yet (if any, and nothing is running)."""
-        while self.queue and not self.busy and not self.lingering and not self.closed():
-            request, keep_alive, too_large = self.queue.popleft()
-            if too_large:
-                self._refuse_body()
-                return
+        while self.queue and not self.busy and not self.closed():
+            request, keep_alive = self.queue.popleft()
             self.busy = True
             context = contextvars.copy_context()
             coro = self.settings.handler(request)
@@ -300,6 +297,21 @@ class HttpConnection(asyncio.Protocol):
             self.settings.tasks.add(task)
             task.add_done_callback(functools.partial(self._answered, request=request, keep_alive=keep_alive))
             return
+        if not self.busy and not self.queue and not self.closed():
+            self._owed_done()
+
+    def _owed_done(self) -> None:
+        """Every answer owed is written: send the refusal waiting behind them, or close a half-closed
+        connection."""
+        transport = self.transport
+        assert transport is not None
+        if self.refusal is not None:
+            response, self.refusal = self.refusal, None
+            close_gently(transport, self.loop, response)
+            if self.eof:
+                transport.close()  # the client already ended its side: nothing left to read and drop
+        elif self.eof:
+            transport.close()
 
     def closed(self) -> bool:
         return self.transport is None or self.transport.is_closing()
@@ -341,7 +353,7 @@ class HttpConnection(asyncio.Protocol):
         if not keep_alive:
             transport.close()
             return
-        if not self.queue:
+        if not self.queue and not self.lingering:
             self.idle_due = self.loop.time() + self.settings.idle_timeout_s
             self._due_headers()
         if self.paused:
@@ -352,12 +364,13 @@ class HttpConnection(asyncio.Protocol):
         self._refuse(b"413 Content Too Large", f"request body over {self.settings.max_body_bytes} bytes")
 
     def _refuse(self, status: bytes, reason: str) -> None:
-        """Answer ``status`` with ``reason`` and close (the rest of the input is dropped)."""
+        """Stop reading (the rest of the input is dropped); answer ``status`` with ``reason`` and close once
+        the requests parsed before it are answered, in order."""
         self.lingering = True
-        self.queue.clear()
         self._cancel_timer()
-        if self.transport is not None and not self.transport.is_closing():
-            close_gently(self.transport, self.loop, refusal(status, reason))
+        self.refusal = refusal(status, reason)
+        if not self.busy and not self.queue and not self.closed():
+            self._owed_done()
 
     # --- timeouts ---------------------------------------------------------------------------------
 

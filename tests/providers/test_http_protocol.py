@@ -128,3 +128,41 @@ async def test_a_refusal_after_a_request_in_flight_comes_after_its_answer(server
 async def test_an_idle_keep_alive_connection_is_closed_quietly(server: Server) -> None:
     answer = await exchange(server.port, GET)  # idle timeout 0.3 s: the server closes, no 408
     assert answer.count(b"HTTP/1.1") == 1 and answer.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    ("bad", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET /n HTTP/1.1\r\n\r\n", b"400"),  # no Host
+        (b"GET /h HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n", b"400"),  # two Hosts (RFC 9112 section 3.2)
+        (b"GET /big HTTP/1.1\r\nhost: t\r\nx-big: " + b"y" * 70_000 + b"\r\n\r\n", b"431"),
+        (b"POST /d HTTP/1.1\r\nhost: t\r\ncontent-length: 99999999\r\n\r\n", b"413"),  # body never sent
+    ],
+    ids=["garbage", "no-host", "two-hosts", "headers-too-large", "declared-too-large"],
+)
+@pytest.mark.parametrize("half_close", [False, True], ids=["open", "half-closed"])
+async def test_a_pipelined_refusal_waits_behind_the_answers_owed(
+    server: Server, bad: bytes, status: bytes, half_close: bool
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(GET + b"GET /second HTTP/1.1\r\nhost: t\r\n\r\n" + bad)
+        await writer.drain()
+        if half_close:
+            writer.write_eof()  # as `printf ... | nc` does: the answers owed must still arrive
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    empty, first, rest = answer.split(b"HTTP/1.1 200 OK\r\n")
+    second, refused = rest.split(b"HTTP/1.1 " + status + b" ")
+    assert not empty and first.endswith(b"GET /a b?q=%20 0") and b"connection" not in first
+    assert second.endswith(b"GET /second? 0") and b"connection" not in second
+    assert b"connection: close" in refused, refused[:200]
+    assert [req.path for req in server.seen] == ["/a b", "/second"]
+
+
+async def test_two_host_headers_are_refused(server: Server) -> None:
+    answer = await exchange(server.port, b"GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and b"at most one Host" in answer
+    assert not server.seen
