@@ -48,7 +48,10 @@ def get_one_app(
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Application name.")],
-    version: Annotated[str | None, typer.Argument(help="Version to deploy again (default: the previous one).")] = None,
+    version: Annotated[
+        str | None,
+        typer.Argument(help="Version to deploy again (default: the last healthy one before the deployed one)."),
+    ] = None,
     api_url: ApiUrl = "http://127.0.0.1:8081",
     api_token: ApiToken = None,
 ) -> None:
