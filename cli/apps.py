@@ -4,12 +4,16 @@ its rollout, its stored versions, and rolling back by hand."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from lattice.cli.common import ApiToken, ApiUrl, Output, OutputOpt, _fail, app, client, console, get_app
 from lattice.errors import LatticeError
+
+err_console = Console(stderr=True)
 
 
 @get_app.command("app")
@@ -31,24 +35,30 @@ def get_one_app(
         print(json.dumps(data, indent=2))
         return
     status = data["status"]
-    console.print(f"{data['name']} {data['version']} (deployed: {data.get('deployed_version')}): {status['type']}")
-    console.print(f"  {status['message']}", highlight=False)
+    # with --version the manifest is the output (to a file or a pipe, unwrapped); the summary goes to stderr
+    summary = err_console if version else console
+    summary.print(f"{data['name']} {data['version']} (deployed: {data.get('deployed_version')}): {status['type']}")
+    summary.print(f"  {status['message']}", highlight=False)
     for comp in status["components"]:
-        console.print(f"  {comp['name']} {comp['running']}/{comp['desired']}", highlight=False)
+        summary.print(f"  {comp['name']} {comp['running']}/{comp['desired']}", highlight=False)
     if rollout := status.get("rollout"):
-        console.print(
+        summary.print(
             f"  rollout {rollout['from_version']} → {rollout['to_version']}: {rollout['state']} "
             f"(step {rollout.get('step')}, {rollout.get('percent', 100)}% of replicas) {rollout.get('reason') or ''}",
             highlight=False,
         )
     if version:
-        console.print(data["manifest"], highlight=False, markup=False)
+        manifest = data["manifest"]
+        sys.stdout.write(manifest if manifest.endswith("\n") else manifest + "\n")
 
 
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Application name.")],
-    version: Annotated[str | None, typer.Argument(help="Version to deploy again (default: the previous one).")] = None,
+    version: Annotated[
+        str | None,
+        typer.Argument(help="Version to deploy again (default: the last healthy one before the deployed one)."),
+    ] = None,
     api_url: ApiUrl = "http://127.0.0.1:8081",
     api_token: ApiToken = None,
 ) -> None:

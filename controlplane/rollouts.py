@@ -103,30 +103,51 @@ def begin(record: AppRecord, to_version: str, percent: int = 100) -> None:
 
 
 def rollback(record: AppRecord, version: str | None, reason: str) -> str | None:
-    """Deploy ``version`` again (default: the one the last rollout came from, else the one before the deployed
-    one); returns it, or ``None`` (``record`` unchanged) when it is already the deployed version and no rollout
-    to it is under way. Raises ``LookupError`` when there is nothing to roll back to."""
-    target = version
-    if target is None and record.rollout and record.rollout.get("from_version") != record.deployed:
-        target = record.rollout.get("from_version")
-    if target is None:
-        names = [v.version for v in record.versions]
-        here = names.index(record.deployed) if record.deployed in names else len(names)
-        target = names[here - 1] if here > 0 else None
+    """Deploy ``version`` again (default: ``default_target``); returns it, or ``None`` (``record`` unchanged)
+    when it is already the deployed version and no rollout to it is under way. The version rolled back from (one
+    still in its health gate, or newer than ``version``) is remembered in ``record.failed``. Raises
+    ``LookupError`` when there is nothing to roll back to."""
+    target = version if version is not None else default_target(record)
     if target is None or record.version(target) is None:
-        raise LookupError(f"{record.name} has no version {target or 'before ' + str(record.deployed)} to roll back to")
+        raise LookupError(_nothing_to_roll_back_to(record, version))
     if target == record.deployed and not _progressing(record):
         return None
+    abandoned, names = record.deployed, [v.version for v in record.versions]
+    # the abandoned version failed when it had not passed its gate yet, or when an older one replaces it
+    failed = _progressing(record) or (abandoned in names and names.index(target) < names.index(abandoned))
     record.rollout = {
         "state": "rolled_back",
-        "from_version": record.deployed,
+        "from_version": abandoned,
         "to_version": target,
         "step": (record.rollout or {}).get("step", 1),
         "percent": (record.rollout or {}).get("percent", 100),  # the share the abandoned version had reached
         "reason": reason,
     }
+    record.failed = [v for v in record.failed if v not in (target, abandoned)]
+    if failed and abandoned is not None and abandoned != target:
+        record.failed.append(abandoned)
     record.deployed = target
     return target
+
+
+def default_target(record: AppRecord) -> str | None:
+    """The last healthy version deployed before the current one: the one the last rollout came from while that
+    rollout stands (progressing or complete), else the newest version older than the deployed one; never a
+    version that failed its health gate or was rolled back (``record.failed``); ``None`` when there is none."""
+    rollout = record.rollout or {}
+    came_from = rollout.get("from_version")
+    if rollout.get("state") != "rolled_back" and came_from != record.deployed and came_from not in record.failed:
+        return str(came_from) if record.version(came_from) is not None else None
+    names = [v.version for v in record.versions]
+    here = names.index(record.deployed) if record.deployed in names else len(names)
+    return next((v for v in reversed(names[:here]) if v not in record.failed), None)
+
+
+def _nothing_to_roll_back_to(record: AppRecord, version: str | None) -> str:
+    if version is not None:
+        return f"{record.name} has no version {version} to roll back to"
+    skipped = f" ({', '.join(record.failed)} failed or was rolled back)" if record.failed else ""
+    return f"{record.name} has no healthy version before {record.deployed} to roll back to{skipped}"
 
 
 def _progressing(record: AppRecord) -> bool:
@@ -252,6 +273,7 @@ class Rollouts:
                 rollback(r, None, reason)
             elif r.rollout is not None:
                 r.rollout.update(state="complete", reason=reason)
+                r.failed = [v for v in r.failed if v != r.deployed]  # healthy now, after all
             return True
 
         for key in [k for k in self._windows if k[:2] == (record.name, str(record.deployed))]:

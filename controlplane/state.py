@@ -58,6 +58,8 @@ class AppRecord:
     deployed: str | None = None
     #: the last rollout (SPEC §5): {state: progressing|complete|rolled_back, from_version, to_version, step, reason}
     rollout: dict[str, Any] | None = None
+    #: versions rolled back from (a failed health gate or by hand): never a default rollback target again
+    failed: list[str] = field(default_factory=list)
 
     def version(self, version: str | None) -> AppVersion | None:
         return next((v for v in self.versions if v.version == version), None)
@@ -74,7 +76,8 @@ class AppRecord:
         d = json.loads(raw)
         rollout = d.get("rollout")
         versions = [AppVersion(**v) for v in d.get("versions", [])]
-        return cls(d["name"], versions, d.get("deployed"), rollout if isinstance(rollout, dict) else None)
+        failed = [str(v) for v in d.get("failed") or []]
+        return cls(d["name"], versions, d.get("deployed"), rollout if isinstance(rollout, dict) else None, failed)
 
 
 class ControlState:

@@ -53,6 +53,30 @@ def without_option(argv: list[str], option: str) -> list[str]:
     return out
 
 
+def option_value(argv: list[str], option: str) -> str | None:
+    """The value ``argv`` gives ``option`` (``--metrics X`` or ``--metrics=X``; the last one wins), else ``None``."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.partition("=")[2]
+    return value
+
+
+def worker_command(command: list[str], worker: int, metrics: str | None) -> list[str]:
+    """``lattice host`` arguments for worker ``worker`` (from 1): its label and, when metrics are served, its
+    own port — worker i on the given port + i - 1 (port 0 stays 0: each picks a free one), so the workers do
+    not fight over one address."""
+    args = [*without_option(command, "--metrics"), "--label", f"worker={worker}"]
+    if metrics:
+        host, _, port = metrics.rpartition(":")
+        if not port.isdigit():
+            raise ConfigError(f"--metrics (LATTICE_METRICS) must be HOST:PORT, got {metrics!r}")
+        args += ["--metrics", f"{host}:{int(port) + worker - 1 if int(port) else 0}"]
+    return args
+
+
 async def _launch(args: list[str], env: dict[str, str]) -> Child:
     return await start(args, env=env)
 
@@ -74,8 +98,9 @@ class WorkerHosts:
     async def run(self) -> None:
         count = resolve_workers(self.workers)  # ConfigError: the CLI says what is wrong
         env = {**os.environ, "LATTICE_HOST_WORKERS": "1", "LATTICE_HTTP_REUSE_PORT": "true"}
+        metrics = option_value(self.command, "--metrics") or env.pop("LATTICE_METRICS", None)
         for i in range(1, count + 1):
-            args = [sys.executable, "-m", "lattice", *self.command, "--label", f"worker={i}"]
+            args = [sys.executable, "-m", "lattice", *worker_command(self.command, i, metrics)]
             self.supervisors.append(Supervisor(f"host-worker-{i}", partial(_launch, args, env), worker=i))
         try:
             for supervisor in self.supervisors:

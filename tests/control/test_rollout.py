@@ -9,9 +9,11 @@ import base64
 from typing import Any
 
 import httpx
+import pytest
 
 from lattice.controlplane.model import ActorInstances, DesiredActor, HostView, RolloutPolicy, Scaler, owner_annotations
-from lattice.controlplane.rollouts import P99_CALLS, judge, shares, split
+from lattice.controlplane.rollouts import P99_CALLS, begin, default_target, judge, rollback, shares, split
+from lattice.controlplane.state import AppRecord, AppVersion
 from tests.conftest import wait_for
 from tests.host import guests
 
@@ -41,6 +43,21 @@ def test_shares_step_by_step_percent_rolling_or_jump_after_the_canary() -> None:
     assert shares(RolloutPolicy(step_percent=25)) == [25, 50, 75, 100]
     assert shares(RolloutPolicy(step_percent=30)) == [30, 60, 90, 100]
     assert shares(RolloutPolicy(strategy="canary", step_percent=10)) == [10, 100]
+
+
+def test_default_rollback_skips_versions_that_failed_or_were_rolled_back() -> None:
+    record = AppRecord("svc", [AppVersion(v, "", 0.0) for v in ("v1", "v2", "v3", "v4")], deployed="v2")
+    begin(record, "v4")
+    record.deployed = "v4"
+    assert default_target(record) == "v2"  # while the v2 -> v4 rollout stands: the one it came from
+    assert rollback(record, None, "error rate") == "v2" and record.failed == ["v4"]  # the automatic one
+    assert default_target(record) == "v1"  # the newest older one; never v4 (it failed)
+    assert rollback(record, "v3", "by hand") == "v3" and record.failed == ["v4"]  # forward: v2 did not fail
+    assert rollback(record, None, "by hand") == "v2" and record.failed == ["v4", "v3"]
+    assert rollback(record, None, "by hand") == "v1" and record.failed == ["v4", "v3", "v2"]
+    with pytest.raises(LookupError, match=r"no healthy version before v1 .*v4, v3, v2"):
+        rollback(record, None, "by hand")
+    assert rollback(record, "v4", "by name") == "v4" and "v4" not in record.failed  # by name: always
 
 
 def test_split_keeps_capacity_the_old_version_stops_only_as_the_new_one_runs() -> None:
@@ -116,6 +133,7 @@ async def test_bad_version_is_rolled_back_and_a_good_one_completes(
     assert state["deployed_version"] == "v1"
     assert "error rate" in state["status"]["rollout"]["reason"]
     await wait_for(lambda: _deployed(client), timeout=30)
+    await _default_rollback_refuses_the_failed_version(client, "v2")
     assert await invoke(client, digests["v1"]["actor_id"]) == 200
 
     # v3 is healthy: under steady load, no call fails while it replaces v1, and the rollout completes
@@ -155,6 +173,20 @@ async def test_bad_version_is_rolled_back_and_a_good_one_completes(
     v2 = (await client.get("/v1/applications/svc", params={"version": "v2"})).json()
     assert v2["version"] == "v2" and digests["v2"]["digest"] in v2["manifest"]
     assert (await client.post("/v1/applications/svc/rollback", json={"version": "v9"})).status_code == 404
+    await _default_rollback_refuses_the_failed_version(client, "v3")  # rolled back by hand: not a default either
+    back = await client.post("/v1/applications/svc/rollback", json={"version": "v3"})  # but by name it still works
+    assert back.status_code == 200 and back.json()["deployed_version"] == "v3"
+    default = await client.post("/v1/applications/svc/rollback")  # v3 is vouched for again; v2 still failed
+    assert default.status_code == 200 and default.json()["deployed_version"] == "v1"
+
+
+async def _default_rollback_refuses_the_failed_version(client: httpx.AsyncClient, failed: str) -> None:
+    """After v1 -> ``failed`` was rolled back, ``POST .../rollback`` without a version must not deploy
+    ``failed`` again: v1 is the first version, so it refuses, naming why, and v1 stays deployed."""
+    refused = await client.post("/v1/applications/svc/rollback")
+    assert refused.status_code == 404, refused.text
+    assert "no healthy version before v1" in refused.text and failed in refused.text
+    assert (await app(client))["deployed_version"] == "v1"
 
 
 async def _deployed(client: httpx.AsyncClient) -> bool:
@@ -192,6 +224,7 @@ async def test_a_version_slower_than_max_p99_ms_is_rolled_back(host_factory: Any
     assert (
         "p99 latency" in state["status"]["rollout"]["reason"] and "max_p99_ms 5" in state["status"]["rollout"]["reason"]
     )
+    await _default_rollback_refuses_the_failed_version(client, "v2")
 
 
 async def test_a_rolling_rollout_by_step_percent_moves_half_the_replicas_per_gated_step(

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import httpx
+import yaml
 
 from tests.e2e.test_connection_loss import kvcounter_on_one_host
 
@@ -52,3 +53,21 @@ async def test_lattice_call_finds_an_unsigned_actor_by_its_manifest_name_and_hos
     assert actor_id in wide.stdout  # an unsigned actor has no name: its full id, not 10 characters of it
     narrow = await asyncio.to_thread(lattice, "get", "hosts", "--api-url", api, columns=80)
     assert "…" not in narrow.stdout and "..." not in narrow.stdout  # folded on a narrow terminal, never cut
+
+
+async def test_get_app_with_a_version_writes_that_manifest_unwrapped(
+    host_factory: Any, control_plane_factory: Any
+) -> None:
+    """``lattice get app NAME --version V > file`` is the stored manifest, whole lines on any terminal width:
+    the summary goes to stderr."""
+    _, cp, _ = await kvcounter_on_one_host(host_factory, control_plane_factory)
+    api = f"http://{cp.listen}"
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        stored = (await client.get("/v1/applications/kvcounter")).json()
+    shown = await asyncio.to_thread(
+        lattice, "get", "app", "kvcounter", "--version", stored["version"], "--api-url", api, columns=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == stored["manifest"].rstrip("\n") + "\n"
+    assert yaml.safe_load(shown.stdout)["metadata"]["name"] == "kvcounter"
+    assert "kvcounter" in shown.stderr  # the summary, not mixed into the manifest

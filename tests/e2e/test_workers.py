@@ -16,7 +16,7 @@ from lattice.capability import builtin_provider_id
 from lattice.cli.natsserver import free_port
 from lattice.errors import ConfigError
 from lattice.host.children import child_env, spawn
-from lattice.host.workers import resolve_workers, usable_cores, without_option
+from lattice.host.workers import option_value, resolve_workers, usable_cores, without_option, worker_command
 from lattice.settings import Settings
 from tests.conftest import wait_for
 from tests.e2e.test_kvcounter import deploy_kvcounter, http_ok
@@ -98,3 +98,24 @@ def test_workers_count_and_argv() -> None:
             resolve_workers(bad)
     argv = ["host", "--workers", "2", "--label", "a=b", "--workers=3"]
     assert without_option(argv, "--workers") == ["host", "--label", "a=b"]
+
+
+def test_each_worker_serves_its_metrics_on_its_own_port() -> None:
+    """One --metrics address for N workers: worker i takes port + i - 1 (one address for all crash-looped every
+    worker but the first to bind it); port 0 lets each pick a free one."""
+    command = ["host", "--metrics", "127.0.0.1:9400", "--label", "a=b"]
+    assert option_value(command, "--metrics") == "127.0.0.1:9400"
+    assert worker_command(command, 1, "127.0.0.1:9400") == [
+        "host",
+        "--label",
+        "a=b",
+        "--label",
+        "worker=1",
+        "--metrics",
+        "127.0.0.1:9400",
+    ]
+    assert worker_command(command, 3, "127.0.0.1:9400")[-1] == "127.0.0.1:9402"
+    assert worker_command(["host"], 2, "[::1]:0")[-1] == "[::1]:0"
+    assert "--metrics" not in worker_command(["host"], 2, None)
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        worker_command(["host"], 1, "nowhere")
