@@ -301,17 +301,13 @@ class HttpConnection(asyncio.Protocol):
             self._owed_done()
 
     def _owed_done(self) -> None:
-        """Every answer owed is written: send the refusal waiting behind them, or close a half-closed
-        connection."""
-        transport = self.transport
-        assert transport is not None
+        """Every answer owed is written: send the refusal queued behind them; close if the client half-closed."""
+        transport = cast(asyncio.Transport, self.transport)
         if self.refusal is not None:
-            response, self.refusal = self.refusal, None
-            close_gently(transport, self.loop, response)
-            if self.eof:
-                transport.close()  # the client already ended its side: nothing left to read and drop
-        elif self.eof:
-            transport.close()
+            close_gently(transport, self.loop, self.refusal)
+            self.refusal = None
+        if self.eof:
+            transport.close()  # the client ended its side: nothing left to read and drop
 
     def closed(self) -> bool:
         return self.transport is None or self.transport.is_closing()
@@ -364,8 +360,7 @@ class HttpConnection(asyncio.Protocol):
         self._refuse(b"413 Content Too Large", f"request body over {self.settings.max_body_bytes} bytes")
 
     def _refuse(self, status: bytes, reason: str) -> None:
-        """Stop reading (the rest of the input is dropped); answer ``status`` with ``reason`` and close once
-        the requests parsed before it are answered, in order."""
+        """Drop the rest of the input; answer ``status`` and close once the requests before it are answered."""
         self.lingering = True
         self._cancel_timer()
         self.refusal = refusal(status, reason)
